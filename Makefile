@@ -1,0 +1,71 @@
+# gad: build, test and developer targets. Plain make, C99, no dependencies.
+#   make            ./gad (tuned for this machine; GENERIC=1 for a portable build)
+#   make test       build and run every test; ends with "N passed, N failed"
+#   make asan       the whole test suite under AddressSanitizer + UBSan
+#   THREADS=0       build without pthreads
+CC      ?= cc
+OPT     ?= -O2
+WARN     = -std=c99 -Wall -Wextra -pedantic
+CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L
+# FMA contraction is allowed (not -ffast-math): NaN checks and IEEE semantics stay.
+CFLAGS  ?= $(OPT) -ffp-contract=fast
+ifeq ($(GENERIC),1)
+ARCH    :=
+else
+ARCH    := $(shell $(CC) -march=native -E -x c /dev/null >/dev/null 2>&1 && echo -march=native)
+endif
+ifeq ($(THREADS),0)
+CPPFLAGS += -DGAD_NO_THREADS
+LIBS     = -lm
+else
+LIBS     = -lm -lpthread
+endif
+BUILD   ?= build
+ALLFLAGS = $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA)
+
+LAYERS   = core io ops nn train attr gad
+LIB_SRC  = $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
+CLI_SRC  = $(wildcard src/cli/*.c)
+TEST_SRC = $(wildcard tests/*.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+# the CLI's command files (all but main.c) are linked into the tests too
+CLI_LIB_OBJ = $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
+
+.PHONY: all test asan clean
+all: gad
+
+gad: $(CLI_OBJ) $(BUILD)/libgad.a
+	$(CC) $(ALLFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libgad.a $(LIBS)
+
+$(BUILD)/libgad.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -MMD -MP -c $< -o $@
+
+# every TEST(name) line of tests/*.c becomes X(name) in the runner's registry
+$(BUILD)/test_registry.h: $(TEST_SRC)
+	@mkdir -p $(BUILD)
+	@grep -h '^TEST(' $(TEST_SRC) | sed 's/^TEST(\([A-Za-z0-9_]*\)).*/X(\1)/' > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/main.o: $(BUILD)/test_registry.h
+$(BUILD)/tests/main.o: CPPFLAGS += -I$(BUILD)
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libgad.a
+	$(CC) $(ALLFLAGS) -o $@ $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libgad.a $(LIBS)
+
+test: gad $(BUILD)/run_tests
+	./$(BUILD)/run_tests $(T)
+
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" EXTRA="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build/asan/run_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/run_tests $(T)
+
+clean:
+	rm -rf build gad
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

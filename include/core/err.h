@@ -1,0 +1,37 @@
+/* err: one-line error messages for bad input (stb_image style), checked allocation,
+ * and always-on invariant asserts.
+ * Not for: logging or recovery. A broken invariant is a bug: GAD_ASSERT aborts with
+ * file and line. Bad input is not a bug: the function that found it calls err_set()
+ * with a message naming the file and the problem and returns -1; the CLI prints
+ * err_get() and exits 1. */
+#ifndef GAD_CORE_ERR_H
+#define GAD_CORE_ERR_H
+#include <stddef.h>
+
+/* Record the current error (printf-style, one line, no trailing newline).
+ * Returns -1 so that `return err_set(...)` reads naturally. */
+int err_set(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* The last message set (static storage, never NULL; "" when none). */
+const char *err_get(void);
+/* Prefix the current message with "prefix: " (e.g. the file name). Returns -1. */
+int err_prefix(const char *prefix);
+
+/* Checked allocation: on failure print "gad: out of memory (N bytes)" and exit(1).
+ * The caller owns the result and frees it with free(). Sizes are overflow-checked. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+/* 64-byte aligned, checked; free with xfree_aligned(). */
+void *xmalloc_aligned(size_t n);
+void xfree_aligned(void *p);
+
+/* Always on, whatever NDEBUG says. */
+void gad_assert_fail(const char *expr, const char *file, int line);
+#define GAD_ASSERT(c) ((c) ? (void)0 : gad_assert_fail(#c, __FILE__, __LINE__))
+
+#endif

@@ -1,0 +1,21 @@
+/* gemm: single-precision matrix product, row-major, BLAS-like.
+ *   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C
+ * op(A) = A (transA = 0, A is [M,lda>=K]) or A^T (transA = 1, A is [K,lda>=M]);
+ * likewise B ([K,ldb>=N] or, transposed, [N,ldb>=K]). beta = 0 ignores C's old
+ * contents (NaN in C does not propagate).
+ * Determinism contract: every C element is summed over k in the same order whatever
+ * M, N, the position of the element and the thread count, so results are bitwise
+ * independent of batching and of threads.
+ * gemm() may use the thread pool; gemm_st() never does (call it from inside a worker).
+ * gemm_ref() is the naive triple loop that tests compare against. */
+#ifndef GAD_CORE_GEMM_H
+#define GAD_CORE_GEMM_H
+
+void gemm(int transA, int transB, int M, int N, int K, float alpha,
+          const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void gemm_st(int transA, int transB, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+#endif

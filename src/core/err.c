@@ -1,0 +1,75 @@
+/* err: implementation of the error buffer and checked allocation (see core/err.h).
+ * The message buffer is process-global: parsers run on the main thread. */
+#include "core/err.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char err_buf[1024];
+
+int err_set(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *err_get(void) { return err_buf; }
+
+int err_prefix(const char *prefix) {
+    char tmp[sizeof err_buf];
+    snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf);
+    memcpy(err_buf, tmp, sizeof err_buf);
+    return -1;
+}
+
+static void oom(size_t n) {
+    fprintf(stderr, "gad: out of memory (%zu bytes)\n", n);
+    exit(1);
+}
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) oom(n);
+    return p;
+}
+
+void *xcalloc(size_t count, size_t size) {
+    if (size && count > (size_t)-1 / size) oom((size_t)-1);
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) oom(count * size);
+    return p;
+}
+
+void *xrealloc(void *q, size_t n) {
+    void *p = realloc(q, n ? n : 1);
+    if (!p) oom(n);
+    return p;
+}
+
+char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+/* Over-allocate and stash the original pointer just below the aligned block. */
+void *xmalloc_aligned(size_t n) {
+    if (n > (size_t)-1 - 64 - sizeof(void *)) oom((size_t)-1);
+    char *raw = xmalloc(n + 64 + sizeof(void *));
+    size_t a = ((size_t)(raw + sizeof(void *)) + 63) & ~(size_t)63;
+    ((void **)a)[-1] = raw;
+    return (void *)a;
+}
+
+void xfree_aligned(void *p) {
+    if (p) free(((void **)p)[-1]);
+}
+
+void gad_assert_fail(const char *expr, const char *file, int line) {
+    fprintf(stderr, "gad: internal error: %s:%d: assertion failed: %s\n", file, line, expr);
+    abort();
+}

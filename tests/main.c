@@ -1,0 +1,104 @@
+/* main.c: the test runner. Runs every TEST found by the Makefile (build/test_registry.h),
+ * each in a forked process, or only those whose name contains argv[1].
+ * Ends with the line "N passed, N failed" and exits 1 if anything failed. */
+#define _POSIX_C_SOURCE 200809L
+#include "test.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define X(name) void test_##name(void);
+#include "test_registry.h"
+#undef X
+
+static const struct { const char *name; void (*fn)(void); } tests[] = {
+#define X(name) {#name, test_##name},
+#include "test_registry.h"
+#undef X
+    {NULL, NULL}};
+
+int test_failures = 0;
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    %s:%d: ", file, line);
+    vfprintf(stdout, fmt, ap);
+    fprintf(stdout, "\n");
+    va_end(ap);
+    fflush(stdout);
+    test_failures++;
+}
+
+int test_close(const char *what, const float *a, const float *b, size_t n, float atol, float rtol,
+               const char *file, int line) {
+    double worst = 0, worst_abs = 0;
+    size_t wi = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        double tol = atol + rtol * fabs((double)b[i]);
+        if (!(d <= tol)) bad = 1; /* NaN counts as bad */
+        double r = d / tol;
+        if (!(r <= worst)) { worst = r; wi = i; }
+        if (d > worst_abs) worst_abs = d;
+    }
+    fprintf(stdout, "    %-40s n=%-8zu max|diff|=%.3g (worst at %zu: %.7g vs %.7g; tol atol=%g rtol=%g)\n",
+            what, n, worst_abs, wi, n ? a[wi] : 0.0f, n ? b[wi] : 0.0f, atol, rtol);
+    if (bad) test_fail(file, line, "%s: not within tolerance", what);
+    return !bad;
+}
+
+const char *fixture(const char *rel) {
+    static char buf[1024];
+    const char *root = getenv("GAD_FIXTURES");
+    snprintf(buf, sizeof buf, "%s/%s", root ? root : "tests/fixtures", rel);
+    return buf;
+}
+
+const char *test_tmpdir(void) {
+    static char buf[256];
+    if (!buf[0]) {
+        snprintf(buf, sizeof buf, "build/tmp/t%ld", (long)getpid());
+        mkdir("build", 0777);
+        mkdir("build/tmp", 0777);
+        mkdir(buf, 0777);
+    }
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    int passed = 0, failed = 0;
+    for (int i = 0; tests[i].name; i++) {
+        if (filter && !strstr(tests[i].name, filter)) continue;
+        fprintf(stdout, "%s\n", tests[i].name);
+        fflush(stdout);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            tests[i].fn();
+            fflush(stdout);
+            _exit(test_failures ? 1 : 0);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (ok) passed++; else failed++;
+        if (WIFSIGNALED(status))
+            fprintf(stdout, "  FAIL %s (killed by signal %d)\n", tests[i].name, WTERMSIG(status));
+        else
+            fprintf(stdout, "  %s %s (%.2fs)\n", ok ? "ok  " : "FAIL", tests[i].name, dt);
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,65 @@
+/* test_core: workspace, thread pool, rng and gemm against its naive reference. */
+#include "test.h"
+#include "core/err.h"
+#include "core/gemm.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "core/ws.h"
+#include <stdlib.h>
+#include <string.h>
+
+TEST(core_ws) {
+    Workspace ws;
+    ws_init(&ws);
+    ws_reserve(&ws, 1000);
+    size_t m = ws_mark(&ws);
+    float *a = ws_floats(&ws, 10);
+    CHECK(((size_t)a & 63) == 0);
+    float *b = ws_floats(&ws, 10);
+    CHECK(b - a == 16);
+    ws_release(&ws, m);
+    CHECK(ws_floats(&ws, 3) == a);
+    ws_free(&ws);
+}
+
+static void count_job(void *ctx, int ith, int nth) {
+    long lo, hi;
+    int *v = ctx;
+    par_range(1000, ith, nth, &lo, &hi);
+    for (long i = lo; i < hi; i++) v[i] += 1;
+}
+
+TEST(core_threads_cover_every_item_once) {
+    int v[1000];
+    for (int n = 1; n <= 4; n++) {
+        memset(v, 0, sizeof v);
+        par_init(n);
+        par_run(count_job, v);
+        int bad = -1;
+        for (int i = 0; i < 1000 && bad < 0; i++) if (v[i] != 1) bad = i;
+        CHECKF(bad < 0, "threads=%d: item %d ran %d times", n, bad, bad < 0 ? 1 : v[bad]);
+    }
+    par_shutdown();
+}
+
+TEST(core_gemm_matches_reference) {
+    Rng r;
+    rng_seed(&r, 1);
+    int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {100, 37, 300}, {129, 255, 31}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int tA = 0; tA < 2; tA++)
+            for (int tB = 0; tB < 2; tB++) {
+                int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+                float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+                float *C = malloc(sizeof(float) * M * N), *R = malloc(sizeof(float) * M * N);
+                for (int i = 0; i < M * K; i++) A[i] = rng_normal(&r);
+                for (int i = 0; i < K * N; i++) B[i] = rng_normal(&r);
+                for (int i = 0; i < M * N; i++) C[i] = R[i] = rng_normal(&r);
+                gemm(tA, tB, M, N, K, 0.5f, A, tA ? M : K, B, tB ? K : N, 2.0f, C, N);
+                gemm_ref(tA, tB, M, N, K, 0.5f, A, tA ? M : K, B, tB ? K : N, 2.0f, R, N);
+                char what[64];
+                snprintf(what, sizeof what, "gemm %dx%dx%d tA=%d tB=%d", M, N, K, tA, tB);
+                CHECK_CLOSE(what, C, R, (size_t)M * N, 1e-4f, 1e-4f);
+                free(A); free(B); free(C); free(R);
+            }
+}

@@ -1,0 +1,31 @@
+/* act: element-wise ops: ReLU with the three backward rules that attribution needs,
+ * residual add, and dropout. Flatten is a no-op on NCHW memory and has no kernel.
+ *   x, y, dy, dx: [n] flat
+ * Backward accumulates (+=) into dx (and da, db for add), each skipped when NULL. */
+#ifndef GAD_OPS_ACT_H
+#define GAD_OPS_ACT_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    RELU_STANDARD = 0, /* dx = dy * 1[x > 0]              (the true gradient) */
+    RELU_DECONV = 1,   /* dx = relu(dy)                    (Zeiler & Fergus)   */
+    RELU_GUIDED = 2    /* dx = relu(dy) * 1[x > 0]         (Springenberg)      */
+} ReluRule;
+
+/* y may alias x (in place). */
+void relu_forward(size_t n, const float *x, float *y);
+/* y: the forward output (y > 0 exactly where x > 0). */
+void relu_backward(size_t n, const float *y, const float *dy, float *dx, ReluRule rule);
+
+/* y = a + b (y may alias a or b). Backward: da += dy, db += dy. */
+void add_forward(size_t n, const float *a, const float *b, float *y);
+void add_backward(size_t n, const float *dy, float *da, float *db);
+
+/* Dropout with probability p. Train: keep with prob 1-p, scale kept by 1/(1-p);
+ * mask [n] (1 = kept) drawn from a generator seeded by `seed` (reproducible, not
+ * PyTorch's stream). Eval: y = x and mask is not touched (may be NULL). */
+void dropout_forward(size_t n, float p, int train, uint64_t seed, const float *x, float *y, uint8_t *mask);
+void dropout_backward(size_t n, float p, int train, const uint8_t *mask, const float *dy, float *dx);
+
+#endif

@@ -1,0 +1,32 @@
+/* conv: 2-D convolution (PyTorch's cross-correlation), NCHW float32, groups = 1.
+ *   x [N,C,H,W], w [K,C,kh,kw], b [K] or NULL, y [N,K,Ho,Wo]
+ *   Ho = (H + 2*ph - kh) / sh + 1, Wo likewise (floor), zero padding.
+ * Forward: im2col + gemm per image over workspace scratch. Backward accumulates
+ * (+=) into dx, dw, db, each skipped when NULL (the caller zeroes them).
+ * conv2d_*_ref: naive loops, the reference the fast path is tested against.
+ * Not for: dilation, groups, other padding modes. */
+#ifndef GAD_OPS_CONV_H
+#define GAD_OPS_CONV_H
+#include "core/ws.h"
+#include <stddef.h>
+
+typedef struct {
+    int N, C, H, W;      /* input */
+    int K, kh, kw;       /* output channels, kernel */
+    int sh, sw, ph, pw;  /* stride, padding */
+    int Ho, Wo;          /* output (filled by conv_shape) */
+} ConvShape;
+
+ConvShape conv_shape(int N, int C, int H, int W, int K, int kh, int kw, int sh, int sw, int ph, int pw);
+/* Workspace bytes that forward and backward may take (for ws_reserve). */
+size_t conv_scratch_bytes(const ConvShape *s);
+
+void conv2d_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y, Workspace *ws);
+void conv2d_backward(const ConvShape *s, const float *x, const float *w, const float *dy,
+                     float *dx, float *dw, float *db, Workspace *ws);
+
+void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w, const float *b, float *y);
+void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w, const float *dy,
+                         float *dx, float *dw, float *db);
+
+#endif

@@ -1,0 +1,46 @@
+/* dataset: images with labels from a data SPEC, decoded and preprocessed into one
+ * float block ready for a model:
+ *   SPEC = a folder of class sub-folders (root/<class>/*.png|*.ppm|*.pgm, the
+ *          torchvision ImageFolder convention; classes sorted by name), or
+ *        = an IDX images file (MNIST naming, gzip'd or not) whose labels file sits
+ *          beside it ("X-images-idx3-ubyte[.gz]" -> "X-labels-idx1-ubyte[.gz]");
+ *          class names come from "X-classes.txt" beside it (one per line) if present,
+ *          else they are the label numbers.
+ * Classes: `classes` = NULL (all) or "a,b,..." by name or by index; labels in the
+ * dataset are positions in that list (0..k-1), in the order given.
+ * Preprocessing: gray is repeated to three channels and alpha dropped (PIL's
+ * convert('RGB')); an image of the requested size is not resized, otherwise a
+ * bilinear resize (half-pixel centres); pixels scaled to [0,1]; then
+ * (v - mean[c]) / std[c] when mean/std are given.
+ * Split: a fixed held-out part, the last round(n_c * val_frac) images of each class
+ * in file order; the rest is the training part.
+ * Not for: augmentation, lazy loading (everything is decoded up front). */
+#ifndef GAD_IO_DATASET_H
+#define GAD_IO_DATASET_H
+
+typedef struct {
+    int n, c, h, w;      /* images, and each one's [3,h,w] */
+    float *x;            /* [n,3,h,w] preprocessed (owned) */
+    int *y;              /* [n] labels in [0, nclasses) (owned) */
+    int *held_out;       /* [n] 1 if the image is in the held-out part (owned) */
+    int nclasses;
+    char **class_names;  /* [nclasses] (owned) */
+    char *source;        /* the SPEC (owned) */
+} Dataset;
+
+/* h, w: size for the model (0: keep the files' size, which must then agree).
+ * mean, std: [3] or NULL. val_frac in [0,1). Returns 0, or -1 with err set naming
+ * the file and the problem (nothing allocated). The caller frees with dataset_free. */
+int dataset_load(Dataset *d, const char *spec, const char *classes, int h, int w, const float *mean,
+                 const float *std, float val_frac);
+void dataset_free(Dataset *d);
+/* Indices of the images of one part (held_out = 0 or 1), optionally only of class
+ * `cls` (-1: all), at most `max` (<= 0: all), in file order. Returns the count;
+ * *idx is a new array the caller frees. */
+int dataset_select(const Dataset *d, int held_out, int cls, int max, int **idx);
+/* Load one image file (PNG, PPM, PGM) or .npy as a model input [n,3,h,w]: see
+ * preprocessing above (an .npy is taken as it is). Returns 0 or -1 (err set). */
+#include "core/tensor.h"
+int input_load(const char *path, int h, int w, const float *mean, const float *std, Tensor *out);
+
+#endif

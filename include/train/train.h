@@ -1,0 +1,56 @@
+/* train: losses, the Adam optimiser and the training loops: classifier training
+ * (cross-entropy) and the regression fine-tuning of GAD's support models (MSE on
+ * given target logits). PyTorch semantics throughout: mean reductions, Adam as
+ * torch.optim.Adam (bias correction, L2 weight decay added to the gradient).
+ * Not for: data loading (io/dataset.h) or model definitions (nn/model.h). */
+#ifndef GAD_TRAIN_TRAIN_H
+#define GAD_TRAIN_TRAIN_H
+#include "nn/model.h"
+#include <stddef.h>
+#include <stdint.h>
+
+/* Mean squared error over all n elements of y and t. dy [n] (may be NULL) is
+ * overwritten with d loss / dy = 2 (y - t) / n. Returns the loss. */
+float loss_mse(size_t n, const float *y, const float *t, float *dy);
+/* Softmax cross-entropy, mean over N rows of logits [N,K]; dlogits [N,K] (may be
+ * NULL) overwritten with (softmax - onehot) / N. Returns the loss. */
+float loss_xent(int N, int K, const float *logits, const int *labels, float *dlogits);
+
+typedef struct {
+    size_t n;            /* parameters */
+    float lr, beta1, beta2, eps, weight_decay;
+    long t;              /* steps taken */
+    float *m, *v;        /* [n] moments (owned) */
+} Adam;
+
+/* betas 0.9/0.999, eps 1e-8. The caller frees with adam_free. */
+void adam_init(Adam *a, size_t n, float lr, float weight_decay);
+void adam_step(Adam *a, float *params, const float *grads);
+void adam_free(Adam *a);
+
+typedef struct {
+    int epochs;
+    int batch;
+    float lr;
+    float weight_decay;
+    int train_mode;      /* 1: BN batch statistics + dropout during training */
+    uint64_t seed;       /* shuffling, dropout */
+    int verbose;         /* progress lines on stderr (epoch, batch, loss, images/s, ETA) */
+    const char *label;   /* prefix of progress lines, may be NULL */
+} TrainOpts;
+
+void train_opts_default(TrainOpts *o);
+
+/* Fit m to targets [n,K] from inputs x [n,3,H,W] with MSE and Adam (the support
+ * models of GAD). Returns the final epoch's mean loss, or -1 on error (err set). */
+float train_regression(Model *m, const float *x, const float *targets, int n, int H, int W,
+                       const TrainOpts *o);
+/* Train a classifier with cross-entropy: x [n,3,H,W], labels [n] in [0,K).
+ * val_x/val_y (may be NULL, nval 0) are scored after each epoch; *val_acc gets the
+ * last score (may be NULL). Returns the last epoch's mean loss, or -1 on error. */
+float train_classifier(Model *m, const float *x, const int *labels, int n, const float *val_x,
+                       const int *val_y, int nval, int H, int W, const TrainOpts *o, float *val_acc);
+/* Accuracy of m on x [n,3,H,W] with labels, eval mode, batches of `batch`. */
+float eval_accuracy(Model *m, const float *x, const int *labels, int n, int H, int W, int batch);
+
+#endif

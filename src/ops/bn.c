@@ -1,0 +1,200 @@
+/* bn: BatchNorm2d forward and backward, train and eval mode (see ops/bn.h).
+ *   x, y, dy, dx [N,C,HW]; gamma, beta, running_*, save_* [C]
+ * Fast versions: statistics summed in double per channel, the per-element map in
+ * float as y = x*scale + shift (as PyTorch's CPU kernel); channels are spread over
+ * the thread pool (each channel is independent, so results never depend on threads).
+ * References (*_ref): every step in double, written as the textbook formulas.
+ * Not for: 1-D/3-D batch norm, momentum = None, gamma/beta absent (affine = False). */
+#include "ops/bn.h"
+#include "core/err.h"
+#include "core/threads.h"
+#include <math.h>
+
+#define AT(a, n, c, p) (a)[((size_t)(n) * C + (c)) * HW + (p)]
+
+typedef struct {
+    int N, C, HW, train;
+    const float *x, *gamma, *beta, *dy;
+    float *running_mean, *running_var, momentum, eps; /* train forward: updated in place */
+    const float *mean, *invstd;  /* train backward: saved statistics */
+    const float *rmean, *rvar;   /* eval: running statistics (read only) */
+    float *y, *save_mean, *save_invstd, *dx, *dgamma, *dbeta;
+} BnJob;
+
+/* ---- train forward ---- */
+
+static void fwd_train_channel(const BnJob *j, int c) {
+    const int N = j->N, C = j->C, HW = j->HW;
+    const double cnt = (double)N * HW;
+    double sum = 0.0, ss = 0.0;
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < HW; p++) sum += AT(j->x, n, c, p);
+    const double mean = sum / cnt;
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < HW; p++) { double d = AT(j->x, n, c, p) - mean; ss += d * d; }
+    const double var = ss / cnt; /* biased: used to normalise */
+    const float invstd = (float)(1.0 / sqrt(var + j->eps));
+    const float scale = j->gamma[c] * invstd, shift = j->beta[c] - (float)mean * scale;
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < HW; p++) AT(j->y, n, c, p) = AT(j->x, n, c, p) * scale + shift;
+    if (j->save_mean) j->save_mean[c] = (float)mean;
+    if (j->save_invstd) j->save_invstd[c] = invstd;
+    if (j->running_mean) {
+        const double m = j->momentum;
+        j->running_mean[c] = (float)((1.0 - m) * j->running_mean[c] + m * mean);
+        j->running_var[c] = (float)((1.0 - m) * j->running_var[c] + m * var * cnt / (cnt - 1.0));
+    }
+}
+
+static void fwd_train_worker(void *p, int ith, int nth) {
+    const BnJob *j = p;
+    long lo, hi;
+    par_range(j->C, ith, nth, &lo, &hi);
+    for (long c = lo; c < hi; c++) fwd_train_channel(j, (int)c);
+}
+
+void bn_forward_train(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
+                      float *running_mean, float *running_var, float momentum, float eps,
+                      float *y, float *save_mean, float *save_invstd) {
+    GAD_ASSERT((long)N * HW > 1); /* PyTorch: "Expected more than 1 value per channel" */
+    BnJob j = {0};
+    j.N = N; j.C = C; j.HW = HW; j.train = 1;
+    j.x = x; j.gamma = gamma; j.beta = beta;
+    j.running_mean = running_mean; j.running_var = running_var; j.momentum = momentum; j.eps = eps;
+    j.y = y; j.save_mean = save_mean; j.save_invstd = save_invstd;
+    par_run(fwd_train_worker, &j);
+}
+
+/* ---- backward (train: through the batch statistics; eval: a fixed affine map) ---- */
+
+static void bwd_channel(const BnJob *j, int c) {
+    const int N = j->N, C = j->C, HW = j->HW;
+    const double cnt = (double)N * HW;
+    const float mean = j->train ? j->mean[c] : j->rmean[c];
+    const float invstd = j->train ? j->invstd[c] : (float)(1.0 / sqrt((double)j->rvar[c] + j->eps));
+    double sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy*(x - mean) */
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < HW; p++) {
+            double g = AT(j->dy, n, c, p);
+            sdy += g;
+            sdyx += g * ((double)AT(j->x, n, c, p) - mean);
+        }
+    if (j->dgamma) j->dgamma[c] += (float)(sdyx * invstd);
+    if (j->dbeta) j->dbeta[c] += (float)sdy;
+    if (!j->dx) return;
+    const float gi = j->gamma[c] * invstd;
+    if (!j->train) { /* dx = dy * gamma * invstd */
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < HW; p++) AT(j->dx, n, c, p) += AT(j->dy, n, c, p) * gi;
+        return;
+    }
+    /* dx = gamma*invstd * (dy - mean(dy) - (x - mean) * invstd^2 * mean(dy*(x - mean))) */
+    const float mdy = (float)(sdy / cnt);
+    const float k = (float)(sdyx / cnt * (double)invstd * invstd);
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < HW; p++)
+            AT(j->dx, n, c, p) += (AT(j->dy, n, c, p) - mdy - (AT(j->x, n, c, p) - mean) * k) * gi;
+}
+
+static void bwd_worker(void *p, int ith, int nth) {
+    const BnJob *j = p;
+    long lo, hi;
+    par_range(j->C, ith, nth, &lo, &hi);
+    for (long c = lo; c < hi; c++) bwd_channel(j, (int)c);
+}
+
+void bn_backward_train(int N, int C, int HW, const float *x, const float *gamma,
+                       const float *save_mean, const float *save_invstd, const float *dy,
+                       float *dx, float *dgamma, float *dbeta) {
+    BnJob j = {0};
+    j.N = N; j.C = C; j.HW = HW; j.train = 1;
+    j.x = x; j.gamma = gamma; j.dy = dy; j.mean = save_mean; j.invstd = save_invstd;
+    j.dx = dx; j.dgamma = dgamma; j.dbeta = dbeta;
+    par_run(bwd_worker, &j);
+}
+
+/* ---- eval ---- */
+
+static void fwd_eval_worker(void *p, int ith, int nth) {
+    const BnJob *j = p;
+    const int N = j->N, C = j->C, HW = j->HW;
+    long lo, hi;
+    par_range(C, ith, nth, &lo, &hi);
+    for (long c = lo; c < hi; c++) {
+        const float invstd = (float)(1.0 / sqrt((double)j->rvar[c] + j->eps));
+        const float scale = j->gamma[c] * invstd, shift = j->beta[c] - j->rmean[c] * scale;
+        for (int n = 0; n < N; n++)
+            for (int q = 0; q < HW; q++) AT(j->y, n, c, q) = AT(j->x, n, c, q) * scale + shift;
+    }
+}
+
+void bn_forward_eval(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
+                     const float *running_mean, const float *running_var, float eps, float *y) {
+    BnJob j = {0};
+    j.N = N; j.C = C; j.HW = HW;
+    j.x = x; j.gamma = gamma; j.beta = beta; j.rmean = running_mean; j.rvar = running_var; j.eps = eps;
+    j.y = y;
+    par_run(fwd_eval_worker, &j);
+}
+
+void bn_backward_eval(int N, int C, int HW, const float *x, const float *gamma,
+                      const float *running_mean, const float *running_var, float eps, const float *dy,
+                      float *dx, float *dgamma, float *dbeta) {
+    BnJob j = {0};
+    j.N = N; j.C = C; j.HW = HW;
+    j.x = x; j.gamma = gamma; j.dy = dy; j.rmean = running_mean; j.rvar = running_var; j.eps = eps;
+    j.dx = dx; j.dgamma = dgamma; j.dbeta = dbeta;
+    par_run(bwd_worker, &j);
+}
+
+/* ---- references: every step in double ---- */
+
+void bn_forward_train_ref(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
+                          float *running_mean, float *running_var, float momentum, float eps,
+                          float *y, float *save_mean, float *save_invstd) {
+    const double cnt = (double)N * HW;
+    for (int c = 0; c < C; c++) {
+        double mean = 0.0, var = 0.0;
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < HW; p++) mean += AT(x, n, c, p);
+        mean /= cnt;
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < HW; p++) var += (AT(x, n, c, p) - mean) * (AT(x, n, c, p) - mean);
+        var /= cnt;
+        double invstd = 1.0 / sqrt(var + eps);
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < HW; p++)
+                AT(y, n, c, p) = (float)((AT(x, n, c, p) - mean) * invstd * gamma[c] + beta[c]);
+        if (save_mean) save_mean[c] = (float)mean;
+        if (save_invstd) save_invstd[c] = (float)invstd;
+        if (running_mean) {
+            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
+            running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * var * cnt / (cnt - 1.0));
+        }
+    }
+}
+
+void bn_backward_train_ref(int N, int C, int HW, const float *x, const float *gamma,
+                           const float *save_mean, const float *save_invstd, const float *dy,
+                           float *dx, float *dgamma, float *dbeta) {
+    const double cnt = (double)N * HW;
+    for (int c = 0; c < C; c++) {
+        /* xhat = (x - mean) * invstd;  y = gamma * xhat + beta
+         * dx = gamma * invstd / cnt * (cnt * dy - sum(dy) - xhat * sum(dy * xhat)) */
+        double sdy = 0.0, sdyxh = 0.0, invstd = save_invstd[c];
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < HW; p++) {
+                double xh = (AT(x, n, c, p) - (double)save_mean[c]) * invstd;
+                sdy += AT(dy, n, c, p);
+                sdyxh += AT(dy, n, c, p) * xh;
+            }
+        if (dgamma) dgamma[c] += (float)sdyxh;
+        if (dbeta) dbeta[c] += (float)sdy;
+        if (dx)
+            for (int n = 0; n < N; n++)
+                for (int p = 0; p < HW; p++) {
+                    double xh = (AT(x, n, c, p) - (double)save_mean[c]) * invstd;
+                    AT(dx, n, c, p) += (float)(gamma[c] * invstd / cnt * (cnt * AT(dy, n, c, p) - sdy - xh * sdyxh));
+                }
+    }
+}

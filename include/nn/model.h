@@ -95,6 +95,9 @@ typedef struct Plan Plan;    /* activations, saved tensors, workspace: private *
  * err set if the model cannot take that size. The caller frees with plan_free. */
 Plan *plan_new(const Model *m, int max_batch, int H, int W);
 void plan_free(Plan *p);
+/* The sizes p was made for: batches of up to *max_batch images of [3,*h,*w]
+ * (each pointer may be NULL). Added for attr_compute, which takes a plan only. */
+void plan_size(const Plan *p, int *max_batch, int *h, int *w);
 /* Forward n <= max_batch images x [n,3,H,W]; returns logits [n,num_classes], owned by
  * the plan and valid until the next pass. Keeps what the backward needs. */
 const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mode);

@@ -1,0 +1,466 @@
+/* test_gad: importance maps, presence rules and intersection, monotone-chain hulls
+ * (hand-made sets and a brute-force hull on random sets), hull masks, RC and RS. */
+#include "test.h"
+#include "core/rng.h"
+#include "gad/gad.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t xcross(GadPoint a, GadPoint b, GadPoint c) {
+    return (int64_t)(b.x - a.x) * (c.y - a.y) - (int64_t)(b.y - a.y) * (c.x - a.x);
+}
+
+/* hull of a literal point list; returns vertex count, hull in h */
+static int hull_of(const int *xy, int n, GadPoint *h) {
+    GadPoint pts[64];
+    for (int i = 0; i < n; i++) {
+        pts[i].x = xy[2 * i];
+        pts[i].y = xy[2 * i + 1];
+    }
+    return gad_convex_hull(pts, n, h);
+}
+
+static int same_pt(GadPoint p, int x, int y) { return p.x == x && p.y == y; }
+
+TEST(gad_importance_abs_channel_sum) {
+    /* [3,2,2]: pixel 0 cancels, pixel 1 negative sum, pixel 3 positive */
+    float a[12] = {1, -1, 0, 2, /**/ -1, -2, 0, 2, /**/ 0, 0.5f, 0, -1};
+    float imp[4];
+    gad_importance(a, 3, 2, 2, imp);
+    CHECK_NEAR(imp[0], 0.0, 0);
+    CHECK_NEAR(imp[1], 2.5, 0);
+    CHECK_NEAR(imp[2], 0.0, 0);
+    CHECK_NEAR(imp[3], 3.0, 0);
+}
+
+TEST(gad_frac_count_rounding) {
+    CHECK(gad_frac_count(0.5, 0) == 0);
+    CHECK(gad_frac_count(0.5, 1) == 1);
+    CHECK(gad_frac_count(0.5, 7) == 4);
+    CHECK(gad_frac_count(0.5, 8) == 4);
+    CHECK(gad_frac_count(0.1f, 10) == 1);  /* float 0.1 is a hair above 0.1 */
+    CHECK(gad_frac_count(0.1f, 11) == 2);
+    CHECK(gad_frac_count(1.0, 9) == 9);
+    CHECK(gad_frac_count(0.0, 9) == 0);
+    CHECK(gad_frac_count(0.01, 9) == 1);
+}
+
+TEST(gad_hull_degenerate_sets) {
+    GadPoint h[64];
+    CHECK(hull_of(NULL, 0, h) == 0);
+    int one[] = {3, 4};
+    REQUIRE(hull_of(one, 1, h) == 1);
+    CHECK(same_pt(h[0], 3, 4));
+    int dup[] = {2, 2, 2, 2, 2, 2, 2, 2};
+    REQUIRE(hull_of(dup, 4, h) == 1);
+    CHECK(same_pt(h[0], 2, 2));
+    int two[] = {5, 1, 0, 3};
+    REQUIRE(hull_of(two, 2, h) == 2);
+    CHECK(same_pt(h[0], 0, 3) && same_pt(h[1], 5, 1));
+    int two_dup[] = {5, 1, 0, 3, 5, 1, 0, 3, 5, 1};
+    REQUIRE(hull_of(two_dup, 5, h) == 2);
+    CHECK(same_pt(h[0], 0, 3) && same_pt(h[1], 5, 1));
+    int horiz[] = {3, 2, 0, 2, 7, 2, 1, 2, 5, 2};
+    REQUIRE(hull_of(horiz, 5, h) == 2);
+    CHECK(same_pt(h[0], 0, 2) && same_pt(h[1], 7, 2));
+    int vert[] = {4, 9, 4, 0, 4, 3, 4, 3};
+    REQUIRE(hull_of(vert, 4, h) == 2);
+    CHECK(same_pt(h[0], 4, 0) && same_pt(h[1], 4, 9));
+    int diag[] = {2, 2, 0, 0, 3, 3, 1, 1, 1, 1};
+    REQUIRE(hull_of(diag, 5, h) == 2);
+    CHECK(same_pt(h[0], 0, 0) && same_pt(h[1], 3, 3));
+    CHECK(gad_area2(h, 2) == 0);
+    /* a line's mask is the pixels on the segment */
+    unsigned char m[16];
+    CHECK(gad_hull_mask(h, 2, 4, 4, m) == 4);
+    CHECK(m[0] && m[5] && m[10] && m[15] && !m[1] && !m[4]);
+    CHECK(gad_hull_mask(h, 1, 4, 4, m) == 1 && m[0]);
+    CHECK(gad_hull_mask(h, 0, 4, 4, m) == 0);
+}
+
+TEST(gad_hull_square_and_triangle) {
+    GadPoint h[64];
+    /* square 0..3 with interior points, mid-edge (collinear) points and duplicates */
+    int sq[] = {1, 1, 3, 3, 0, 0, 2, 1, 3, 0, 0, 3, 1, 0, 3, 2, 0, 2, 2, 2, 3, 3, 0, 0, 1, 3};
+    int nh = hull_of(sq, 13, h);
+    REQUIRE(nh == 4);
+    /* counter-clockwise from the smallest (x, y): (0,0) (3,0) (3,3) (0,3) */
+    CHECK(same_pt(h[0], 0, 0) && same_pt(h[1], 3, 0) && same_pt(h[2], 3, 3) && same_pt(h[3], 0, 3));
+    CHECK(gad_area2(h, nh) == 18);
+    unsigned char m[36];
+    CHECK(gad_hull_mask(h, nh, 6, 6, m) == 16);
+    CHECK(m[0] && m[3] && m[3 * 6 + 3] && !m[4] && !m[4 * 6]);
+    /* right triangle legs 4: area 8, lattice points x + y <= 4: 15 */
+    int tri[] = {0, 4, 4, 0, 0, 0, 1, 1, 2, 2, 0, 2};
+    nh = hull_of(tri, 6, h);
+    REQUIRE(nh == 3);
+    CHECK(same_pt(h[0], 0, 0) && same_pt(h[1], 4, 0) && same_pt(h[2], 0, 4));
+    CHECK(gad_area2(h, nh) == 16);
+    unsigned char t[25];
+    CHECK(gad_hull_mask(h, nh, 5, 5, t) == 15);
+    for (int y = 0; y < 5; y++)
+        for (int x = 0; x < 5; x++) CHECKF(t[y * 5 + x] == (x + y <= 4), "triangle pixel (%d,%d)", x, y);
+    /* a hull reaching outside the grid is clipped, not a crash */
+    unsigned char s[4];
+    CHECK(gad_hull_mask(h, nh, 2, 2, s) == 4);
+}
+
+/* Brute force: directed pair (p,q) is a hull edge when every point is strictly left
+ * of p->q or on the closed segment [p,q]; its start p is then a strict vertex. */
+static int brute_vertex(const GadPoint *p, int n, int i) {
+    for (int j = 0; j < n; j++) {
+        if (p[j].x == p[i].x && p[j].y == p[i].y) continue;
+        int ok = 1;
+        for (int k = 0; k < n && ok; k++) {
+            int64_t c = xcross(p[i], p[j], p[k]);
+            if (c < 0) ok = 0;
+            else if (c == 0) {
+                /* on the closed segment: dot products of both ends */
+                int64_t d1 = (int64_t)(p[k].x - p[i].x) * (p[j].x - p[i].x) + (int64_t)(p[k].y - p[i].y) * (p[j].y - p[i].y);
+                int64_t d2 = (int64_t)(p[k].x - p[j].x) * (p[i].x - p[j].x) + (int64_t)(p[k].y - p[j].y) * (p[i].y - p[j].y);
+                if (d1 < 0 || d2 < 0) ok = 0;
+            }
+        }
+        if (ok) return 1;
+    }
+    return 0;
+}
+
+/* Is q in the closed convex hull of p[n]? (Caratheodory: a point, a segment or a
+ * triangle of the set contains it.) */
+static int brute_inside(const GadPoint *p, int n, GadPoint q) {
+    for (int i = 0; i < n; i++) {
+        if (p[i].x == q.x && p[i].y == q.y) return 1;
+        for (int j = i + 1; j < n; j++) {
+            if (xcross(p[i], p[j], q) == 0) {
+                int x0 = p[i].x < p[j].x ? p[i].x : p[j].x, x1 = p[i].x ^ p[j].x ^ x0;
+                int y0 = p[i].y < p[j].y ? p[i].y : p[j].y, y1 = p[i].y ^ p[j].y ^ y0;
+                if (q.x >= x0 && q.x <= x1 && q.y >= y0 && q.y <= y1) return 1;
+            }
+            for (int k = j + 1; k < n; k++) {
+                int64_t a = xcross(p[i], p[j], q), b = xcross(p[j], p[k], q), c = xcross(p[k], p[i], q);
+                if ((a >= 0 && b >= 0 && c >= 0) || (a <= 0 && b <= 0 && c <= 0)) {
+                    if (xcross(p[i], p[j], p[k]) != 0) return 1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int64_t igcd(int64_t a, int64_t b) {
+    if (a < 0) a = -a;
+    if (b < 0) b = -b;
+    while (b) { int64_t t = a % b; a = b; b = t; }
+    return a;
+}
+
+TEST(gad_hull_matches_brute_force) {
+    Rng r;
+    rng_seed(&r, 42);
+    enum { G = 11 };
+    int bad_vert = 0, bad_mask = 0, bad_pick = 0;
+    for (int trial = 0; trial < 400; trial++) {
+        int n = 1 + (int)rng_below(&r, 24);
+        int span = 2 + (int)rng_below(&r, G - 2);  /* small spans give many collinear sets */
+        GadPoint p[32], s[32], h[33];
+        for (int i = 0; i < n; i++) {
+            p[i].x = (int)rng_below(&r, (uint32_t)span);
+            p[i].y = trial % 5 == 0 ? 3 : (int)rng_below(&r, (uint32_t)span);  /* some all-collinear */
+        }
+        memcpy(s, p, sizeof(GadPoint) * n);
+        int nh = gad_convex_hull(s, n, h);
+        /* vertex set equals the brute-force extreme points (distinct) */
+        int nbrute = 0, distinct = 0;
+        for (int i = 0; i < n; i++) {
+            int first = 1;
+            for (int j = 0; j < i; j++) if (p[j].x == p[i].x && p[j].y == p[i].y) first = 0;
+            if (!first) continue;
+            distinct++;
+            int v = brute_vertex(p, n, i), in_h = 0;
+            for (int k = 0; k < nh; k++) in_h |= h[k].x == p[i].x && h[k].y == p[i].y;
+            nbrute += v;
+            if (v != in_h && distinct > 1) bad_vert++;
+        }
+        if (distinct == 1) { if (nh != 1) bad_vert++; }
+        else if (nbrute != nh) bad_vert++;
+        /* strictly convex and counter-clockwise */
+        if (nh >= 3)
+            for (int k = 0; k < nh; k++)
+                if (xcross(h[k], h[(k + 1) % nh], h[(k + 2) % nh]) <= 0) bad_vert++;
+        /* mask vs brute-force membership */
+        unsigned char m[G * G];
+        int cnt = gad_hull_mask(h, nh, G, G, m);
+        for (int y = 0; y < G; y++)
+            for (int x = 0; x < G; x++) {
+                GadPoint q = {x, y};
+                if (m[y * G + x] != brute_inside(p, n, q)) bad_mask++;
+            }
+        /* Pick's theorem ties the area to the mask: 2A = 2I + B - 2, count = I + B */
+        if (nh >= 3) {
+            int64_t B = 0;
+            for (int k = 0; k < nh; k++) B += igcd(h[(k + 1) % nh].x - h[k].x, h[(k + 1) % nh].y - h[k].y);
+            if (gad_area2(h, nh) != 2 * (cnt - B) + B - 2) bad_pick++;
+        }
+    }
+    CHECKF(bad_vert == 0, "%d vertex mismatches", bad_vert);
+    CHECKF(bad_mask == 0, "%d mask pixels differ from brute force", bad_mask);
+    CHECKF(bad_pick == 0, "%d areas violate Pick's theorem", bad_pick);
+}
+
+TEST(gad_hull_points_top_half_of_nonzero) {
+    /* 3x4 map: 5 non-zero pixels -> top ceil(2.5) = 3; tie at 2.0 broken by index */
+    float imp[12] = {0, 2, 0, 0, /**/ 5, 0, 2, 0, /**/ 0, 2, 0, 1};
+    GadPoint pts[12];
+    int k = gad_hull_points(imp, 3, 4, 0.5f, pts);
+    REQUIRE(k == 3);
+    CHECK(same_pt(pts[0], 0, 1));  /* 5 at index 4 */
+    CHECK(same_pt(pts[1], 1, 0));  /* 2 at index 1 */
+    CHECK(same_pt(pts[2], 2, 1));  /* 2 at index 6, before index 9 */
+    float zero[12] = {0};
+    CHECK(gad_hull_points(zero, 3, 4, 0.5f, pts) == 0);
+    GadHull h;
+    unsigned char m[12];
+    gad_map_hull(zero, 3, 4, 0.5f, &h, NULL, m);
+    CHECK(h.npoints == 0 && h.nvert == 0 && h.area == 0 && h.pixels == 0);
+    gad_map_hull(imp, 3, 4, 0.5f, &h, NULL, m);  /* triangle (0,1) (1,0) (2,1) */
+    CHECK(h.npoints == 3 && h.nvert == 3 && h.pixels == 4);  /* + (1,1) on an edge */
+    CHECK_NEAR(h.area, 1.0, 0);
+}
+
+TEST(gad_presence_rules) {
+    float imp[6] = {10, 1, 0.999f, 0, 4, 1};
+    unsigned char pr[6];
+    Presence frac = {PRESENT_FRAC, 0.1f};
+    /* "reaches 10% of the max": 1 of 10 is present (0.1f * 10 rounds to 1.0f), 0.999 not */
+    CHECK(gad_present(imp, 6, frac, pr) == 4);
+    CHECK(pr[0] && pr[1] && !pr[2] && !pr[3] && pr[4] && pr[5]);
+    Presence half = {PRESENT_FRAC, 0.4f};  /* >= 4 exactly */
+    CHECK(gad_present(imp, 6, half, pr) == 2 && pr[0] && pr[4]);
+    float zero[6] = {0};
+    CHECK(gad_present(zero, 6, frac, pr) == 0);
+    Presence none = {PRESENT_FRAC, 0.0f};  /* frac 0: every pixel of a non-zero map */
+    CHECK(gad_present(imp, 6, none, pr) == 6);
+    /* top: 5 non-zero, ceil(0.5*5) = 3 -> 10, 4, then the first 1 (index 1) */
+    Presence top = {PRESENT_TOP, 0.5f};
+    CHECK(gad_present(imp, 6, top, pr) == 3);
+    CHECK(pr[0] && pr[1] && !pr[2] && !pr[3] && pr[4] && !pr[5]);
+    CHECK(gad_present(zero, 6, top, pr) == 0);
+}
+
+TEST(gad_intersection_keeps_original_values) {
+    float orig[6] = {10, 5, 3, 2, 0.5f, 0};
+    float s1[6] = {0.5f, 0, 9, 9, 9, 9};   /* max 9: pixel 0 (0.5) is below 0.9: absent */
+    float s2[6] = {0, 0, 1, 2, 8, 5};
+    const float *maps[3] = {orig, s1, s2};
+    float out[6];
+    Presence p = {PRESENT_FRAC, 0.1f};
+    /* orig present: 10,5,3,2; s1: 2..5; s2: 2..5 */
+    int nnz = gad_intersect(maps, 3, 6, p, out);
+    float want[6] = {0, 0, 3, 2, 0, 0};
+    CHECK(nnz == 2);
+    CHECK_CLOSE("gad map", out, want, 6, 0, 0);
+    /* with only the original, GAD is the original's present pixels */
+    nnz = gad_intersect(maps, 1, 6, p, out);
+    float want1[6] = {10, 5, 3, 2, 0, 0};
+    CHECK(nnz == 4);
+    CHECK_CLOSE("orig only", out, want1, 6, 0, 0);
+    /* top rule: orig top ceil(2.5)=3 {0,1,2}; s1 top 3 of 5 {2,3,4}; s2 top 2 of 4 {4,5} */
+    Presence t = {PRESENT_TOP, 0.5f};
+    nnz = gad_intersect(maps, 3, 6, t, out);
+    CHECK(nnz == 0);
+    const float *m2[2] = {orig, s1};
+    nnz = gad_intersect(m2, 2, 6, t, out);
+    float want2[6] = {0, 0, 3, 0, 0, 0};
+    CHECK(nnz == 1);
+    CHECK_CLOSE("top rule", out, want2, 6, 0, 0);
+}
+
+static void random_map(Rng *r, float *m, int npix, float pzero) {
+    for (int i = 0; i < npix; i++) m[i] = rng_uniform(r) < pzero ? 0.0f : rng_uniform(r);
+}
+
+/* The top-half presence + top-half hull points reading: the GAD hull points are a
+ * subset of the original's, so RC <= 1 always (documented in gad/gad.h). */
+TEST(gad_top_half_reading_is_a_subset) {
+    Rng r;
+    rng_seed(&r, 7);
+    enum { H = 12, W = 10, N = H * W };
+    int violations = 0, rc_above = 0;
+    for (int trial = 0; trial < 200; trial++) {
+        float orig[N], s[4][N], g[N];
+        random_map(&r, orig, N, 0.3f);
+        for (int k = 0; k < 4; k++) random_map(&r, s[k], N, 0.3f);
+        const float *maps[5] = {orig, s[0], s[1], s[2], s[3]};
+        Presence t = {PRESENT_TOP, 0.5f};
+        gad_intersect(maps, 1 + trial % 5, N, t, g);
+        GadPoint po[N], pg[N];
+        int no = gad_hull_points(orig, H, W, 0.5f, po);
+        int ng = gad_hull_points(g, H, W, 0.5f, pg);
+        for (int i = 0; i < ng; i++) {
+            int found = 0;
+            for (int j = 0; j < no; j++) found |= po[j].x == pg[i].x && po[j].y == pg[i].y;
+            violations += !found;
+        }
+        GadHull ho, hg;
+        unsigned char mo[N], mg[N];
+        gad_map_hull(orig, H, W, 0.5f, &ho, NULL, mo);
+        gad_map_hull(g, H, W, 0.5f, &hg, NULL, mg);
+        for (int i = 0; i < N; i++) violations += mg[i] && !mo[i];
+        double rc = gad_rc(&hg, &ho, RC_AREA_POLYGON);
+        rc_above += rc > 1.0;
+    }
+    CHECKF(violations == 0, "%d GAD points or mask pixels outside the original's", violations);
+    CHECK(rc_above == 0);
+}
+
+/* Under the default 10% rule the GAD map can keep pixels outside the original's top
+ * half: a small bright cluster dominates the original's hull points, the supports
+ * drop it, and what remains is a wide spread of weaker (but >= 10%) pixels. */
+TEST(gad_rc_above_one_under_default_rule) {
+    enum { H = 16, W = 16, N = H * W };
+    float orig[N] = {0}, sup[N] = {0};
+    for (int y = 7; y <= 9; y++)
+        for (int x = 7; x <= 9; x++) orig[y * W + x] = 10.0f;  /* 9 bright, 3x3 */
+    int far[9][2] = {{0, 0}, {15, 0}, {0, 15}, {15, 15}, {7, 0}, {0, 7}, {15, 8}, {8, 15}, {3, 3}};
+    for (int i = 0; i < 9; i++) {
+        orig[far[i][1] * W + far[i][0]] = 2.0f + 0.1f * i;  /* >= 10% of 10 */
+        sup[far[i][1] * W + far[i][0]] = 1.0f;
+    }
+    const float *maps[2] = {orig, sup};
+    float g[N];
+    Presence p = {PRESENT_FRAC, 0.1f};
+    REQUIRE(gad_intersect(maps, 2, N, p, g) == 9);
+    GadHull ho, hg;
+    gad_map_hull(orig, H, W, 0.5f, &ho, NULL, NULL);  /* top 9 of 18: the 3x3 block */
+    gad_map_hull(g, H, W, 0.5f, &hg, NULL, NULL);     /* top 5 of the 9 spread pixels */
+    CHECK(ho.npoints == 9 && ho.nvert == 4 && ho.pixels == 9);
+    CHECK_NEAR(ho.area, 4.0, 0);
+    CHECK(hg.npoints == 5);
+    double rc = gad_rc(&hg, &ho, RC_AREA_POLYGON);
+    CHECKF(rc > 1.0, "RC = %g", rc);
+    CHECK(gad_rc(&hg, &ho, RC_AREA_PIXELS) > 1.0);
+    GadRcTally t = {0, 0, 0};
+    gad_tally_rc(&t, rc);
+    CHECK(t.orig == 1 && t.gad == 0);
+}
+
+TEST(gad_rc_zero_area_original) {
+    enum { H = 8, W = 8, N = H * W };
+    float orig[N] = {0}, g[N] = {0};
+    orig[3 * W + 1] = 5; orig[3 * W + 4] = 4;      /* two points: a line */
+    GadHull ho, hg;
+    gad_map_hull(orig, H, W, 1.0f, &ho, NULL, NULL);
+    CHECK(ho.nvert == 2 && ho.area == 0 && ho.pixels == 4);
+    gad_map_hull(g, H, W, 1.0f, &hg, NULL, NULL);  /* empty GAD map */
+    CHECK(isnan(gad_rc(&hg, &ho, RC_AREA_POLYGON)));
+    CHECK_NEAR(gad_rc(&hg, &ho, RC_AREA_PIXELS), 0.0, 0);
+    g[3 * W + 2] = 1;
+    gad_map_hull(g, H, W, 1.0f, &hg, NULL, NULL);
+    CHECK_NEAR(gad_rc(&hg, &ho, RC_AREA_PIXELS), 0.25, 1e-12);
+    GadRcTally t = {0, 0, 0};
+    gad_tally_rc(&t, gad_rc(&hg, &ho, RC_AREA_POLYGON));
+    gad_tally_rc(&t, 0.5);
+    gad_tally_rc(&t, 1.0);
+    CHECK(t.undefined == 1 && t.gad == 1 && t.orig == 1);
+}
+
+TEST(gad_sup_mask_is_orig_minus_gad) {
+    unsigned char o[6] = {1, 1, 1, 0, 0, 1}, g[6] = {0, 1, 0, 1, 0, 1}, s[6];
+    CHECK(gad_sup_mask(o, g, 6, s) == 2);
+    CHECK(s[0] && !s[1] && s[2] && !s[3] && !s[4] && !s[5]);
+}
+
+/* Fake network: output k of x[C,H,W] = (k + 1) * sum of x + k. Records batch sizes. */
+typedef struct { int npix_c, calls, max_seen, images; } Fake;
+static int fake_eval(void *ctx, const float *x, int n, float *out) {
+    Fake *f = ctx;
+    f->calls++;
+    f->images += n;
+    if (n > f->max_seen) f->max_seen = n;
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < f->npix_c; j++) s += x[(size_t)i * f->npix_c + j];
+        for (int k = 0; k < 2; k++) out[i * 2 + k] = (float)((k + 1) * s + k);
+    }
+    return 0;
+}
+
+TEST(gad_rs_with_fake_evaluator) {
+    enum { C = 3, H = 2, W = 3, P = H * W };
+    float x[C * P];
+    for (int i = 0; i < C * P; i++) x[i] = (float)(i % 5) + 0.5f;
+    /* masks: single pixel 0, pixels {1,4}, empty, all */
+    unsigned char m[4][P] = {{1, 0, 0, 0, 0, 0}, {0, 1, 0, 0, 1, 0}, {0}, {1, 1, 1, 1, 1, 1}};
+    GadRsJob jobs[7];
+    for (int j = 0; j < 7; j++) {
+        jobs[j].x = x;
+        jobs[j].mask = m[j % 4];
+        jobs[j].target = j % 2;
+        jobs[j].y0 = NAN;
+    }
+    Fake f = {C * P, 0, 0, 0};
+    GadEval ev = {fake_eval, &f, 2, 3};
+    double rs[7];
+    int empty = gad_rs(&ev, C, H, W, jobs, 7, NULL, rs);
+    CHECK(empty == 2);
+    CHECK(f.max_seen == 3);
+    CHECK(f.images == 10);  /* 5 unoccluded + 5 occluded, the empty masks skipped */
+    for (int j = 0; j < 7; j++) {
+        const unsigned char *mk = m[j % 4];
+        double removed = 0, area = 0;
+        for (int i = 0; i < P; i++) {
+            area += mk[i];
+            if (mk[i]) for (int c = 0; c < C; c++) removed += x[c * P + i];
+        }
+        if (area == 0) {
+            CHECK(isnan(rs[j]));
+            continue;
+        }
+        double want = (j % 2 + 1) * removed / area;  /* the +k offset cancels */
+        CHECKF(fabs(rs[j] - want) <= 1e-4 * want, "job %d: rs %g want %g", j, rs[j], want);
+    }
+    /* baseline occlusion: x*(1-M) + b*M, with y0 given (no unoccluded pass) */
+    float b[C * P];
+    for (int i = 0; i < C * P; i++) b[i] = -1.0f;
+    double sx = 0;
+    for (int i = 0; i < C * P; i++) sx += x[i];
+    for (int j = 0; j < 7; j++) jobs[j].y0 = (float)((j % 2 + 1) * sx + j % 2);
+    f.images = 0;
+    CHECK(gad_rs(&ev, C, H, W, jobs, 7, b, rs) == 2);
+    CHECK(f.images == 5);
+    for (int j = 0; j < 7; j++) {
+        const unsigned char *mk = m[j % 4];
+        double delta = 0, area = 0;
+        for (int i = 0; i < P; i++) {
+            area += mk[i];
+            if (mk[i]) for (int c = 0; c < C; c++) delta += x[c * P + i] - b[c * P + i];
+        }
+        if (area == 0) continue;
+        double want = (j % 2 + 1) * delta / area;
+        CHECKF(fabs(rs[j] - want) <= 1e-4 * want, "baseline job %d: rs %g want %g", j, rs[j], want);
+    }
+    GadRsMean mean = {0, 0, 0};
+    for (int j = 0; j < 7; j++) gad_tally_rs(&mean, rs[j]);
+    CHECK(mean.n == 5 && mean.empty == 2);
+    double sum = 0;
+    for (int j = 0; j < 7; j++) if (!isnan(rs[j])) sum += rs[j];
+    CHECK_NEAR(gad_rs_mean(&mean), sum / 5, 1e-12);
+    GadRsMean none = {0, 0, 0};
+    CHECK(isnan(gad_rs_mean(&none)));
+}
+
+static int failing_eval(void *ctx, const float *x, int n, float *out) {
+    (void)ctx; (void)x; (void)n; (void)out;
+    return -1;
+}
+
+TEST(gad_rs_propagates_evaluator_error) {
+    float x[3] = {1, 2, 3};
+    unsigned char m[1] = {1};
+    GadRsJob job = {x, m, 0, NAN};
+    GadEval ev = {failing_eval, NULL, 1, 4};
+    double rs;
+    CHECK(gad_rs(&ev, 3, 1, 1, &job, 1, NULL, &rs) == -1);
+}

@@ -1,0 +1,591 @@
+/* test_ops: the kernels of ops/ against (1) PyTorch fixtures (tests/fixtures/ops/,
+ * written by tools/gen_fixtures_ops.py), (2) their naive references on random shapes,
+ * (3) double-precision central differences of a random linear functional
+ * L = sum(r * y) of the output, and (4) determinism across batch and thread count.
+ * Tolerances are stated where they are used. */
+#include "test.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "core/ws.h"
+#include "ops/act.h"
+#include "ops/bn.h"
+#include "ops/conv.h"
+#include "ops/linear.h"
+#include "ops/pool.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+static float *randn(Rng *r, size_t n, float scale) {
+    float *a = xmalloc(n * sizeof(float) + 1);
+    for (size_t i = 0; i < n; i++) a[i] = scale * rng_normal(r);
+    return a;
+}
+
+static float *copyf(const float *a, size_t n) {
+    float *b = xmalloc(n * sizeof(float) + 1);
+    if (n) memcpy(b, a, n * sizeof(float));
+    return b;
+}
+
+static double dot(const float *a, const float *b, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Central difference of loss() with respect to p[i]: the step actually taken in
+ * float is used as the denominator. */
+typedef double (*LossFn)(void *ctx);
+static double central_diff(LossFn loss, void *ctx, float *p, size_t i, float h) {
+    float x0 = p[i], xp = x0 + h, xm = x0 - h;
+    p[i] = xp;
+    double lp = loss(ctx);
+    p[i] = xm;
+    double lm = loss(ctx);
+    p[i] = x0;
+    return (lp - lm) / ((double)xp - (double)xm);
+}
+
+/* Compare an analytic gradient g [n] with central differences at up to `count`
+ * coordinates (all when n <= count, else random ones). */
+static void check_fd(const char *what, LossFn loss, void *ctx, float *p, const float *g, size_t n, int count,
+                     float h, float atol, float rtol, Rng *r) {
+    size_t m = n < (size_t)count ? n : (size_t)count;
+    float *fd = xmalloc(m * sizeof(float) + 1), *an = xmalloc(m * sizeof(float) + 1);
+    for (size_t k = 0; k < m; k++) {
+        size_t i = n <= (size_t)count ? k : rng_below(r, (uint32_t)n);
+        fd[k] = (float)central_diff(loss, ctx, p, i, h);
+        an[k] = g[i];
+    }
+    CHECK_CLOSE(what, an, fd, m, atol, rtol);
+    free(fd);
+    free(an);
+}
+
+static int bitwise_equal(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
+
+/* ---- conv ---- */
+
+typedef struct { int N, C, H, W, K, kh, kw, sh, sw, ph, pw, bias; } ConvCase;
+
+static const ConvCase conv_cases[] = {
+    {2, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1},   /* 3x3 s1 p1 */
+    {2, 3, 13, 11, 5, 7, 7, 2, 2, 3, 3, 1}, /* 7x7 s2 p3 (ResNet stem), odd sizes */
+    {3, 4, 7, 7, 6, 1, 1, 2, 2, 0, 0, 0},   /* 1x1 s2 p0 (downsample), no bias */
+    {2, 5, 6, 9, 3, 1, 1, 1, 1, 0, 0, 1},   /* 1x1 s1 p0: the pointwise path */
+    {1, 2, 9, 7, 3, 3, 3, 2, 2, 1, 1, 0},   /* 3x3 s2 p1, non-square */
+    {2, 3, 9, 10, 2, 5, 5, 1, 1, 0, 0, 1},  /* 5x5 p0 */
+    {1, 2, 5, 6, 3, 3, 2, 2, 1, 2, 0, 1},   /* rectangular kernel, mixed stride/pad */
+    {1, 1, 3, 3, 2, 3, 3, 3, 3, 1, 1, 1},   /* stride larger than the output */
+};
+
+static void conv_reserve(Workspace *ws, const ConvShape *s) {
+    ws_init(ws);
+    ws_reserve(ws, conv_scratch_bytes(s) + 64);
+}
+
+/* Fast path vs naive loops (double accumulation). The fast path sums in float, so
+ * tolerance atol 1e-5 + rtol 1e-4 relative to values of order 1. Gradients are
+ * accumulated onto random non-zero buffers to check "+=". */
+TEST(ops_conv_fast_matches_ref) {
+    Rng r;
+    rng_seed(&r, 11);
+    for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
+        const ConvCase *c = &conv_cases[t];
+        ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+        size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * s.C * s.kh * s.kw;
+        size_t ny = (size_t)s.N * s.K * s.Ho * s.Wo;
+        float *x = randn(&r, nx, 1.0f), *w = randn(&r, nw, 0.3f), *b = c->bias ? randn(&r, s.K, 1.0f) : NULL;
+        float *dy = randn(&r, ny, 1.0f);
+        float *y = randn(&r, ny, 1.0f), *yr = randn(&r, ny, 1.0f);
+        float *dx = randn(&r, nx, 1.0f), *dw = randn(&r, nw, 1.0f), *db = randn(&r, s.K, 1.0f);
+        float *dxr = copyf(dx, nx), *dwr = copyf(dw, nw), *dbr = copyf(db, s.K);
+        Workspace ws;
+        conv_reserve(&ws, &s);
+        conv2d_forward(&s, x, w, b, y, &ws);
+        conv2d_forward_ref(&s, x, w, b, yr);
+        conv2d_backward(&s, x, w, dy, dx, dw, db, &ws);
+        conv2d_backward_ref(&s, x, w, dy, dxr, dwr, dbr);
+        CHECK(ws.used == 0);
+        char what[96];
+        snprintf(what, sizeof what, "conv case %d y", (int)t);
+        CHECK_CLOSE(what, y, yr, ny, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "conv case %d dx", (int)t);
+        CHECK_CLOSE(what, dx, dxr, nx, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "conv case %d dw", (int)t);
+        CHECK_CLOSE(what, dw, dwr, nw, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "conv case %d db", (int)t);
+        CHECK_CLOSE(what, db, dbr, s.K, 1e-5f, 1e-4f);
+        /* NULL gradients are skipped and the others are unaffected by that */
+        float *dw2 = xcalloc(nw, sizeof(float)), *dwr2 = xcalloc(nw, sizeof(float));
+        conv2d_backward(&s, x, w, dy, NULL, dw2, NULL, &ws);
+        conv2d_backward_ref(&s, x, w, dy, NULL, dwr2, NULL);
+        snprintf(what, sizeof what, "conv case %d dw alone", (int)t);
+        CHECK_CLOSE(what, dw2, dwr2, nw, 1e-5f, 1e-4f);
+        free(dw2); free(dwr2);
+        ws_free(&ws);
+        free(x); free(w); free(b); free(dy); free(y); free(yr);
+        free(dx); free(dw); free(db); free(dxr); free(dwr); free(dbr);
+    }
+}
+
+typedef struct {
+    ConvShape s;
+    const float *x, *w, *b, *r;
+    float *y;
+} ConvLoss;
+
+static double conv_loss(void *p) {
+    ConvLoss *c = p;
+    conv2d_forward_ref(&c->s, c->x, c->w, c->b, c->y);
+    return dot(c->r, c->y, (size_t)c->s.N * c->s.K * c->s.Ho * c->s.Wo);
+}
+
+/* Convolution is linear in x, w and b: central differences are exact up to the
+ * float rounding of the output (~1e-7 relative), so a large step is fine.
+ * Tolerance atol 1e-3, rtol 1e-3 (the loss is a sum of ~100s of terms). */
+TEST(ops_conv_grad_finite_difference) {
+    Rng r;
+    rng_seed(&r, 12);
+    for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
+        const ConvCase *c = &conv_cases[t];
+        ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+        size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * s.C * s.kh * s.kw;
+        size_t ny = (size_t)s.N * s.K * s.Ho * s.Wo;
+        float *x = randn(&r, nx, 1.0f), *w = randn(&r, nw, 0.3f), *b = randn(&r, s.K, 1.0f);
+        float *rr = randn(&r, ny, 1.0f), *y = xmalloc(ny * sizeof(float));
+        float *dx = xcalloc(nx, sizeof(float)), *dw = xcalloc(nw, sizeof(float)), *db = xcalloc(s.K, sizeof(float));
+        Workspace ws;
+        conv_reserve(&ws, &s);
+        conv2d_backward(&s, x, w, rr, dx, dw, db, &ws); /* dL/dy = r */
+        ConvLoss L = {s, x, w, b, rr, y};
+        char what[96];
+        snprintf(what, sizeof what, "conv case %d dx vs fd", (int)t);
+        check_fd(what, conv_loss, &L, x, dx, nx, 40, 0.25f, 1e-3f, 1e-3f, &r);
+        snprintf(what, sizeof what, "conv case %d dw vs fd", (int)t);
+        check_fd(what, conv_loss, &L, w, dw, nw, 40, 0.25f, 1e-3f, 1e-3f, &r);
+        snprintf(what, sizeof what, "conv case %d db vs fd", (int)t);
+        check_fd(what, conv_loss, &L, b, db, s.K, 40, 0.25f, 1e-3f, 1e-3f, &r);
+        ws_free(&ws);
+        free(x); free(w); free(b); free(rr); free(y); free(dx); free(dw); free(db);
+    }
+}
+
+/* An image's output and input gradient are bitwise the same alone or in a batch of
+ * 5 (at any position), and with 1 or 2 threads; dw and db bitwise the same with 1
+ * or 2 threads. Shapes big enough that gemm itself would use threads. */
+TEST(ops_conv_deterministic_batch_and_threads) {
+    Rng r;
+    rng_seed(&r, 13);
+    const ConvCase cases[] = {{5, 8, 20, 18, 32, 3, 3, 1, 1, 1, 1, 1},
+                              {5, 16, 14, 14, 40, 1, 1, 1, 1, 0, 0, 1},
+                              {5, 3, 23, 23, 16, 7, 7, 2, 2, 3, 3, 0}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const ConvCase *c = &cases[t];
+        ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+        ConvShape s1 = conv_shape(1, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+        size_t xs = (size_t)s.C * s.H * s.W, ys = (size_t)s.K * s.Ho * s.Wo, nw = (size_t)s.K * s.C * s.kh * s.kw;
+        float *x = randn(&r, 5 * xs, 1.0f), *w = randn(&r, nw, 0.2f), *b = c->bias ? randn(&r, s.K, 1.0f) : NULL;
+        float *dy = randn(&r, 5 * ys, 1.0f);
+        float *y[2], *dx[2], *dw[2], *db[2];
+        for (int th = 0; th < 2; th++) {
+            par_init(th + 1);
+            Workspace ws;
+            conv_reserve(&ws, &s);
+            y[th] = xmalloc(5 * ys * sizeof(float));
+            dx[th] = xcalloc(5 * xs, sizeof(float));
+            dw[th] = xcalloc(nw, sizeof(float));
+            db[th] = xcalloc(s.K, sizeof(float));
+            conv2d_forward(&s, x, w, b, y[th], &ws);
+            conv2d_backward(&s, x, w, dy, dx[th], dw[th], db[th], &ws);
+            /* each image alone */
+            float *y1 = xmalloc(ys * sizeof(float)), *dx1 = xcalloc(xs, sizeof(float));
+            int same_y = 1, same_dx = 1;
+            for (int n = 0; n < 5; n++) {
+                conv2d_forward(&s1, x + n * xs, w, b, y1, &ws);
+                memset(dx1, 0, xs * sizeof(float));
+                conv2d_backward(&s1, x + n * xs, w, dy + n * ys, dx1, NULL, NULL, &ws);
+                same_y &= bitwise_equal(y1, y[th] + n * ys, ys);
+                same_dx &= bitwise_equal(dx1, dx[th] + n * xs, xs);
+            }
+            CHECKF(same_y, "case %d threads %d: y of an image alone differs from in a batch of 5", (int)t, th + 1);
+            CHECKF(same_dx, "case %d threads %d: dx of an image alone differs from in a batch of 5", (int)t, th + 1);
+            free(y1); free(dx1);
+            ws_free(&ws);
+        }
+        CHECKF(bitwise_equal(y[0], y[1], 5 * ys), "case %d: y differs between 1 and 2 threads", (int)t);
+        CHECKF(bitwise_equal(dx[0], dx[1], 5 * xs), "case %d: dx differs between 1 and 2 threads", (int)t);
+        CHECKF(bitwise_equal(dw[0], dw[1], nw), "case %d: dw differs between 1 and 2 threads", (int)t);
+        CHECKF(bitwise_equal(db[0], db[1], s.K), "case %d: db differs between 1 and 2 threads", (int)t);
+        /* a workspace reserved for one thread still works with two, same bits */
+        {
+            Workspace ws;
+            par_init(1);
+            conv_reserve(&ws, &s);
+            par_init(2);
+            float *y3 = xmalloc(5 * ys * sizeof(float));
+            conv2d_forward(&s, x, w, b, y3, &ws);
+            CHECKF(bitwise_equal(y3, y[0], 5 * ys), "case %d: small workspace changes y", (int)t);
+            free(y3);
+            ws_free(&ws);
+        }
+        for (int th = 0; th < 2; th++) { free(y[th]); free(dx[th]); free(dw[th]); free(db[th]); }
+        free(x); free(w); free(b); free(dy);
+    }
+    par_shutdown();
+}
+
+/* ---- batch norm ---- */
+
+/* Fast vs double reference: forward (y, saved stats, running stats) and backward.
+ * Tolerance atol 1e-5, rtol 1e-4. */
+TEST(ops_bn_fast_matches_ref) {
+    Rng r;
+    rng_seed(&r, 21);
+    const int shapes[][3] = {{4, 3, 25}, {2, 5, 1 * 7}, {1, 2, 36}, {8, 16, 9}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        int N = shapes[t][0], C = shapes[t][1], HW = shapes[t][2];
+        size_t n = (size_t)N * C * HW;
+        float *x = randn(&r, n, 2.0f), *g = randn(&r, C, 1.0f), *be = randn(&r, C, 1.0f), *dy = randn(&r, n, 1.0f);
+        for (size_t i = 0; i < n; i++) x[i] += 3.0f; /* a non-zero mean */
+        float *rm = randn(&r, C, 1.0f), *rv = randn(&r, C, 1.0f);
+        for (int c = 0; c < C; c++) rv[c] = 0.5f + rv[c] * rv[c];
+        float *rm2 = copyf(rm, C), *rv2 = copyf(rv, C);
+        float *y = xmalloc(n * 4), *y2 = xmalloc(n * 4), *sm = xmalloc(C * 4), *si = xmalloc(C * 4);
+        float *sm2 = xmalloc(C * 4), *si2 = xmalloc(C * 4);
+        bn_forward_train(N, C, HW, x, g, be, rm, rv, BN_MOMENTUM, BN_EPS, y, sm, si);
+        bn_forward_train_ref(N, C, HW, x, g, be, rm2, rv2, BN_MOMENTUM, BN_EPS, y2, sm2, si2);
+        char what[96];
+        snprintf(what, sizeof what, "bn %d train y", (int)t);
+        CHECK_CLOSE(what, y, y2, n, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "bn %d save_mean", (int)t);
+        CHECK_CLOSE(what, sm, sm2, C, 1e-6f, 1e-6f);
+        snprintf(what, sizeof what, "bn %d save_invstd", (int)t);
+        CHECK_CLOSE(what, si, si2, C, 1e-6f, 1e-6f);
+        snprintf(what, sizeof what, "bn %d running_mean", (int)t);
+        CHECK_CLOSE(what, rm, rm2, C, 1e-6f, 1e-6f);
+        snprintf(what, sizeof what, "bn %d running_var", (int)t);
+        CHECK_CLOSE(what, rv, rv2, C, 1e-6f, 1e-6f);
+        float *dx = randn(&r, n, 1.0f), *dg = randn(&r, C, 1.0f), *db = randn(&r, C, 1.0f);
+        float *dx2 = copyf(dx, n), *dg2 = copyf(dg, C), *db2 = copyf(db, C);
+        bn_backward_train(N, C, HW, x, g, sm, si, dy, dx, dg, db);
+        bn_backward_train_ref(N, C, HW, x, g, sm, si, dy, dx2, dg2, db2);
+        snprintf(what, sizeof what, "bn %d train dx", (int)t);
+        CHECK_CLOSE(what, dx, dx2, n, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "bn %d train dgamma", (int)t);
+        CHECK_CLOSE(what, dg, dg2, C, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "bn %d train dbeta", (int)t);
+        CHECK_CLOSE(what, db, db2, C, 1e-5f, 1e-4f);
+        /* eval forward vs the formula in double */
+        bn_forward_eval(N, C, HW, x, g, be, rm, rv, BN_EPS, y);
+        for (int b = 0; b < N; b++)
+            for (int c = 0; c < C; c++)
+                for (int p = 0; p < HW; p++) {
+                    size_t i = ((size_t)b * C + c) * HW + p;
+                    y2[i] = (float)(((double)x[i] - rm[c]) / sqrt((double)rv[c] + BN_EPS) * g[c] + be[c]);
+                }
+        snprintf(what, sizeof what, "bn %d eval y", (int)t);
+        CHECK_CLOSE(what, y, y2, n, 1e-5f, 1e-4f);
+        free(x); free(g); free(be); free(dy); free(rm); free(rv); free(rm2); free(rv2);
+        free(y); free(y2); free(sm); free(si); free(sm2); free(si2);
+        free(dx); free(dg); free(db); free(dx2); free(dg2); free(db2);
+    }
+}
+
+typedef struct {
+    int N, C, HW, train;
+    const float *x, *g, *b, *rm, *rv, *r;
+    float *y;
+} BnLoss;
+
+static double bn_loss(void *p) {
+    BnLoss *c = p;
+    size_t n = (size_t)c->N * c->C * c->HW;
+    if (c->train) bn_forward_train_ref(c->N, c->C, c->HW, c->x, c->g, c->b, NULL, NULL, 0.1f, BN_EPS, c->y, NULL, NULL);
+    else bn_forward_eval(c->N, c->C, c->HW, c->x, c->g, c->b, c->rm, c->rv, BN_EPS, c->y);
+    return dot(c->r, c->y, n);
+}
+
+/* Train mode is non-linear in x: step 1e-2 on x of spread ~1, and the float output
+ * rounding (~1e-7 * |L| / h) allow atol 2e-3, rtol 2e-3. Eval is linear. */
+TEST(ops_bn_grad_finite_difference) {
+    Rng r;
+    rng_seed(&r, 22);
+    const int N = 3, C = 4, HW = 10;
+    size_t n = (size_t)N * C * HW;
+    float *x = randn(&r, n, 1.0f), *g = randn(&r, C, 1.0f), *be = randn(&r, C, 1.0f), *rr = randn(&r, n, 1.0f);
+    float *rm = randn(&r, C, 0.5f), *rv = randn(&r, C, 1.0f), *y = xmalloc(n * 4);
+    for (int c = 0; c < C; c++) rv[c] = 0.5f + rv[c] * rv[c];
+    for (int train = 1; train >= 0; train--) {
+        float *sm = xmalloc(C * 4), *si = xmalloc(C * 4);
+        float *dx = xcalloc(n, 4), *dg = xcalloc(C, 4), *db = xcalloc(C, 4);
+        const char *mode = train ? "train" : "eval";
+        char what[64];
+        if (train) {
+            bn_forward_train(N, C, HW, x, g, be, NULL, NULL, 0.1f, BN_EPS, y, sm, si);
+            bn_backward_train(N, C, HW, x, g, sm, si, rr, dx, dg, db);
+        } else {
+            bn_backward_eval(N, C, HW, x, g, rm, rv, BN_EPS, rr, dx, dg, db);
+        }
+        BnLoss L = {N, C, HW, train, x, g, be, rm, rv, rr, y};
+        snprintf(what, sizeof what, "bn %s dx vs fd", mode);
+        check_fd(what, bn_loss, &L, x, dx, n, 60, 1e-2f, 2e-3f, 2e-3f, &r);
+        snprintf(what, sizeof what, "bn %s dgamma vs fd", mode);
+        check_fd(what, bn_loss, &L, g, dg, C, 60, 1e-2f, 2e-3f, 2e-3f, &r);
+        snprintf(what, sizeof what, "bn %s dbeta vs fd", mode);
+        check_fd(what, bn_loss, &L, be, db, C, 60, 1e-2f, 2e-3f, 2e-3f, &r);
+        free(sm); free(si); free(dx); free(dg); free(db);
+    }
+    free(x); free(g); free(be); free(rr); free(rm); free(rv); free(y);
+}
+
+/* Eval mode: an image's output does not depend on the batch; train-mode running
+ * statistics with NULL running buffers are simply not updated. */
+TEST(ops_bn_eval_per_image) {
+    Rng r;
+    rng_seed(&r, 23);
+    const int N = 4, C = 3, HW = 5;
+    size_t n = (size_t)N * C * HW, is = (size_t)C * HW;
+    float *x = randn(&r, n, 1.0f), *g = randn(&r, C, 1.0f), *be = randn(&r, C, 1.0f);
+    float *rm = randn(&r, C, 1.0f), *rv = randn(&r, C, 1.0f), *y = xmalloc(n * 4), *y1 = xmalloc(is * 4);
+    for (int c = 0; c < C; c++) rv[c] = 1.0f + rv[c] * rv[c];
+    par_init(2);
+    bn_forward_eval(N, C, HW, x, g, be, rm, rv, BN_EPS, y);
+    for (int b = 0; b < N; b++) {
+        bn_forward_eval(1, C, HW, x + b * is, g, be, rm, rv, BN_EPS, y1);
+        CHECKF(bitwise_equal(y1, y + b * is, is), "image %d: eval output depends on the batch", b);
+    }
+    par_shutdown();
+    free(x); free(g); free(be); free(rm); free(rv); free(y); free(y1);
+}
+
+/* ---- pooling ---- */
+
+typedef struct {
+    int N, C, H, W, k, s, p, Ho, Wo, maxpool;
+    const float *x, *r;
+    float *y;
+    int32_t *am;
+} PoolLoss;
+
+static double pool_loss(void *p) {
+    PoolLoss *c = p;
+    if (c->maxpool) maxpool_forward(c->N, c->C, c->H, c->W, c->k, c->s, c->p, c->x, c->y, c->am);
+    else adaptive_avgpool_forward(c->N, c->C, c->H, c->W, c->Ho, c->Wo, c->x, c->y);
+    return dot(c->r, c->y, (size_t)c->N * c->C * c->Ho * c->Wo);
+}
+
+/* Max pool on tie-free inputs (a shuffled ramp with steps of 0.01 and a step of
+ * 1e-3), and adaptive average pool (linear): both are exact under central
+ * differences up to output rounding; atol 1e-3, rtol 1e-3. */
+TEST(ops_pool_grad_finite_difference) {
+    Rng r;
+    rng_seed(&r, 31);
+    const int mp[][7] = {{2, 3, 9, 8, 3, 2, 1}, {1, 2, 8, 8, 2, 2, 0}, {2, 2, 7, 5, 3, 1, 1}};
+    for (size_t t = 0; t < sizeof mp / sizeof mp[0]; t++) {
+        int N = mp[t][0], C = mp[t][1], H = mp[t][2], W = mp[t][3], k = mp[t][4], s = mp[t][5], p = mp[t][6];
+        int Ho = pool_out_size(H, k, s, p), Wo = pool_out_size(W, k, s, p);
+        size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * Ho * Wo;
+        int *perm = xmalloc(nx * sizeof(int));
+        for (size_t i = 0; i < nx; i++) perm[i] = (int)i;
+        rng_shuffle(&r, perm, (int)nx);
+        float *x = xmalloc(nx * 4), *rr = randn(&r, ny, 1.0f), *y = xmalloc(ny * 4), *dx = xcalloc(nx, 4);
+        for (size_t i = 0; i < nx; i++) x[i] = 0.01f * (float)perm[i] - 1.0f;
+        int32_t *am = xmalloc(ny * sizeof(int32_t));
+        maxpool_forward(N, C, H, W, k, s, p, x, y, am);
+        maxpool_backward(N, C, H, W, k, s, p, am, rr, dx);
+        PoolLoss L = {N, C, H, W, k, s, p, Ho, Wo, 1, x, rr, y, am};
+        char what[64];
+        snprintf(what, sizeof what, "maxpool %d dx vs fd", (int)t);
+        check_fd(what, pool_loss, &L, x, dx, nx, 1000, 1e-3f, 1e-3f, 1e-3f, &r);
+        free(perm); free(x); free(rr); free(y); free(dx); free(am);
+    }
+    const int ap[][6] = {{2, 2, 1, 1, 7, 7}, {1, 3, 5, 5, 7, 7}, {2, 2, 9, 7, 3, 3}, {1, 2, 7, 7, 1, 1}, {1, 2, 6, 10, 4, 3}};
+    for (size_t t = 0; t < sizeof ap / sizeof ap[0]; t++) {
+        int N = ap[t][0], C = ap[t][1], H = ap[t][2], W = ap[t][3], Ho = ap[t][4], Wo = ap[t][5];
+        size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * Ho * Wo;
+        float *x = randn(&r, nx, 1.0f), *rr = randn(&r, ny, 1.0f), *y = xmalloc(ny * 4), *dx = xcalloc(nx, 4);
+        adaptive_avgpool_backward(N, C, H, W, Ho, Wo, rr, dx);
+        PoolLoss L = {N, C, H, W, 0, 0, 0, Ho, Wo, 0, x, rr, y, NULL};
+        char what[64];
+        snprintf(what, sizeof what, "avgpool %dx%d->%dx%d dx vs fd", H, W, Ho, Wo);
+        check_fd(what, pool_loss, &L, x, dx, nx, 1000, 0.25f, 1e-3f, 1e-3f, &r);
+        free(x); free(rr); free(y); free(dx);
+    }
+}
+
+/* Hand-made cases: ties go to the first maximum, padding never wins, NaN wins. */
+TEST(ops_maxpool_ties_and_padding) {
+    /* 1x1x2x4, k2 s2: windows {1,1 / 1,1} and {-3,-3 / -3,-3} */
+    const float x[8] = {1, 1, -3, -3, 1, 1, -3, -3};
+    float y[2];
+    int32_t am[2];
+    maxpool_forward(1, 1, 2, 4, 2, 2, 0, x, y, am);
+    CHECK(y[0] == 1.0f && am[0] == 0);
+    CHECK(y[1] == -3.0f && am[1] == 2);
+    /* k3 s2 p1 on all-negative 3x3: the first window covers rows 0..1, cols 0..1 */
+    const float z[9] = {-5, -2, -7, -2, -9, -1, -8, -8, -8};
+    float yz[4];
+    int32_t az[4];
+    maxpool_forward(1, 1, 3, 3, 3, 2, 1, z, yz, az);
+    CHECK(yz[0] == -2.0f && az[0] == 1);
+    CHECK(yz[1] == -1.0f && az[1] == 5);
+    CHECK(yz[2] == -2.0f && az[2] == 3);
+    CHECK(yz[3] == -1.0f && az[3] == 5);
+    float dz[9] = {0};
+    const float g[4] = {1, 2, 3, 4};
+    maxpool_backward(1, 1, 3, 3, 3, 2, 1, az, g, dz);
+    CHECK(dz[1] == 1.0f && dz[5] == 6.0f && dz[3] == 3.0f && dz[0] == 0.0f);
+    const float q[4] = {1, NAN, 5, 2};
+    float yq[1];
+    int32_t aq[1];
+    maxpool_forward(1, 1, 2, 2, 2, 2, 0, q, yq, aq);
+    CHECK(isnan(yq[0]) && aq[0] == 1);
+}
+
+/* ---- linear ---- */
+
+typedef struct {
+    int N, I, O;
+    const float *x, *w, *b, *r;
+    float *y;
+} LinLoss;
+
+static double lin_loss(void *p) {
+    LinLoss *c = p;
+    linear_forward_ref(c->N, c->I, c->O, c->x, c->w, c->b, c->y);
+    return dot(c->r, c->y, (size_t)c->N * c->O);
+}
+
+/* Fast vs reference (atol 3e-5, rtol 1e-4: float sums of up to 300 terms of order 1
+ * can cancel to small results), finite differences (linear, exact up to rounding;
+ * atol 1e-3, rtol 1e-3), and each row independent of the batch (bitwise). */
+TEST(ops_linear) {
+    Rng r;
+    rng_seed(&r, 41);
+    const int shapes[][3] = {{1, 7, 3}, {5, 33, 10}, {4, 300, 17}, {64, 100, 100}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        int N = shapes[t][0], I = shapes[t][1], O = shapes[t][2];
+        size_t nx = (size_t)N * I, nw = (size_t)O * I, ny = (size_t)N * O;
+        float *x = randn(&r, nx, 1.0f), *w = randn(&r, nw, 0.2f), *b = randn(&r, O, 1.0f), *dy = randn(&r, ny, 1.0f);
+        float *y = xmalloc(ny * 4), *y2 = xmalloc(ny * 4), *y1 = xmalloc(O * 4);
+        linear_forward(N, I, O, x, w, b, y);
+        linear_forward_ref(N, I, O, x, w, b, y2);
+        char what[64];
+        snprintf(what, sizeof what, "linear %d y", (int)t);
+        CHECK_CLOSE(what, y, y2, ny, 3e-5f, 1e-4f);
+        int same = 1;
+        for (int n = 0; n < N; n++) {
+            linear_forward(1, I, O, x + (size_t)n * I, w, b, y1);
+            same &= bitwise_equal(y1, y + (size_t)n * O, O);
+        }
+        CHECKF(same, "linear %d: a row alone differs from in the batch", (int)t);
+        float *dx = randn(&r, nx, 1.0f), *dw = randn(&r, nw, 1.0f), *db = randn(&r, O, 1.0f);
+        float *dx2 = copyf(dx, nx), *dw2 = copyf(dw, nw), *db2 = copyf(db, O);
+        linear_backward(N, I, O, x, w, dy, dx, dw, db);
+        linear_backward_ref(N, I, O, x, w, dy, dx2, dw2, db2);
+        snprintf(what, sizeof what, "linear %d dx", (int)t);
+        CHECK_CLOSE(what, dx, dx2, nx, 3e-5f, 1e-4f);
+        snprintf(what, sizeof what, "linear %d dw", (int)t);
+        CHECK_CLOSE(what, dw, dw2, nw, 3e-5f, 1e-4f);
+        snprintf(what, sizeof what, "linear %d db", (int)t);
+        CHECK_CLOSE(what, db, db2, O, 3e-5f, 1e-4f);
+        /* finite differences of the fast backward from zero */
+        memset(dx, 0, nx * 4); memset(dw, 0, nw * 4); memset(db, 0, O * 4);
+        linear_backward(N, I, O, x, w, dy, dx, dw, db);
+        LinLoss L = {N, I, O, x, w, b, dy, y2};
+        snprintf(what, sizeof what, "linear %d dx vs fd", (int)t);
+        check_fd(what, lin_loss, &L, x, dx, nx, 30, 0.25f, 1e-3f, 1e-3f, &r);
+        snprintf(what, sizeof what, "linear %d dw vs fd", (int)t);
+        check_fd(what, lin_loss, &L, w, dw, nw, 30, 0.25f, 1e-3f, 1e-3f, &r);
+        snprintf(what, sizeof what, "linear %d db vs fd", (int)t);
+        check_fd(what, lin_loss, &L, b, db, O, 30, 0.25f, 1e-3f, 1e-3f, &r);
+        /* NULL bias and NULL gradients */
+        linear_forward(N, I, O, x, w, NULL, y);
+        linear_forward_ref(N, I, O, x, w, NULL, y2);
+        snprintf(what, sizeof what, "linear %d y no bias", (int)t);
+        CHECK_CLOSE(what, y, y2, ny, 3e-5f, 1e-4f);
+        linear_backward(N, I, O, x, w, dy, NULL, NULL, NULL);
+        free(x); free(w); free(b); free(dy); free(y); free(y2); free(y1);
+        free(dx); free(dw); free(db); free(dx2); free(dw2); free(db2);
+    }
+}
+
+/* ---- element-wise ---- */
+
+/* The three ReLU rules on hand-checked values, accumulating onto 1. */
+TEST(ops_relu_rules) {
+    const float x[6] = {-2, -0.5f, 0, 0.5f, 2, 3};
+    const float dy[6] = {1, -1, 2, -3, 4, -0.0f};
+    float y[6];
+    relu_forward(6, x, y);
+    const float ey[6] = {0, 0, 0, 0.5f, 2, 3};
+    CHECK(memcmp(y, ey, sizeof y) == 0);
+    const float expect[3][6] = {
+        {1, 1, 1, -2, 5, 1},  /* standard: 1 + dy * [x > 0] */
+        {2, 1, 3, 1, 5, 1},   /* deconv:   1 + relu(dy) */
+        {1, 1, 1, 1, 5, 1}};  /* guided:   1 + relu(dy) * [x > 0] */
+    for (int rule = 0; rule < 3; rule++) {
+        float dx[6] = {1, 1, 1, 1, 1, 1};
+        relu_backward(6, y, dy, dx, (ReluRule)rule);
+        CHECKF(memcmp(dx, expect[rule], sizeof dx) == 0, "relu rule %d: %g %g %g %g %g %g", rule, dx[0], dx[1],
+               dx[2], dx[3], dx[4], dx[5]);
+    }
+    relu_backward(6, y, dy, NULL, RELU_STANDARD); /* NULL dx: nothing to do */
+    float z[6];
+    memcpy(z, x, sizeof z);
+    relu_forward(6, z, z); /* in place */
+    CHECK(memcmp(z, ey, sizeof z) == 0);
+}
+
+TEST(ops_add) {
+    const float a[3] = {1, 2, 3}, b[3] = {10, 20, 30}, dy[3] = {1, -1, 2};
+    float y[3], da[3] = {1, 1, 1}, db[3] = {0, 0, 0};
+    add_forward(3, a, b, y);
+    CHECK(y[0] == 11 && y[1] == 22 && y[2] == 33);
+    add_backward(3, dy, da, db);
+    CHECK(da[0] == 2 && da[1] == 0 && da[2] == 3);
+    CHECK(db[0] == 1 && db[1] == -1 && db[2] == 2);
+    add_backward(3, dy, NULL, db);
+    CHECK(db[0] == 2 && db[1] == -2 && db[2] == 4);
+    add_forward(3, y, a, y); /* aliasing */
+    CHECK(y[0] == 12 && y[1] == 24 && y[2] == 36);
+}
+
+/* Train: about 1-p kept (10000 draws, within 3%), kept units scaled by 1/(1-p),
+ * the same seed gives the same mask, another seed another mask; the backward uses
+ * the mask. Eval: identity both ways. */
+TEST(ops_dropout) {
+    enum { n = 10000 };
+    float *x = xmalloc(n * 4), *y = xmalloc(n * 4), *y2 = xmalloc(n * 4), *dx = xcalloc(n, 4), *dy = xmalloc(n * 4);
+    uint8_t *m = xmalloc(n), *m2 = xmalloc(n);
+    Rng r;
+    rng_seed(&r, 51);
+    for (int i = 0; i < n; i++) { x[i] = rng_normal(&r); dy[i] = rng_normal(&r); }
+    const float p = 0.3f, scale = 1.0f / (1.0f - p);
+    dropout_forward(n, p, 1, 7, x, y, m);
+    int kept = 0, ok = 1;
+    for (int i = 0; i < n; i++) {
+        kept += m[i];
+        ok &= m[i] <= 1 && y[i] == (m[i] ? x[i] * scale : 0.0f);
+    }
+    CHECK(ok);
+    CHECKF(fabs(kept / (double)n - 0.7) < 0.03, "kept fraction %g", kept / (double)n);
+    dropout_forward(n, p, 1, 7, x, y2, m2);
+    CHECK(memcmp(m, m2, n) == 0 && bitwise_equal(y, y2, n));
+    dropout_forward(n, p, 1, 8, x, y2, m2);
+    CHECK(memcmp(m, m2, n) != 0);
+    dropout_backward(n, p, 1, m, dy, dx);
+    ok = 1;
+    for (int i = 0; i < n; i++) ok &= dx[i] == (m[i] ? dy[i] * scale : 0.0f);
+    CHECK(ok);
+    dropout_forward(n, p, 0, 7, x, y, NULL);
+    CHECK(bitwise_equal(x, y, n));
+    memset(dx, 0, n * 4);
+    dropout_backward(n, p, 0, NULL, dy, dx);
+    CHECK(bitwise_equal(dx, dy, n));
+    free(x); free(y); free(y2); free(dx); free(dy); free(m); free(m2);
+}

@@ -16,15 +16,21 @@ float loss_mse(size_t n, const float *y, const float *t, float *dy);
  * NULL) overwritten with (softmax - onehot) / N. Returns the loss. */
 float loss_xent(int N, int K, const float *logits, const int *labels, float *dlogits);
 
+/* Hyper-parameters are doubles, as Python floats are in torch.optim.Adam: the
+ * scalar arithmetic (1 - beta1, bias corrections, step size) is then done exactly as
+ * PyTorch does it, and float results match it bit for bit (a fixture test pins it). */
 typedef struct {
     size_t n;            /* parameters */
-    float lr, beta1, beta2, eps, weight_decay;
+    double lr, beta1, beta2, eps, weight_decay;
     long t;              /* steps taken */
     float *m, *v;        /* [n] moments (owned) */
 } Adam;
 
-/* betas 0.9/0.999, eps 1e-8. The caller frees with adam_free. */
+/* betas 0.9/0.999, eps 1e-8, moments zeroed. The caller frees with adam_free. */
 void adam_init(Adam *a, size_t n, float lr, float weight_decay);
+/* One step of torch.optim.Adam (amsgrad off, maximize off) over params [n] with
+ * grads [n]. A zero gradient with zero moments leaves a weight bit for bit as it
+ * was (weight decay 0): GAD's alpha = 0 support model is the original model. */
 void adam_step(Adam *a, float *params, const float *grads);
 void adam_free(Adam *a);
 
@@ -37,8 +43,11 @@ typedef struct {
     uint64_t seed;       /* shuffling, dropout */
     int verbose;         /* progress lines on stderr (epoch, batch, loss, images/s, ETA) */
     const char *label;   /* prefix of progress lines, may be NULL */
+    float *epoch_loss;   /* [epochs] each epoch's mean loss is stored here; may be NULL */
 } TrainOpts;
 
+/* epochs 10, batch 32, lr 1e-3, weight decay 0, eval mode (train_mode 0), seed 0,
+ * quiet, no label, no epoch_loss. Always start from this, then set fields. */
 void train_opts_default(TrainOpts *o);
 
 /* Fit m to targets [n,K] from inputs x [n,3,H,W] with MSE and Adam (the support

@@ -1,0 +1,302 @@
+/* plan: the forward and backward passes of a model over its layer list (a tiny graph
+ * executor), and the Plan that holds everything a pass needs, allocated once.
+ *
+ * Forward runs the layers in order and keeps every activation (ReLU works in place
+ * on its input when nothing else reads that input: the layers before a ReLU never
+ * need their own output in the backward). Backward walks the list in reverse; each
+ * kernel accumulates (+=) into the gradient of its inputs, so an activation read by
+ * two layers (the residual fan-out) simply receives both contributions.
+ * Gradient buffers are recycled: the gradient of activation a lives from the backward
+ * of its last reader to the backward of its producer; plan_new assigns buffers
+ * ("slots") to these intervals once, and backward zeroes a slot when it goes live.
+ * Not for: allocation during a pass, graphs other than the layer list, running two
+ * passes on one plan at once. */
+#include "core/err.h"
+#include "nn/layers.h"
+#include "nn/model.h"
+#include "ops/act.h"
+#include "ops/bn.h"
+#include "ops/conv.h"
+#include "ops/linear.h"
+#include "ops/pool.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { int c, h, w; size_t per; } ActShape;  /* per = c*h*w floats per image */
+
+struct Plan {
+    int max_batch, H, W;
+    int nlayers;          /* of the model it was made for (checked at every pass) */
+    size_t n_params;      /* likewise */
+    ActShape *shape;      /* [nlayers+1] */
+    float **val;          /* [nlayers+1] activations [max_batch, per]; val[0] is a copy of x */
+    int *gslot;           /* [nlayers+1] gradient slot of each activation, -1 for none */
+    int *glast;           /* [nlayers+1] layer whose backward first writes it (last reader) */
+    float **slot;         /* [nslots] gradient buffers [max_batch, max per] */
+    int nslots;
+    int32_t **argmax;     /* [nlayers] maxpool winners, else NULL */
+    uint8_t **mask;       /* [nlayers] dropout masks, else NULL */
+    float **save_mean, **save_invstd; /* [nlayers] BN batch statistics [C], else NULL */
+    void *block;          /* everything above that is per-activation data (one allocation) */
+    float *grad_block;    /* the slots */
+    Workspace ws;
+    int last_n, last_train; /* the last forward (backward must match it) */
+};
+
+static int is_inplace_relu(const Model *m, const int *readers, int l) {
+    const Layer *L = &m->layers[l];
+    return L->kind == LK_RELU && readers[L->in] == 1 && L->in > 0;
+}
+
+Plan *plan_new(const Model *m, int max_batch, int H, int W) {
+    int nl = m->nlayers, na = nl + 1, minside = model_min_input(m);
+    if (max_batch < 1) { err_set("batch size %d: must be at least 1", max_batch); return NULL; }
+    if (H < minside || W < minside) {
+        err_set("input %dx%d is too small: %s takes at least %dx%d", H, W, model_arch_name(m->cfg.arch),
+                minside, minside);
+        return NULL;
+    }
+    if (H > 16384 || W > 16384) { err_set("input %dx%d is too large (limit 16384)", H, W); return NULL; }
+    Plan *p = xcalloc(1, sizeof *p);
+    p->max_batch = max_batch; p->H = H; p->W = W;
+    p->nlayers = nl;
+    p->n_params = m->n_params;
+    p->shape = xcalloc((size_t)na, sizeof *p->shape);
+    int *readers = xcalloc((size_t)na, sizeof(int));
+    p->glast = xmalloc((size_t)na * sizeof(int));
+    for (int a = 0; a < na; a++) p->glast[a] = -1;
+
+    /* shapes, readers, workspace */
+    p->shape[0] = (ActShape){3, H, W, (size_t)3 * H * W};
+    size_t ws_bytes = 0, maxper = 0;
+    for (int l = 0; l < nl; l++) {
+        const Layer *L = &m->layers[l];
+        ActShape in = p->shape[L->in], o = in;
+        readers[L->in]++;
+        p->glast[L->in] = l;
+        if (L->in2 >= 0) { readers[L->in2]++; p->glast[L->in2] = l; }
+        switch (L->kind) {
+        case LK_CONV: {
+            GAD_ASSERT(m->params_info[L->w].dim[1] == in.c);
+            if (in.h + 2 * L->pad < L->k || in.w + 2 * L->pad < L->k) o.h = 0;
+            else {
+                ConvShape cs = conv_shape(max_batch, in.c, in.h, in.w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
+                size_t b = conv_scratch_bytes(&cs);
+                if (b > ws_bytes) ws_bytes = b;
+                o.c = L->cout; o.h = cs.Ho; o.w = cs.Wo;
+            }
+            break;
+        }
+        case LK_MAXPOOL:
+            o.h = in.h + 2 * L->pad < L->k ? 0 : pool_out_size(in.h, L->k, L->s, L->pad);
+            o.w = in.w + 2 * L->pad < L->k ? 0 : pool_out_size(in.w, L->k, L->s, L->pad);
+            break;
+        case LK_AVGPOOL: o.h = o.w = L->k; break;
+        case LK_LINEAR:
+            GAD_ASSERT((size_t)m->params_info[L->w].dim[1] == in.per);
+            o.c = L->cout; o.h = o.w = 1;
+            break;
+        case LK_ADD: {
+            ActShape b = p->shape[L->in2];
+            GAD_ASSERT(b.c == in.c && b.h == in.h && b.w == in.w && L->in2 != L->in);
+            break;
+        }
+        default: break;
+        }
+        if (o.h < 1 || o.w < 1) {
+            err_set("input %dx%d is too small for %s (layer %d, %s, gets %dx%d)", H, W,
+                    model_arch_name(m->cfg.arch), l, layer_kind_name(L->kind), in.h, in.w);
+            free(readers);
+            plan_free(p);
+            return NULL;
+        }
+        o.per = (size_t)o.c * o.h * o.w;
+        p->shape[l + 1] = o;
+        if (o.per > maxper) maxper = o.per;
+    }
+    p->glast[nl] = nl; /* the logits' gradient is live from the start */
+
+    /* one block for activations and per-layer saved data */
+    size_t B = (size_t)max_batch, bytes = 0;
+    size_t *off_val = xcalloc((size_t)na, sizeof(size_t));
+    size_t *off_aux = xcalloc((size_t)nl, sizeof(size_t));
+    size_t *off_aux2 = xcalloc((size_t)nl, sizeof(size_t));
+    for (int a = 0; a < na; a++) {
+        if (a > 0 && is_inplace_relu(m, readers, a - 1)) continue;
+        off_val[a] = bytes;
+        bytes += ws_round(B * p->shape[a].per * sizeof(float));
+    }
+    for (int l = 0; l < nl; l++) {
+        const Layer *L = &m->layers[l];
+        const ActShape *o = &p->shape[l + 1];
+        off_aux[l] = bytes;
+        if (L->kind == LK_MAXPOOL) bytes += ws_round(B * o->per * sizeof(int32_t));
+        else if (L->kind == LK_DROPOUT) bytes += ws_round(B * o->per);
+        else if (L->kind == LK_BN) {
+            bytes += ws_round((size_t)o->c * sizeof(float));
+            off_aux2[l] = bytes;
+            bytes += ws_round((size_t)o->c * sizeof(float));
+        }
+    }
+    p->block = xmalloc_aligned(bytes ? bytes : 64);
+    char *base = p->block;
+    p->val = xcalloc((size_t)na, sizeof(float *));
+    p->argmax = xcalloc((size_t)nl, sizeof(int32_t *));
+    p->mask = xcalloc((size_t)nl, sizeof(uint8_t *));
+    p->save_mean = xcalloc((size_t)nl, sizeof(float *));
+    p->save_invstd = xcalloc((size_t)nl, sizeof(float *));
+    for (int a = 0; a < na; a++)
+        p->val[a] = (a > 0 && is_inplace_relu(m, readers, a - 1)) ? p->val[m->layers[a - 1].in]
+                                                                    : (float *)(base + off_val[a]);
+    for (int l = 0; l < nl; l++) {
+        LayerKind k = m->layers[l].kind;
+        if (k == LK_MAXPOOL) p->argmax[l] = (int32_t *)(base + off_aux[l]);
+        if (k == LK_DROPOUT) p->mask[l] = (uint8_t *)(base + off_aux[l]);
+        if (k == LK_BN) {
+            p->save_mean[l] = (float *)(base + off_aux[l]);
+            p->save_invstd[l] = (float *)(base + off_aux2[l]);
+        }
+    }
+    free(off_val); free(off_aux); free(off_aux2); free(readers);
+
+    /* gradient slots: replay the backward order, taking a slot when a gradient goes
+     * live (at its last reader) and giving it back after its producer ran */
+    p->gslot = xmalloc((size_t)na * sizeof(int));
+    int *freelist = xmalloc((size_t)na * sizeof(int)), nfree = 0;
+    for (int a = 0; a < na; a++) p->gslot[a] = -1;
+    p->gslot[nl] = p->nslots++;
+    for (int l = nl - 1; l >= 0; l--) {
+        const Layer *L = &m->layers[l];
+        int ins[2] = {L->in, L->in2};
+        for (int j = 0; j < 2; j++) {
+            int a = ins[j];
+            if (a > 0 && p->glast[a] == l) p->gslot[a] = nfree ? freelist[--nfree] : p->nslots++;
+        }
+        freelist[nfree++] = p->gslot[l + 1];
+    }
+    free(freelist);
+    size_t slot_bytes = ws_round(B * maxper * sizeof(float));
+    /* Pages of slots a forward-only user never touches are never made resident. */
+    p->grad_block = xmalloc_aligned(slot_bytes * (size_t)p->nslots);
+    p->slot = xmalloc((size_t)p->nslots * sizeof(float *));
+    for (int s = 0; s < p->nslots; s++) p->slot[s] = (float *)((char *)p->grad_block + s * slot_bytes);
+
+    ws_init(&p->ws);
+    if (ws_bytes) ws_reserve(&p->ws, ws_bytes);
+    p->last_n = -1;
+    return p;
+}
+
+void plan_free(Plan *p) {
+    if (!p) return;
+    free(p->shape); free(p->val); free(p->gslot); free(p->glast); free(p->slot);
+    free(p->argmax); free(p->mask); free(p->save_mean); free(p->save_invstd);
+    xfree_aligned(p->block);
+    xfree_aligned(p->grad_block);
+    ws_free(&p->ws);
+    free(p);
+}
+
+/* A well-mixed per-layer dropout seed: masks depend on (mode.seed, layer) only. */
+static uint64_t layer_seed(uint64_t seed, int l) {
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (uint64_t)(l + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static float *P(Model *m, int i) { return i >= 0 ? m->params_info[i].data : NULL; }
+
+static void check_plan(const Model *m, const Plan *p) {
+    GAD_ASSERT(p->nlayers == m->nlayers && p->n_params == m->n_params);
+}
+
+const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mode) {
+    check_plan(m, p);
+    GAD_ASSERT(n >= 1 && n <= p->max_batch);
+    memcpy(p->val[0], x, (size_t)n * p->shape[0].per * sizeof(float));
+    int has_bn = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        const Layer *L = &m->layers[l];
+        const ActShape *si = &p->shape[L->in], *so = &p->shape[l + 1];
+        const float *in = p->val[L->in];
+        float *out = p->val[l + 1];
+        size_t cnt = (size_t)n * so->per;
+        switch (L->kind) {
+        case LK_CONV: {
+            ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
+            conv2d_forward(&cs, in, P(m, L->w), P(m, L->b), out, &p->ws);
+            GAD_ASSERT(p->ws.used == 0);
+            break;
+        }
+        case LK_BN:
+            has_bn = 1;
+            if (mode.train)
+                bn_forward_train(n, si->c, si->h * si->w, in, P(m, L->w), P(m, L->b), P(m, L->rm), P(m, L->rv),
+                                 BN_MOMENTUM, BN_EPS, out, p->save_mean[l], p->save_invstd[l]);
+            else
+                bn_forward_eval(n, si->c, si->h * si->w, in, P(m, L->w), P(m, L->b), P(m, L->rm), P(m, L->rv),
+                                BN_EPS, out);
+            break;
+        case LK_RELU: relu_forward(cnt, in, out); break;
+        case LK_MAXPOOL: maxpool_forward(n, si->c, si->h, si->w, L->k, L->s, L->pad, in, out, p->argmax[l]); break;
+        case LK_AVGPOOL: adaptive_avgpool_forward(n, si->c, si->h, si->w, so->h, so->w, in, out); break;
+        case LK_LINEAR: linear_forward(n, (int)si->per, L->cout, in, P(m, L->w), P(m, L->b), out); break;
+        case LK_DROPOUT:
+            dropout_forward(cnt, L->p, mode.train, layer_seed(mode.seed, l), in, out, p->mask[l]);
+            break;
+        case LK_ADD: add_forward(cnt, in, p->val[L->in2], out); break;
+        }
+    }
+    if (mode.train && has_bn) m->bn_batches++;
+    p->last_n = n;
+    p->last_train = mode.train;
+    return p->val[m->nlayers];
+}
+
+/* Gradient buffer of activation a: the caller's dx for the input, else its slot. */
+static float *G(Plan *p, int a, float *dx) { return a == 0 ? dx : p->slot[p->gslot[a]]; }
+
+void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int param_grads, PassMode mode) {
+    check_plan(m, p);
+    int n = p->last_n, nl = m->nlayers;
+    GAD_ASSERT(n >= 1 && p->last_train == mode.train); /* backward of the last forward */
+    GAD_ASSERT(!param_grads || m->grads);
+    memcpy(G(p, nl, dx), dlogits, (size_t)n * p->shape[nl].per * sizeof(float));
+    for (int l = nl - 1; l >= 0; l--) {
+        const Layer *L = &m->layers[l];
+        const ActShape *si = &p->shape[L->in], *so = &p->shape[l + 1];
+        /* gradients that go live here start from zero */
+        if (L->in > 0 && p->glast[L->in] == l) memset(G(p, L->in, dx), 0, (size_t)n * si->per * sizeof(float));
+        if (L->in2 > 0 && p->glast[L->in2] == l)
+            memset(G(p, L->in2, dx), 0, (size_t)n * p->shape[L->in2].per * sizeof(float));
+        const float *in = p->val[L->in], *dy = G(p, l + 1, dx);
+        float *din = G(p, L->in, dx);
+        float *dw = param_grads && L->w >= 0 ? m->params_info[L->w].grad : NULL;
+        float *db = param_grads && L->b >= 0 ? m->params_info[L->b].grad : NULL;
+        size_t cnt = (size_t)n * so->per;
+        if (!din && !dw && !db && L->kind != LK_ADD) continue; /* nothing wanted from this layer */
+        switch (L->kind) {
+        case LK_CONV: {
+            ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
+            conv2d_backward(&cs, in, P(m, L->w), dy, din, dw, db, &p->ws);
+            GAD_ASSERT(p->ws.used == 0);
+            break;
+        }
+        case LK_BN:
+            if (mode.train)
+                bn_backward_train(n, si->c, si->h * si->w, in, P(m, L->w), p->save_mean[l], p->save_invstd[l], dy,
+                                  din, dw, db);
+            else
+                bn_backward_eval(n, si->c, si->h * si->w, in, P(m, L->w), P(m, L->rm), P(m, L->rv), BN_EPS, dy,
+                                 din, dw, db);
+            break;
+        case LK_RELU: relu_backward(cnt, p->val[l + 1], dy, din, mode.relu); break;
+        case LK_MAXPOOL: maxpool_backward(n, si->c, si->h, si->w, L->k, L->s, L->pad, p->argmax[l], dy, din); break;
+        case LK_AVGPOOL: adaptive_avgpool_backward(n, si->c, si->h, si->w, so->h, so->w, dy, din); break;
+        case LK_LINEAR: linear_backward(n, (int)si->per, L->cout, in, P(m, L->w), dy, din, dw, db); break;
+        case LK_DROPOUT: dropout_backward(cnt, L->p, mode.train, p->mask[l], dy, din); break;
+        case LK_ADD: add_backward(cnt, dy, din, G(p, L->in2, dx)); break;
+        }
+    }
+}

@@ -8,6 +8,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "core/ws.h"
+#include "io/safetensors.h"
 #include "ops/act.h"
 #include "ops/bn.h"
 #include "ops/conv.h"
@@ -588,4 +589,316 @@ TEST(ops_dropout) {
     dropout_backward(n, p, 0, NULL, dy, dx);
     CHECK(bitwise_equal(dx, dy, n));
     free(x); free(y); free(y2); free(dx); free(dy); free(m); free(m2);
+}
+
+/* ---- PyTorch fixtures (tools/gen_fixtures_ops.py) ---- */
+
+static int fx_open(StFile *f, const char *name) {
+    if (st_read(fixture(name), f) == 0) return 1;
+    test_fail(__FILE__, __LINE__, "%s", err_get());
+    return 0;
+}
+
+/* The F32 tensor `name` with `numel` elements, or NULL (failure recorded). */
+static const float *fx_get(const StFile *f, const char *file, const char *name, size_t numel) {
+    const StTensor *t = st_find(f, name);
+    if (!t || t->dtype != ST_F32 || t->numel != numel) {
+        test_fail(__FILE__, __LINE__, "%s: tensor %s missing, not F32 or not %zu elements", file, name, numel);
+        return NULL;
+    }
+    return t->f32;
+}
+
+static int fx_meta(const StFile *f, const char *key) {
+    const char *v = meta_get(&f->meta, key);
+    return v ? atoi(v) : -1;
+}
+
+#define GET(var, name, n) const float *var = fx_get(&f, file, name, n); if (!var) { st_free(&f); return; }
+
+static void conv_fixture(const char *file) {
+    StFile f;
+    if (!fx_open(&f, file)) return;
+    const StTensor *tx = st_find(&f, "x"), *tw = st_find(&f, "w");
+    if (!tx || !tw || tx->ndim != 4 || tw->ndim != 4) { test_fail(__FILE__, __LINE__, "%s: x/w", file); st_free(&f); return; }
+    int bias = fx_meta(&f, "bias");
+    ConvShape s = conv_shape((int)tx->dim[0], (int)tx->dim[1], (int)tx->dim[2], (int)tx->dim[3], (int)tw->dim[0],
+                             (int)tw->dim[2], (int)tw->dim[3], fx_meta(&f, "sh"), fx_meta(&f, "sw"),
+                             fx_meta(&f, "ph"), fx_meta(&f, "pw"));
+    size_t nx = tx->numel, nw = tw->numel, ny = (size_t)s.N * s.K * s.Ho * s.Wo;
+    GET(dy, "dy", ny);
+    GET(ey, "y", ny);
+    GET(edx, "dx", nx);
+    GET(edw, "dw", nw);
+    const float *b = NULL, *edb = NULL;
+    if (bias) {
+        b = fx_get(&f, file, "b", s.K);
+        edb = fx_get(&f, file, "db", s.K);
+        if (!b || !edb) { st_free(&f); return; }
+    }
+    for (int ref = 0; ref < 2; ref++) {
+        float *y = xmalloc(ny * 4), *dx = xcalloc(nx, 4), *dw = xcalloc(nw, 4), *db = xcalloc(s.K, 4);
+        Workspace ws;
+        conv_reserve(&ws, &s);
+        if (ref) {
+            conv2d_forward_ref(&s, tx->f32, tw->f32, b, y);
+            conv2d_backward_ref(&s, tx->f32, tw->f32, dy, dx, dw, bias ? db : NULL);
+        } else {
+            conv2d_forward(&s, tx->f32, tw->f32, b, y, &ws);
+            conv2d_backward(&s, tx->f32, tw->f32, dy, dx, dw, bias ? db : NULL, &ws);
+        }
+        char what[128];
+        const char *k = ref ? "ref" : "fast";
+        /* conv vs torch: atol 1e-5, rtol 1e-4 */
+        snprintf(what, sizeof what, "%s %s y", file + 4, k);
+        CHECK_CLOSE(what, y, ey, ny, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "%s %s dx", file + 4, k);
+        CHECK_CLOSE(what, dx, edx, nx, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "%s %s dw", file + 4, k);
+        CHECK_CLOSE(what, dw, edw, nw, 1e-5f, 1e-4f);
+        if (bias) {
+            snprintf(what, sizeof what, "%s %s db", file + 4, k);
+            CHECK_CLOSE(what, db, edb, s.K, 1e-5f, 1e-4f);
+        } else {
+            CHECK(db[0] == 0.0f); /* NULL db: nothing written */
+        }
+        ws_free(&ws);
+        free(y); free(dx); free(dw); free(db);
+    }
+    st_free(&f);
+}
+
+TEST(ops_conv_matches_torch) {
+    const char *files[] = {"ops/conv_3x3_s1_p1.safetensors", "ops/conv_7x7_s2_p3.safetensors",
+                           "ops/conv_1x1_s2_p0.safetensors", "ops/conv_1x1_s1_p0.safetensors",
+                           "ops/conv_3x3_s2_p1.safetensors", "ops/conv_5x5_s1_p0.safetensors",
+                           "ops/conv_3x3_s1_p1_nobias.safetensors"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) conv_fixture(files[i]);
+}
+
+static void bn_fixture(const char *file) {
+    StFile f;
+    if (!fx_open(&f, file)) return;
+    const StTensor *tx = st_find(&f, "x");
+    if (!tx || tx->ndim != 4) { test_fail(__FILE__, __LINE__, "%s: x", file); st_free(&f); return; }
+    const int N = (int)tx->dim[0], C = (int)tx->dim[1], HW = (int)(tx->dim[2] * tx->dim[3]);
+    const size_t n = tx->numel;
+    const float *x = tx->f32;
+    GET(g, "gamma", C);
+    GET(be, "beta", C);
+    GET(rm0, "running_mean", C);
+    GET(rv0, "running_var", C);
+    GET(dy, "dy", n);
+    GET(ey, "y_train", n);
+    GET(edx, "dx_train", n);
+    GET(edg, "dgamma_train", C);
+    GET(edb, "dbeta_train", C);
+    GET(erm, "running_mean_after", C);
+    GET(erv, "running_var_after", C);
+    GET(esm, "save_mean", C);
+    GET(esi, "save_invstd", C);
+    GET(eyv, "y_eval", n);
+    GET(edxv, "dx_eval", n);
+    GET(edgv, "dgamma_eval", C);
+    GET(edbv, "dbeta_eval", C);
+    char what[128];
+    /* BN vs torch: atol 1e-5, rtol 1e-4 (outputs of order 1); statistics 1e-6 */
+    for (int ref = 0; ref < 2; ref++) {
+        const char *k = ref ? "ref" : "fast";
+        float *rm = copyf(rm0, C), *rv = copyf(rv0, C), *y = xmalloc(n * 4), *sm = xmalloc(C * 4), *si = xmalloc(C * 4);
+        float *dx = xcalloc(n, 4), *dg = xcalloc(C, 4), *db = xcalloc(C, 4);
+        if (ref) {
+            bn_forward_train_ref(N, C, HW, x, g, be, rm, rv, BN_MOMENTUM, BN_EPS, y, sm, si);
+            bn_backward_train_ref(N, C, HW, x, g, sm, si, dy, dx, dg, db);
+        } else {
+            bn_forward_train(N, C, HW, x, g, be, rm, rv, BN_MOMENTUM, BN_EPS, y, sm, si);
+            bn_backward_train(N, C, HW, x, g, sm, si, dy, dx, dg, db);
+        }
+        snprintf(what, sizeof what, "%s train %s y", file + 4, k);
+        CHECK_CLOSE(what, y, ey, n, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "%s train %s running_mean", file + 4, k);
+        CHECK_CLOSE(what, rm, erm, C, 1e-6f, 1e-6f);
+        snprintf(what, sizeof what, "%s train %s running_var", file + 4, k);
+        CHECK_CLOSE(what, rv, erv, C, 1e-6f, 1e-6f);
+        snprintf(what, sizeof what, "%s train %s save_mean", file + 4, k);
+        CHECK_CLOSE(what, sm, esm, C, 1e-6f, 1e-6f);
+        snprintf(what, sizeof what, "%s train %s save_invstd", file + 4, k);
+        CHECK_CLOSE(what, si, esi, C, 1e-6f, 1e-6f);
+        snprintf(what, sizeof what, "%s train %s dx", file + 4, k);
+        CHECK_CLOSE(what, dx, edx, n, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "%s train %s dgamma", file + 4, k);
+        CHECK_CLOSE(what, dg, edg, C, 1e-5f, 1e-4f);
+        snprintf(what, sizeof what, "%s train %s dbeta", file + 4, k);
+        CHECK_CLOSE(what, db, edb, C, 1e-5f, 1e-4f);
+        free(rm); free(rv); free(y); free(sm); free(si); free(dx); free(dg); free(db);
+    }
+    float *y = xmalloc(n * 4), *dx = xcalloc(n, 4), *dg = xcalloc(C, 4), *db = xcalloc(C, 4);
+    bn_forward_eval(N, C, HW, x, g, be, rm0, rv0, BN_EPS, y);
+    bn_backward_eval(N, C, HW, x, g, rm0, rv0, BN_EPS, dy, dx, dg, db);
+    snprintf(what, sizeof what, "%s eval y", file + 4);
+    CHECK_CLOSE(what, y, eyv, n, 1e-5f, 1e-4f);
+    snprintf(what, sizeof what, "%s eval dx", file + 4);
+    CHECK_CLOSE(what, dx, edxv, n, 1e-5f, 1e-4f);
+    snprintf(what, sizeof what, "%s eval dgamma", file + 4);
+    CHECK_CLOSE(what, dg, edgv, C, 1e-5f, 1e-4f);
+    snprintf(what, sizeof what, "%s eval dbeta", file + 4);
+    CHECK_CLOSE(what, db, edbv, C, 1e-5f, 1e-4f);
+    free(y); free(dx); free(dg); free(db);
+    st_free(&f);
+}
+
+TEST(ops_bn_matches_torch) {
+    bn_fixture("ops/bn_4x3x5x5.safetensors");
+    bn_fixture("ops/bn_2x8x3x3.safetensors");
+    bn_fixture("ops/bn_6x4x1x1.safetensors");
+}
+
+static void maxpool_fixture(const char *file) {
+    StFile f;
+    if (!fx_open(&f, file)) return;
+    const StTensor *tx = st_find(&f, "x"), *ta = st_find(&f, "argmax");
+    if (!tx || tx->ndim != 4 || !ta || ta->dtype != ST_I64) {
+        test_fail(__FILE__, __LINE__, "%s: x/argmax", file);
+        st_free(&f);
+        return;
+    }
+    const int N = (int)tx->dim[0], C = (int)tx->dim[1], H = (int)tx->dim[2], W = (int)tx->dim[3];
+    const int k = fx_meta(&f, "k"), s = fx_meta(&f, "s"), p = fx_meta(&f, "p");
+    const size_t nx = tx->numel, ny = (size_t)N * C * pool_out_size(H, k, s, p) * pool_out_size(W, k, s, p);
+    GET(dy, "dy", ny);
+    GET(ey, "y", ny);
+    GET(edx, "dx", nx);
+    REQUIRE(ta->numel == ny);
+    float *y = xmalloc(ny * 4), *dx = xcalloc(nx, 4);
+    int32_t *am = xmalloc(ny * 4);
+    maxpool_forward(N, C, H, W, k, s, p, tx->f32, y, am);
+    maxpool_backward(N, C, H, W, k, s, p, am, dy, dx);
+    size_t bad = 0;
+    for (size_t i = 0; i < ny; i++) bad += am[i] != ta->i64[i];
+    CHECKF(bad == 0, "%s: %zu argmax entries differ from torch", file, bad);
+    char what[128];
+    /* max pool vs torch: y exact; dx sums the same terms in the same order: 1e-6 */
+    snprintf(what, sizeof what, "%s y", file + 4);
+    CHECK_CLOSE(what, y, ey, ny, 0.0f, 0.0f);
+    snprintf(what, sizeof what, "%s dx", file + 4);
+    CHECK_CLOSE(what, dx, edx, nx, 1e-6f, 1e-6f);
+    free(y); free(dx); free(am);
+    st_free(&f);
+}
+
+TEST(ops_maxpool_matches_torch) {
+    maxpool_fixture("ops/maxpool_3x3_s2_p1.safetensors");
+    maxpool_fixture("ops/maxpool_2x2_s2.safetensors");
+    maxpool_fixture("ops/maxpool_ties.safetensors");
+    maxpool_fixture("ops/maxpool_negative_pad.safetensors");
+}
+
+static void avgpool_fixture(const char *file) {
+    StFile f;
+    if (!fx_open(&f, file)) return;
+    const StTensor *tx = st_find(&f, "x");
+    if (!tx || tx->ndim != 4) { test_fail(__FILE__, __LINE__, "%s: x", file); st_free(&f); return; }
+    const int N = (int)tx->dim[0], C = (int)tx->dim[1], H = (int)tx->dim[2], W = (int)tx->dim[3];
+    const int Ho = fx_meta(&f, "Ho"), Wo = fx_meta(&f, "Wo");
+    REQUIRE(Ho > 0 && Wo > 0);
+    const size_t nx = tx->numel, ny = (size_t)N * C * Ho * Wo;
+    GET(dy, "dy", ny);
+    GET(ey, "y", ny);
+    GET(edx, "dx", nx);
+    float *y = xmalloc(ny * 4), *dx = xcalloc(nx, 4);
+    adaptive_avgpool_forward(N, C, H, W, Ho, Wo, tx->f32, y);
+    adaptive_avgpool_backward(N, C, H, W, Ho, Wo, dy, dx);
+    char what[128];
+    /* adaptive avg pool vs torch: atol 1e-6, rtol 1e-5 (torch's 1x1 output is a mean) */
+    snprintf(what, sizeof what, "%s y", file + 4);
+    CHECK_CLOSE(what, y, ey, ny, 1e-6f, 1e-5f);
+    snprintf(what, sizeof what, "%s dx", file + 4);
+    CHECK_CLOSE(what, dx, edx, nx, 1e-6f, 1e-5f);
+    free(y); free(dx);
+    st_free(&f);
+}
+
+TEST(ops_avgpool_matches_torch) {
+    avgpool_fixture("ops/avgpool_1x1_to_7x7.safetensors");
+    avgpool_fixture("ops/avgpool_5x5_to_7x7.safetensors");
+    avgpool_fixture("ops/avgpool_9x7_to_3x3.safetensors");
+    avgpool_fixture("ops/avgpool_7x7_to_1x1.safetensors");
+    avgpool_fixture("ops/avgpool_10x6_to_4x4.safetensors");
+}
+
+TEST(ops_linear_matches_torch) {
+    const char *file = "ops/linear.safetensors";
+    StFile f;
+    if (!fx_open(&f, file)) return;
+    const StTensor *tx = st_find(&f, "x"), *tw = st_find(&f, "w");
+    if (!tx || !tw || tx->ndim != 2 || tw->ndim != 2) { test_fail(__FILE__, __LINE__, "x/w"); st_free(&f); return; }
+    const int N = (int)tx->dim[0], I = (int)tx->dim[1], O = (int)tw->dim[0];
+    GET(b, "b", O);
+    GET(dy, "dy", (size_t)N * O);
+    GET(ey, "y", (size_t)N * O);
+    GET(edx, "dx", (size_t)N * I);
+    GET(edw, "dw", (size_t)O * I);
+    GET(edb, "db", O);
+    /* linear vs torch: atol 1e-5, rtol 1e-4 */
+    for (int ref = 0; ref < 2; ref++) {
+        float *y = xmalloc((size_t)N * O * 4), *dx = xcalloc((size_t)N * I, 4), *dw = xcalloc((size_t)O * I, 4);
+        float *db = xcalloc(O, 4);
+        if (ref) {
+            linear_forward_ref(N, I, O, tx->f32, tw->f32, b, y);
+            linear_backward_ref(N, I, O, tx->f32, tw->f32, dy, dx, dw, db);
+        } else {
+            linear_forward(N, I, O, tx->f32, tw->f32, b, y);
+            linear_backward(N, I, O, tx->f32, tw->f32, dy, dx, dw, db);
+        }
+        CHECK_CLOSE(ref ? "linear ref y" : "linear fast y", y, ey, (size_t)N * O, 1e-5f, 1e-4f);
+        CHECK_CLOSE(ref ? "linear ref dx" : "linear fast dx", dx, edx, (size_t)N * I, 1e-5f, 1e-4f);
+        CHECK_CLOSE(ref ? "linear ref dw" : "linear fast dw", dw, edw, (size_t)O * I, 1e-5f, 1e-4f);
+        CHECK_CLOSE(ref ? "linear ref db" : "linear fast db", db, edb, O, 1e-5f, 1e-4f);
+        free(y); free(dx); free(dw); free(db);
+    }
+    st_free(&f);
+}
+
+/* ReLU forward and the three backward rules (deconv/guided expected values were
+ * computed in Python from their formulas): exact. Dropout in eval mode: identity. */
+TEST(ops_relu_dropout_match_torch) {
+    const char *file = "ops/relu.safetensors";
+    StFile f;
+    if (!fx_open(&f, file)) return;
+    const StTensor *tx = st_find(&f, "x");
+    if (!tx) { test_fail(__FILE__, __LINE__, "relu: x"); st_free(&f); return; }
+    const size_t n = tx->numel;
+    GET(dy, "dy", n);
+    GET(ey, "y", n);
+    GET(es, "dx_standard", n);
+    GET(ed, "dx_deconv", n);
+    GET(eg, "dx_guided", n);
+    float *y = xmalloc(n * 4), *dx = xmalloc(n * 4);
+    relu_forward(n, tx->f32, y);
+    CHECK_CLOSE("relu y", y, ey, n, 0.0f, 0.0f);
+    const float *expect[3] = {es, ed, eg};
+    const char *names[3] = {"relu dx standard", "relu dx deconv", "relu dx guided"};
+    for (int rule = 0; rule < 3; rule++) {
+        memset(dx, 0, n * 4);
+        relu_backward(n, y, dy, dx, (ReluRule)rule);
+        CHECK_CLOSE(names[rule], dx, expect[rule], n, 0.0f, 0.0f);
+    }
+    free(y); free(dx);
+    st_free(&f);
+
+    file = "ops/dropout_eval.safetensors";
+    if (!fx_open(&f, file)) return;
+    tx = st_find(&f, "x");
+    if (!tx) { test_fail(__FILE__, __LINE__, "dropout: x"); st_free(&f); return; }
+    const size_t m = tx->numel;
+    GET(ddy, "dy", m);
+    GET(dey, "y", m);
+    GET(dedx, "dx", m);
+    float *yy = xmalloc(m * 4), *dd = xcalloc(m, 4);
+    dropout_forward(m, 0.5f, 0, 1, tx->f32, yy, NULL);
+    dropout_backward(m, 0.5f, 0, NULL, ddy, dd);
+    CHECK_CLOSE("dropout eval y", yy, dey, m, 0.0f, 0.0f);
+    CHECK_CLOSE("dropout eval dx", dd, dedx, m, 0.0f, 0.0f);
+    free(yy); free(dd);
+    st_free(&f);
 }

@@ -138,3 +138,233 @@ TEST(train_adam_zero_grad_keeps_bits) {
     CHECK(p[0] < before[0] && p[5] > before[5]);
     adam_free(&a);
 }
+
+/* ---- 5 training steps against PyTorch ---- */
+
+typedef struct {
+    StFile batch;
+    float *x;            /* [N,3,32,32] */
+    int *labels;         /* [N] */
+    float *targets;      /* [N,K] */
+    int N, H, W;
+} Batch;
+
+static int batch_load(Batch *b) {
+    memset(b, 0, sizeof *b);
+    if (st_read(fixture("train/batch.safetensors"), &b->batch)) return -1;
+    const StTensor *x = need(&b->batch, "x"), *l = need(&b->batch, "labels"), *t = need(&b->batch, "targets");
+    if (!x || !l || !t) return -1;
+    b->N = (int)x->dim[0]; b->H = (int)x->dim[2]; b->W = (int)x->dim[3];
+    b->x = x->f32;
+    b->targets = t->f32;
+    b->labels = xmalloc(b->N * sizeof(int));
+    for (int i = 0; i < b->N; i++) b->labels[i] = (int)l->i64[i];
+    return 0;
+}
+
+static void batch_free(Batch *b) { free(b->labels); st_free(&b->batch); }
+
+/* Train `name`_init for 5 epochs of one batch (= 5 Adam steps on the fixed batch;
+ * the seeded shuffle only reorders images inside it) and compare the 5 losses, the
+ * weights and the running statistics with `final`_final. */
+static void steps_case(const char *name, const char *final, int mse, int train_mode, float wd, float tol_w) {
+    Batch b;
+    REQUIRE(batch_load(&b) == 0);
+    char path[256];
+    Model m, want;
+    snprintf(path, sizeof path, "train/%s_init.safetensors", name);
+    REQUIRE(model_load(&m, fixture(path)) == 0);
+    snprintf(path, sizeof path, "train/%s_final.safetensors", final);
+    REQUIRE(model_load(&want, fixture(path)) == 0);
+    REQUIRE(m.n_params == want.n_params && m.n_buffers == want.n_buffers);
+    StFile steps;
+    snprintf(path, sizeof path, "train/%s_steps.safetensors", final);
+    REQUIRE(st_read(fixture(path), &steps) == 0);
+    const StTensor *tl = need(&steps, "losses");
+    REQUIRE(tl && tl->numel == 5);
+
+    TrainOpts o;
+    train_opts_default(&o);
+    float losses[5];
+    o.epochs = 5;
+    o.batch = b.N;
+    o.lr = 1e-3f;
+    o.weight_decay = wd;
+    o.train_mode = train_mode;
+    o.seed = 3;
+    o.epoch_loss = losses;
+    float last = mse ? train_regression(&m, b.x, b.targets, b.N, b.H, b.W, &o)
+                     : train_classifier(&m, b.x, b.labels, b.N, NULL, NULL, 0, b.H, b.W, &o, NULL);
+    CHECK(last == losses[4]);
+    printf("    %s: %zu weights, %zu running statistics, losses %.6f .. %.6f\n", final, m.n_params, m.n_buffers,
+           (double)losses[0], (double)losses[4]);
+    CHECK_CLOSE("losses of the 5 steps", losses, tl->f32, 5, 0, 2e-5f);
+    /* Each step moves a weight by up to about lr = 1e-3; Adam divides by the gradient's
+     * own size, so float32 rounding in small gradients shows up in the weights at a few
+     * 1e-6. PyTorch's own float32 run differs from its float64 run by as much (max
+     * weight difference 8.4e-6 vgg16, 2.4e-6 resnet18, 5.5e-6 resnet18 mse; running
+     * statistics 6.9e-6 and 1.3e-5): the tolerances are about twice that. */
+    CHECK_CLOSE("weights after 5 steps", m.params, want.params, m.n_params, tol_w, 1e-5f);
+    size_t worst = 0;
+    double wd_max = 0;
+    for (size_t i = 0; i < m.n_params; i++) {
+        double d = fabs((double)m.params[i] - want.params[i]);
+        if (d > wd_max) { wd_max = d; worst = i; }
+    }
+    for (int i = 0; i < m.nparams; i++) {
+        const Param *pi = &m.params_info[i];
+        if (!pi->is_buffer && pi->data <= m.params + worst && m.params + worst < pi->data + pi->numel)
+            printf("    worst weight difference in %s\n", pi->name);
+    }
+    if (m.n_buffers) CHECK_CLOSE("running statistics", m.buffers, want.buffers, m.n_buffers, 3e-5f, 1e-4f);
+    CHECKF(m.bn_batches == want.bn_batches, "num_batches_tracked %lld, torch %lld", (long long)m.bn_batches,
+           (long long)want.bn_batches);
+    st_free(&steps);
+    model_free(&m);
+    model_free(&want);
+    batch_free(&b);
+}
+
+TEST(train_steps_vgg16_xent_vs_torch) { steps_case("vgg16", "vgg16", 0, 0, 0, 2e-5f); }
+TEST(train_steps_resnet18_xent_train_mode_vs_torch) { steps_case("resnet18", "resnet18", 0, 1, 0, 2e-5f); }
+TEST(train_steps_resnet18_mse_decay_vs_torch) { steps_case("resnet18", "resnet18_mse", 1, 1, 0.01f, 2e-5f); }
+
+/* ---- GAD's alpha = 0 property ---- */
+
+/* Targets = the model's own eval-mode logits (computed in batches of 3), then
+ * eval-mode MSE training in batches of 2: every gradient is exactly 0, so Adam
+ * must leave every weight and running statistic bit for bit as it was. */
+static void alpha0_case(const char *file) {
+    Batch b;
+    REQUIRE(batch_load(&b) == 0);
+    Model m, orig;
+    REQUIRE(model_load(&m, fixture(file)) == 0);
+    model_clone(&orig, &m);
+    int N = b.N, K = m.cfg.num_classes;
+    float *t = xmalloc((size_t)N * K * sizeof(float));
+    Plan *p = plan_new(&m, 3, b.H, b.W);
+    REQUIRE(p);
+    PassMode eval = {0, RELU_STANDARD, 0};
+    size_t per = (size_t)3 * b.H * b.W;
+    for (int i = 0; i < N; i += 3) {
+        int nb = N - i < 3 ? N - i : 3;
+        memcpy(t + (size_t)i * K, model_forward(&m, p, b.x + i * per, nb, eval), (size_t)nb * K * sizeof(float));
+    }
+    plan_free(p);
+    TrainOpts o;
+    train_opts_default(&o); /* eval mode, weight decay 0 */
+    o.epochs = 3;
+    o.batch = 2;
+    o.lr = 4e-5f;
+    float losses[3];
+    o.epoch_loss = losses;
+    float last = train_regression(&m, b.x, t, N, b.H, b.W, &o);
+    CHECKF(last == 0 && losses[0] == 0, "alpha = 0 loss %g (first epoch %g), want exactly 0", (double)last,
+           (double)losses[0]);
+    size_t moved = 0;
+    for (size_t i = 0; i < m.n_params; i++) moved += memcmp(&m.params[i], &orig.params[i], sizeof(float)) != 0;
+    CHECKF(moved == 0, "%zu of %zu weights changed", moved, m.n_params);
+    CHECK(m.n_buffers == 0 || memcmp(m.buffers, orig.buffers, m.n_buffers * sizeof(float)) == 0);
+    CHECK(m.bn_batches == orig.bn_batches);
+    printf("    %s: %zu weights, %zu changed\n", file, m.n_params, moved);
+    /* and the property is not trivial: one target off by 0.5 does move the weights
+     * (those its gradient reaches through the ReLUs active on that image) */
+    t[0] += 0.5f;
+    train_regression(&m, b.x, t, N, b.H, b.W, &o);
+    moved = 0;
+    for (size_t i = 0; i < m.n_params; i++) moved += m.params[i] != orig.params[i];
+    printf("    one target moved by 0.5: %zu weights changed\n", moved);
+    CHECKF(moved > m.n_params / 10, "a target moved by 0.5 changed only %zu weights", moved);
+    free(t);
+    model_free(&m);
+    model_free(&orig);
+    batch_free(&b);
+}
+
+TEST(train_alpha0_leaves_resnet18_bitwise) { alpha0_case("train/resnet18_final.safetensors"); }
+TEST(train_alpha0_leaves_vgg16_bitwise) { alpha0_case("train/vgg16_final.safetensors"); }
+
+/* ---- the loop itself ---- */
+
+/* A task a small resnet learns in a few epochs: is the left or the right half of the
+ * image brighter? 48 training images, 16 held out. */
+static void make_halves(float *x, int *y, int n, int H, int W, Rng *r) {
+    for (int i = 0; i < n; i++) {
+        y[i] = (int)rng_below(r, 2);
+        for (int c = 0; c < 3; c++)
+            for (int h = 0; h < H; h++)
+                for (int w = 0; w < W; w++) {
+                    float base = ((w < W / 2) == (y[i] == 0)) ? 0.6f : 0.3f;
+                    x[(((size_t)i * 3 + c) * H + h) * W + w] = base + 0.3f * rng_uniform(r);
+                }
+    }
+}
+
+TEST(train_classifier_learns_and_is_deterministic) {
+    enum { N = 48, NV = 16, H = 32, W = 32 };
+    Rng r;
+    rng_seed(&r, 5);
+    float *x = xmalloc((size_t)N * 3 * H * W * sizeof(float)), *vx = xmalloc((size_t)NV * 3 * H * W * sizeof(float));
+    int y[N], vy[NV];
+    make_halves(x, y, N, H, W, &r);
+    make_halves(vx, vy, NV, H, W, &r);
+    Model m, m2;
+    REQUIRE(model_init(&m, ARCH_RESNET18, 2, 1.0f / 16, 0, 1) == 0);
+    model_clone(&m2, &m);
+    float before = eval_accuracy(&m, vx, vy, NV, H, W, 5);
+    TrainOpts o;
+    train_opts_default(&o);
+    float losses[6];
+    o.epochs = 6;
+    o.batch = 10; /* 48 = 4 x 10 + 8: a partial last batch */
+    o.lr = 3e-3f;
+    o.train_mode = 1;
+    o.seed = 9;
+    o.epoch_loss = losses;
+    float acc = -1;
+    float last = train_classifier(&m, x, y, N, vx, vy, NV, H, W, &o, &acc);
+    printf("    losses %.4f -> %.4f, held-out accuracy %.3f -> %.3f\n", (double)losses[0], (double)last,
+           (double)before, (double)acc);
+    CHECK(last < losses[0]);
+    CHECKF(acc >= 0.9f, "held-out accuracy %.3f after training", (double)acc);
+    CHECK_NEAR(eval_accuracy(&m, vx, vy, NV, H, W, 7), acc, 0);
+    CHECK(m.bn_batches == 6 * 5);
+    /* the same seed gives the same weights, bit for bit */
+    float acc2 = -1;
+    train_classifier(&m2, x, y, N, vx, vy, NV, H, W, &o, &acc2);
+    CHECK(memcmp(m.params, m2.params, m.n_params * sizeof(float)) == 0);
+    CHECK(memcmp(m.buffers, m2.buffers, m.n_buffers * sizeof(float)) == 0);
+    model_free(&m);
+    model_free(&m2);
+    free(x);
+    free(vx);
+}
+
+/* Train mode with a lone last image (7 = 2 x 3 + 1): it joins the batch before, so
+ * batch norm never takes statistics of one value (which would make NaN running
+ * variances at resnet18's 1x1 last stage). */
+TEST(train_lone_last_image_train_mode) {
+    Batch b;
+    REQUIRE(batch_load(&b) == 0);
+    Model m;
+    REQUIRE(model_load(&m, fixture("train/resnet18_init.safetensors")) == 0);
+    int n = 4; /* 4 = 1 x 3 + 1 */
+    TrainOpts o;
+    train_opts_default(&o);
+    o.epochs = 2;
+    o.batch = 3;
+    o.train_mode = 1;
+    float l = train_classifier(&m, b.x, b.labels, n, NULL, NULL, 0, b.H, b.W, &o, NULL);
+    CHECK(isfinite(l));
+    int finite = 1;
+    for (size_t i = 0; i < m.n_buffers; i++) finite &= isfinite(m.buffers[i]) != 0;
+    CHECK(finite);
+    CHECKF(m.bn_batches == 2, "num_batches_tracked %lld, want 2 (one batch of 4 per epoch)", (long long)m.bn_batches);
+    /* errors: labels out of range, zero images */
+    int bad[4] = {0, 1, 5, 0};
+    CHECK(train_classifier(&m, b.x, bad, 4, NULL, NULL, 0, b.H, b.W, &o, NULL) == -1.0f);
+    CHECK(strstr(err_get(), "label 5") != NULL);
+    CHECK(train_classifier(&m, b.x, b.labels, 0, NULL, NULL, 0, b.H, b.W, &o, NULL) == -1.0f);
+    model_free(&m);
+    batch_free(&b);
+}

@@ -81,6 +81,7 @@ static const ConvCase conv_cases[] = {
     {2, 3, 9, 10, 2, 5, 5, 1, 1, 0, 0, 1},  /* 5x5 p0 */
     {1, 2, 5, 6, 3, 3, 2, 2, 1, 2, 0, 1},   /* rectangular kernel, mixed stride/pad */
     {1, 1, 3, 3, 2, 3, 3, 3, 3, 1, 1, 1},   /* stride larger than the output */
+    {2, 2, 2, 1, 3, 7, 7, 2, 1, 3, 3, 1},   /* kernel taps entirely in the padding */
 };
 
 static void conv_reserve(Workspace *ws, const ConvShape *s) {

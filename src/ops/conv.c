@@ -68,10 +68,9 @@ static int take_slices(const ConvShape *s, Workspace *ws, float **base, size_t *
 
 /* Output columns [lo, hi) whose input coordinate o*stride - pad + k lies in [0, in). */
 static void valid_range(int out, int in, int stride, int pad, int k, int *lo, int *hi) {
-    int a = pad - k, l = 0, h;
-    if (a > 0) l = (a + stride - 1) / stride;           /* first o with o*stride >= a */
-    h = (in + pad - k + stride - 1) / stride;           /* first o with o*stride-pad+k >= in */
-    if (in + pad - k <= 0) h = 0;
+    int a = pad - k, b = in + pad - k; /* need a <= o*stride < b */
+    int l = a > 0 ? (a + stride - 1) / stride : 0;
+    int h = b > 0 ? (b + stride - 1) / stride : 0;
     if (h > out) h = out;
     if (l > h) l = h;
     *lo = l;

@@ -4,6 +4,7 @@
  * float as y = x*scale + shift (as PyTorch's CPU kernel); channels are spread over
  * the thread pool (each channel is independent, so results never depend on threads).
  * References (*_ref): every step in double, written as the textbook formulas.
+ * Train forward also accepts NULL running_* or save_* (that output is then skipped).
  * Not for: 1-D/3-D batch norm, momentum = None, gamma/beta absent (affine = False). */
 #include "ops/bn.h"
 #include "core/err.h"
@@ -39,11 +40,9 @@ static void fwd_train_channel(const BnJob *j, int c) {
         for (int p = 0; p < HW; p++) AT(j->y, n, c, p) = AT(j->x, n, c, p) * scale + shift;
     if (j->save_mean) j->save_mean[c] = (float)mean;
     if (j->save_invstd) j->save_invstd[c] = invstd;
-    if (j->running_mean) {
-        const double m = j->momentum;
-        j->running_mean[c] = (float)((1.0 - m) * j->running_mean[c] + m * mean);
-        j->running_var[c] = (float)((1.0 - m) * j->running_var[c] + m * var * cnt / (cnt - 1.0));
-    }
+    const double m = j->momentum;
+    if (j->running_mean) j->running_mean[c] = (float)((1.0 - m) * j->running_mean[c] + m * mean);
+    if (j->running_var) j->running_var[c] = (float)((1.0 - m) * j->running_var[c] + m * var * cnt / (cnt - 1.0));
 }
 
 static void fwd_train_worker(void *p, int ith, int nth) {
@@ -167,10 +166,8 @@ void bn_forward_train_ref(int N, int C, int HW, const float *x, const float *gam
                 AT(y, n, c, p) = (float)((AT(x, n, c, p) - mean) * invstd * gamma[c] + beta[c]);
         if (save_mean) save_mean[c] = (float)mean;
         if (save_invstd) save_invstd[c] = (float)invstd;
-        if (running_mean) {
-            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
-            running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * var * cnt / (cnt - 1.0));
-        }
+        if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
+        if (running_var) running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * var * cnt / (cnt - 1.0));
     }
 }
 

@@ -50,16 +50,27 @@ typedef struct {
  * quiet, no label, no epoch_loss. Always start from this, then set fields. */
 void train_opts_default(TrainOpts *o);
 
+/* Both loops: each epoch visits the n images in a new seeded random order (o->seed),
+ * in mini-batches of o->batch, the last partial batch included (in train mode a last
+ * batch of a single image joins the one before: batch norm needs two values). One
+ * Adam step per batch on m->params (grads allocated once with model_alloc_grads);
+ * PassMode.train = o->train_mode. No allocation per batch. Progress on stderr when
+ * o->verbose. The result is deterministic for a given seed and thread count.
+ * Training with eval mode, weight decay 0 and targets equal to m's own eval-mode
+ * logits leaves every weight bit for bit unchanged (GAD's alpha = 0; a test pins it). */
+
 /* Fit m to targets [n,K] from inputs x [n,3,H,W] with MSE and Adam (the support
  * models of GAD). Returns the final epoch's mean loss, or -1 on error (err set). */
 float train_regression(Model *m, const float *x, const float *targets, int n, int H, int W,
                        const TrainOpts *o);
 /* Train a classifier with cross-entropy: x [n,3,H,W], labels [n] in [0,K).
- * val_x/val_y (may be NULL, nval 0) are scored after each epoch; *val_acc gets the
- * last score (may be NULL). Returns the last epoch's mean loss, or -1 on error. */
+ * val_x/val_y (may be NULL, nval 0) are scored after each epoch (eval mode); *val_acc
+ * gets the last score (may be NULL). Returns the last epoch's mean loss, or -1 on
+ * error (err set: bad labels, no images, input too small, the loss not finite). */
 float train_classifier(Model *m, const float *x, const int *labels, int n, const float *val_x,
                        const int *val_y, int nval, int H, int W, const TrainOpts *o, float *val_acc);
-/* Accuracy of m on x [n,3,H,W] with labels, eval mode, batches of `batch`. */
+/* Accuracy in [0,1] of m on x [n,3,H,W] with labels (argmax of the logits, eval
+ * mode), in batches of `batch` (<= 0: 32). Returns -1 when no plan can be made. */
 float eval_accuracy(Model *m, const float *x, const int *labels, int n, int H, int W, int batch);
 
 #endif

@@ -5,8 +5,8 @@
  *   dw  += dy_n cols^T,   dcols = w^T dy_n,  dx_n += col2im(dcols),  db += sum dy_n
  * A 1x1 stride-1 pad-0 convolution is already a matrix product (cols = x_n): no im2col.
  * Threads: images are spread over the pool (one scratch slice per thread, gemm_st
- * inside the worker); with one image, or one slice, images run in order and gemm
- * itself uses the pool. Every y/dx element is produced by the same gemm sums whatever
+ * inside the worker); the images left over (all of them with one image or one
+ * slice) run in order with gemm itself using the pool. Every y/dx element is produced by the same gemm sums whatever
  * the batch and thread count (gemm's determinism contract), so an image's result is
  * bitwise independent of both. dw and db are reduced over images in batch order
  * (serially, gemm using the pool), so they depend on the batch but not on threads.
@@ -142,6 +142,7 @@ typedef struct {
     float *scratch;   /* [nslices, slice] */
     size_t slice;     /* floats per slice */
     int nslices;
+    int count;        /* images [0, count) are spread over the workers */
 } ConvJob;
 
 static float *slice_of(const ConvJob *j, int ith) {
@@ -154,26 +155,27 @@ static void forward_worker(void *p, int ith, int nth) {
     int use = nth < j->nslices ? nth : j->nslices;
     if (ith >= use) return;
     long lo, hi;
-    par_range(s->N, ith, use, &lo, &hi);
+    par_range(j->count, ith, use, &lo, &hi);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->Ho * s->Wo;
     for (long n = lo; n < hi; n++)
         forward_image(s, j->x + n * xs, j->w, j->b, j->y + n * ys, slice_of(j, ith), gemm_st);
 }
 
+/* Images [0, full) go one per worker (full = N rounded down to a multiple of the
+ * slices, so no worker idles), the rest one at a time with the threaded gemm. */
+static int spread_count(const ConvShape *s, int nslices) {
+    return nslices >= 2 ? s->N - s->N % nslices : 0;
+}
+
 void conv2d_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y, Workspace *ws) {
     if (s->N == 0) return;
+    const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->Ho * s->Wo;
     size_t mark = ws_mark(ws), slice = 0;
     float *scratch = NULL;
-    int nslices = 1;
-    if (!is_pointwise(s)) nslices = take_slices(s, ws, &scratch, &slice);
-    else nslices = want_slices(s);
-    ConvJob j = {s, x, w, b, NULL, y, NULL, scratch, slice, nslices};
-    if (nslices >= 2 && s->N >= 2) {
-        par_run(forward_worker, &j);
-    } else {
-        size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->Ho * s->Wo;
-        for (int n = 0; n < s->N; n++) forward_image(s, x + n * xs, w, b, y + n * ys, scratch, gemm);
-    }
+    int nslices = is_pointwise(s) ? want_slices(s) : take_slices(s, ws, &scratch, &slice);
+    ConvJob j = {s, x, w, b, NULL, y, NULL, scratch, slice, nslices, spread_count(s, nslices)};
+    if (j.count > 0) par_run(forward_worker, &j);
+    for (int n = j.count; n < s->N; n++) forward_image(s, x + n * xs, w, b, y + n * ys, scratch, gemm);
     ws_release(ws, mark);
 }
 
@@ -197,7 +199,7 @@ static void backward_dx_worker(void *p, int ith, int nth) {
     int use = nth < j->nslices ? nth : j->nslices;
     if (ith >= use) return;
     long lo, hi;
-    par_range(s->N, ith, use, &lo, &hi);
+    par_range(j->count, ith, use, &lo, &hi);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->Ho * s->Wo;
     for (long n = lo; n < hi; n++)
         backward_dx_image(s, j->w, j->dy + n * ys, j->dx + n * xs, slice_of(j, ith), gemm_st);
@@ -210,15 +212,12 @@ void conv2d_backward(const ConvShape *s, const float *x, const float *w, const f
     const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * P;
     size_t mark = ws_mark(ws), slice = 0;
     float *scratch = NULL;
-    int nslices;
-    if (!is_pointwise(s)) nslices = take_slices(s, ws, &scratch, &slice);
-    else nslices = want_slices(s);
+    int nslices = is_pointwise(s) ? want_slices(s) : take_slices(s, ws, &scratch, &slice);
 
-    if (dx) { /* per image, independent: spread images over threads */
-        ConvJob j = {s, x, w, NULL, dy, NULL, dx, scratch, slice, nslices};
-        if (nslices >= 2 && s->N >= 2) par_run(backward_dx_worker, &j);
-        else
-            for (int n = 0; n < s->N; n++) backward_dx_image(s, w, dy + n * ys, dx + n * xs, scratch, gemm);
+    if (dx) { /* per image, independent: spread over threads as in the forward */
+        ConvJob j = {s, x, w, NULL, dy, NULL, dx, scratch, slice, nslices, spread_count(s, nslices)};
+        if (j.count > 0) par_run(backward_dx_worker, &j);
+        for (int n = j.count; n < s->N; n++) backward_dx_image(s, w, dy + n * ys, dx + n * xs, scratch, gemm);
     }
     if (dw) /* dw [K, CKK] += dy_n [K,P] cols_n^T [P,CKK], images in batch order */
         for (int n = 0; n < s->N; n++) {

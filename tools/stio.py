@@ -19,19 +19,34 @@ _NP = {"F32": np.dtype("<f4"), "I64": np.dtype("<i8")}
 def _as_array(v):
     if hasattr(v, "detach"):
         v = v.detach().cpu().numpy()
-    a = np.ascontiguousarray(v)
+    a = np.asarray(v)
+    # np.ascontiguousarray alone would turn a 0-d array (e.g. num_batches_tracked) into shape [1]
+    a = np.ascontiguousarray(a).reshape(a.shape)
+    if a.dtype.byteorder not in ("=", "|"):
+        a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype == np.float64:
         a = a.astype(np.float32)
     if a.dtype not in _DT:
-        raise ValueError("unsupported dtype %s" % a.dtype)
+        raise ValueError("unsupported dtype %s (only float32, float64 -> float32, and int64)" % a.dtype)
     return a
 
 
+def _meta_str(k, v):
+    # a list or dict would silently become its Python repr, which is not JSON
+    if not isinstance(v, (str, int, float)):
+        raise TypeError("metadata %r: values must be strings (json.dumps lists first), got %s"
+                        % (k, type(v).__name__))
+    return str(v)
+
+
 def save(path, tensors, metadata=None):
+    import os
     header, blobs, off = {}, [], 0
     if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+        header["__metadata__"] = {str(k): _meta_str(k, v) for k, v in metadata.items()}
     for name, v in tensors.items():
+        if not isinstance(name, str) or name == "__metadata__":
+            raise ValueError("bad tensor name %r" % (name,))
         a = _as_array(v)
         b = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": _DT[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
@@ -39,13 +54,17 @@ def save(path, tensors, metadata=None):
         off += len(b)
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    import os
-    os.replace(path + ".tmp", path)
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    try:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(h)))
+            f.write(h)
+            for b in blobs:
+                f.write(b)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def load(path):
@@ -56,6 +75,8 @@ def load(path):
     meta = header.pop("__metadata__", {})
     out = {}
     for name, e in header.items():
+        if e["dtype"] not in _NP:
+            raise ValueError("%s: tensor %r has dtype %s (only F32 and I64)" % (path, name, e["dtype"]))
         b, end = e["data_offsets"]
         out[name] = np.frombuffer(data[8 + n + b:8 + n + end], dtype=_NP[e["dtype"]]).reshape(e["shape"]).copy()
     return out, meta

@@ -61,9 +61,9 @@ static void skip_ws(Parser *p) {
 static int parse_value(Parser *p, Json *out, int depth);
 
 static int hex4(const Parser *p, size_t at, unsigned *v) {
-    if (p->len - at < 4) return fail(p, at, "truncated \\u escape");
     unsigned x = 0;
-    for (int k = 0; k < 4; k++) {
+    for (size_t k = 0; k < 4; k++) {
+        if (at + k >= p->len) return fail(p, at + k, "truncated \\u escape");
         char c = p->s[at + k];
         int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
               : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;

@@ -1,6 +1,6 @@
 /* dataset: images with labels from a data SPEC, decoded and preprocessed into one
  * float block ready for a model:
- *   SPEC = a folder of class sub-folders (root/<class>/*.png|*.ppm|*.pgm, the
+ *   SPEC = a folder of class sub-folders (root/<class>/<file>.png, .ppm or .pgm, the
  *          torchvision ImageFolder convention; classes sorted by name), or
  *        = an IDX images file (MNIST naming, gzip'd or not) whose labels file sits
  *          beside it ("X-images-idx3-ubyte[.gz]" -> "X-labels-idx1-ubyte[.gz]");

@@ -3,12 +3,18 @@
  * vgg16 and resnet18 against PyTorch; the GAD alpha = 0 property (training towards
  * the model's own logits leaves every weight bit for bit); the `gad train` command. */
 #include "test.h"
+#include "cli/cli.h"
 #include "core/err.h"
 #include "core/rng.h"
+#include "io/file.h"
 #include "io/safetensors.h"
 #include "train/train.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static const StTensor *need(const StFile *f, const char *name) {
     const StTensor *t = st_find(f, name);
@@ -367,4 +373,148 @@ TEST(train_lone_last_image_train_mode) {
     CHECK(train_classifier(&m, b.x, b.labels, 0, NULL, NULL, 0, b.H, b.W, &o, NULL) == -1.0f);
     model_free(&m);
     batch_free(&b);
+}
+
+/* ---- gad train ---- */
+
+/* Run cmd_train in a child process (usage errors exit()); returns its exit status.
+ * Its stdout and stderr go to DIR/log. */
+static int run_train(const char *dir, const char **args) {
+    char *argv[40];
+    int argc = 0;
+    argv[argc++] = "train";
+    for (; *args; args++) argv[argc++] = (char *)*args;
+    argv[argc] = NULL;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char log[512];
+        snprintf(log, sizeof log, "%s/log", dir);
+        if (!freopen(log, "a", stdout) || !freopen(log, "a", stderr)) _exit(99);
+        int rc = cmd_train(argc, argv);
+        fflush(NULL);
+        _exit(rc);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* An image folder: DIR/data/{left,right}/NN.ppm, 32x32, the brighter half says the class. */
+static void write_folder(const char *dir, int per_class) {
+    Rng r;
+    rng_seed(&r, 11);
+    const char *cls[2] = {"left", "right"};
+    char path[512];
+    snprintf(path, sizeof path, "%s/data", dir);
+    mkdir(path, 0777);
+    for (int c = 0; c < 2; c++) {
+        snprintf(path, sizeof path, "%s/data/%s", dir, cls[c]);
+        mkdir(path, 0777);
+        for (int i = 0; i < per_class; i++) {
+            snprintf(path, sizeof path, "%s/data/%s/%02d.ppm", dir, cls[c], i);
+            FILE *f = fopen(path, "wb");
+            if (!f) { test_fail(__FILE__, __LINE__, "cannot write %s", path); return; }
+            fprintf(f, "P6\n32 32\n255\n");
+            for (int h = 0; h < 32; h++)
+                for (int w = 0; w < 32; w++) {
+                    int v = ((w < 16) == (c == 0) ? 150 : 70) + (int)rng_below(&r, 80);
+                    for (int k = 0; k < 3; k++) fputc(v, f);
+                }
+            fclose(f);
+        }
+    }
+}
+
+TEST(train_cli_trains_and_writes_metadata) {
+    const char *dir = test_tmpdir();
+    write_folder(dir, 16);
+    char data[512], out[512], init[512];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(out, sizeof out, "%s/w.safetensors", dir);
+    const char *args[] = {"--model", "resnet18", "--width", "0.0625", "--data", data, "--epochs", "4", "--batch", "8",
+                          "--lr", "3e-3", "--val-frac", "0.25", "--seed", "2", "--quiet", "--out", out, NULL};
+    REQUIRE(run_train(dir, args) == 0);
+    Model m;
+    REQUIRE(model_load(&m, out) == 0);
+    CHECK(m.cfg.arch == ARCH_RESNET18 && m.cfg.num_classes == 2 && m.cfg.in_h == 32 && m.cfg.in_w == 32);
+    CHECK(m.cfg.class_names && !strcmp(m.cfg.class_names[0], "left") && !strcmp(m.cfg.class_names[1], "right"));
+    CHECK(!m.cfg.has_norm && !meta_get(&m.meta, "mean"));
+    const char *v;
+    CHECK((v = meta_get(&m.meta, "data")) && !strcmp(v, data));
+    CHECK((v = meta_get(&m.meta, "data_classes")) && !strcmp(v, "all"));
+    CHECK((v = meta_get(&m.meta, "epochs")) && !strcmp(v, "4"));
+    CHECK((v = meta_get(&m.meta, "lr")) && !strcmp(v, "0.003"));
+    CHECK((v = meta_get(&m.meta, "batch")) && !strcmp(v, "8"));
+    CHECK((v = meta_get(&m.meta, "val_images")) && !strcmp(v, "8"));
+    v = meta_get(&m.meta, "val_accuracy");
+    REQUIRE(v);
+    printf("    val_accuracy %s\n", v);
+    CHECKF(atof(v) >= 0.75, "val_accuracy %s on an easy task", v);
+    /* fine-tune from those weights with classes picked by name, in reverse order */
+    snprintf(init, sizeof init, "%s/w2.safetensors", dir);
+    const char *args2[] = {"--init", out, "--data", data, "--classes", "right,left", "--epochs", "1", "--quiet",
+                           "--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--out", init, NULL};
+    CHECK(run_train(dir, args2) == 0);
+    Model m2;
+    if (model_load(&m2, init) == 0) {
+        CHECK(m2.cfg.class_names && !strcmp(m2.cfg.class_names[0], "right"));
+        CHECK(m2.cfg.has_norm && m2.cfg.mean[1] == 0.5f && m2.cfg.std[2] == 0.25f);
+        CHECK((v = meta_get(&m2.meta, "init")) && !strcmp(v, out));
+        model_free(&m2);
+    } else {
+        test_fail(__FILE__, __LINE__, "%s", err_get());
+    }
+    model_free(&m);
+}
+
+TEST(train_cli_errors) {
+    const char *dir = test_tmpdir();
+    write_folder(dir, 3);
+    char data[512], out[512], three[512];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(out, sizeof out, "%s/w.safetensors", dir);
+    snprintf(three, sizeof three, "%s/three.safetensors", dir);
+    const char *help[] = {"--help", NULL};
+    CHECK(run_train(dir, help) == 0);
+    /* usage errors: 2 */
+    const char *no_out[] = {"--model", "vgg16", "--data", data, NULL};
+    const char *bad_model[] = {"--model", "vgg19", "--data", data, "--out", out, NULL};
+    const char *bad_lr[] = {"--model", "vgg16", "--data", data, "--lr", "fast", "--out", out, NULL};
+    const char *small[] = {"--model", "vgg16", "--data", data, "--input-size", "28", "--out", out, NULL};
+    const char *unknown[] = {"--model", "vgg16", "--data", data, "--colour", "--out", out, NULL};
+    const char *mean_only[] = {"--model", "vgg16", "--data", data, "--mean", "0,0,0", "--out", out, NULL};
+    CHECK(run_train(dir, no_out) == 2);
+    CHECK(run_train(dir, bad_model) == 2);
+    CHECK(run_train(dir, bad_lr) == 2);
+    CHECK(run_train(dir, small) == 2);
+    CHECK(run_train(dir, unknown) == 2);
+    CHECK(run_train(dir, mean_only) == 2);
+    /* bad data or weights: 1, and no output file */
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/nothing", dir);
+    const char *no_data[] = {"--model", "vgg16", "--data", missing, "--out", out, NULL};
+    const char *no_class[] = {"--model", "vgg16", "--data", data, "--classes", "left,up", "--out", out, NULL};
+    CHECK(run_train(dir, no_data) == 1);
+    CHECK(run_train(dir, no_class) == 1);
+    Model m;
+    REQUIRE(model_init(&m, ARCH_RESNET18, 3, 1.0f / 16, 0, 1) == 0);
+    REQUIRE(model_save(&m, three) == 0);
+    model_free(&m);
+    const char *wrong_k[] = {"--init", three, "--data", data, "--epochs", "1", "--quiet", "--out", out, NULL};
+    const char *wrong_arch[] = {"--init", three, "--model", "vgg16", "--data", data, "--out", out, NULL};
+    CHECK(run_train(dir, wrong_k) == 1);
+    CHECK(run_train(dir, wrong_arch) == 1);
+    CHECK(!file_exists(out));
+    /* the log names the problems */
+    char log[512];
+    snprintf(log, sizeof log, "%s/log", dir);
+    FILE *f = fopen(log, "r");
+    REQUIRE(f);
+    char text[8192];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = 0;
+    fclose(f);
+    CHECK(strstr(text, "has 3 outputs but the data has 2 classes") != NULL);
+    CHECK(strstr(text, "up") != NULL);
 }

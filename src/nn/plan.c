@@ -197,6 +197,12 @@ void plan_free(Plan *p) {
     free(p);
 }
 
+void plan_size(const Plan *p, int *max_batch, int *h, int *w) {
+    if (max_batch) *max_batch = p->max_batch;
+    if (h) *h = p->H;
+    if (w) *w = p->W;
+}
+
 /* A well-mixed per-layer dropout seed: masks depend on (mode.seed, layer) only. */
 static uint64_t layer_seed(uint64_t seed, int l) {
     uint64_t z = seed + 0x9E3779B97F4A7C15ull * (uint64_t)(l + 1);

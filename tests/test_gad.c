@@ -3,6 +3,10 @@
 #include "test.h"
 #include "core/rng.h"
 #include "gad/gad.h"
+#include "gad/run.h"
+#include "io/file.h"
+#include "io/image.h"
+#include "io/json.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,4 +467,182 @@ TEST(gad_rs_propagates_evaluator_error) {
     GadEval ev = {failing_eval, NULL, 1, 4};
     double rs;
     CHECK(gad_rs(&ev, 3, 1, 1, &job, 1, NULL, &rs) == -1);
+}
+
+/* ---- part 2: distancing, support models, the whole run ---- */
+
+TEST(gad_distance_lowers_the_other_class) {
+    float logits[9] = {1, 2, 3, /**/ 4, 5, 6, /**/ -1, 0, 1};
+    int cls[3] = {0, 1, 0};
+    float t[9];
+    /* classes c1 -> output 2, c2 -> output 0 */
+    gad_distance(logits, cls, 3, 3, 2, 0, 1.5f, t);
+    float want[9] = {-0.5f, 2, 3, /**/ 4, 5, 4.5f, /**/ -2.5f, 0, 1};
+    CHECK_CLOSE("targets", t, want, 9, 0, 0);
+    gad_distance(logits, cls, 3, 3, 2, 0, 1.5f, logits);  /* in place */
+    CHECK_CLOSE("in place", logits, want, 9, 0, 0);
+}
+
+static void random_inputs(float *x, size_t n, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) x[i] = rng_uniform(&r);
+}
+
+/* alpha = 0 in eval mode: the targets are the model's own outputs, so training
+ * leaves every weight bit for bit as it was; the saved model is then reused. */
+TEST(gad_support_alpha0_is_the_original_and_is_cached) {
+    Model m;
+    REQUIRE(model_init(&m, ARCH_RESNET18, 2, 0.0625f, 0, 3) == 0);
+    enum { N = 8, S = 32 };
+    float *x = malloc(sizeof(float) * N * 3 * S * S), logits[N * 2], t[N * 2];
+    random_inputs(x, (size_t)N * 3 * S * S, 5);
+    int cls[N] = {0, 1, 0, 1, 0, 1, 0, 1};
+    Plan *p = plan_new(&m, 4, S, S);
+    REQUIRE(p);
+    gad_logits(&m, p, x, N, logits);
+    plan_free(p);
+    gad_distance(logits, cls, N, 2, 0, 1, 0.0f, t);
+    SupportOpts so = {0.0f, 2, 4, 4e-5f, 0, 0, 0};
+    char key[17], path[512];
+    gad_support_key(1, 2, 0, 1, &so, key);
+    snprintf(path, sizeof path, "%s/cache/s.safetensors", test_tmpdir());
+    Model s;
+    int trained = -1;
+    float loss;
+    REQUIRE(gad_support_get(&m, path, key, x, NULL, N, S, S, &so, 0, NULL, &s, &trained, &loss) == 1);
+    REQUIRE(gad_support_get(&m, path, key, x, t, N, S, S, &so, 0, NULL, &s, &trained, &loss) == 0);
+    CHECK(trained == 1);
+    CHECK(loss == 0.0f);
+    CHECK(s.n_params == m.n_params && !memcmp(s.params, m.params, sizeof(float) * m.n_params));
+    CHECK(s.n_buffers == m.n_buffers && !memcmp(s.buffers, m.buffers, sizeof(float) * m.n_buffers));
+    model_free(&s);
+    /* the same key again: loaded, not trained (targets not even needed) */
+    REQUIRE(gad_support_get(&m, path, key, x, NULL, N, S, S, &so, 0, NULL, &s, &trained, &loss) == 0);
+    CHECK(trained == 0);
+    CHECK(!memcmp(s.params, m.params, sizeof(float) * m.n_params));
+    model_free(&s);
+    /* another alpha, another key: training needed */
+    SupportOpts s2 = so;
+    s2.alpha = 2;
+    char key2[17];
+    gad_support_key(1, 2, 0, 1, &s2, key2);
+    CHECK(strcmp(key, key2) != 0);
+    CHECK(gad_support_get(&m, path, key2, x, NULL, N, S, S, &s2, 0, NULL, &s, &trained, &loss) == 1);
+    /* alpha = 2 moves the weights */
+    gad_distance(logits, cls, N, 2, 0, 1, 2.0f, t);
+    REQUIRE(gad_support_get(&m, path, key2, x, t, N, S, S, &s2, 0, NULL, &s, &trained, &loss) == 0);
+    CHECK(trained == 1 && loss > 0);
+    CHECK(memcmp(s.params, m.params, sizeof(float) * m.n_params) != 0);
+    model_free(&s);
+    free(x);
+    model_free(&m);
+}
+
+/* A tiny image folder: class "a" bright top-left, class "b" bright bottom-right. */
+static int make_folder(const char *root, int per_class) {
+    Rng r;
+    rng_seed(&r, 11);
+    unsigned char px[32 * 32];
+    char path[1024];
+    for (int c = 0; c < 2; c++) {
+        snprintf(path, sizeof path, "%s/%c", root, 'a' + c);
+        if (file_mkdirs(path) != 0) return -1;
+        for (int i = 0; i < per_class; i++) {
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 32; x++) {
+                    int on = c == 0 ? (x < 16 && y < 16) : (x >= 12 && y >= 12);
+                    px[y * 32 + x] = (unsigned char)(on ? 150 + rng_below(&r, 100) : rng_below(&r, 40));
+                }
+            Image img = {32, 32, 1, px};
+            snprintf(path, sizeof path, "%s/%c/%02d.png", root, 'a' + c, i);
+            if (png_write(path, &img) != 0) return -1;
+        }
+    }
+    return 0;
+}
+
+static int read_json(const char *path, Json *j) {
+    unsigned char *b;
+    size_t n;
+    if (file_read_all(path, 1 << 26, &b, &n) != 0) return -1;
+    int rc = json_parse((const char *)b, n, j);
+    free(b);
+    return rc;
+}
+
+TEST(gad_run_end_to_end_tiny) {
+    char root[512], wpath[512], out[512], f[600];
+    snprintf(root, sizeof root, "%s/data", test_tmpdir());
+    snprintf(wpath, sizeof wpath, "%s/tiny.safetensors", test_tmpdir());
+    snprintf(out, sizeof out, "%s/out", test_tmpdir());
+    REQUIRE(make_folder(root, 8) == 0);
+    Model m;
+    REQUIRE(model_init(&m, ARCH_VGG16, 2, 0.0625f, 16, 1) == 0);
+    REQUIRE(model_save(&m, wpath) == 0);
+    model_free(&m);
+    RunOpts o;
+    run_opts_default(&o);
+    o.weights[0] = wpath;
+    o.nweights = 1;
+    o.data = root;
+    o.images = 6;            /* 3 per class from the 4 held-out */
+    o.val_frac = 0.5f;
+    o.nalphas = 2;           /* 2, 4 */
+    o.epochs = 1;
+    o.batch = 4;
+    o.methods[0] = ATTR_SALIENCY;
+    o.methods[1] = ATTR_GXI;
+    o.methods[2] = ATTR_IG;
+    o.nmethods = 3;
+    o.ig_steps = 4;
+    o.out_dir = out;
+    o.fig_images = 1;
+    o.fig_least = 2;
+    o.verbose = 0;
+    REQUIRE(gad_run(&o) == 0);
+    const char *files[] = {"table1.csv", "table2.csv", "results.json", "index.html", "fig/tiny/fig5.png",
+                           "fig/tiny/fig6.png", "fig/tiny/f5_input_1.png", "fig/tiny/f5_ig_gad_0.png",
+                           "fig/tiny/f6_gxi_3.png"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(f, sizeof f, "%s/%s", out, files[i]);
+        CHECKF(file_exists(f), "%s missing", f);
+    }
+    Json j;
+    snprintf(f, sizeof f, "%s/results.json", out);
+    REQUIRE(read_json(f, &j) == 0);
+    const Json *models = json_get(&j, "models");
+    REQUIRE(models && models->n == 1);
+    const Json *mm = &models->kid[0];
+    const Json *imgs = json_get(mm, "images"), *t1 = json_get(mm, "table1"), *sup = json_get(mm, "supports");
+    REQUIRE(imgs && t1 && sup);
+    CHECK(imgs->n == 6);
+    CHECK(sup->n == 2 && json_get(&sup->kid[0], "trained")->boolean == 1);
+    /* every image is counted once per method and class in Table 1 */
+    REQUIRE(t1->n == 6);
+    for (int k = 0; k < t1->n; k++) {
+        int tot = (int)(json_get(&t1->kid[k], "orig")->num + json_get(&t1->kid[k], "gad")->num +
+                        json_get(&t1->kid[k], "no_rc")->num);
+        CHECKF(tot == 6, "table1 row %d counts %d images", k, tot);
+    }
+    /* per image: the GAD hull lies within what the maps allow, RS finite or null */
+    for (int i = 0; i < imgs->n; i++) {
+        const Json *cells = json_get(&imgs->kid[i], "cells");
+        REQUIRE(cells && cells->n == 6);
+        for (int c = 0; c < cells->n; c++) {
+            const Json *g = json_get(&cells->kid[c], "gad"), *og = json_get(&cells->kid[c], "orig");
+            CHECK(json_get(og, "points")->num >= 1);
+            CHECK(json_get(g, "points")->num <= json_get(&cells->kid[c], "gad_nonzero")->num);
+        }
+    }
+    json_free(&j);
+    /* a second run reuses both support models */
+    REQUIRE(gad_run(&o) == 0);
+    REQUIRE(read_json(f, &j) == 0);
+    sup = json_get(&json_get(&j, "models")->kid[0], "supports");
+    CHECK(json_get(&sup->kid[0], "trained")->boolean == 0 && json_get(&sup->kid[1], "trained")->boolean == 0);
+    json_free(&j);
+    /* a bad class is an error, not a crash */
+    o.classes = "a,zzz";
+    CHECK(gad_run(&o) == -1);
 }

@@ -1,8 +1,206 @@
-/* cmd_run: placeholder until the run command lands. */
+/* cmd_run: `gad run`: the whole GAD method (gad/run.h) from flags. With no flags
+ * (and so `./gad` with no arguments) it runs on the bundled data and both bundled
+ * models with settings small enough for a few minutes on two cores.
+ * Not for: any computation (gad/), argument helpers (args.c). */
 #include "cli/cli.h"
+#include "core/err.h"
+#include "gad/run.h"
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUNDLED_DATA "data/fashion-pc-images-idx3-ubyte.gz"
+#define BUNDLED_CLASSES "2,4"
+#define BUNDLED_VGG "weights/vgg16.safetensors"
+#define BUNDLED_RESNET "weights/resnet18.safetensors"
+#define BUNDLED_IMAGES 64   /* quick default when nothing is given (see README) */
+
+static void help(const RunOpts *d) {
+    printf("usage: gad run [--weights W[,W2]] [--data SPEC] [flags]\n"
+           "GAD end to end (paper sections 4-6): support regression models trained on\n"
+           "distanced logits (or reused from the cache), attribution maps of the original\n"
+           "and support models, their intersection, convex hulls, RC and RS, Tables 1 and 2\n"
+           "(terminal, OUT/table1.csv, OUT/table2.csv), OUT/results.json, figures and\n"
+           "OUT/index.html.\n\n"
+           "With neither --weights nor --data: the bundled data (" BUNDLED_DATA ",\n"
+           "classes " BUNDLED_CLASSES "), both bundled models (" BUNDLED_VGG ", " BUNDLED_RESNET ")\n"
+           "and --images %d, from the repository's root directory.\n\n"
+           "  --weights W        original model(s), safetensors; repeat or separate by commas\n"
+           "  --data SPEC        image folder (root/<class>/*.png) or IDX images file\n"
+           "  --classes a,b      the two classes, by name or index in the data\n"
+           "  --outputs i,j      the model outputs of those classes (default: by class name;\n"
+           "                     a two-output model without names: 0,1)\n"
+           "  --methods LIST     saliency,deconv,gxi,guided,ig (default: all five)\n"
+           "  --images N         images to explain, N/2 per class from the held-out part (%d)\n"
+           "  --alphas LIST      distancing values of the support models (2,4,6,8)\n"
+           "  --epochs E         support training epochs (%d)\n"
+           "  --lr LR            Adam learning rate (%g)\n"
+           "  --batch B          support training batch (%d)\n"
+           "  --weight-decay WD  Adam L2 weight decay (0)\n"
+           "  --train-mode       batch norm and dropout in train mode while fitting the\n"
+           "                     supports (default: eval mode, so alpha = 0 is the original)\n"
+           "  --seed S           shuffling and dropout seed (0)\n"
+           "  --train-images N   at most N training images per class for the supports (all)\n"
+           "  --val-frac F       held-out fraction of each class (default: the weights'\n"
+           "                     metadata 'val_frac', else 0.2)\n"
+           "  --size S           input side (default: the weights' input size)\n"
+           "  --present F        a pixel is present in a map when its importance reaches F\n"
+           "                     times the map's maximum (default 0.1)\n"
+           "  --present-top F    instead: present when among the top F of the map's non-zero\n"
+           "                     pixels (with F = --hull-keep the GAD hull can never be larger:\n"
+           "                     Table 1 then says nothing)\n"
+           "  --hull-keep F      hull points: the top F of a map's non-zero pixels (0.5)\n"
+           "  --rc-area A        polygon (default: shoelace area through pixel centres; an\n"
+           "                     original hull of area 0 leaves RC undefined, counted apart)\n"
+           "                     or pixels (pixels inside or on the hull)\n"
+           "  --occlude O        zero (default: x*(1-M), eq. 2) or black (x*(1-M) + b*M with b\n"
+           "                     the black image after normalisation)\n"
+           "  --ig-steps N       Integrated Gradients steps (%d)\n"
+           "  --out DIR          report directory (%s)\n"
+           "  --support-dir D    support model cache (default DIR/support)\n"
+           "  --fig-images N     Figure 5 images per class (%d)\n"
+           "  --fig-least N      Figure 6 least activated images per class (%d)\n"
+           "  --quiet            no progress on stderr\n"
+           "  -h, --help         this text\n\n"
+           "Threads: GAD_THREADS=N. Exit status: 0 success, 1 bad file or data, 2 usage error.\n",
+           BUNDLED_IMAGES, d->images, d->epochs, (double)d->lr, d->batch, d->ig_steps, d->out_dir, d->fig_images,
+           d->fig_least);
+}
+
+/* Split "a,b,c" into at most max non-empty tokens (pointers into a copy kept in
+ * *buf, which the caller frees). Returns the count, or -1. */
+static int split(const char *s, char **buf, char **tok, int max) {
+    char *p = *buf = xstrdup(s);
+    int n = 0;
+    for (;;) {
+        char *c = strchr(p, ',');
+        if (c) *c = 0;
+        if (!*p || n == max) return -1;
+        tok[n++] = p;
+        if (!c) return n;
+        p = c + 1;
+    }
+}
+
 int cmd_run(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "gad run: not implemented yet\n");
-    return 1;
+    RunOpts o;
+    run_opts_default(&o);
+    const char *methods = NULL, *alphas = NULL, *rc_area = NULL, *occlude = NULL;
+    char *wbuf[GAD_MAX_WEIGHTS] = {0};
+    int nw = 0, quiet = 0, images = -1, ptop_set = 0, pfrac_set = 0;
+    float ptop = 0, pfrac = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *w;
+        if (arg_is_help(argv[i])) {
+            help(&o);
+            return 0;
+        }
+        if (arg_str(argc, argv, &i, "--weights", &w)) {
+            char *tok[GAD_MAX_WEIGHTS];
+            if (nw >= GAD_MAX_WEIGHTS) arg_usage_error("run", "at most %d --weights", GAD_MAX_WEIGHTS);
+            int n = split(w, &wbuf[nw], tok, GAD_MAX_WEIGHTS - o.nweights);
+            if (n <= 0) arg_usage_error("run", "--weights: expected W or W1,W2 (at most %d)", GAD_MAX_WEIGHTS);
+            for (int k = 0; k < n; k++) o.weights[o.nweights++] = tok[k];
+            nw++;
+        } else if (arg_str(argc, argv, &i, "--data", &o.data)) {
+        } else if (arg_str(argc, argv, &i, "--classes", &o.classes)) {
+        } else if (arg_str(argc, argv, &i, "--outputs", &o.outputs)) {
+        } else if (arg_str(argc, argv, &i, "--methods", &methods)) {
+        } else if (arg_int(argc, argv, &i, "--images", &images, 2, 1 << 24)) {
+        } else if (arg_str(argc, argv, &i, "--alphas", &alphas)) {
+        } else if (arg_int(argc, argv, &i, "--epochs", &o.epochs, 0, 100000)) {
+        } else if (arg_float(argc, argv, &i, "--lr", &o.lr, 0, 10)) {
+        } else if (arg_int(argc, argv, &i, "--batch", &o.batch, 1, 4096)) {
+        } else if (arg_float(argc, argv, &i, "--weight-decay", &o.weight_decay, 0, 10)) {
+        } else if (arg_flag(argv, &i, "--train-mode", &o.train_mode)) {
+        } else if (arg_str(argc, argv, &i, "--seed", &w)) {
+            char *e;
+            o.seed = strtoull(w, &e, 10);
+            if (e == w || *e) arg_usage_error("run", "--seed takes a whole number, not '%s'", w);
+        } else if (arg_int(argc, argv, &i, "--train-images", &o.train_images, 0, 1 << 30)) {
+        } else if (arg_float(argc, argv, &i, "--val-frac", &o.val_frac, 0, 0.99f)) {
+        } else if (arg_int(argc, argv, &i, "--size", &o.size, 1, 4096)) {
+        } else if (arg_float(argc, argv, &i, "--present", &pfrac, 0, 1)) {
+            pfrac_set = 1;
+        } else if (arg_float(argc, argv, &i, "--present-top", &ptop, 1e-6f, 1)) {
+            ptop_set = 1;
+        } else if (arg_float(argc, argv, &i, "--hull-keep", &o.hull_keep, 1e-6f, 1)) {
+        } else if (arg_str(argc, argv, &i, "--rc-area", &rc_area)) {
+        } else if (arg_str(argc, argv, &i, "--occlude", &occlude)) {
+        } else if (arg_int(argc, argv, &i, "--ig-steps", &o.ig_steps, 1, 100000)) {
+        } else if (arg_str(argc, argv, &i, "--out", &o.out_dir)) {
+        } else if (arg_str(argc, argv, &i, "--support-dir", &o.support_dir)) {
+        } else if (arg_int(argc, argv, &i, "--fig-images", &o.fig_images, 0, 16)) {
+        } else if (arg_int(argc, argv, &i, "--fig-least", &o.fig_least, 0, 16)) {
+        } else if (arg_flag(argv, &i, "--quiet", &quiet)) {
+        } else {
+            arg_usage_error("run", "unknown flag '%s'", argv[i]);
+        }
+    }
+    if (ptop_set && pfrac_set) arg_usage_error("run", "--present and --present-top exclude each other");
+    if (ptop_set) {
+        o.present.rule = PRESENT_TOP;
+        o.present.value = ptop;
+    } else if (pfrac_set) {
+        o.present.value = pfrac;
+    }
+    if (methods) {
+        char *buf, *tok[16];
+        int n = split(methods, &buf, tok, 16);
+        if (n <= 0) arg_usage_error("run", "--methods: expected a list such as saliency,ig");
+        o.nmethods = 0;
+        for (int k = 0; k < n; k++) {
+            AttrMethod m;
+            if (attr_parse_method(tok[k], &m) != 0) arg_usage_error("run", "--methods: %s", err_get());
+            for (int j = 0; j < o.nmethods; j++)
+                if (o.methods[j] == m) arg_usage_error("run", "--methods: '%s' given twice", tok[k]);
+            o.methods[o.nmethods++] = m;
+        }
+        free(buf);
+    }
+    if (alphas) {
+        char *buf, *tok[GAD_MAX_ALPHAS];
+        int n = split(alphas, &buf, tok, GAD_MAX_ALPHAS);
+        if (n <= 0) arg_usage_error("run", "--alphas: expected a list of at most %d numbers such as 2,4,6,8", GAD_MAX_ALPHAS);
+        for (int k = 0; k < n; k++) {
+            char *e;
+            o.alphas[k] = strtof(tok[k], &e);
+            if (e == tok[k] || *e || !(o.alphas[k] >= 0 && o.alphas[k] <= 1e6f))
+                arg_usage_error("run", "--alphas: '%s' is not a number >= 0", tok[k]);
+        }
+        o.nalphas = n;
+        free(buf);
+    }
+    if (rc_area) {
+        if (!strcmp(rc_area, "polygon")) o.rc_area = RC_AREA_POLYGON;
+        else if (!strcmp(rc_area, "pixels")) o.rc_area = RC_AREA_PIXELS;
+        else arg_usage_error("run", "--rc-area: polygon or pixels, not '%s'", rc_area);
+    }
+    if (occlude) {
+        if (!strcmp(occlude, "zero")) o.occlude_black = 0;
+        else if (!strcmp(occlude, "black")) o.occlude_black = 1;
+        else arg_usage_error("run", "--occlude: zero or black, not '%s'", occlude);
+    }
+    int bundled = o.nweights == 0 && !o.data;
+    if (o.nweights == 0) {
+        o.weights[0] = BUNDLED_VGG;
+        o.weights[1] = BUNDLED_RESNET;
+        o.nweights = 2;
+    }
+    if (!o.data) {
+        o.data = BUNDLED_DATA;
+        if (!o.classes) o.classes = BUNDLED_CLASSES;
+    }
+    o.images = images > 0 ? images : bundled ? BUNDLED_IMAGES : o.images;
+    o.verbose = !quiet;
+    if (bundled && !quiet)
+        fprintf(stderr, "gad: running GAD on the bundled data (%s, classes %s) and models (%s, %s), %d images; "
+                        "`gad run --help` for the flags\n",
+                o.data, o.classes, o.weights[0], o.weights[1], o.images);
+    int rc = gad_run(&o);
+    for (int k = 0; k < nw; k++) free(wbuf[k]);
+    if (rc != 0) return cli_fail();
+    printf("\nreport: %s/index.html (tables: %s/table1.csv, %s/table2.csv; per image: %s/results.json)\n", o.out_dir,
+           o.out_dir, o.out_dir, o.out_dir);
+    return 0;
 }

@@ -1,0 +1,182 @@
+/* run: GAD end to end (paper §4-§6): distancing targets, support regression models
+ * (trained once, then reused from a key-checked cache), every attribution map of the
+ * original and support models, intersections, hulls, RC and RS, and the report
+ * (tables, per-image results, figures, index.html).
+ *
+ * Support model cache: a support model is saved as safetensors named
+ *   SUPPORT_DIR/<weights name>-<o1>-<o2>-a<alpha>-<key prefix>.safetensors
+ * with metadata "gad_support_key" = a 64-bit FNV-1a hash (hex) of: the original
+ * weights file's bytes, the training inputs (the preprocessed floats, which pins the
+ * data, the classes, the split and the input size), the two model outputs, alpha
+ * and every training hyper-parameter. A file whose key matches is loaded instead
+ * of trained; any other is retrained and replaced. SUPPORT_DIR defaults to
+ * OUT/support (--support-dir to share a cache between runs).
+ * Not for: the geometry and the metrics themselves (gad/gad.h), attribution methods
+ * (attr/), argument parsing (cli/). */
+#ifndef GAD_GAD_RUN_H
+#define GAD_GAD_RUN_H
+#include "attr/attr.h"
+#include "attr/heatmap.h"
+#include "gad/gad.h"
+#include "nn/model.h"
+#include "train/train.h"
+#include <stdint.h>
+#include <stdio.h>
+
+#define GAD_MAX_ALPHAS 16
+#define GAD_MAX_WEIGHTS 8
+
+/* ---- distancing (§4.1) ---- */
+
+/* targets[n,K] = logits[n,K] with, for images of the first class (cls[i] == 0),
+ * targets[i,o2] -= alpha and for images of the second (cls[i] == 1), targets[i,o1]
+ * -= alpha. targets may alias logits. */
+void gad_distance(const float *logits, const int *cls, int n, int K, int o1, int o2, float alpha,
+                  float *targets);
+/* Logits out[n,K] of m on x[n,3,H,W] in eval mode, batches of the plan's size. */
+void gad_logits(Model *m, Plan *p, const float *x, int n, float *out);
+
+/* ---- support models (§4.2) ---- */
+
+typedef struct {
+    float alpha;
+    int epochs, batch;
+    float lr, weight_decay;
+    int train_mode;      /* 1: BN batch statistics and dropout while training */
+    uint64_t seed;
+} SupportOpts;
+
+/* FNV-1a 64 of n bytes, continuing from h (start with GAD_FNV_INIT). */
+#define GAD_FNV_INIT 0xcbf29ce484222325ULL
+uint64_t gad_hash(uint64_t h, const void *p, size_t n);
+/* The cache key (16 hex digits + NUL) of a support model. */
+void gad_support_key(uint64_t weights_hash, uint64_t data_hash, int o1, int o2, const SupportOpts *o,
+                     char key[17]);
+/* Get the support model for opts: load `path` if it exists and its metadata key is
+ * `key` (and its architecture matches orig), else clone orig, fit it to targets
+ * [n,K] (from x [n,3,H,W]) with train_regression and save it to `path` atomically.
+ * targets may be NULL: then, when training is needed, the function returns 1
+ * without training and the caller computes the targets and calls again.
+ * *trained (may be NULL) = 1 if it trained; *loss (may be NULL) = the final epoch's
+ * training loss (stored in the metadata, so also known for a reused model).
+ * out: a model the caller frees. Returns 0, 1 (targets needed) or -1 (err set). */
+int gad_support_get(const Model *orig, const char *path, const char *key, const float *x,
+                    const float *targets, int n, int H, int W, const SupportOpts *o, int verbose,
+                    const char *label, Model *out, int *trained, float *loss);
+
+/* ---- the run ---- */
+
+typedef struct {
+    const char *weights[GAD_MAX_WEIGHTS];
+    int nweights;
+    const char *data;        /* data SPEC (io/dataset.h) */
+    const char *classes;     /* "a,b" by name or index in the data */
+    const char *outputs;     /* "i,j": the model outputs of the classes; NULL: by name */
+    AttrMethod methods[ATTR_NMETHODS];
+    int nmethods;
+    int images;              /* evaluated images, half per class, held-out part */
+    float alphas[GAD_MAX_ALPHAS];
+    int nalphas;
+    int epochs, batch;       /* support training */
+    float lr, weight_decay;
+    int train_mode;
+    uint64_t seed;
+    int train_images;        /* training images per class for supports (0: all) */
+    float val_frac;          /* held-out fraction of each class; <0: from the weights' metadata or 0.2 */
+    int size;                /* input side (0: the model's input size or the data's) */
+    Presence present;
+    float hull_keep;
+    RcArea rc_area;
+    int occlude_black;       /* RS occlusion by the black image instead of x*(1-M) */
+    int ig_steps;
+    const char *out_dir;
+    const char *support_dir; /* NULL: OUT/support */
+    int fig_images;          /* Fig. 5 columns per class */
+    int fig_least;           /* Fig. 6 least activated images per class */
+    int verbose;
+} RunOpts;
+
+/* The paper's settings: saliency..ig, 512 images, alphas 2,4,6,8, 10 epochs, lr 4e-5,
+ * batch 32, eval mode, --present 0.1, --hull-keep 0.5, polygon areas, occlusion by
+ * x*(1-M), IG 50 steps, out "gad-report", 4 + 5 figure images per class. */
+void run_opts_default(RunOpts *o);
+/* Run everything and write the report under o->out_dir. Returns 0 or -1 (err set). */
+int gad_run(const RunOpts *o);
+
+/* ---- results (filled by gad_run, written by report.c) ---- */
+
+typedef struct {             /* one image, method and class a */
+    GadHull orig, gad;
+    int gad_nnz;             /* non-zero pixels of the GAD map */
+    int sup_pixels;          /* pixels of M_orig - M_GAD */
+    double rc, rs_gad, rs_sup;   /* NaN when undefined / empty mask */
+} GadCell;
+
+typedef struct {
+    int index;               /* in the dataset */
+    int cls;                 /* 0: first class, 1: second */
+    float out[2];            /* original model outputs o1, o2 */
+    GadCell *cell;           /* [nmethods * 2]: method m, class a at m*2 + a */
+} GadImageResult;
+
+typedef struct {
+    char name[64];           /* e.g. "vgg16" (file stem, made unique) */
+    char weights[512];
+    char arch[16];
+    int o[2];                /* model outputs of the two classes */
+    char class_name[2][64];
+    int H, W;
+    int nimages;
+    GadImageResult *img;     /* [nimages] */
+    float support_loss[GAD_MAX_ALPHAS];  /* final training loss, NaN when reused */
+    int support_trained[GAD_MAX_ALPHAS];
+    char support_path[GAD_MAX_ALPHAS][600];
+    GadRcTally rc[ATTR_NMETHODS][2];
+    GadRsMean rs_gad[ATTR_NMETHODS][2], rs_sup[ATTR_NMETHODS][2];
+    int gad_empty[ATTR_NMETHODS][2];     /* images whose GAD map has no pixel */
+    double seconds;
+    /* figure columns (indices into img); files are named by gad_fig_name */
+    int fig5_cols, fig5_img[32];
+    int fig6_cols, fig6_img[32];
+} GadModelResult;
+
+/* Everything report.c writes. Paths are relative to the output directory. */
+typedef struct {
+    const RunOpts *opts;
+    int nmodels;
+    GadModelResult *model;   /* [nmodels] */
+    double seconds;
+} GadRunResult;
+
+/* ---- figures (report.c; drawing from attr/heatmap.h) ---- */
+
+/* Figure file names, relative to the output directory: kind "input", "orig", "gad"
+ * (Fig. 5 cells), "hull" (Fig. 6 cells), "fig5", "fig6" (whole grids; m, col unused). */
+void gad_fig_name(char *buf, size_t len, const char *model, const char *kind, AttrMethod m, int col);
+/* Tile rgb [H*W*3] of an importance map: Captum's normalisation (98% cumulative sum
+ * threshold) with threshold thr (<= 0: the map's own), sequential colours.
+ * Returns the threshold used, so that a GAD map can be drawn on its original's scale. */
+float gad_tile_map(const float *imp, float thr, int H, int W, unsigned char *rgb);
+
+/* A grid of tiles (a figure) on a canvas, tiles scaled up `scale` times with a gap. */
+typedef struct {
+    Canvas canvas;
+    int rows, cols, H, W, scale, gap;
+} GadGrid;
+void gad_grid_init(GadGrid *g, int rows, int cols, int H, int W, int scale);
+/* Put tile rgb [H*W*3] at (row, col) and draw hull outlines over it: h1 (n1
+ * vertices) in red, h2 (n2) in green (NULL/0: none). cell_path (may be NULL): also
+ * write the cell alone as a PNG. Returns 0 or -1 (err set). */
+int gad_grid_put(GadGrid *g, int row, int col, const unsigned char *rgb, const GadPoint *h1, int n1,
+                 const GadPoint *h2, int n2, const char *cell_path);
+/* Write the grid as a PNG and free it (also on error). Returns 0 or -1. */
+int gad_grid_write(GadGrid *g, const char *path);
+
+/* Tables 1 and 2 as the paper lays them out (rows Orig./GAD per class per model,
+ * columns the methods), on f. */
+void gad_print_tables(FILE *f, const GadRunResult *r);
+/* table1.csv, table2.csv, results.json and index.html under r->opts->out_dir.
+ * Returns 0 or -1 (err set). */
+int gad_write_report(const GadRunResult *r);
+
+#endif

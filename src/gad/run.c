@@ -1,0 +1,644 @@
+/* run: GAD end to end for one or more models (paper §4-§6). For each model:
+ *   1. data: the two classes, held-out images to explain, training images for the
+ *      supports (io/dataset.h);
+ *   2. the original model's attribution maps for every method and both classes
+ *      (importance = |channel sum|), and which pixels are present in them;
+ *   3. every support model (trained or reused, one in memory at a time): its maps,
+ *      AND-ed into the presence of the original's (§4.3);
+ *   4. per image, method and class: the GAD map, both hulls, RC, the masks and RS
+ *      on the original model (occluded images batched);
+ *   5. the figures of this model.
+ * Memory: the original's importance maps and the running presence masks of every
+ * image (N * methods * 2 * H*W * 5 bytes), one support model at a time.
+ * Not for: the geometry (hull.c), the report files (report.c), flags (cli/). */
+#include "gad/run.h"
+#include "core/err.h"
+#include "io/dataset.h"
+#include "io/file.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PLAN_BATCH 32   /* images (or IG points) per pass */
+#define MAP_CHUNK 16    /* images whose attributions are computed together */
+
+void run_opts_default(RunOpts *o) {
+    memset(o, 0, sizeof *o);
+    for (int m = 0; m < ATTR_NMETHODS; m++) o->methods[m] = (AttrMethod)m;
+    o->nmethods = ATTR_NMETHODS;
+    o->images = 512;
+    for (int i = 0; i < 4; i++) o->alphas[i] = 2.0f * (i + 1);
+    o->nalphas = 4;
+    o->epochs = 10;
+    o->batch = 32;
+    o->lr = 4e-5f;
+    o->weight_decay = 0;
+    o->train_mode = 0;
+    o->seed = 0;
+    o->train_images = 0;
+    o->val_frac = -1;
+    o->size = 0;
+    o->present.rule = PRESENT_FRAC;
+    o->present.value = 0.1f;
+    o->hull_keep = 0.5f;
+    o->rc_area = RC_AREA_POLYGON;
+    o->occlude_black = 0;
+    o->ig_steps = 50;
+    o->out_dir = "gad-report";
+    o->support_dir = NULL;
+    o->fig_images = 4;
+    o->fig_least = 5;
+    o->verbose = 1;
+}
+
+/* ---- progress with ETA on stderr ---- */
+
+typedef struct {
+    double t0, last, total, done;
+    const char *what;
+    int on;
+} Progress;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void prog_start(Progress *p, const char *what, double total, int on) {
+    p->t0 = p->last = now_s();
+    p->total = total;
+    p->done = 0;
+    p->what = what;
+    p->on = on;
+}
+
+static void prog_add(Progress *p, double units, int force) {
+    p->done += units;
+    double t = now_s();
+    if (!p->on || (!force && t - p->last < 0.5)) return;
+    p->last = t;
+    double el = t - p->t0, frac = p->total > 0 ? p->done / p->total : 1;
+    double eta = frac > 0 ? el * (1 - frac) / frac : 0;
+    fprintf(stderr, "\r%s: %5.1f%%  %4.0fs elapsed  ETA %dm%02ds   ", p->what, 100 * frac, el,
+            (int)(eta / 60), (int)eta % 60);
+    if (force) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* ---- per-model state ---- */
+
+typedef struct {
+    const RunOpts *o;
+    GadModelResult *res;
+    Model orig;
+    Dataset d;
+    int H, W, K, npix, nm;
+    const float *mean, *std;
+    int ne;                  /* evaluated images */
+    float *xe;               /* [ne,3,H,W] */
+    int *cls_e;              /* [ne] 0 / 1 */
+    float *oute;             /* [ne,K] original outputs */
+    int nt;                  /* training images */
+    float *xt;               /* [nt,3,H,W] */
+    int *cls_t;              /* [nt] */
+    float *imp;              /* [ne][nm][2][npix] original importance */
+    unsigned char *pres;     /* [ne][nm][2][npix] present in every map so far */
+    Progress prog;
+} Ctx;
+
+static size_t slot(const Ctx *c, int i, int m, int a) {
+    return (((size_t)i * c->nm + m) * 2 + a) * (size_t)c->npix;
+}
+
+static double method_cost(const RunOpts *o, AttrMethod m) { return m == ATTR_IG ? o->ig_steps : 1; }
+
+/* Attribution maps of model m for every image, method and class: the first model
+ * (the original) sets the importance and presence, the others AND their presence. */
+static int compute_maps(Ctx *c, Model *m, int first, const char *label) {
+    Plan *p = plan_new(m, PLAN_BATCH, c->H, c->W);
+    if (!p) return -1;
+    size_t isz = (size_t)3 * c->npix;
+    float *attr = xmalloc(sizeof(float) * isz * MAP_CHUNK);
+    float *imp = xmalloc(sizeof(float) * (size_t)c->npix);
+    unsigned char *pr = xmalloc((size_t)c->npix);
+    int targets[MAP_CHUNK], rc = 0;
+    c->prog.what = label;
+    for (int i0 = 0; i0 < c->ne && rc == 0; i0 += MAP_CHUNK) {
+        int nb = c->ne - i0 < MAP_CHUNK ? c->ne - i0 : MAP_CHUNK;
+        for (int mi = 0; mi < c->nm && rc == 0; mi++) {
+            AttrOpts ao;
+            attr_opts_default(&ao);
+            ao.method = c->o->methods[mi];
+            ao.steps = c->o->ig_steps;
+            for (int a = 0; a < 2 && rc == 0; a++) {
+                for (int j = 0; j < nb; j++) targets[j] = c->res->o[a];
+                if (attr_compute(m, p, c->xe + (size_t)i0 * isz, nb, targets, &ao, attr, NULL) != 0) {
+                    rc = -1;
+                    break;
+                }
+                for (int j = 0; j < nb; j++) {
+                    gad_importance(attr + (size_t)j * isz, 3, c->H, c->W, imp);
+                    for (int k = 0; k < c->npix; k++)
+                        if (!isfinite(imp[k])) {
+                            rc = err_set("%s: %s attributions are not finite (image %d)", label,
+                                         attr_method_name(ao.method), c->res->img[i0 + j].index);
+                            break;
+                        }
+                    if (rc) break;
+                    size_t s = slot(c, i0 + j, mi, a);
+                    gad_present(imp, c->npix, c->o->present, pr);
+                    if (first) {
+                        memcpy(c->imp + s, imp, sizeof(float) * (size_t)c->npix);
+                        memcpy(c->pres + s, pr, (size_t)c->npix);
+                    } else {
+                        for (int k = 0; k < c->npix; k++) c->pres[s + k] &= pr[k];
+                    }
+                }
+                prog_add(&c->prog, nb * method_cost(c->o, ao.method), 0);
+            }
+        }
+    }
+    free(pr);
+    free(imp);
+    free(attr);
+    plan_free(p);
+    return rc;
+}
+
+/* ---- classes and model outputs ---- */
+
+static int parse_pair(const char *s, int *a, int *b) {
+    char *e;
+    long x = strtol(s, &e, 10);
+    if (e == s || *e != ',') return -1;
+    const char *t = e + 1;
+    long y = strtol(t, &e, 10);
+    if (e == t || *e) return -1;
+    *a = (int)x;
+    *b = (int)y;
+    return 0;
+}
+
+/* The model outputs of the two data classes: --outputs, else by class name, else
+ * the two outputs of a two-output model, else the class indices given. */
+static int resolve_outputs(Ctx *c) {
+    const RunOpts *o = c->o;
+    const char *w = c->res->weights;
+    int *out = c->res->o;
+    if (o->outputs) {
+        if (parse_pair(o->outputs, &out[0], &out[1]) != 0)
+            return err_set("--outputs: expected two output indices 'i,j', got '%s'", o->outputs);
+    } else if (c->orig.cfg.class_names) {
+        for (int a = 0; a < 2; a++) {
+            out[a] = -1;
+            for (int k = 0; k < c->K; k++)
+                if (!strcmp(c->orig.cfg.class_names[k], c->d.class_names[a])) out[a] = k;
+            if (out[a] < 0)
+                return err_set("%s: the model has no output named '%s' (give --outputs i,j)", w,
+                               c->d.class_names[a]);
+        }
+    } else if (c->K == 2) {
+        out[0] = 0;
+        out[1] = 1;
+    } else if (!o->classes || parse_pair(o->classes, &out[0], &out[1]) != 0) {
+        return err_set("%s: the model has %d outputs and no class names: give --outputs i,j", w, c->K);
+    }
+    for (int a = 0; a < 2; a++)
+        if (out[a] < 0 || out[a] >= c->K)
+            return err_set("%s: output %d out of range (the model has %d outputs)", w, out[a], c->K);
+    if (out[0] == out[1]) return err_set("%s: both classes map to output %d", w, out[0]);
+    return 0;
+}
+
+/* ---- data ---- */
+
+static int take(Ctx *c, int held_out, int per_class, float **x, int **cls, int **index) {
+    int n = 0, *idx[2], cnt[2];
+    size_t isz = (size_t)3 * c->npix;
+    for (int a = 0; a < 2; a++) {
+        cnt[a] = dataset_select(&c->d, held_out, a, per_class, &idx[a]);
+        n += cnt[a];
+    }
+    *x = xmalloc(sizeof(float) * isz * (size_t)(n > 0 ? n : 1));
+    *cls = xmalloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (index) *index = xmalloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    int k = 0;
+    for (int a = 0; a < 2; a++) {
+        for (int j = 0; j < cnt[a]; j++, k++) {
+            memcpy(*x + (size_t)k * isz, c->d.x + (size_t)idx[a][j] * isz, sizeof(float) * isz);
+            (*cls)[k] = a;
+            if (index) (*index)[k] = idx[a][j];
+        }
+        free(idx[a]);
+    }
+    for (int a = 0; a < 2; a++)
+        if (cnt[a] == 0)
+            return err_set("%s: no %s images of class '%s'", c->o->data, held_out ? "held-out" : "training",
+                           c->d.class_names[a]);
+    return n;
+}
+
+static void model_label(const RunOpts *o, int k, char *name, size_t len) {
+    const char *w = o->weights[k], *s = strrchr(w, '/');
+    snprintf(name, len, "%s", s ? s + 1 : w);
+    char *dot = strstr(name, ".safetensors");
+    if (dot) *dot = 0;
+    for (char *q = name; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '-' ||
+              *q == '_'))
+            *q = '_';
+    for (int j = 0; j < k; j++) {  /* unique among the run's models */
+        char other[64];
+        model_label(o, j, other, sizeof other);
+        if (!strcmp(other, name)) {
+            size_t l = strlen(name);
+            snprintf(name + (l < len - 4 ? l : len - 4), 4, "-%d", k + 1);
+        }
+    }
+}
+
+/* ---- metrics per image ---- */
+
+static int metrics(Ctx *c) {
+    const RunOpts *o = c->o;
+    int nm = c->nm, npix = c->npix, njob = nm * 2 * 2;
+    unsigned char *masks = xmalloc((size_t)njob * npix), *mo = xmalloc((size_t)npix);
+    float *g = xmalloc(sizeof(float) * (size_t)npix);
+    GadRsJob *jobs = xmalloc(sizeof(GadRsJob) * (size_t)njob);
+    double *rs = xmalloc(sizeof(double) * (size_t)njob);
+    float *base = NULL;
+    if (o->occlude_black) {
+        base = xmalloc(sizeof(float) * 3 * (size_t)npix);
+        for (int ch = 0; ch < 3; ch++)
+            for (int k = 0; k < npix; k++) base[ch * npix + k] = c->mean ? (0.0f - c->mean[ch]) / c->std[ch] : 0.0f;
+    }
+    Plan *p = plan_new(&c->orig, PLAN_BATCH, c->H, c->W);
+    int rc = p ? 0 : -1;
+    GadEval ev;
+    GadModelCtx mc;
+    if (p) gad_eval_model(&ev, &mc, &c->orig, p, PLAN_BATCH);
+    prog_start(&c->prog, "RC/RS", c->ne, o->verbose);
+    for (int i = 0; i < c->ne && rc == 0; i++) {
+        GadImageResult *im = &c->res->img[i];
+        const float *x = c->xe + (size_t)i * 3 * npix;
+        for (int m = 0; m < nm; m++)
+            for (int a = 0; a < 2; a++) {
+                size_t s = slot(c, i, m, a);
+                GadCell *cell = &im->cell[m * 2 + a];
+                int nnz = 0;
+                for (int k = 0; k < npix; k++) {
+                    g[k] = c->pres[s + k] ? c->imp[s + k] : 0.0f;
+                    nnz += g[k] > 0;
+                }
+                unsigned char *mg = masks + (size_t)((m * 2 + a) * 2) * npix, *ms = mg + npix;
+                gad_map_hull(c->imp + s, c->H, c->W, o->hull_keep, &cell->orig, NULL, mo);
+                gad_map_hull(g, c->H, c->W, o->hull_keep, &cell->gad, NULL, mg);
+                cell->gad_nnz = nnz;
+                cell->rc = gad_rc(&cell->gad, &cell->orig, o->rc_area);
+                cell->sup_pixels = gad_sup_mask(mo, mg, npix, ms);
+                for (int k = 0; k < 2; k++) {
+                    GadRsJob *j = &jobs[(m * 2 + a) * 2 + k];
+                    j->x = x;
+                    j->mask = k == 0 ? mg : ms;
+                    j->target = c->res->o[a];
+                    j->y0 = c->oute[(size_t)i * c->K + c->res->o[a]];
+                }
+            }
+        if (gad_rs(&ev, 3, c->H, c->W, jobs, njob, base, rs) < 0) {
+            rc = -1;
+            break;
+        }
+        for (int m = 0; m < nm; m++)
+            for (int a = 0; a < 2; a++) {
+                GadCell *cell = &im->cell[m * 2 + a];
+                cell->rs_gad = rs[(m * 2 + a) * 2];
+                cell->rs_sup = rs[(m * 2 + a) * 2 + 1];
+                AttrMethod am = o->methods[m];
+                gad_tally_rc(&c->res->rc[am][a], cell->rc);
+                gad_tally_rs(&c->res->rs_gad[am][a], cell->rs_gad);
+                gad_tally_rs(&c->res->rs_sup[am][a], cell->rs_sup);
+                c->res->gad_empty[am][a] += cell->gad_nnz == 0;
+            }
+        prog_add(&c->prog, 1, i == c->ne - 1);
+    }
+    if (p) plan_free(p);
+    free(base);
+    free(rs);
+    free(jobs);
+    free(g);
+    free(mo);
+    free(masks);
+    return rc;
+}
+
+/* ---- figures ---- */
+
+static int write_cell_path(const Ctx *c, char *path, size_t len, const char *kind, AttrMethod m, int col) {
+    char rel[256];
+    gad_fig_name(rel, sizeof rel, c->res->name, kind, m, col);
+    snprintf(path, len, "%s/%s", c->o->out_dir, rel);
+    return 0;
+}
+
+/* Fig. 5: per column an input and, per method, its original and GAD maps for the
+ * image's own class. Fig. 6: the least activated images with both hulls. */
+static int figures(Ctx *c) {
+    const RunOpts *o = c->o;
+    GadModelResult *r = c->res;
+    int scale = heatmap_auto_scale(c->H > c->W ? c->H : c->W);
+    char path[1024];
+    size_t npix = (size_t)c->npix;
+    float *g = xmalloc(sizeof(float) * npix);
+    unsigned char *rgb = xmalloc(3 * npix);
+    GadPoint *vo = xmalloc(sizeof(GadPoint) * (npix + 1)), *vg = xmalloc(sizeof(GadPoint) * (npix + 1));
+    int rc = 0;
+    /* Fig. 5 columns: the first fig_images held-out images of each class */
+    r->fig5_cols = 0;
+    for (int a = 0; a < 2; a++)
+        for (int i = 0, k = 0; i < c->ne && k < o->fig_images && r->fig5_cols < 32; i++)
+            if (c->cls_e[i] == a) {
+                r->fig5_img[r->fig5_cols++] = i;
+                k++;
+            }
+    /* Fig. 6 columns: the fig_least least activated images of each class, by the
+     * original model's output for their own class */
+    r->fig6_cols = 0;
+    int *ord = xmalloc(sizeof(int) * (size_t)c->ne);
+    for (int a = 0; a < 2; a++) {
+        int n = 0;
+        for (int i = 0; i < c->ne; i++)
+            if (c->cls_e[i] == a) ord[n++] = i;
+        for (int k = 0; k < o->fig_least && k < n && r->fig6_cols < 32; k++) {
+            int best = k;  /* selection sort: ties keep dataset order */
+            for (int j = k + 1; j < n; j++)
+                if (c->oute[(size_t)ord[j] * c->K + r->o[a]] < c->oute[(size_t)ord[best] * c->K + r->o[a]]) best = j;
+            int t = ord[k];
+            ord[k] = ord[best];
+            ord[best] = t;
+            r->fig6_img[r->fig6_cols++] = ord[k];
+        }
+    }
+    free(ord);
+    snprintf(path, sizeof path, "%s/fig/%s", o->out_dir, r->name);
+    if (file_mkdirs(path) != 0) rc = -1;
+
+    GadGrid grid;
+    if (rc == 0 && r->fig5_cols > 0) {
+        gad_grid_init(&grid, 1 + 2 * c->nm, r->fig5_cols, c->H, c->W, scale);
+        for (int col = 0; col < r->fig5_cols && rc == 0; col++) {
+            int i = r->fig5_img[col], a = c->cls_e[i];
+            heatmap_input_rgb(c->xe + (size_t)i * 3 * npix, c->H, c->W, c->mean, c->std, rgb);
+            write_cell_path(c, path, sizeof path, "input", ATTR_SALIENCY, col);
+            rc = gad_grid_put(&grid, 0, col, rgb, NULL, 0, NULL, 0, path);
+            for (int m = 0; m < c->nm && rc == 0; m++) {
+                size_t s = slot(c, i, m, a);
+                for (size_t k = 0; k < npix; k++) g[k] = c->pres[s + k] ? c->imp[s + k] : 0.0f;
+                float thr = gad_tile_map(c->imp + s, 0, c->H, c->W, rgb);
+                write_cell_path(c, path, sizeof path, "orig", o->methods[m], col);
+                if ((rc = gad_grid_put(&grid, 1 + 2 * m, col, rgb, NULL, 0, NULL, 0, path)) != 0) break;
+                gad_tile_map(g, thr, c->H, c->W, rgb);  /* on the original's scale */
+                write_cell_path(c, path, sizeof path, "gad", o->methods[m], col);
+                rc = gad_grid_put(&grid, 2 + 2 * m, col, rgb, NULL, 0, NULL, 0, path);
+            }
+        }
+        write_cell_path(c, path, sizeof path, "fig5", ATTR_SALIENCY, 0);
+        if (rc == 0) rc = gad_grid_write(&grid, path);
+        else canvas_free(&grid.canvas);
+    }
+    if (rc == 0 && r->fig6_cols > 0) {
+        gad_grid_init(&grid, c->nm, r->fig6_cols, c->H, c->W, scale);
+        for (int col = 0; col < r->fig6_cols && rc == 0; col++) {
+            int i = r->fig6_img[col], a = c->cls_e[i];
+            heatmap_input_rgb(c->xe + (size_t)i * 3 * npix, c->H, c->W, c->mean, c->std, rgb);
+            for (int m = 0; m < c->nm && rc == 0; m++) {
+                size_t s = slot(c, i, m, a);
+                for (size_t k = 0; k < npix; k++) g[k] = c->pres[s + k] ? c->imp[s + k] : 0.0f;
+                GadHull ho, hg;
+                gad_map_hull(c->imp + s, c->H, c->W, o->hull_keep, &ho, vo, NULL);
+                gad_map_hull(g, c->H, c->W, o->hull_keep, &hg, vg, NULL);
+                write_cell_path(c, path, sizeof path, "hull", o->methods[m], col);
+                rc = gad_grid_put(&grid, m, col, rgb, vo, ho.nvert, vg, hg.nvert, path);
+            }
+        }
+        write_cell_path(c, path, sizeof path, "fig6", ATTR_SALIENCY, 0);
+        if (rc == 0) rc = gad_grid_write(&grid, path);
+        else canvas_free(&grid.canvas);
+    }
+    free(vg);
+    free(vo);
+    free(rgb);
+    free(g);
+    return rc;
+}
+
+/* ---- one model ---- */
+
+static void ctx_free(Ctx *c) {
+    free(c->pres);
+    free(c->imp);
+    free(c->cls_t);
+    free(c->xt);
+    free(c->oute);
+    free(c->cls_e);
+    free(c->xe);
+    dataset_free(&c->d);
+    model_free(&c->orig);
+}
+
+static int run_model(const RunOpts *o, int k, GadModelResult *r) {
+    Ctx c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    c.res = r;
+    c.nm = o->nmethods;
+    double t0 = now_s();
+    snprintf(r->weights, sizeof r->weights, "%s", o->weights[k]);
+    model_label(o, k, r->name, sizeof r->name);
+    if (model_load(&c.orig, o->weights[k]) != 0) return -1;
+    snprintf(r->arch, sizeof r->arch, "%s", model_arch_name(c.orig.cfg.arch));
+    c.K = c.orig.cfg.num_classes;
+    if (c.orig.cfg.has_norm) {
+        c.mean = c.orig.cfg.mean;
+        c.std = c.orig.cfg.std;
+    }
+    int side = o->size ? o->size : c.orig.cfg.in_h;
+    int side_w = o->size ? o->size : c.orig.cfg.in_w;
+    float vf = o->val_frac;
+    if (vf < 0) {
+        const char *v = meta_get(&c.orig.meta, "val_frac");
+        vf = v ? strtof(v, NULL) : 0.2f;
+    }
+    if (dataset_load(&c.d, o->data, o->classes, side, side_w, c.mean, c.std, vf) != 0) {
+        ctx_free(&c);
+        return -1;
+    }
+    if (c.d.nclasses != 2) {
+        ctx_free(&c);
+        return err_set("%s: GAD compares two classes, the data has %d (give --classes a,b)", o->data,
+                       c.d.nclasses);
+    }
+    c.H = c.d.h;
+    c.W = c.d.w;
+    c.npix = c.H * c.W;
+    if (c.H < model_min_input(&c.orig) || c.W < model_min_input(&c.orig)) {
+        ctx_free(&c);
+        return err_set("%s: images are %dx%d, %s takes at least %d: give --size", o->data, c.H, c.W,
+                       r->arch, model_min_input(&c.orig));
+    }
+    r->H = c.H;
+    r->W = c.W;
+    for (int a = 0; a < 2; a++) snprintf(r->class_name[a], sizeof r->class_name[a], "%s", c.d.class_names[a]);
+    if (resolve_outputs(&c) != 0) {
+        ctx_free(&c);
+        return -1;
+    }
+    int *index = NULL;
+    c.ne = take(&c, 1, o->images / 2, &c.xe, &c.cls_e, &index);
+    if (c.ne < 0) {
+        free(index);
+        ctx_free(&c);
+        return -1;
+    }
+    c.nt = take(&c, 0, o->train_images, &c.xt, &c.cls_t, NULL);
+    if (c.nt < 0) {
+        free(index);
+        ctx_free(&c);
+        return -1;
+    }
+    if (o->verbose)
+        fprintf(stderr, "%s: %s, %dx%d inputs, classes '%s' (output %d) and '%s' (output %d); %d images to explain, "
+                        "%d to train the supports\n",
+                r->name, r->arch, c.H, c.W, r->class_name[0], r->o[0], r->class_name[1], r->o[1], c.ne, c.nt);
+    r->nimages = c.ne;
+    r->img = xcalloc((size_t)c.ne, sizeof(GadImageResult));
+    c.oute = xmalloc(sizeof(float) * (size_t)c.ne * c.K);
+    Plan *p = plan_new(&c.orig, PLAN_BATCH, c.H, c.W);
+    if (!p) {
+        free(index);
+        ctx_free(&c);
+        return -1;
+    }
+    gad_logits(&c.orig, p, c.xe, c.ne, c.oute);
+    plan_free(p);
+    for (int i = 0; i < c.ne; i++) {
+        r->img[i].index = index[i];
+        r->img[i].cls = c.cls_e[i];
+        r->img[i].out[0] = c.oute[(size_t)i * c.K + r->o[0]];
+        r->img[i].out[1] = c.oute[(size_t)i * c.K + r->o[1]];
+        r->img[i].cell = xcalloc((size_t)c.nm * 2, sizeof(GadCell));
+    }
+    free(index);
+
+    /* the original's maps */
+    size_t nslots = (size_t)c.ne * c.nm * 2 * c.npix;
+    c.imp = xmalloc(sizeof(float) * nslots);
+    c.pres = xmalloc(nslots);
+    double per_model = 0;
+    for (int m = 0; m < c.nm; m++) per_model += 2.0 * c.ne * method_cost(o, o->methods[m]);
+    prog_start(&c.prog, "maps", per_model * (1 + o->nalphas), o->verbose);
+    char label[128];
+    snprintf(label, sizeof label, "%s maps (original)", r->name);
+    int rc = compute_maps(&c, &c.orig, 1, label);
+
+    /* the supports: key, cache or train, maps */
+    uint64_t wh = GAD_FNV_INIT, dh = GAD_FNV_INIT;
+    if (rc == 0) {
+        unsigned char *bytes;
+        size_t len;
+        if (file_read_all(o->weights[k], (size_t)1 << 40, &bytes, &len) != 0) rc = -1;
+        else {
+            wh = gad_hash(wh, bytes, len);
+            free(bytes);
+        }
+        dh = gad_hash(dh, c.xt, sizeof(float) * (size_t)c.nt * 3 * c.npix);
+        dh = gad_hash(dh, c.cls_t, sizeof(int) * (size_t)c.nt);
+    }
+    float *targets = NULL;
+    for (int ai = 0; ai < o->nalphas && rc == 0; ai++) {
+        SupportOpts so = {o->alphas[ai], o->epochs, o->batch, o->lr, o->weight_decay, o->train_mode, o->seed};
+        char key[17], path[1024];
+        gad_support_key(wh, dh, r->o[0], r->o[1], &so, key);
+        char sdir[700];
+        if (o->support_dir) snprintf(sdir, sizeof sdir, "%s", o->support_dir);
+        else snprintf(sdir, sizeof sdir, "%s/support", o->out_dir);
+        snprintf(path, sizeof path, "%s/%s-%d-%d-a%g-%.8s.safetensors", sdir, r->name, r->o[0], r->o[1],
+                 (double)o->alphas[ai], key);
+        snprintf(r->support_path[ai], sizeof r->support_path[ai], "%s", path);
+        Model sup;
+        memset(&sup, 0, sizeof sup);
+        snprintf(label, sizeof label, "%s support alpha=%g", r->name, (double)o->alphas[ai]);
+        int got = gad_support_get(&c.orig, path, key, c.xt, NULL, c.nt, c.H, c.W, &so, o->verbose, label, &sup,
+                                  &r->support_trained[ai], &r->support_loss[ai]);
+        if (got == 1) {
+            if (!targets) {  /* the original's logits on the training images, once */
+                targets = xmalloc(sizeof(float) * (size_t)c.nt * c.K);
+                Plan *tp = plan_new(&c.orig, PLAN_BATCH, c.H, c.W);
+                if (!tp) {
+                    rc = -1;
+                    break;
+                }
+                gad_logits(&c.orig, tp, c.xt, c.nt, targets);
+                plan_free(tp);
+            }
+            float *tg = xmalloc(sizeof(float) * (size_t)c.nt * c.K);
+            gad_distance(targets, c.cls_t, c.nt, c.K, r->o[0], r->o[1], o->alphas[ai], tg);
+            if (o->verbose) fprintf(stderr, "\n");
+            double tt = now_s();
+            got = gad_support_get(&c.orig, path, key, c.xt, tg, c.nt, c.H, c.W, &so, o->verbose, label, &sup,
+                                  &r->support_trained[ai], &r->support_loss[ai]);
+            free(tg);
+            c.prog.t0 += now_s() - tt;  /* training time is not map time (ETA) */
+        }
+        if (got != 0) {
+            rc = -1;
+            break;
+        }
+        if (o->verbose && !r->support_trained[ai]) fprintf(stderr, "\n%s: reused %s\n", label, path);
+        snprintf(label, sizeof label, "%s maps (alpha=%g)", r->name, (double)o->alphas[ai]);
+        rc = compute_maps(&c, &sup, 0, label);
+        model_free(&sup);
+    }
+    free(targets);
+    if (rc == 0) prog_add(&c.prog, 0, 1);
+    if (rc == 0) rc = metrics(&c);
+    if (rc == 0) rc = figures(&c);
+    r->seconds = now_s() - t0;
+    ctx_free(&c);
+    return rc;
+}
+
+static void free_results(GadRunResult *rr) {
+    for (int k = 0; k < rr->nmodels; k++) {
+        GadModelResult *r = &rr->model[k];
+        for (int i = 0; i < r->nimages; i++) free(r->img[i].cell);
+        free(r->img);
+    }
+    free(rr->model);
+}
+
+int gad_run(const RunOpts *o) {
+    if (o->nweights < 1) return err_set("gad run: no weights given");
+    if (o->nmethods < 1) return err_set("gad run: no attribution method given");
+    if (o->images < 2) return err_set("gad run: --images must be at least 2 (half per class)");
+    if (file_mkdirs(o->out_dir) != 0) return -1;
+    double t0 = now_s();
+    GadRunResult rr;
+    rr.opts = o;
+    rr.nmodels = o->nweights;
+    rr.model = xcalloc((size_t)o->nweights, sizeof(GadModelResult));
+    int rc = 0;
+    for (int k = 0; k < o->nweights && rc == 0; k++) {
+        for (int a = 0; a < GAD_MAX_ALPHAS; a++) rr.model[k].support_loss[a] = NAN;
+        rc = run_model(o, k, &rr.model[k]);
+    }
+    rr.seconds = now_s() - t0;
+    if (rc == 0) {
+        gad_print_tables(stdout, &rr);
+        rc = gad_write_report(&rr);
+    }
+    free_results(&rr);
+    return rc;
+}

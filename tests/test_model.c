@@ -15,12 +15,15 @@
 #include "core/err.h"
 #include "core/rng.h"
 #include "core/threads.h"
+#include "io/image.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "nn/layers.h"
 #include "nn/model.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define TOL_ABS 2e-5f
 #define TOL_REL 1e-4f
@@ -744,4 +747,76 @@ TEST(model_predict_cli) {
     plan_free(p);
     free(x);
     model_free(&m);
+}
+
+TEST(model_predict_image) {
+    /* a 37x45 PPM through the weights' input_size (3x32x32) and mean/std */
+    Model m;
+    REQUIRE(model_load(&m, fixture("model/resnet18_w.safetensors")) == 0);
+    char ppm[512], opath[512], small[512], wpath[512];
+    snprintf(wpath, sizeof wpath, "%s", fixture("model/resnet18_w.safetensors"));
+    snprintf(ppm, sizeof ppm, "%s/img.ppm", test_tmpdir());
+    snprintf(small, sizeof small, "%s/small.npy", test_tmpdir());
+    snprintf(opath, sizeof opath, "%s/img_logits.npy", test_tmpdir());
+    int w = 45, h = 37;
+    FILE *f = fopen(ppm, "wb");
+    REQUIRE(f);
+    fprintf(f, "P6\n%d %d\n255\n", w, h);
+    Image img = {w, h, 3, xmalloc((size_t)w * h * 3)};
+    for (int i = 0; i < w * h * 3; i++) img.data[i] = (unsigned char)((i * 37 + i / 7) & 255);
+    fwrite(img.data, 1, (size_t)w * h * 3, f);
+    fclose(f);
+    float x[3 * 32 * 32];
+    image_to_input(&img, 32, 32, m.cfg.mean, m.cfg.std, x);
+    free(img.data);
+    Plan *p = plan_new(&m, 1, 32, 32);
+    REQUIRE(p);
+    const float *want = model_forward(&m, p, x, 1, mode_of(0));
+    char *a1[] = {"predict", "--weights", wpath, "--input", ppm, "--out", opath, NULL};
+    CHECK(run_predict(7, a1) == 0);
+    Tensor t;
+    REQUIRE(npy_read(opath, &t) == 0);
+    CHECK(t.ndim == 2 && t.dim[0] == 1 && t.dim[1] == 3);
+    CHECKF(!memcmp(t.data, want, 3 * sizeof(float)), "predict on an image differs from the preprocessed input");
+    tensor_free(&t);
+    remove(opath);
+    /* too small for the model: exit 1 naming the input, nothing written */
+    float z[3 * 31 * 40] = {0};
+    int64_t d[4] = {1, 3, 31, 40};
+    REQUIRE(npy_write_data(small, z, 4, d) == 0);
+    char *a2[] = {"predict", "--weights", wpath, "--input", small, "--out", opath, NULL};
+    CHECK(run_predict(7, a2) == 1);
+    printf("    error: %s\n", err_get());
+    CHECK(strstr(err_get(), "small.npy") && strstr(err_get(), "31x40"));
+    CHECK(access(opath, F_OK) != 0);
+    plan_free(p);
+    model_free(&m);
+}
+
+/* Exit status of cmd_predict(argv) run in a child (usage errors exit). */
+static int predict_status(char **argv, int argc) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) _exit(99);
+        _exit(cmd_predict(argc, argv));
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(model_predict_usage) {
+    char *help[] = {"predict", "--help", NULL};
+    CHECK(predict_status(help, 2) == 0);
+    char *noweights[] = {"predict", "--input", "x.npy", NULL};
+    CHECK(predict_status(noweights, 3) == 2);
+    char *noinput[] = {"predict", "--weights", "w.safetensors", NULL};
+    CHECK(predict_status(noinput, 3) == 2);
+    char *unknown[] = {"predict", "--weights", "w", "--input", "x", "--bogus", NULL};
+    CHECK(predict_status(unknown, 6) == 2);
+    char *badbatch[] = {"predict", "--weights", "w", "--input", "x", "--batch", "0", NULL};
+    CHECK(predict_status(badbatch, 7) == 2);
+    char *novalue[] = {"predict", "--weights", NULL};
+    CHECK(predict_status(novalue, 2) == 2);
 }

@@ -1,5 +1,6 @@
 /* test_gad: importance maps, presence rules and intersection, monotone-chain hulls
- * (hand-made sets and a brute-force hull on random sets), hull masks, RC and RS. */
+ * (hand-made sets and a brute-force hull on random sets), hull masks, RC and RS;
+ * distancing, support models (alpha = 0 bitwise, the cache) and a tiny whole run. */
 #include "test.h"
 #include "core/rng.h"
 #include "gad/gad.h"
@@ -8,6 +9,7 @@
 #include "io/image.h"
 #include "io/json.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -572,7 +574,7 @@ static int read_json(const char *path, Json *j) {
 }
 
 TEST(gad_run_end_to_end_tiny) {
-    char root[512], wpath[512], out[512], f[600];
+    char root[512], wpath[512], out[512], f[1024];
     snprintf(root, sizeof root, "%s/data", test_tmpdir());
     snprintf(wpath, sizeof wpath, "%s/tiny.safetensors", test_tmpdir());
     snprintf(out, sizeof out, "%s/out", test_tmpdir());
@@ -642,6 +644,21 @@ TEST(gad_run_end_to_end_tiny) {
     sup = json_get(&json_get(&j, "models")->kid[0], "supports");
     CHECK(json_get(&sup->kid[0], "trained")->boolean == 0 && json_get(&sup->kid[1], "trained")->boolean == 0);
     json_free(&j);
+    /* support models moved beside the weights are found there, read-only */
+    char moved[600], out2[512];
+    snprintf(f, sizeof f, "%s/support", out);
+    snprintf(moved, sizeof moved, "%s/support", test_tmpdir());
+    REQUIRE(rename(f, moved) == 0);
+    snprintf(out2, sizeof out2, "%s/out2", test_tmpdir());
+    o.out_dir = out2;
+    REQUIRE(gad_run(&o) == 0);
+    snprintf(f, sizeof f, "%s/results.json", out2);
+    REQUIRE(read_json(f, &j) == 0);
+    sup = json_get(&json_get(&j, "models")->kid[0], "supports");
+    CHECK(json_get(&sup->kid[0], "trained")->boolean == 0 && json_get(&sup->kid[1], "trained")->boolean == 0);
+    json_free(&j);
+    snprintf(f, sizeof f, "%s/support", out2);
+    CHECK(!file_exists(f));
     /* a bad class is an error, not a crash */
     o.classes = "a,zzz";
     CHECK(gad_run(&o) == -1);

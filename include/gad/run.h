@@ -10,7 +10,9 @@
  * data, the classes, the split and the input size), the two model outputs, alpha
  * and every training hyper-parameter. A file whose key matches is loaded instead
  * of trained; any other is retrained and replaced. SUPPORT_DIR defaults to
- * OUT/support (--support-dir to share a cache between runs).
+ * OUT/support (--support-dir to share a cache between runs); the read-only
+ * directory WEIGHTS_DIR/support (or RunOpts.support_ro) is searched first, so
+ * support models shipped beside the weights are found.
  * Not for: the geometry and the metrics themselves (gad/gad.h), attribution methods
  * (attr/), argument parsing (cli/). */
 #ifndef GAD_GAD_RUN_H
@@ -91,6 +93,8 @@ typedef struct {
     int ig_steps;
     const char *out_dir;
     const char *support_dir; /* NULL: OUT/support */
+    const char *support_ro;  /* a directory searched first and never written (support
+                              * models shipped with weights); NULL: WEIGHTS_DIR/support */
     int fig_images;          /* Fig. 5 columns per class */
     int fig_least;           /* Fig. 6 least activated images per class */
     int verbose;
@@ -130,7 +134,7 @@ typedef struct {
     GadImageResult *img;     /* [nimages] */
     float support_loss[GAD_MAX_ALPHAS];  /* final training loss, NaN when reused */
     int support_trained[GAD_MAX_ALPHAS];
-    char support_path[GAD_MAX_ALPHAS][600];
+    char support_path[GAD_MAX_ALPHAS][1024];
     GadRcTally rc[ATTR_NMETHODS][2];
     GadRsMean rs_gad[ATTR_NMETHODS][2], rs_sup[ATTR_NMETHODS][2];
     int gad_empty[ATTR_NMETHODS][2];     /* images whose GAD map has no pixel */

@@ -254,8 +254,11 @@ static void model_label(const RunOpts *o, int k, char *name, size_t len) {
         char other[64];
         model_label(o, j, other, sizeof other);
         if (!strcmp(other, name)) {
-            size_t l = strlen(name);
-            snprintf(name + (l < len - 4 ? l : len - 4), 4, "-%d", k + 1);
+            char suffix[16];
+            snprintf(suffix, sizeof suffix, "-%d", k + 1);
+            size_t l = strlen(name), ls = strlen(suffix);
+            if (l + ls >= len) l = len - 1 - ls;
+            memcpy(name + l, suffix, ls + 1);
         }
     }
 }
@@ -564,14 +567,31 @@ static int run_model(const RunOpts *o, int k, GadModelResult *r) {
         char sdir[700];
         if (o->support_dir) snprintf(sdir, sizeof sdir, "%s", o->support_dir);
         else snprintf(sdir, sizeof sdir, "%s/support", o->out_dir);
-        snprintf(path, sizeof path, "%s/%s-%d-%d-a%g-%.8s.safetensors", sdir, r->name, r->o[0], r->o[1],
+        char fname[300];
+        snprintf(fname, sizeof fname, "%s-%d-%d-a%g-%.8s.safetensors", r->name, r->o[0], r->o[1],
                  (double)o->alphas[ai], key);
-        snprintf(r->support_path[ai], sizeof r->support_path[ai], "%s", path);
         Model sup;
         memset(&sup, 0, sizeof sup);
         snprintf(label, sizeof label, "%s support alpha=%g", r->name, (double)o->alphas[ai]);
-        int got = gad_support_get(&c.orig, path, key, c.xt, NULL, c.nt, c.H, c.W, &so, o->verbose, label, &sup,
+        int got = 1;
+        char ro[700];
+        if (o->support_ro) snprintf(ro, sizeof ro, "%s", o->support_ro);
+        else {  /* default: a "support" folder beside the weights */
+            const char *sl = strrchr(o->weights[k], '/');
+            int dl = sl ? (int)(sl - o->weights[k]) : 1;
+            snprintf(ro, sizeof ro, "%.*s/support", dl > 600 ? 600 : dl, sl ? o->weights[k] : ".");
+        }
+        {  /* a shipped cache first: read, never written */
+            snprintf(path, sizeof path, "%s/%s", ro, fname);
+            got = gad_support_get(&c.orig, path, key, c.xt, NULL, c.nt, c.H, c.W, &so, o->verbose, label, &sup,
                                   &r->support_trained[ai], &r->support_loss[ai]);
+        }
+        if (got == 1) {
+            snprintf(path, sizeof path, "%s/%s", sdir, fname);
+            got = gad_support_get(&c.orig, path, key, c.xt, NULL, c.nt, c.H, c.W, &so, o->verbose, label, &sup,
+                                  &r->support_trained[ai], &r->support_loss[ai]);
+        }
+        snprintf(r->support_path[ai], sizeof r->support_path[ai], "%s", path);
         if (got == 1) {
             if (!targets) {  /* the original's logits on the training images, once */
                 targets = xmalloc(sizeof(float) * (size_t)c.nt * c.K);

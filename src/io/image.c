@@ -1,8 +1,8 @@
 /* image: loading by magic bytes, and the float model input of an image (RGB
  * conversion, bilinear resize, scaling, normalisation), see io/image.h.
  * The resize follows PyTorch 1.13's CPU kernel (UpSampleKernel.cpp) step by step,
- * in float: scale = in / out; src = scale * (dst + 0.5) - 0.5, clamped at 0;
- * i0 = floor(src), i1 = min(i0 + 1, in - 1), w1 = src - i0, w0 = 1 - w1;
+ * scale = in / out (float); src = scale * (dst + 0.5) - 0.5 (double), clamped at 0;
+ * i0 = floor(src), i1 = min(i0 + 1, in - 1), w1 = src - i0, w0 = 1 - w1 (float);
  * out = (x[h0][w0]*ww0 + x[h0][w1]*ww1) * wh0 + (x[h1][w0]*ww0 + x[h1][w1]*ww1) * wh1;
  * a dimension whose size does not change is copied (torch does the same).
  * Not for: antialiased downscaling, other interpolation modes. */
@@ -34,7 +34,9 @@ void image_free(Image *img) {
     memset(img, 0, sizeof *img);
 }
 
-/* Source indices and weights along one dimension (torch's compute_source_index_and_lambda). */
+/* Source indices and weights along one dimension, as torch 1.13 computes them
+ * (probed with one-hot inputs, they match bit for bit): the ratio in float, the
+ * source position in double, lambda1 rounded to float, lambda0 = 1 - lambda1. */
 static void linear_coeffs(int in, int out, int *i0, int *i1, float *w0, float *w1) {
     float scale = (float)in / (float)out;
     for (int i = 0; i < out; i++) {
@@ -44,16 +46,14 @@ static void linear_coeffs(int in, int out, int *i0, int *i1, float *w0, float *w
             w1[i] = 0.0f;
             continue;
         }
-        float src = scale * ((float)i + 0.5f) - 0.5f;
+        double src = (double)scale * (i + 0.5) - 0.5;
         if (src < 0) src = 0;
         int k = (int)src;
-        float l1 = src - (float)k;
-        if (l1 < 0) l1 = 0;
-        if (l1 > 1) l1 = 1;
+        double l1 = src - k;
         i0[i] = k;
         i1[i] = k < in - 1 ? k + 1 : k;
-        w1[i] = l1;
-        w0[i] = 1.0f - l1;
+        w1[i] = (float)(l1 < 0 ? 0 : l1 > 1 ? 1 : l1);
+        w0[i] = 1.0f - w1[i];
     }
 }
 

@@ -518,3 +518,53 @@ TEST(train_cli_errors) {
     CHECK(strstr(text, "has 3 outputs but the data has 2 classes") != NULL);
     CHECK(strstr(text, "up") != NULL);
 }
+
+/* Cosine decay: 2 steps (2 epochs of one batch) use lr and lr / 2. Eval mode, so the
+ * shuffled order inside the batch changes nothing but summation order. */
+TEST(train_cosine_schedule) {
+    Batch b;
+    REQUIRE(batch_load(&b) == 0);
+    Model m, ref;
+    REQUIRE(model_load(&m, fixture("train/resnet18_final.safetensors")) == 0);
+    model_clone(&ref, &m);
+    TrainOpts o;
+    train_opts_default(&o);
+    o.epochs = 2;
+    o.batch = b.N;
+    o.lr = 1e-3f;
+    o.cosine = 1;
+    train_regression(&m, b.x, b.targets, b.N, b.H, b.W, &o);
+    /* the same by hand */
+    Plan *p = plan_new(&ref, b.N, b.H, b.W);
+    REQUIRE(p);
+    model_alloc_grads(&ref);
+    Adam a;
+    adam_init(&a, ref.n_params, 1e-3f, 0);
+    int K = ref.cfg.num_classes;
+    float *dl = xmalloc((size_t)b.N * K * sizeof(float));
+    PassMode eval = {0, RELU_STANDARD, 0};
+    for (int s = 0; s < 2; s++) {
+        model_zero_grads(&ref);
+        const float *z = model_forward(&ref, p, b.x, b.N, eval);
+        loss_mse((size_t)b.N * K, z, b.targets, dl);
+        model_backward(&ref, p, dl, NULL, 1, eval);
+        a.lr = s == 0 ? 1e-3f : 0.5e-3f;
+        adam_step(&a, ref.params, ref.grads);
+    }
+    CHECK_CLOSE("cosine: weights vs lr, lr/2 by hand", m.params, ref.params, m.n_params, 1e-6f, 1e-5f);
+    /* and a constant rate differs */
+    Model c;
+    REQUIRE(model_load(&c, fixture("train/resnet18_final.safetensors")) == 0);
+    o.cosine = 0;
+    train_regression(&c, b.x, b.targets, b.N, b.H, b.W, &o);
+    double dmax = 0;
+    for (size_t i = 0; i < c.n_params; i++) dmax = fmax(dmax, fabs((double)c.params[i] - m.params[i]));
+    CHECKF(dmax > 1e-4, "constant and cosine rates differ by only %g", dmax);
+    free(dl);
+    adam_free(&a);
+    plan_free(p);
+    model_free(&m);
+    model_free(&ref);
+    model_free(&c);
+    batch_free(&b);
+}

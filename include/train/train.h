@@ -44,10 +44,12 @@ typedef struct {
     int verbose;         /* progress lines on stderr (epoch, batch, loss, images/s, ETA) */
     const char *label;   /* prefix of progress lines, may be NULL */
     float *epoch_loss;   /* [epochs] each epoch's mean loss is stored here; may be NULL */
+    int cosine;          /* 1: cosine learning-rate decay over all steps, step k of K uses
+                          * lr * (1 + cos(pi k / K)) / 2; 0: constant lr */
 } TrainOpts;
 
 /* epochs 10, batch 32, lr 1e-3, weight decay 0, eval mode (train_mode 0), seed 0,
- * quiet, no label, no epoch_loss. Always start from this, then set fields. */
+ * quiet, no label, no epoch_loss, constant lr. Always start from this, then set fields. */
 void train_opts_default(TrainOpts *o);
 
 /* Both loops: each epoch visits the n images in a new seeded random order (o->seed),

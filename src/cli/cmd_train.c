@@ -17,29 +17,36 @@
 static void usage(FILE *f) {
     fprintf(f,
         "usage: gad train --model vgg16|resnet18 --data SPEC --out W.safetensors [flags]\n"
-        "Train a classifier with softmax cross-entropy and Adam (betas 0.9/0.999, eps 1e-8),\n"
-        "from torchvision's initialisation or from --init weights. Progress (epoch, batch,\n"
-        "loss, images/s, ETA) and the held-out accuracy after each epoch go to stderr.\n\n"
+        "Train a classifier with softmax cross-entropy and Adam (betas 0.9/0.999,\n"
+        "eps 1e-8), from torchvision's initialisation or from --init weights. Progress\n"
+        "(epoch, batch, loss, images/s, ETA) and the held-out accuracy after each\n"
+        "epoch go to stderr.\n\n"
         "  --model A          vgg16 or resnet18 (with --init: optional, must agree)\n"
         "  --width W          channel multiplier, channels = round(base * W) (default 1:\n"
         "                     torchvision's sizes; e.g. 0.125 for a small model)\n"
         "  --hidden H         vgg16 classifier hidden units (default round(4096 * W))\n"
         "  --init W0          start from these weights (safetensors) instead of a fresh\n"
         "                     initialisation; their outputs must match the classes\n"
-        "  --data SPEC        a folder of class sub-folders (root/<class>/*.png|ppm|pgm) or\n"
-        "                     an IDX images file (X-images-idx3-ubyte[.gz], labels beside it)\n"
-        "  --classes a,b,...  the classes to use, by name or index, in this order (default all)\n"
-        "  --input-size S     images are resized to SxS (default 32, or W0's input size;\n"
-        "                     at least 32)\n"
-        "  --mean a,b,c       normalise inputs: (pixel in [0,1] - mean) / std per channel;\n"
-        "  --std a,b,c        'imagenet' for 0.485,0.456,0.406 / 0.229,0.224,0.225, 'none'\n"
-        "                     for no normalisation (default: W0's, else none)\n"
+        "  --data SPEC        a folder of class sub-folders (root/<class>/ with .png,\n"
+        "                     .ppm, .pgm images) or an IDX images file\n"
+        "                     (X-images-idx3-ubyte[.gz], its labels file beside it)\n"
+        "  --classes a,b,...  classes to use, by name or index, in this order\n"
+        "                     (default all)\n"
+        "  --input-size S     images are resized to SxS (default 32, or W0's input\n"
+        "                     size; at least 32)\n"
+        "  --mean a,b,c       normalise inputs: (pixel in [0,1] - mean) / std per\n"
+        "  --std a,b,c        channel; 'imagenet' for 0.485,0.456,0.406 and\n"
+        "                     0.229,0.224,0.225; 'none' for no normalisation\n"
+        "                     (default: W0's, else none)\n"
         "  --epochs E         passes over the training part (default 10)\n"
         "  --batch B          images per Adam step (default 32)\n"
         "  --lr LR            learning rate (default 1e-3)\n"
-        "  --weight-decay WD  L2 weight decay added to the gradient, as torch.optim.Adam (default 0)\n"
-        "  --val-frac F       held-out fraction of each class: the last images of each class in\n"
-        "                     file order, never trained on (default 0.2; 0: none)\n"
+        "  --cosine           cosine learning-rate decay from LR towards 0 over all steps\n"
+        "  --weight-decay WD  L2 weight decay added to the gradient, as in\n"
+        "                     torch.optim.Adam (default 0)\n"
+        "  --val-frac F       held-out fraction of each class: the last images of each\n"
+        "                     class in file order, never trained on (default 0.2;\n"
+        "                     0: none)\n"
         "  --seed S           initialisation, shuffling and dropout (default 0)\n"
         "  --eval-mode        train with batch norm on running statistics and dropout off\n"
         "                     (default: train mode, batch statistics and dropout on)\n"
@@ -47,8 +54,9 @@ static void usage(FILE *f) {
         "  --out W            the trained weights (safetensors, written atomically)\n\n"
         "The metadata of W holds: arch, width, hidden (vgg16), input_size, mean/std (when\n"
         "set), classes (JSON array of names), data, data_classes, epochs, batch, lr,\n"
-        "weight_decay, seed, val_frac, train_mode, train_images, val_images, init,\n"
-        "train_loss and val_accuracy (held-out accuracy after the last epoch).\n"
+        "lr_schedule, weight_decay, seed, val_frac, train_mode, train_images,\n"
+        "val_images, init, train_loss, train_seconds and val_accuracy (held-out\n"
+        "accuracy after the last epoch).\n"
         "Exit status: 0 done, 1 bad data or weights, 2 usage error.\n");
 }
 
@@ -142,7 +150,7 @@ int cmd_train(int argc, char **argv) {
             arg_float(argc, argv, &i, "--lr", &o.lr, 0, 10) ||
             arg_float(argc, argv, &i, "--weight-decay", &o.weight_decay, 0, 10) ||
             arg_int(argc, argv, &i, "--seed", &seed, 0, 2147483647) ||
-            arg_flag(argv, &i, "--eval-mode", &eval_mode) || arg_flag(argv, &i, "--quiet", &quiet))
+            arg_flag(argv, &i, "--eval-mode", &eval_mode) || arg_flag(argv, &i, "--cosine", &o.cosine) || arg_flag(argv, &i, "--quiet", &quiet))
             continue;
         if (arg_float(argc, argv, &i, "--width", &width, 1e-4f, 16)) { width_set = 1; continue; }
         if (arg_int(argc, argv, &i, "--hidden", &hidden, 1, 1 << 20)) { hidden_set = 1; continue; }
@@ -240,6 +248,7 @@ int cmd_train(int argc, char **argv) {
     meta_int(&m.meta, "epochs", o.epochs);
     meta_int(&m.meta, "batch", o.batch);
     meta_num(&m.meta, "lr", o.lr);
+    meta_set(&m.meta, "lr_schedule", o.cosine ? "cosine" : "constant");
     meta_num(&m.meta, "weight_decay", o.weight_decay);
     meta_int(&m.meta, "seed", seed);
     meta_num(&m.meta, "val_frac", val_frac);

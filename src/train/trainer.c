@@ -9,7 +9,8 @@
  * batch buffers, Adam's moments) is allocated once before the first batch.
  * Progress goes to stderr: one line rewritten with \r on a terminal, otherwise a
  * plain line every few seconds, and a summary line per epoch.
- * Not for: augmentation, learning-rate schedules, early stopping, checkpoints. */
+ * Learning rate: constant, or cosine decay over all steps (o->cosine).
+ * Not for: augmentation, other schedules, early stopping, checkpoints. */
 #include "train/train.h"
 #include "core/err.h"
 #include "core/rng.h"
@@ -31,6 +32,7 @@ void train_opts_default(TrainOpts *o) {
     o->verbose = 0;
     o->label = NULL;
     o->epoch_loss = NULL;
+    o->cosine = 0;
 }
 
 static double now_s(void) {
@@ -169,7 +171,7 @@ static float train_loop(Model *m, const float *x, const int *labels, const float
     prog_init(&pg, o, (long)o->epochs * n);
 
     float result = -1.0f;
-    long step = 0;
+    long step = 0, nsteps = (long)o->epochs * nb;
     for (int e = 0; e < o->epochs; e++) {
         for (int i = 0; i < n; i++) order[i] = i;
         rng_shuffle(&rng, order, n);
@@ -186,6 +188,7 @@ static float train_loop(Model *m, const float *x, const int *labels, const float
             }
             /* dropout masks differ per step, reproducibly */
             PassMode mode = {o->train_mode, RELU_STANDARD, o->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)++step)};
+            if (o->cosine) adam.lr = 0.5 * (double)o->lr * (1.0 + cos(3.14159265358979323846 * (step - 1) / nsteps));
             model_zero_grads(m);
             const float *z = model_forward(m, p, xb, cnt, mode);
             float loss = labels ? loss_xent(cnt, K, z, yb, dl) : loss_mse((size_t)cnt * K, z, tb, dl);

@@ -3,6 +3,7 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make asan       the whole test suite under AddressSanitizer + UBSan
 #   THREADS=0       build without pthreads
+#   make build/peak the machine's fp32 peak (tools/peak.c)
 CC      ?= cc
 OPT     ?= -O2
 WARN     = -std=c99 -Wall -Wextra -pedantic
@@ -46,6 +47,17 @@ $(BUILD)/libgad.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -MMD -MP -c $< -o $@
+
+# gemm's micro-kernel keeps its accumulators in registers only once gcc peels its
+# fixed-size loops completely (-O3; clang does it at -O2). OPT on the command line
+# (e.g. make asan) still wins.
+KERNEL_OPT ?= -O3
+$(BUILD)/src/core/gemm.o: OPT = $(KERNEL_OPT)
+
+# fp32 peak of this machine (independent FMA chains); a tool, not part of ./gad
+$(BUILD)/peak: tools/peak.c
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA) $(KERNEL_OPT) -o $@ $< $(LIBS)
 
 # every TEST(name) line of tests/*.c becomes X(name) in the runner's registry
 $(BUILD)/test_registry.h: $(TEST_SRC)

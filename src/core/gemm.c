@@ -1,8 +1,35 @@
-/* gemm: matrix product (see core/gemm.h). This first version partitions rows of C
- * over the pool and runs a plain loop; a blocked, packed micro-kernel replaces it. */
+/* gemm: single-precision matrix product (see core/gemm.h), GotoBLAS/BLIS style in
+ * portable C99: no intrinsics, no assembly.
+ *
+ *   for jc in N by NC:            B panel  [KC x NC] packed, lives in L3
+ *     for pc in K by KC:          the only loop over K: k-blocks in a fixed order
+ *       pack B[pc.., jc..]        into NR-wide micro-panels, zero-padded
+ *       for ic in M by MC:        A block  [MC x KC] packed, lives in L2
+ *         pack A[ic.., pc..]      into MR-tall micro-panels, zero-padded
+ *         for jr, ir:             micro-kernel: an MR x NR tile of C in registers
+ *
+ * The micro-kernel is a plain loop nest over a float acc[MR][NR]; with constant MR
+ * and NR, gcc (-O3, or -O2 -fpeel-loops) and clang (-O2) unroll it fully, keep the
+ * accumulators in vector registers and emit one broadcast-FMA per (row, vector).
+ * The Makefile builds this file with -O3 for that reason.
+ *
+ * Determinism (the contract in gemm.h): every C element is the same sequence of
+ * operations whatever its position, M, N and the thread count. Threads split M and N
+ * only, never K; edge tiles run the full kernel on zero-padded panels into a
+ * temporary tile, so padding never changes the order; the k-blocks are fixed by K
+ * alone; the update is c = beta*c once (before the first k-block), then c += alpha*t
+ * per k-block, written so that only one FMA contraction is possible.
+ *
+ * Scratch: each thread keeps its own packing buffers (pthread key), grown on demand
+ * to at most MC*KC + KC*NC floats, kept for the thread's life. No allocation in the
+ * steady state.
+ * Not for: double precision, complex, strided batches, K-parallel splits. */
 #include "core/gemm.h"
 #include "core/threads.h"
 #include "core/err.h"
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define AT(P, ld, i, j, t) ((t) ? (P)[(size_t)(j) * (ld) + (i)] : (P)[(size_t)(i) * (ld) + (j)])
 
@@ -17,31 +44,333 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
         }
 }
 
-void gemm_st(int transA, int transB, int M, int N, int K, float alpha,
-             const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+/* ---- tile sizes -------------------------------------------------------------
+ * MR x NR accumulators must fit the vector registers: AVX-512 has 32 x 16 floats
+ * (8x32 = 16 zmm), AVX/AVX2 16 x 8 (6x16 = 12 ymm), SSE 16 x 4 (4x8 = 8 xmm). */
+#ifndef GEMM_MR
+#if defined(__AVX512F__)
+#define GEMM_MR 8
+#define GEMM_NR 32
+#elif defined(__AVX__)
+#define GEMM_MR 6
+#define GEMM_NR 16
+#else
+#define GEMM_MR 4
+#define GEMM_NR 8
+#endif
+#endif
+#ifndef GEMM_KC
+#define GEMM_KC 512   /* k-block: longer blocks mean fewer C updates */
+#endif
+#ifndef GEMM_MC
+#define GEMM_MC 128   /* A block MC x KC stays in L2; multiple of MR */
+#endif
+#ifndef GEMM_NC
+#define GEMM_NC 4096  /* B panel KC x NC stays in L3; multiple of NR */
+#endif
+#define MR GEMM_MR
+#define NR GEMM_NR
+#define KC GEMM_KC
+#define MC GEMM_MC
+#define NC GEMM_NC
+
+/* ---- per-thread packing buffers ---------------------------------------------- */
+typedef struct Scratch {
+    float *a, *b;            /* [acap] A block, [bcap] B panel (64-byte aligned) */
+    size_t acap, bcap;       /* floats */
+    struct Scratch *next;    /* registry: keeps every live buffer reachable */
+} Scratch;
+
+static float *grow(float *p, size_t *cap, size_t need) {
+    if (need <= *cap) return p;
+    xfree_aligned(p);
+    *cap = need;
+    return xmalloc_aligned(need * sizeof(float));
 }
 
+#ifdef GAD_NO_THREADS
+static Scratch the_scratch;
+static Scratch *scratch_get(void) { return &the_scratch; }
+#else
+#include <pthread.h>
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t scratch_mu = PTHREAD_MUTEX_INITIALIZER;
+static Scratch *scratch_all; /* every thread's scratch, for leak checkers and exit */
+
+static void scratch_free(void *p) {
+    Scratch *s = p;
+    pthread_mutex_lock(&scratch_mu);
+    for (Scratch **q = &scratch_all; *q; q = &(*q)->next)
+        if (*q == s) { *q = s->next; break; }
+    pthread_mutex_unlock(&scratch_mu);
+    xfree_aligned(s->a);
+    xfree_aligned(s->b);
+    free(s);
+}
+
+static void scratch_make_key(void) { GAD_ASSERT(pthread_key_create(&scratch_key, scratch_free) == 0); }
+
+static Scratch *scratch_get(void) {
+    pthread_once(&scratch_once, scratch_make_key);
+    Scratch *s = pthread_getspecific(scratch_key);
+    if (s) return s;
+    s = xcalloc(1, sizeof *s);
+    pthread_mutex_lock(&scratch_mu);
+    s->next = scratch_all;
+    scratch_all = s;
+    pthread_mutex_unlock(&scratch_mu);
+    GAD_ASSERT(pthread_setspecific(scratch_key, s) == 0);
+    return s;
+}
+#endif
+
+/* ---- packing ------------------------------------------------------------------
+ * Ap: ceil(mc/MR) micro-panels, each [kc][MR] (row i of the panel at [k*MR + i]).
+ * Bp: ceil(nc/NR) micro-panels, each [kc][NR]. Rows/columns past the edge are 0. */
+static void pack_a(int transA, int mc, int kc, const float *A, int lda, float *Ap) {
+    for (int i0 = 0; i0 < mc; i0 += MR) {
+        int mr = mc - i0 < MR ? mc - i0 : MR;
+        if (!transA) {  /* op(A)(i,k) = A[i*lda + k] */
+            for (int i = 0; i < mr; i++) {
+                const float *a = A + (size_t)(i0 + i) * lda;
+                for (int k = 0; k < kc; k++) Ap[k * MR + i] = a[k];
+            }
+        } else {        /* op(A)(i,k) = A[k*lda + i] */
+            for (int k = 0; k < kc; k++) {
+                const float *a = A + (size_t)k * lda + i0;
+                for (int i = 0; i < mr; i++) Ap[k * MR + i] = a[i];
+            }
+        }
+        if (mr < MR)
+            for (int k = 0; k < kc; k++)
+                for (int i = mr; i < MR; i++) Ap[k * MR + i] = 0.0f;
+        Ap += (size_t)kc * MR;
+    }
+}
+
+static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *Bp) {
+    for (int j0 = 0; j0 < nc; j0 += NR) {
+        int nr = nc - j0 < NR ? nc - j0 : NR;
+        if (!transB) {  /* op(B)(k,j) = B[k*ldb + j] */
+            if (nr == NR) {
+                for (int k = 0; k < kc; k++) {
+                    const float *b = B + (size_t)k * ldb + j0;
+                    for (int j = 0; j < NR; j++) Bp[k * NR + j] = b[j];
+                }
+            } else {
+                for (int k = 0; k < kc; k++) {
+                    const float *b = B + (size_t)k * ldb + j0;
+                    for (int j = 0; j < nr; j++) Bp[k * NR + j] = b[j];
+                    for (int j = nr; j < NR; j++) Bp[k * NR + j] = 0.0f;
+                }
+            }
+        } else {        /* op(B)(k,j) = B[j*ldb + k] */
+            for (int j = 0; j < nr; j++) {
+                const float *b = B + (size_t)(j0 + j) * ldb;
+                for (int k = 0; k < kc; k++) Bp[k * NR + j] = b[k];
+            }
+            if (nr < NR)
+                for (int k = 0; k < kc; k++)
+                    for (int j = nr; j < NR; j++) Bp[k * NR + j] = 0.0f;
+        }
+        Bp += (size_t)kc * NR;
+    }
+}
+
+/* ---- micro-kernels ---------------------------------------------------------------
+ * t[R][NR] = sum over k of a[k][i] * b[k][j] for the first R rows of the panel,
+ * k ascending, one accumulator per element. a: [kc][MR] (packed, only rows < R
+ * read), b: [kc][NR]. Every variant does the same FMA chain per element, so a row
+ * gets the same bits from any of them; the smaller ones only save work on the last,
+ * partial row panel. The body is a macro so that R is a constant in each. */
+#define KERNEL_BODY(R)                                                     \
+    float acc[R][NR];                                                      \
+    for (int i = 0; i < R; i++)                                            \
+        for (int j = 0; j < NR; j++) acc[i][j] = 0.0f;                     \
+    for (int k = 0; k < kc; k++) {                                         \
+        for (int i = 0; i < R; i++) {                                      \
+            float ai = a[i];                                               \
+            for (int j = 0; j < NR; j++) acc[i][j] += ai * b[j];           \
+        }                                                                  \
+        a += MR;                                                           \
+        b += NR;                                                           \
+    }                                                                      \
+    for (int i = 0; i < R; i++)                                            \
+        for (int j = 0; j < NR; j++) t[i * NR + j] = acc[i][j];
+
+typedef void (*KernelFn)(int kc, const float *restrict a, const float *restrict b, float *restrict t);
+static void kernel_full(int kc, const float *restrict a, const float *restrict b, float *restrict t) { KERNEL_BODY(MR) }
+#if MR >= 4
+static void kernel_half(int kc, const float *restrict a, const float *restrict b, float *restrict t) { KERNEL_BODY(MR / 2) }
+#endif
+static void kernel_1(int kc, const float *restrict a, const float *restrict b, float *restrict t) { KERNEL_BODY(1) }
+
+static KernelFn kernel_for(int mr) {
+    if (mr == 1) return kernel_1;
+#if MR >= 4
+    if (mr <= MR / 2) return kernel_half;
+#endif
+    return kernel_full;
+}
+
+/* C tile [mr][nr] at C, element (i,j) at C[i*rs + j*cs]: on the first k-block
+ * c = beta*c (0 when beta == 0, whatever c held), then c += alpha*t[i][j]. Two
+ * separate loops, so the only contraction possible is fma(alpha, t, c): the same
+ * for full and edge tiles and both orientations. */
+static void update(int mr, int nr, const float *t, float alpha, float beta, int first, float *C,
+                   size_t rs, size_t cs) {
+    if (first && beta != 1.0f)
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) {
+                float *c = C + i * rs + j * cs;
+                *c = beta == 0.0f ? 0.0f : beta * *c;
+            }
+    if (cs == 1) { /* the common case, kept apart so it vectorises */
+        for (int i = 0; i < mr; i++) {
+            float *c = C + i * rs;
+            const float *r = t + i * NR;
+            if (alpha == 1.0f)  /* c + 1*t == fma(1, t, c) bitwise */
+                for (int j = 0; j < nr; j++) c[j] += r[j];
+            else
+                for (int j = 0; j < nr; j++) c[j] += alpha * r[j];
+        }
+    } else {
+        for (int j = 0; j < nr; j++)
+            for (int i = 0; i < mr; i++) {
+                float *c = C + i * rs + j * cs;
+                if (alpha == 1.0f) *c += t[i * NR + j];
+                else *c += alpha * t[i * NR + j];
+            }
+    }
+}
+
+/* One product in kernel orientation: C'[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta C'
+ * with C' element (i,j) at C[i*rs + j*cs]. gemm() maps the caller's problem or its
+ * transpose (C^T = op(B)^T op(A)^T, same sums) onto this. */
 typedef struct {
-    int tA, tB, M, N, K, lda, ldb, ldc;
+    int tA, tB, M, N, K, lda, ldb;
     float alpha, beta;
     const float *A, *B;
     float *C;
+    size_t rs, cs;
 } GemmJob;
 
+/* k-blocks: K split into ceil(K/KC) nearly equal parts; depends on K alone. */
+static int kblocks(int K) { return (K + KC - 1) / KC; }
+
+/* C'[m0:m1, n0:n1] of the job, single-threaded. */
+static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
+    if (m1 <= m0 || n1 <= n0) return;
+    Scratch *s = scratch_get();
+    int nkb = kblocks(g->K);
+    int kmax = (g->K + nkb - 1) / nkb;
+    int mspan = m1 - m0 < MC ? m1 - m0 : MC;
+    int nspan = n1 - n0 < NC ? n1 - n0 : NC;
+    s->a = grow(s->a, &s->acap, (size_t)(mspan + MR - 1) / MR * MR * kmax);
+    s->b = grow(s->b, &s->bcap, (size_t)(nspan + NR - 1) / NR * NR * kmax);
+    float t[MR * NR];
+    for (int jc = n0; jc < n1; jc += NC) {
+        int nc = n1 - jc < NC ? n1 - jc : NC;
+        for (int kb = 0; kb < nkb; kb++) {
+            long plo, phi;
+            par_range(g->K, kb, nkb, &plo, &phi);
+            int pc = (int)plo, kc = (int)(phi - plo);
+            const float *B = g->tB ? g->B + (size_t)jc * g->ldb + pc : g->B + (size_t)pc * g->ldb + jc;
+            pack_b(g->tB, kc, nc, B, g->ldb, s->b);
+            for (int ic = m0; ic < m1; ic += MC) {
+                int mc = m1 - ic < MC ? m1 - ic : MC;
+                const float *A = g->tA ? g->A + (size_t)pc * g->lda + ic : g->A + (size_t)ic * g->lda + pc;
+                pack_a(g->tA, mc, kc, A, g->lda, s->a);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int nr = nc - jr < NR ? nc - jr : NR;
+                    const float *bp = s->b + (size_t)jr * kc;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? mc - ir : MR;
+                        kernel_for(mr)(kc, s->a + (size_t)ir * kc, bp, t);
+                        update(mr, nr, t, g->alpha, g->beta, kb == 0,
+                               g->C + (size_t)(ic + ir) * g->rs + (size_t)(jc + jr) * g->cs, g->rs, g->cs);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* C = beta*C when there is nothing to add (K == 0 or alpha == 0). */
+static void scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (beta == 0.0f) memset(c, 0, sizeof(float) * (size_t)N);
+        else if (beta != 1.0f)
+            for (int j = 0; j < N; j++) c[j] *= beta;
+    }
+}
+
+/* Padded tiles the kernel computes for an M x N product (its wasted work). */
+static double padded(int M, int N) {
+    return (double)((M + MR - 1) / MR * MR) * ((N + NR - 1) / NR * NR);
+}
+
+/* The job for the caller's problem, in the orientation that wastes less of the
+ * kernel on padding (e.g. N = 1: C^T = op(B)^T op(A)^T puts N on the MR side). */
+static GemmJob make_job(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc) {
+    GemmJob g = {transA, transB, M, N, K, lda, ldb, alpha, beta, A, B, C, (size_t)ldc, 1};
+    if (padded(N, M) < padded(M, N)) {
+        /* A' = op(B)^T: A'(i,k) = op(B)(k,i), i.e. B read with the other transpose */
+        GemmJob t = {!transB, !transA, N, M, K, ldb, lda, alpha, beta, B, A, C, 1, (size_t)ldc};
+        g = t;
+    }
+    return g;
+}
+
+void gemm_st(int transA, int transB, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
+    GemmJob g = make_job(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_block(&g, 0, g.M, 0, g.N);
+}
+
+/* Threads: a grid of tm x tn rectangles of whole tiles, one per thread. */
+typedef struct {
+    GemmJob g;
+    int tm, tn;
+} ParJob;
+
 static void gemm_worker(void *p, int ith, int nth) {
-    GemmJob *j = p;
-    long lo, hi;
-    par_range(j->M, ith, nth, &lo, &hi);
-    if (hi <= lo) return;
-    const float *A = j->tA ? j->A + lo : j->A + (size_t)lo * j->lda;
-    gemm_st(j->tA, j->tB, (int)(hi - lo), j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
-            j->C + (size_t)lo * j->ldc, j->ldc);
+    ParJob *j = p;
+    const GemmJob *g = &j->g;
+    if (nth != j->tm * j->tn) {  /* pool ran it serially (nested call) */
+        if (ith == 0) gemm_block(g, 0, g->M, 0, g->N);
+        return;
+    }
+    long mt = (g->M + MR - 1) / MR, nt = (g->N + NR - 1) / NR, lo, hi, lo2, hi2;
+    par_range(mt, ith / j->tn, j->tm, &lo, &hi);
+    par_range(nt, ith % j->tn, j->tn, &lo2, &hi2);
+    int m1 = (int)(hi * MR < g->M ? hi * MR : g->M), n1 = (int)(hi2 * NR < g->N ? hi2 * NR : g->N);
+    gemm_block(g, (int)lo * MR, m1, (int)lo2 * NR, n1);
 }
 
 void gemm(int transA, int transB, int M, int N, int K, float alpha,
           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    GemmJob j = {transA, transB, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
-    if ((double)M * N * K < 1e6) { gemm_worker(&j, 0, 1); return; }
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
+    ParJob j = {make_job(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), 1, 1};
+    int nth = padded(M, N) * K < (1 << 18) ? 1 : par_nthreads();
+    if (nth > 1) {
+        /* the split with the fewest tiles on the busiest thread; on a tie, more
+         * threads along the longer side (the other operand's packing is repeated) */
+        long mt = (j.g.M + MR - 1) / MR, nt = (j.g.N + NR - 1) / NR, best = -1;
+        for (int tm = 1; tm <= nth; tm++) {
+            if (nth % tm) continue;
+            int tn = nth / tm;
+            long w = ((mt + tm - 1) / tm) * ((nt + tn - 1) / tn);
+            int better = best < 0 || w < best || (w == best && (j.g.M >= j.g.N ? tm > j.tm : tn > j.tn));
+            if (better) { best = w; j.tm = tm; j.tn = tn; }
+        }
+    }
+    if (j.tm * j.tn == 1) { gemm_block(&j.g, 0, j.g.M, 0, j.g.N); return; }
     par_run(gemm_worker, &j);
 }

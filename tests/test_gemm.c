@@ -1,0 +1,194 @@
+/* test_gemm: the blocked, threaded gemm against the naive gemm_ref (odd shapes that
+ * cross every tile, k-block and cache-block edge, all transposes, alpha/beta, leading
+ * dimensions wider than the matrix), beta = 0 with NaN in C, and the determinism
+ * contract: bitwise the same C for 1, 2 and 3 threads, for gemm_st, and when the rows
+ * or columns of C are computed in pieces. */
+#include "test.h"
+#include "core/gemm.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* A random problem with leading dimensions `pad` wider than needed. */
+typedef struct {
+    int tA, tB, M, N, K, lda, ldb, ldc;
+    float *A, *B, *C;
+} Prob;
+
+static Prob prob_new(Rng *r, int tA, int tB, int M, int N, int K, int pad) {
+    Prob p = {tA, tB, M, N, K, (tA ? M : K) + pad, (tB ? K : N) + pad, N + pad, NULL, NULL, NULL};
+    size_t na = (size_t)(tA ? K : M) * p.lda, nb = (size_t)(tB ? N : K) * p.ldb, nc = (size_t)M * p.ldc;
+    p.A = malloc(sizeof(float) * (na ? na : 1));
+    p.B = malloc(sizeof(float) * (nb ? nb : 1));
+    p.C = malloc(sizeof(float) * (nc ? nc : 1));
+    for (size_t i = 0; i < na; i++) p.A[i] = rng_normal(r);
+    for (size_t i = 0; i < nb; i++) p.B[i] = rng_normal(r);
+    for (size_t i = 0; i < nc; i++) p.C[i] = rng_normal(r);
+    return p;
+}
+
+static void prob_free(Prob *p) { free(p->A); free(p->B); free(p->C); }
+
+static float *copy_c(const Prob *p) {
+    size_t n = (size_t)p->M * p->ldc;
+    float *c = malloc(sizeof(float) * (n ? n : 1));
+    memcpy(c, p->C, sizeof(float) * n);
+    return c;
+}
+
+/* Run gemm (st = 0) or gemm_st (st = 1) on a copy of p's C and return it. */
+static float *run(const Prob *p, int st, float alpha, float beta) {
+    float *c = copy_c(p);
+    (st ? gemm_st : gemm)(p->tA, p->tB, p->M, p->N, p->K, alpha, p->A, p->lda, p->B, p->ldb, beta, c, p->ldc);
+    return c;
+}
+
+TEST(gemm_matches_reference_odd_shapes) {
+    Rng r;
+    rng_seed(&r, 7);
+    /* M, N, K: around MR (4/6/8), NR (8/16/32), the k-block (1024), MC and NC */
+    static const int shapes[][3] = {
+        {1, 1, 1},   {1, 33, 17},  {33, 1, 17},  {2, 3, 4},    {5, 7, 9},     {7, 15, 31},
+        {8, 32, 64}, {9, 33, 65},  {13, 17, 3},  {31, 47, 100}, {65, 31, 129}, {200, 70, 40},
+        {3, 5, 1100}, {17, 40, 2100}, {150, 9, 33}, {2, 4100, 5},  {4, 2, 1030},  {97, 129, 1}};
+    static const float ab[][2] = {{1, 0}, {0.5f, 1}, {-2, 0.25f}, {1, 1}, {0.75f, -1}};
+    int n = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], tA = t & 1, tB = t >> 1;
+            Prob p = prob_new(&r, tA, tB, M, N, K, (int)(s % 3) * 3);
+            float alpha = ab[n % 5][0], beta = ab[n % 5][1];
+            n++;
+            float *got = run(&p, (int)(s & 1), alpha, beta);
+            float *want = copy_c(&p);
+            gemm_ref(tA, tB, M, N, K, alpha, p.A, p.lda, p.B, p.ldb, beta, want, p.ldc);
+            char what[96];
+            snprintf(what, sizeof what, "%dx%dx%d tA=%d tB=%d alpha=%g beta=%g ld+%d", M, N, K, tA, tB,
+                     (double)alpha, (double)beta, p.ldc - N);
+            /* summation order differs (FMA, k-blocks): error grows with K */
+            CHECK_CLOSE(what, got, want, (size_t)M * p.ldc, 1e-5f + 5e-7f * K, 1e-4f);
+            /* the padding columns beyond N are never written */
+            int pad_ok = 1;
+            for (int i = 0; i < M; i++)
+                for (int j = N; j < p.ldc; j++) pad_ok &= got[(size_t)i * p.ldc + j] == p.C[(size_t)i * p.ldc + j];
+            CHECKF(pad_ok, "%s: wrote past N", what);
+            free(got); free(want);
+            prob_free(&p);
+        }
+}
+
+TEST(gemm_beta_zero_ignores_nan_and_trivial_cases) {
+    Rng r;
+    rng_seed(&r, 8);
+    for (int st = 0; st < 2; st++) {
+        Prob p = prob_new(&r, 0, 1, 19, 45, 70, 0);
+        for (int i = 0; i < 19 * 45; i++) p.C[i] = NAN;
+        float *got = run(&p, st, 1.5f, 0.0f);
+        for (int i = 0; i < 19 * 45; i++) p.C[i] = 0.0f;
+        float *want = copy_c(&p);
+        gemm_ref(0, 1, 19, 45, 70, 1.5f, p.A, p.lda, p.B, p.ldb, 0.0f, want, p.ldc);
+        CHECK_CLOSE("beta=0 over NaN", got, want, 19 * 45, 2e-4f, 1e-4f);
+        free(got);
+        /* alpha = 0 and K = 0: C = beta*C, and beta = 0 still clears NaN */
+        for (int i = 0; i < 19 * 45; i++) p.C[i] = NAN;
+        got = run(&p, st, 0.0f, 0.0f);
+        int zero = 1;
+        for (int i = 0; i < 19 * 45; i++) zero &= got[i] == 0.0f;
+        CHECKF(zero, "alpha=0 beta=0 must give 0 over NaN (st=%d)", st);
+        free(got);
+        for (int i = 0; i < 19 * 45; i++) p.C[i] = (float)i;
+        float *c = copy_c(&p);
+        (st ? gemm_st : gemm)(0, 1, 19, 45, 0, 1.0f, p.A, p.lda, p.B, p.ldb, 0.5f, c, p.ldc);
+        int half = 1;
+        for (int i = 0; i < 19 * 45; i++) half &= c[i] == 0.5f * (float)i;
+        CHECKF(half, "K=0 must give beta*C (st=%d)", st);
+        /* M or N = 0: nothing touched */
+        (st ? gemm_st : gemm)(0, 1, 0, 45, 70, 1.0f, p.A, p.lda, p.B, p.ldb, 0.0f, NULL, p.ldc);
+        free(c); free(want);
+        prob_free(&p);
+    }
+}
+
+static int same_bits(const float *a, const float *b, size_t n) { return memcmp(a, b, sizeof(float) * n) == 0; }
+
+TEST(gemm_bitwise_same_for_any_thread_count) {
+    Rng r;
+    rng_seed(&r, 9);
+    /* large enough to be threaded; tall, wide, tiny-N (transposed orientation) */
+    static const int shapes[][3] = {{100, 300, 150}, {37, 1000, 70}, {700, 3, 200}, {64, 64, 1500}, {5, 900, 90}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            Prob p = prob_new(&r, t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], 1);
+            size_t n = (size_t)p.M * p.ldc;
+            float *st = run(&p, 1, 0.5f, 0.25f);
+            for (int th = 1; th <= 3; th++) {
+                par_init(th);
+                float *c = run(&p, 0, 0.5f, 0.25f);
+                CHECKF(same_bits(c, st, n), "%dx%dx%d tA=%d tB=%d: %d threads differ from gemm_st", p.M, p.N,
+                       p.K, p.tA, p.tB, th);
+                free(c);
+            }
+            free(st);
+            prob_free(&p);
+        }
+    par_shutdown();
+}
+
+/* C computed whole, then again as row pieces and column pieces: identical bits. */
+TEST(gemm_bitwise_same_in_pieces) {
+    Rng r;
+    rng_seed(&r, 10);
+    static const int shapes[][3] = {{61, 75, 1100}, {130, 40, 33}, {9, 300, 57}};
+    static const int cuts[] = {1, 2, 5, 8, 13, 21, 40, 64};
+    par_init(2);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            Prob p = prob_new(&r, t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], 2);
+            size_t n = (size_t)p.M * p.ldc;
+            float *whole = run(&p, 0, 1.0f, 0.0f);
+            /* rows [i0, i1): op(A) rows start at row i0 (A + i0*lda, or A + i0 transposed) */
+            float *rows = copy_c(&p);
+            for (int i0 = 0, c = 0; i0 < p.M; c++) {
+                int i1 = i0 + cuts[c % 8] < p.M ? i0 + cuts[c % 8] : p.M;
+                const float *A = p.tA ? p.A + i0 : p.A + (size_t)i0 * p.lda;
+                (c & 1 ? gemm_st : gemm)(p.tA, p.tB, i1 - i0, p.N, p.K, 1.0f, A, p.lda, p.B, p.ldb, 0.0f,
+                                         rows + (size_t)i0 * p.ldc, p.ldc);
+                i0 = i1;
+            }
+            CHECKF(same_bits(rows, whole, n), "%dx%dx%d tA=%d tB=%d: rows in pieces differ", p.M, p.N, p.K,
+                   p.tA, p.tB);
+            float *cols = copy_c(&p);
+            for (int j0 = 0, c = 3; j0 < p.N; c++) {
+                int j1 = j0 + cuts[c % 8] < p.N ? j0 + cuts[c % 8] : p.N;
+                const float *B = p.tB ? p.B + (size_t)j0 * p.ldb : p.B + j0;
+                (c & 1 ? gemm_st : gemm)(p.tA, p.tB, p.M, j1 - j0, p.K, 1.0f, p.A, p.lda, B, p.ldb, 0.0f,
+                                         cols + j0, p.ldc);
+                j0 = j1;
+            }
+            CHECKF(same_bits(cols, whole, n), "%dx%dx%d tA=%d tB=%d: columns in pieces differ", p.M, p.N, p.K,
+                   p.tA, p.tB);
+            free(whole); free(rows); free(cols);
+            prob_free(&p);
+        }
+    par_shutdown();
+}
+
+/* Same bits when one element is computed alone (1x1) as inside a large product:
+ * the strongest form of "whatever M, N and position". */
+TEST(gemm_bitwise_single_element) {
+    Rng r;
+    rng_seed(&r, 11);
+    Prob p = prob_new(&r, 0, 0, 40, 50, 1500, 0);
+    float *whole = run(&p, 0, 1.0f, 0.0f);
+    int bad = 0;
+    for (int i = 0; i < 40; i += 7)
+        for (int j = 0; j < 50; j += 9) {
+            float c = NAN;
+            gemm_st(0, 0, 1, 1, p.K, 1.0f, p.A + (size_t)i * p.lda, p.lda, p.B + j, p.ldb, 0.0f, &c, 1);
+            bad += memcmp(&c, &whole[i * 50 + j], sizeof c) != 0;
+        }
+    CHECKF(bad == 0, "%d single elements differ from the full product", bad);
+    free(whole);
+    prob_free(&p);
+}

@@ -33,16 +33,24 @@ void attr_opts_default(AttrOpts *o);
 int attr_parse_method(const char *s, AttrMethod *out);
 int attr_parse_ig_method(const char *s, IgMethod *out);
 const char *attr_method_name(AttrMethod m);
+const char *attr_ig_method_name(IgMethod m);
 /* 1 for methods whose maps are absolute (saliency), 0 for signed. */
 int attr_is_absolute(AttrMethod m);
 /* IG's points and weights on [0,1] (Captum's spacing). alphas, weights: [steps]. */
 void attr_ig_alphas(IgMethod m, int steps, double *alphas, double *weights);
+/* Gauss-Legendre nodes x [n] (ascending, in [-1,1]) and weights w [n] on [-1,1], as
+ * numpy.polynomial.legendre.leggauss(n) (Newton's method in double). n >= 1. */
+void attr_leggauss(int n, double *x, double *w);
 
 /* Attributions of x [n,3,H,W] for output targets[i] of image i, written to out
  * [n,3,H,W]. The plan's max batch bounds how many images (or IG points) go through
  * the network at once; any n and any number of steps work. delta [n] (may be NULL)
  * receives IG's completeness error sum(attr) - (F(x) - F(b)) (0 for other methods).
- * Returns 0, or -1 with err set (target out of range). */
+ * Returns 0, or -1 with err set (target out of range, riemann IG with steps < 2, a
+ * negative SmoothGrad count or sigma).
+ * SmoothGrad noise: one stream rng_seed(o->seed), drawn sample by sample, image by
+ * image, element by element (rng_normal() * sigma added to x), so a result does not
+ * depend on the batch size; delta is then the mean of the samples' deltas. */
 int attr_compute(Model *m, Plan *p, const float *x, int n, const int *targets, const AttrOpts *o,
                  float *out, float *delta);
 

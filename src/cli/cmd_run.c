@@ -109,7 +109,7 @@ int cmd_run(int argc, char **argv) {
         } else if (arg_str(argc, argv, &i, "--methods", &methods)) {
         } else if (arg_int(argc, argv, &i, "--images", &images, 2, 1 << 24)) {
         } else if (arg_str(argc, argv, &i, "--alphas", &alphas)) {
-        } else if (arg_int(argc, argv, &i, "--epochs", &o.epochs, 0, 100000)) {
+        } else if (arg_int(argc, argv, &i, "--epochs", &o.epochs, 1, 100000)) {
         } else if (arg_float(argc, argv, &i, "--lr", &o.lr, 0, 10)) {
         } else if (arg_int(argc, argv, &i, "--batch", &o.batch, 1, 4096)) {
         } else if (arg_float(argc, argv, &i, "--weight-decay", &o.weight_decay, 0, 10)) {

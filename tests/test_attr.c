@@ -673,6 +673,48 @@ TEST(explain_cli) {
     char *s1[] = {"explain", "--weights", w, "--input", xin, "--method", "ig", "--steps", "4", "--baseline",
                   "black", "--smooth", "2,0.1", "--batch", "3", "--out", out, NULL};
     CHECK(explain(s1) == 0);
+
+    /* weights with ImageNet mean/std in their metadata: --baseline black is then
+     * (0 - mean) / std, the fixture's "black" made by PyTorch; and an image file
+     * input is normalised with them */
+    char wn[512], pngin[512];
+    snprintf(wn, sizeof wn, "%s/norm.safetensors", dir);
+    snprintf(pngin, sizeof pngin, "%s/in.png", dir);
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+    fx.m.cfg.has_norm = 1;
+    memcpy(fx.m.cfg.mean, mean, sizeof mean);
+    memcpy(fx.m.cfg.std, sd, sizeof sd);
+    REQUIRE(model_save(&fx.m, wn) == 0);
+    char *n1[] = {"explain", "--weights", wn, "--input", xin, "--method", "ig", "--steps", "6", "--baseline",
+                  "black", "--target", "3", "--out", out, NULL};
+    CHECK(explain(n1) == 0);
+    REQUIRE(npy_read(out, &t) == 0);
+    attr_opts_default(&o);
+    o.method = ATTR_IG;
+    o.steps = 6;
+    o.baseline = getf(&fx.f, "black", 3 * 32 * 32);
+    int t3[2] = {3, 3};
+    REQUIRE(o.baseline && attr_compute(&fx.m, fx.p, fx.x, 2, t3, &o, ref, NULL) == 0);
+    CHECK_CLOSE("explain --baseline black", t.data, ref, 2 * 3 * 32 * 32, 0, 0);
+    tensor_free(&t);
+    Image im = {32, 32, 3, xmalloc(32 * 32 * 3)};
+    for (int e = 0; e < 32 * 32 * 3; e++) im.data[e] = (unsigned char)(e * 37 % 251);
+    REQUIRE(png_write(pngin, &im) == 0);
+    char *i1[] = {"explain", "--weights", wn, "--input", pngin, "--method", "guided", "--target", "2", "--out", out,
+                  "--png", png, NULL};
+    CHECK(explain(i1) == 0);
+    REQUIRE(npy_read(out, &t) == 0);
+    CHECK(t.ndim == 4 && t.dim[0] == 1 && t.dim[1] == 3 && t.dim[2] == 32 && t.dim[3] == 32);
+    float *xi = xmalloc(3 * 32 * 32 * sizeof(float));
+    image_to_input(&im, 32, 32, mean, sd, xi);
+    attr_opts_default(&o);
+    o.method = ATTR_GUIDED;
+    int t2 = 2;
+    REQUIRE(attr_compute(&fx.m, fx.p, xi, 1, &t2, &o, ref, NULL) == 0);
+    CHECK_CLOSE("explain image input", t.data, ref, 3 * 32 * 32, 0, 0);
+    tensor_free(&t);
+    free(xi);
+    free(im.data);
     free(ref);
     fix_close(&fx);
 }

@@ -13,7 +13,7 @@
 #define BUNDLED_CLASSES "2,4"
 #define BUNDLED_VGG "weights/vgg16.safetensors"
 #define BUNDLED_RESNET "weights/resnet18.safetensors"
-#define BUNDLED_IMAGES 64   /* quick default when nothing is given (see README) */
+#define BUNDLED_IMAGES 128  /* quick default when nothing is given (see README) */
 
 static void help(const RunOpts *d) {
     printf("usage: gad run [--weights W[,W2]] [--data SPEC] [flags]\n"

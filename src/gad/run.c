@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>  /* isatty */
 
 #define PLAN_BATCH 32   /* images (or IG points) per pass */
 #define MAP_CHUNK 16    /* images whose attributions are computed together */
@@ -58,7 +59,7 @@ void run_opts_default(RunOpts *o) {
 typedef struct {
     double t0, last, total, done;
     const char *what;
-    int on;
+    int on, tty;
 } Progress;
 
 static double now_s(void) {
@@ -73,19 +74,26 @@ static void prog_start(Progress *p, const char *what, double total, int on) {
     p->done = 0;
     p->what = what;
     p->on = on;
+    p->tty = isatty(fileno(stderr));
 }
 
-static void prog_add(Progress *p, double units, int force) {
+/* A line rewritten in place every half second on a terminal; into a log, a line
+ * every 15 seconds. `last` ends the line. */
+static void prog_add(Progress *p, double units, int last) {
     p->done += units;
     double t = now_s();
-    if (!p->on || (!force && t - p->last < 0.5)) return;
+    if (!p->on || (!last && t - p->last < (p->tty ? 0.5 : 15))) return;
     p->last = t;
     double el = t - p->t0, frac = p->total > 0 ? p->done / p->total : 1;
     double eta = frac > 0 ? el * (1 - frac) / frac : 0;
-    fprintf(stderr, "\r%s: %5.1f%%  %4.0fs elapsed  ETA %dm%02ds   ", p->what, 100 * frac, el,
-            (int)(eta / 60), (int)eta % 60);
-    if (force) fputc('\n', stderr);
+    fprintf(stderr, "%s%s: %5.1f%%  %4.0fs elapsed  ETA %dm%02ds   %s", p->tty ? "\r" : "", p->what, 100 * frac,
+            el, (int)(eta / 60), (int)eta % 60, p->tty && !last ? "" : "\n");
     fflush(stderr);
+}
+
+/* End a line left open on a terminal (before other output). */
+static void prog_break(Progress *p) {
+    if (p->on && p->tty) fputc('\n', stderr);
 }
 
 /* ---- per-model state ---- */
@@ -605,7 +613,7 @@ static int run_model(const RunOpts *o, int k, GadModelResult *r) {
             }
             float *tg = xmalloc(sizeof(float) * (size_t)c.nt * c.K);
             gad_distance(targets, c.cls_t, c.nt, c.K, r->o[0], r->o[1], o->alphas[ai], tg);
-            if (o->verbose) fprintf(stderr, "\n");
+            prog_break(&c.prog);
             double tt = now_s();
             got = gad_support_get(&c.orig, path, key, c.xt, tg, c.nt, c.H, c.W, &so, o->verbose, label, &sup,
                                   &r->support_trained[ai], &r->support_loss[ai]);
@@ -616,7 +624,10 @@ static int run_model(const RunOpts *o, int k, GadModelResult *r) {
             rc = -1;
             break;
         }
-        if (o->verbose && !r->support_trained[ai]) fprintf(stderr, "\n%s: reused %s\n", label, path);
+        if (o->verbose && !r->support_trained[ai]) {
+            prog_break(&c.prog);
+            fprintf(stderr, "%s: reused %s\n", label, path);
+        }
         snprintf(label, sizeof label, "%s maps (alpha=%g)", r->name, (double)o->alphas[ai]);
         rc = compute_maps(&c, &sup, 0, label);
         model_free(&sup);

@@ -2,6 +2,8 @@
  * torchvision's state_dict names, shapes and order, their initialisation, and the
  * bookkeeping around them (find, clone, gradients, free).
  * The passes are in plan.c, loading and saving in model_io.c.
+ * Width: channels round(base * width) >= 1 (model_channels); VGG's hidden size is
+ * its own number, hidden <= 0 meaning round(4096 * width).
  * Not for: any other architecture; batch-norm VGG; PyTorch's random streams (the
  * initialisation follows torchvision's distributions, not its numbers). */
 #include "nn/model.h"

@@ -81,3 +81,21 @@ clean:
 	rm -rf build gad
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+# ---- fuzzing (clang + libFuzzer; not part of `make test` or CI) ----------------------
+#   make fuzz     build/fuzz/fuzz_<name> for every tests/fuzz/fuzz_<name>.c, linked with
+#                 core + io built with ASan + UBSan + fuzzer coverage (build/fuzz/obj)
+#   build/fuzz/fuzz_png tests/fuzz/corpus/png     run one (see tests/fuzz/README.md)
+# Debian: apt-get install -y libclang-rt-14-dev if -fsanitize=fuzzer does not link.
+FUZZ_CC  ?= clang
+FUZZ_SAN  = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+.PHONY: fuzz fuzz-lib
+fuzz: fuzz-lib
+	$(MAKE) $(FUZZ_BIN)
+fuzz-lib:
+	$(MAKE) BUILD=build/fuzz/obj CC=$(FUZZ_CC) LAYERS="core io" OPT="-O1 -g" GENERIC=1 \
+	    EXTRA="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" build/fuzz/obj/libgad.a
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h build/fuzz/obj/libgad.a
+	$(FUZZ_CC) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build/fuzz/obj/libgad.a -lm -lpthread

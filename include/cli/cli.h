@@ -28,7 +28,9 @@ void arg_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn))
 #endif
     ;
-/* Print "gad: " + err_get() and return 1 (for `return cli_fail();`). */
+/* Print "gad: " + err_get() and return 1, or 2 when the error is a bad argument
+ * (set with err_set_usage: e.g. a class the data does not have), for
+ * `return cli_fail();`. */
 int cli_fail(void);
 
 #endif

@@ -15,6 +15,16 @@ int err_set(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/* The same for a bad argument rather than bad data (a class name or index the data
+ * does not have, an output index the model lacks): the CLI then exits 2, not 1.
+ * err_set clears the mark, err_prefix keeps it. Returns -1. */
+int err_set_usage(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* 1 when the current message was set by err_set_usage. */
+int err_is_usage(void);
 /* The last message set (static storage, never NULL; "" when none). */
 const char *err_get(void);
 /* Prefix the current message with "prefix: " (e.g. the file name). Returns -1. */

@@ -59,5 +59,5 @@ int arg_flag(char **argv, int *i, const char *name, int *out) {
 
 int cli_fail(void) {
     fprintf(stderr, "gad: %s\n", err_get());
-    return 1;
+    return err_is_usage() ? 2 : 1;
 }

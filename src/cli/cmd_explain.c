@@ -109,14 +109,14 @@ static int parse_target(const char *s, const Model *m, int *t) {
     long v = strtol(s, &end, 10);
     if (!errno && end != s && !*end) {
         if (v < 0 || v >= m->cfg.num_classes)
-            return err_set("target %s is out of range: the model has %d classes (0..%d)", s, m->cfg.num_classes,
+            return err_set_usage("target %s is out of range: the model has %d classes (0..%d)", s, m->cfg.num_classes,
                            m->cfg.num_classes - 1);
         *t = (int)v;
         return 0;
     }
     for (int k = 0; m->cfg.class_names && k < m->cfg.num_classes; k++)
         if (!strcmp(m->cfg.class_names[k], s)) { *t = k; return 0; }
-    return err_set("target '%s' is neither a class index nor a class name of the model", s);
+    return err_set_usage("target '%s' is neither a class index nor a class name of the model", s);
 }
 
 int cmd_explain(int argc, char **argv) {
@@ -211,7 +211,7 @@ int cmd_explain(int argc, char **argv) {
     }
     rc = 0;
 done:
-    if (rc) cli_fail();
+    if (rc) rc = cli_fail();
     if (p) plan_free(p);
     free(targets);
     free(logits);

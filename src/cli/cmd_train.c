@@ -266,7 +266,7 @@ int cmd_train(int argc, char **argv) {
     printf("; %.0f s\n", secs);
     rc = 0;
 fail:
-    if (rc) cli_fail();
+    if (rc) rc = cli_fail();
     xfree_aligned(xt); xfree_aligned(xv);
     free(yt); free(yv);
     if (have_data) dataset_free(&d);

@@ -2,7 +2,9 @@
  * runs the whole GAD method on the bundled data and weights (`gad run` defaults). */
 #include "cli/cli.h"
 #include "core/threads.h"
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct {
@@ -29,8 +31,24 @@ static void usage(FILE *f) {
                "Threads: GAD_THREADS=N in the environment (default: the online cores).\n");
 }
 
+/* GAD_THREADS, when set, must be a whole number 1..256: a typo should not silently
+ * run on every core. Returns 0, or prints a one-line usage message and returns 2. */
+static int check_threads_env(void) {
+    const char *e = getenv("GAD_THREADS");
+    if (!e || !*e) return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(e, &end, 10);
+    if (errno || end == e || *end || v < 1 || v > 256) {
+        fprintf(stderr, "gad: GAD_THREADS must be a whole number between 1 and 256, not '%s'\n", e);
+        return 2;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int rc;
+    if (check_threads_env()) return 2;
     if (argc < 2) {
         char *args[] = {"run", NULL};
         rc = cmd_run(1, args);

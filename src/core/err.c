@@ -7,20 +7,33 @@
 #include <string.h>
 
 static char err_buf[1024];
+static int err_usage; /* the current message is about a bad argument */
 
 int err_set(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err_buf, sizeof err_buf, fmt, ap);
     va_end(ap);
+    err_usage = 0;
     return -1;
 }
+
+int err_set_usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    va_end(ap);
+    err_usage = 1;
+    return -1;
+}
+
+int err_is_usage(void) { return err_usage; }
 
 const char *err_get(void) { return err_buf; }
 
 int err_prefix(const char *prefix) {
     char tmp[sizeof err_buf];
-    snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf);
+    if (snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf) < 0) return -1; /* long: cut (checked: no gcc warning) */
     memcpy(err_buf, tmp, sizeof err_buf);
     return -1;
 }

@@ -198,7 +198,7 @@ static int resolve_outputs(Ctx *c) {
     int *out = c->res->o;
     if (o->outputs) {
         if (parse_pair(o->outputs, &out[0], &out[1]) != 0)
-            return err_set("--outputs: expected two output indices 'i,j', got '%s'", o->outputs);
+            return err_set_usage("--outputs: expected two output indices 'i,j', got '%s'", o->outputs);
     } else if (c->orig.cfg.class_names) {
         for (int a = 0; a < 2; a++) {
             out[a] = -1;
@@ -216,8 +216,8 @@ static int resolve_outputs(Ctx *c) {
     }
     for (int a = 0; a < 2; a++)
         if (out[a] < 0 || out[a] >= c->K)
-            return err_set("%s: output %d out of range (the model has %d outputs)", w, out[a], c->K);
-    if (out[0] == out[1]) return err_set("%s: both classes map to output %d", w, out[0]);
+            return err_set_usage("%s: output %d out of range (the model has %d outputs)", w, out[a], c->K);
+    if (out[0] == out[1]) return err_set_usage("%s: both classes map to output %d", w, out[0]);
     return 0;
 }
 

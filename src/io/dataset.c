@@ -105,13 +105,13 @@ static int resolve_classes(const char *spec, const char *classes, char **full, i
         size_t len = strlen(tok);
         while (len && isspace((unsigned char)tok[len - 1])) tok[--len] = 0;
         int k = -1;
-        if (!len) { err = err_set("%s: empty class name in the class list \"%s\"", spec, classes); break; }
+        if (!len) { err = err_set_usage("%s: empty class name in the class list \"%s\"", spec, classes); break; }
         for (int i = 0; i < nfull && k < 0; i++)
             if (!strcmp(full[i], tok)) k = i;
         if (k < 0 && strspn(tok, "0123456789") == len) {
             long v = len < 10 ? strtol(tok, NULL, 10) : -1;
             if (v < 0 || v >= nfull) {
-                err = err_set("%s: class index %s out of range (%d classes: 0..%d)", spec, tok, nfull, nfull - 1);
+                err = err_set_usage("%s: class index %s out of range (%d classes: 0..%d)", spec, tok, nfull, nfull - 1);
                 break;
             }
             k = (int)v;
@@ -122,13 +122,13 @@ static int resolve_classes(const char *spec, const char *classes, char **full, i
                 strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
                 strncat(known, full[i], sizeof known - strlen(known) - 1);
             }
-            err = err_set("%s: unknown class '%s' (classes: %s%s)", spec, tok, known, strlen(known) >= 200 ? ", ..." : "");
+            err = err_set_usage("%s: unknown class '%s' (classes: %s%s)", spec, tok, known, strlen(known) >= 200 ? ", ..." : "");
             break;
         }
         for (int i = 0; i < n; i++)
-            if ((*sel)[i] == k) { err = err_set("%s: class '%s' listed twice", spec, full[k]); break; }
+            if ((*sel)[i] == k) { err = err_set_usage("%s: class '%s' listed twice", spec, full[k]); break; }
         if (err) break;
-        if (n == nfull) { err = err_set("%s: too many classes listed", spec); break; }
+        if (n == nfull) { err = err_set_usage("%s: too many classes listed", spec); break; }
         (*sel)[n++] = k;
         if (!comma) break;
         tok = comma + 1;

@@ -79,7 +79,8 @@ static int load_input(const char *path, const Model *m, Tensor *x) {
         x->dim[0] = 1;
         x->ndim = 4;
     }
-    if (x->ndim != 4 || x->dim[1] != 3 || x->dim[0] < 1 || x->dim[2] > 1 << 16 || x->dim[3] > 1 << 16) {
+    if (x->ndim != 4 || x->dim[1] != 3 || x->dim[0] < 1 || x->dim[0] > 1 << 30 || x->dim[2] < 1 || x->dim[3] < 1 ||
+        x->dim[2] > 1 << 16 || x->dim[3] > 1 << 16) {
         tensor_shape_str(x, b, sizeof b);
         tensor_free(x);
         return err_set("%s: input has shape %s; the model takes [N,3,H,W] or [3,H,W]", path, b);

@@ -63,7 +63,8 @@ static int load_input(const char *path, const Model *m, Tensor *x) {
             tensor_free(x);
             return err_set("%s: input %s has %ld channels, the model takes 3", path, b, c);
         }
-        if (x->dim[0] < 1 || x->dim[2] > 1 << 16 || x->dim[3] > 1 << 16) {
+        if (x->dim[0] < 1 || x->dim[0] > 1 << 30 || x->dim[2] < 1 || x->dim[3] < 1 || x->dim[2] > 1 << 16 ||
+            x->dim[3] > 1 << 16) { /* [2^40,3,0,32] holds no data but its N does not fit an int */
             tensor_shape_str(x, b, sizeof b);
             tensor_free(x);
             return err_set("%s: input has shape %s, which the model cannot take", path, b);

@@ -122,7 +122,7 @@ int png_decode(const unsigned char *buf, size_t n, const char *name, Image *img)
     memset(&pi, 0, sizeof pi);
     if (n < 8 || memcmp(buf, png_sig, 8) != 0) return err_set("%s: not a PNG file (bad signature)", name);
     unsigned char *idat = NULL;
-    size_t idat_len = 0, pos = 8;
+    size_t idat_len = 0, idat_cap = 0, pos = 8;
     int seen_ihdr = 0, seen_iend = 0, r = 0;
     while (!seen_iend) {
         if (n - pos < 12) { r = err_set("%s: truncated PNG (ends at byte %zu, inside a chunk header)", name, n); goto fail; }
@@ -147,7 +147,10 @@ int png_decode(const unsigned char *buf, size_t n, const char *name, Image *img)
             pi.npal = (int)len / 3;
             memcpy(pi.pal, data, len);
         } else if (!strcmp(t, "IDAT")) {
-            idat = xrealloc(idat, idat_len + len);
+            if (idat_len + len > idat_cap) { /* geometric growth: files may hold many small IDATs */
+                idat_cap = idat_len + len > 2 * idat_cap ? idat_len + len : 2 * idat_cap;
+                idat = xrealloc(idat, idat_cap);
+            }
             memcpy(idat + idat_len, data, len);
             idat_len += len;
         } else if (!strcmp(t, "IEND")) {

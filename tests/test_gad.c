@@ -321,6 +321,41 @@ TEST(gad_top_half_reading_is_a_subset) {
     CHECK(rc_above == 0);
 }
 
+/* Under PRESENT_FRAC, when the original's present pixels are no more than its hull
+ * points, the GAD hull points are again a subset of the original's (gad/gad.h). */
+TEST(gad_frac_rule_subset_when_few_present) {
+    Rng r;
+    rng_seed(&r, 9);
+    enum { H = 10, W = 12, N = H * W };
+    int checked = 0, violations = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        float orig[N], s[3][N], g[N];
+        /* peaky maps: few pixels reach 10% of the max */
+        for (int i = 0; i < N; i++) {
+            float u = rng_uniform(&r);
+            orig[i] = u * u * u * u * u * u;
+        }
+        for (int k = 0; k < 3; k++) random_map(&r, s[k], N, 0.2f);
+        Presence p = {PRESENT_FRAC, 0.1f};
+        unsigned char pr[N];
+        int npres = gad_present(orig, N, p, pr), nnz = 0;
+        for (int i = 0; i < N; i++) nnz += orig[i] > 0;
+        if (npres > gad_frac_count(0.5, nnz)) continue;
+        checked++;
+        const float *maps[4] = {orig, s[0], s[1], s[2]};
+        gad_intersect(maps, 4, N, p, g);
+        GadPoint po[N], pg[N];
+        int no = gad_hull_points(orig, H, W, 0.5f, po), ng = gad_hull_points(g, H, W, 0.5f, pg);
+        for (int i = 0; i < ng; i++) {
+            int found = 0;
+            for (int j = 0; j < no; j++) found |= po[j].x == pg[i].x && po[j].y == pg[i].y;
+            violations += !found;
+        }
+    }
+    CHECK(checked > 100);
+    CHECKF(violations == 0, "%d GAD points outside the original's", violations);
+}
+
 /* Under the default 10% rule the GAD map can keep pixels outside the original's top
  * half: a small bright cluster dominates the original's hull points, the supports
  * drop it, and what remains is a wide spread of weaker (but >= 10%) pixels. */

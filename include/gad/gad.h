@@ -25,8 +25,12 @@
  *   Warning: with --present-top F and --hull-keep F (e.g. both 0.5) the GAD map's
  *   non-zero pixels are a subset of the original's hull points, and the GAD hull
  *   points a subset of those: the GAD hull can never be larger (RC <= 1 always)
- *   and Table 1 carries no information. Under PRESENT_FRAC the GAD map can keep
- *   low-ranked pixels the original's top half ignores, so RC > 1 happens.
+ *   and Table 1 carries no information. Under PRESENT_FRAC the original's present
+ *   pixels are a prefix of its ranking: when they are no more than its hull points
+ *   (ceil(keep * nnz)), the same subset argument gives RC <= 1. RC > 1 needs an
+ *   original map with more than that many pixels above the threshold and supports
+ *   that drop some of its top pixels, so that GAD's top half reaches pixels the
+ *   original's top half leaves out (a test builds one).
  *
  * RC (eq. 1) = A(CH_GAD) / A(CH_orig) with a chosen area measure:
  *   RC_AREA_POLYGON (default): shoelace area through pixel centres, as the paper.

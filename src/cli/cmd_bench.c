@@ -1,8 +1,313 @@
-/* cmd_bench: placeholder until the bench command lands. */
+/* cmd_bench: `gad bench`: speed of sgemm and of full-width vgg16 / resnet18 passes,
+ * as a table or one JSON object per line (tools/bench_compare.sh reads those and
+ * sets them beside PyTorch's figures from tools/bench_torch.py).
+ *
+ * Cases: sgemm C = A B at 1024^3 and 4096^3; for each model at 32x32 batch 32 and
+ * 224x224 batch 1 and 8: forward (eval), input_grad (eval forward + backward to
+ * the input only, what attribution needs) and train_step (train-mode forward, MSE
+ * backward to the parameters, one Adam step). Every case is warmed up, then
+ * repeated until it has run at least --min-time seconds and 3 times (at most
+ * --repeats times); the median is reported.
+ * GFLOP/s counts the multiply-adds of convolutions and linear layers (2 flops
+ * each): F for forward, 2F for input_grad, 3F for train_step.
+ * Not for: correctness (the tests), profiling individual layers. */
 #include "cli/cli.h"
+#include "core/err.h"
+#include "core/gemm.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "nn/model.h"
+#include "train/train.h"
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static void help(void) {
+    printf("usage: gad bench [--model vgg16|resnet18|sgemm|all] [--pass P] [--size S]\n"
+           "                 [--batch B] [--threads N] [--json] [--min-time SEC] [--repeats R]\n"
+           "Times sgemm (1024^3, 4096^3) and full-width vgg16 / resnet18 (random weights,\n"
+           "1000 classes) at 32x32 batch 32 and 224x224 batch 1 and 8: forward,\n"
+           "input_grad (forward + gradient to the input) and train_step (forward, MSE\n"
+           "backward, Adam). Reports the median over repeats after a warm-up run.\n\n"
+           "  --model M      vgg16, resnet18, sgemm or all (default all)\n"
+           "  --pass P       forward, input_grad, train_step or all (default all)\n"
+           "  --size S       only cases of this size: 32, 224, 1024 or 4096 (default all)\n"
+           "  --batch B      only cases with this batch (default all)\n"
+           "  --threads N    worker threads (default GAD_THREADS, else the online cores)\n"
+           "  --json         one JSON object per line: model, pass, size, batch, threads,\n"
+           "                 images_per_s (null for sgemm), gflops, ms, reps, max_rss_mb\n"
+           "  --min-time S   seconds each case runs at least (default 1)\n"
+           "  --repeats R    most timed runs per case (default 20; at least 3 are made)\n"
+           "  -h, --help     this text\n\n"
+           "GFLOP/s counts conv and linear multiply-adds as 2 flops: F forward, 2F\n"
+           "input_grad, 3F train_step. max_rss_mb is the process's peak so far: run one\n"
+           "case per process to read a case's own peak.\n");
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double max_rss_mb(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u)) return 0.0;
+    return (double)u.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---- options, timing and output ------------------------------------------------ */
+
+typedef struct {
+    const char *model, *pass;
+    int size, batch, json;
+    double min_time;
+    int repeats;
+} Opts;
+
+typedef void (*RunFn)(void *ctx);
+
+/* Median seconds of fn(ctx) after one warm-up; *reps gets the timed count. */
+static double time_case(const Opts *o, RunFn fn, void *ctx, int *reps) {
+    double t[256], total = 0.0;
+    int n = 0, most = o->repeats < 256 ? o->repeats : 256;
+    fn(ctx);
+    while (n < most && (n < 3 || total < o->min_time)) {
+        double t0 = now();
+        fn(ctx);
+        t[n] = now() - t0;
+        total += t[n++];
+    }
+    qsort(t, (size_t)n, sizeof t[0], cmp_double);
+    *reps = n;
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static void report(const Opts *o, const char *model, const char *pass, const char *size, int batch,
+                   double sec, double flops, int reps) {
+    double ips = batch / sec, gf = flops / sec / 1e9;
+    int is_gemm = !strcmp(model, "sgemm");
+    if (o->json) {
+        char ipsbuf[32];
+        if (is_gemm) snprintf(ipsbuf, sizeof ipsbuf, "null");
+        else snprintf(ipsbuf, sizeof ipsbuf, "%.3f", ips);
+        printf("{\"model\": \"%s\", \"pass\": \"%s\", \"size\": \"%s\", \"batch\": %d, \"threads\": %d, "
+               "\"images_per_s\": %s, \"gflops\": %.2f, \"ms\": %.3f, \"reps\": %d, \"max_rss_mb\": %.1f}\n",
+               model, pass, size, batch, par_nthreads(), ipsbuf, gf, sec * 1e3, reps, max_rss_mb());
+    } else {
+        if (is_gemm) printf("%-9s %-11s %-8s %5d %7d %12s %9.1f %10.2f\n", model, pass, size, batch,
+                            par_nthreads(), "-", gf, sec * 1e3);
+        else printf("%-9s %-11s %-8s %5d %7d %12.2f %9.1f %10.2f\n", model, pass, size, batch, par_nthreads(),
+                    ips, gf, sec * 1e3);
+    }
+    fflush(stdout);
+}
+
+static int want_str(const char *filter, const char *v) { return !strcmp(filter, "all") || !strcmp(filter, v); }
+
+/* ---- sgemm ------------------------------------------------------------------------ */
+
+typedef struct {
+    int n;
+    float *A, *B, *C;
+} GemmCase;
+
+static void run_gemm(void *p) {
+    GemmCase *g = p;
+    gemm(0, 0, g->n, g->n, g->n, 1.0f, g->A, g->n, g->B, g->n, 0.0f, g->C, g->n);
+}
+
+static void bench_sgemm(const Opts *o) {
+    static const int sizes[] = {1024, 4096};
+    Rng r;
+    rng_seed(&r, 1);
+    for (int s = 0; s < 2; s++) {
+        int n = sizes[s];
+        if (o->size && o->size != n) continue;
+        if (o->batch && o->batch != 1) continue;
+        GemmCase g = {n, NULL, NULL, NULL};
+        size_t nn = (size_t)n * n;
+        g.A = xmalloc(nn * sizeof(float));
+        g.B = xmalloc(nn * sizeof(float));
+        g.C = xcalloc(nn, sizeof(float));
+        for (size_t i = 0; i < nn; i++) g.A[i] = rng_normal(&r), g.B[i] = rng_normal(&r);
+        int reps;
+        double sec = time_case(o, run_gemm, &g, &reps);
+        char size[16];
+        snprintf(size, sizeof size, "%d", n);
+        report(o, "sgemm", "sgemm", size, 1, sec, 2.0 * n * (double)n * n, reps);
+        free(g.A); free(g.B); free(g.C);
+    }
+}
+
+/* ---- models ---------------------------------------------------------------------- */
+
+/* Multiply-adds of one image's forward pass through the conv and linear layers
+ * (torchvision's vgg16 / resnet18 at full width). */
+static double conv_macs(int cin, int cout, int k, int ho, int wo) { return (double)cin * cout * k * k * ho * wo; }
+
+static double vgg16_macs(int H, int W, int classes) {
+    static const int cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0};
+    double macs = 0.0;
+    int c = 3, h = H, w = W;
+    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
+        if (!cfg[i]) { h /= 2; w /= 2; continue; } /* max pool 2x2 */
+        macs += conv_macs(c, cfg[i], 3, h, w);      /* 3x3, padding 1 */
+        c = cfg[i];
+    }
+    return macs + 512.0 * 7 * 7 * 4096 + 4096.0 * 4096 + 4096.0 * classes; /* after adaptive pool 7x7 */
+}
+
+static double resnet18_macs(int H, int W, int classes) {
+    int h = (H + 6 - 7) / 2 + 1, w = (W + 6 - 7) / 2 + 1; /* conv1 7x7 stride 2 pad 3 */
+    double macs = conv_macs(3, 64, 7, h, w);
+    h = (h + 2 - 3) / 2 + 1; /* max pool 3x3 stride 2 pad 1 */
+    w = (w + 2 - 3) / 2 + 1;
+    int c = 64;
+    for (int s = 0; s < 4; s++)
+        for (int b = 0; b < 2; b++) {
+            int cout = 64 << s, stride = s > 0 && b == 0 ? 2 : 1;
+            int ho = (h + 2 - 3) / stride + 1, wo = (w + 2 - 3) / stride + 1;
+            macs += conv_macs(c, cout, 3, ho, wo) + conv_macs(cout, cout, 3, ho, wo);
+            if (stride != 1 || c != cout) macs += conv_macs(c, cout, 1, ho, wo); /* downsample */
+            c = cout;
+            h = ho;
+            w = wo;
+        }
+    return macs + 512.0 * classes;
+}
+
+typedef struct {
+    Model *m;
+    Plan *plan;
+    Adam *adam;
+    int n, K;
+    const float *x, *target;
+    float *dlogits, *dx;
+    size_t xsize;
+} ModelCase;
+
+static void run_forward(void *p) {
+    ModelCase *c = p;
+    PassMode mode = {0, RELU_STANDARD, 0};
+    model_forward(c->m, c->plan, c->x, c->n, mode);
+}
+
+/* The gradient of each image's logit (i mod K) with respect to the input. */
+static void run_input_grad(void *p) {
+    ModelCase *c = p;
+    PassMode mode = {0, RELU_STANDARD, 0};
+    model_forward(c->m, c->plan, c->x, c->n, mode);
+    memset(c->dlogits, 0, sizeof(float) * (size_t)c->n * c->K);
+    for (int i = 0; i < c->n; i++) c->dlogits[(size_t)i * c->K + i % c->K] = 1.0f;
+    memset(c->dx, 0, sizeof(float) * c->xsize);
+    model_backward(c->m, c->plan, c->dlogits, c->dx, 0, mode);
+}
+
+static void run_train_step(void *p) {
+    ModelCase *c = p;
+    PassMode mode = {1, RELU_STANDARD, 12345};
+    const float *y = model_forward(c->m, c->plan, c->x, c->n, mode);
+    loss_mse((size_t)c->n * c->K, y, c->target, c->dlogits);
+    model_zero_grads(c->m);
+    model_backward(c->m, c->plan, c->dlogits, NULL, 1, mode);
+    adam_step(c->adam, c->m->params, c->m->grads);
+}
+
+static int bench_model(const Opts *o, Arch arch) {
+    static const struct { int hw, batch; } shapes[] = {{32, 32}, {224, 1}, {224, 8}};
+    static const struct { const char *name; RunFn fn; double mult; } passes[] = {
+        {"forward", run_forward, 1.0}, {"input_grad", run_input_grad, 2.0}, {"train_step", run_train_step, 3.0}};
+    const char *name = arch == ARCH_VGG16 ? "vgg16" : "resnet18";
+    int any = 0, train = 0;
+    for (int s = 0; s < 3; s++)
+        for (int q = 0; q < 3; q++)
+            if ((!o->size || o->size == shapes[s].hw) && (!o->batch || o->batch == shapes[s].batch) &&
+                want_str(o->pass, passes[q].name)) {
+                any = 1;
+                train |= q == 2;
+            }
+    if (!any) return 0;
+
+    const int K = 1000;
+    Model m;
+    if (model_init(&m, arch, K, 1.0f, arch == ARCH_VGG16 ? 4096 : 0, 1)) return -1;
+    Adam adam;
+    if (train) {
+        model_alloc_grads(&m);
+        adam_init(&adam, m.n_params, 1e-5f, 0.0f);
+    }
+    Rng r;
+    rng_seed(&r, 2);
+    int rc = 0;
+    for (int s = 0; s < 3 && rc == 0; s++) {
+        int hw = shapes[s].hw, n = shapes[s].batch;
+        if ((o->size && o->size != hw) || (o->batch && o->batch != n)) continue;
+        int todo = 0;
+        for (int q = 0; q < 3; q++) todo |= want_str(o->pass, passes[q].name);
+        if (!todo) continue;
+        Plan *plan = plan_new(&m, n, hw, hw);
+        if (!plan) { rc = -1; break; }
+        size_t xsize = (size_t)n * 3 * hw * hw;
+        float *x = xmalloc(xsize * sizeof(float)), *dx = xcalloc(xsize, sizeof(float));
+        float *target = xmalloc(sizeof(float) * (size_t)n * K), *dlogits = xcalloc((size_t)n * K, sizeof(float));
+        for (size_t i = 0; i < xsize; i++) x[i] = rng_normal(&r);
+        for (size_t i = 0; i < (size_t)n * K; i++) target[i] = 0.1f * rng_normal(&r);
+        ModelCase c = {&m, plan, train ? &adam : NULL, n, K, x, target, dlogits, dx, xsize};
+        double macs = arch == ARCH_VGG16 ? vgg16_macs(hw, hw, K) : resnet18_macs(hw, hw, K);
+        char size[16];
+        snprintf(size, sizeof size, "%dx%d", hw, hw);
+        for (int q = 0; q < 3; q++) {
+            if (!want_str(o->pass, passes[q].name)) continue;
+            int reps;
+            double sec = time_case(o, passes[q].fn, &c, &reps);
+            report(o, name, passes[q].name, size, n, sec, 2.0 * macs * n * passes[q].mult, reps);
+        }
+        free(x); free(dx); free(target); free(dlogits);
+        plan_free(plan);
+    }
+    if (train) adam_free(&adam);
+    model_free(&m);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "gad bench: not implemented yet\n");
-    return 1;
+    Opts o = {"all", "all", 0, 0, 0, 1.0, 20};
+    int threads = 0;
+    float min_time = 1.0f;
+    for (int i = 1; i < argc; i++) {
+        if (arg_is_help(argv[i])) { help(); return 0; }
+        if (arg_str(argc, argv, &i, "--model", &o.model)) {
+            if (!want_str(o.model, "vgg16") && !want_str(o.model, "resnet18") && !want_str(o.model, "sgemm"))
+                arg_usage_error("bench", "--model takes vgg16, resnet18, sgemm or all, not '%s'", o.model);
+        } else if (arg_str(argc, argv, &i, "--pass", &o.pass)) {
+            if (!want_str(o.pass, "forward") && !want_str(o.pass, "input_grad") && !want_str(o.pass, "train_step") &&
+                !want_str(o.pass, "sgemm"))
+                arg_usage_error("bench", "--pass takes forward, input_grad, train_step or all, not '%s'", o.pass);
+        } else if (arg_int(argc, argv, &i, "--size", &o.size, 1, 1 << 16)) {
+        } else if (arg_int(argc, argv, &i, "--batch", &o.batch, 1, 1 << 16)) {
+        } else if (arg_int(argc, argv, &i, "--threads", &threads, 1, 256)) {
+        } else if (arg_float(argc, argv, &i, "--min-time", &min_time, 0.0f, 3600.0f)) {
+        } else if (arg_int(argc, argv, &i, "--repeats", &o.repeats, 1, 256)) {
+        } else if (arg_flag(argv, &i, "--json", &o.json)) {
+        } else {
+            arg_usage_error("bench", "unknown argument '%s'", argv[i]);
+        }
+    }
+    o.min_time = min_time;
+    if (threads > 0) par_init(threads);
+    if (!o.json)
+        printf("%-9s %-11s %-8s %5s %7s %12s %9s %10s\n", "model", "pass", "size", "batch", "threads", "images/s",
+               "GFLOP/s", "ms");
+    if (want_str(o.model, "sgemm") && (want_str(o.pass, "sgemm"))) bench_sgemm(&o);
+    if (want_str(o.model, "vgg16") && bench_model(&o, ARCH_VGG16)) return cli_fail();
+    if (want_str(o.model, "resnet18") && bench_model(&o, ARCH_RESNET18)) return cli_fail();
+    return 0;
 }

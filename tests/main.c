@@ -1,5 +1,6 @@
 /* main.c: the test runner. Runs every TEST found by the Makefile (build/test_registry.h),
  * each in a forked process, or only those whose name contains argv[1].
+ * A test that runs longer than GAD_TEST_TIMEOUT seconds (default 600) fails.
  * Ends with the line "N passed, N failed" and exits 1 if anything failed. */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
@@ -83,6 +84,9 @@ int main(int argc, char **argv) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
         pid_t pid = fork();
         if (pid == 0) {
+            /* a hung test becomes a failure (SIGALRM) instead of a stuck run */
+            const char *lim = getenv("GAD_TEST_TIMEOUT");
+            alarm(lim && atoi(lim) > 0 ? (unsigned)atoi(lim) : 600u);
             tests[i].fn();
             fflush(stdout);
             _exit(test_failures ? 1 : 0);

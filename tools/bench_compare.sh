@@ -1,0 +1,151 @@
+#!/bin/bash
+# bench_compare: gad against PyTorch on this machine, same cases, same threads,
+# interleaved (gad, then PyTorch under each environment, case group by case group,
+# so a change in machine load hits both), then a table of the ratios.
+#
+#   tools/bench_compare.sh [--threads N] [--model vgg16|resnet18|sgemm|all]
+#                          [--size S] [--batch B] [--min-time SEC] [--out DIR]
+#
+# PyTorch (tools/bench_torch.py, /usr/bin/python3) runs under these environments and
+# the best of them is the figure compared against:
+#   as-is          the environment as given (skipped when it sets none of the
+#                  OpenBLAS variables, as it is then the same as the next one)
+#   auto           OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset: OpenBLAS picks its
+#                  kernels for this CPU (AVX-512 where it has them)
+#   auto+malloc    as auto, with glibc keeping freed memory and huge pages:
+#                  MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
+#                  MALLOC_TOP_PAD_=1073741824 GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+# Also measured: the fp32 peak (build/peak) to state sgemm as a fraction of it, and
+# the peak RSS of vgg16 224x224 batch 8 forward + input gradient, each engine in a
+# process of its own. Raw JSON lines are kept in DIR (default build/bench).
+# Needs: make, /usr/bin/python3 with torch + torchvision; OpenBLAS (Debian's
+# libopenblas0-pthread) for PyTorch's matrix products, else it falls back to the
+# reference BLAS and the comparison flatters gad (a warning is printed).
+# Not for: CI (minutes of full-machine load); correctness.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+THREADS=$(nproc)
+MODEL=all
+SIZE=0
+BATCH=0
+MIN_TIME=1
+OUT=build/bench
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --threads) THREADS=$2; shift 2 ;;
+    --model) MODEL=$2; shift 2 ;;
+    --size) SIZE=$2; shift 2 ;;
+    --batch) BATCH=$2; shift 2 ;;
+    --min-time) MIN_TIME=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench_compare: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+
+PY=/usr/bin/python3
+make -s gad build/peak >&2
+mkdir -p "$OUT"
+GAD_JSON=$OUT/gad.jsonl
+TORCH_JSON=$OUT/torch.jsonl
+: >"$GAD_JSON"
+: >"$TORCH_JSON"
+
+MALLOC_ENV=(MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
+    MALLOC_TOP_PAD_=1073741824 GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
+ENVS=()
+if [ -n "${OPENBLAS_CORETYPE:-}${OPENBLAS_L2_SIZE:-}" ]; then ENVS+=(as-is); fi
+ENVS+=(auto auto+malloc)
+
+torch_run() { # label, bench_torch.py args...
+    local label=$1
+    shift
+    case "$label" in
+    as-is) $PY tools/bench_torch.py --json --label "$label" "$@" ;;
+    auto) env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $PY tools/bench_torch.py --json --label "$label" "$@" ;;
+    auto+malloc) env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${MALLOC_ENV[@]}" \
+        $PY tools/bench_torch.py --json --label "$label" "$@" ;;
+    esac
+}
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores;" \
+    "$(date -u +%Y-%m-%d); threads $THREADS"
+./build/peak "$THREADS" | tee "$OUT/peak.txt"
+for label in "${ENVS[@]}"; do # which BLAS PyTorch gets in each environment
+    torch_run "$label" --model sgemm --size 1 2>&1 >/dev/null | sed 's/^# /PyTorch: /'
+done
+if ! $PY -c 'import ctypes.util,sys; sys.exit(0 if ctypes.util.find_library("openblas") else 1)'; then
+    echo "warning: OpenBLAS not found: PyTorch uses the reference BLAS (apt-get install libopenblas0-pthread)"
+fi
+
+# case groups: model size batch (every pass of a group runs in one process)
+CASES=()
+for m in sgemm:1024:1 sgemm:4096:1 vgg16:32:32 vgg16:224:1 vgg16:224:8 resnet18:32:32 resnet18:224:1 resnet18:224:8; do
+    IFS=: read -r gm gs gb <<<"$m"
+    [ "$MODEL" = all ] || [ "$MODEL" = "$gm" ] || continue
+    [ "$SIZE" = 0 ] || [ "$SIZE" = "$gs" ] || continue
+    [ "$BATCH" = 0 ] || [ "$BATCH" = "$gb" ] || continue
+    CASES+=("$gm $gs $gb")
+done
+
+for g in "${CASES[@]}"; do
+    read -r gm gs gb <<<"$g"
+    args=(--model "$gm" --size "$gs" --batch "$gb" --threads "$THREADS" --min-time "$MIN_TIME")
+    echo "running $gm $gs batch $gb ..." >&2
+    ./gad bench --json "${args[@]}" | tee -a "$GAD_JSON" >&2
+    for label in "${ENVS[@]}"; do torch_run "$label" "${args[@]}" 2>/dev/null | tee -a "$TORCH_JSON" >&2; done
+done
+
+# peak RSS: vgg16 224x224 batch 8 forward + input gradient, one process each
+RSS_ARGS=(--model vgg16 --size 224 --batch 8 --pass input_grad --threads "$THREADS" --min-time 0 --repeats 1)
+if [ "$MODEL" = all ] || [ "$MODEL" = vgg16 ]; then
+    echo "measuring peak RSS ..." >&2
+    ./gad bench --json "${RSS_ARGS[@]}" | sed 's/"model"/"rss_case": 1, "model"/' >>"$OUT/rss.jsonl.tmp" || true
+    for label in "${ENVS[@]}"; do
+        torch_run "$label" "${RSS_ARGS[@]}" --warmup 0 2>/dev/null | sed 's/"model"/"rss_case": 1, "model"/' \
+            >>"$OUT/rss.jsonl.tmp" || true
+    done
+    mv "$OUT/rss.jsonl.tmp" "$OUT/rss.jsonl"
+fi
+
+$PY - "$GAD_JSON" "$TORCH_JSON" "$OUT/peak.txt" "$OUT/rss.jsonl" <<'EOF'
+import json, os, re, sys
+gad_path, torch_path, peak_path, rss_path = sys.argv[1:5]
+def rows(p):
+    return [json.loads(l) for l in open(p) if l.startswith("{")] if os.path.exists(p) else []
+key = lambda r: (r["model"], r["pass"], r["size"], r["batch"])
+gad = {key(r): r for r in rows(gad_path)}
+value = lambda r: r["gflops"] if r["model"] == "sgemm" else r["images_per_s"]
+best, envs = {}, {}
+for r in rows(torch_path):
+    k = key(r)
+    envs.setdefault(k, {})[r["env"]] = value(r)
+    if k not in best or value(r) > value(best[k]):
+        best[k] = r
+peak = None
+for line in open(peak_path):
+    m = re.search(r"fp32 peak, (\d+) threads?:\s+([\d.]+)", line)
+    if m: peak = float(m.group(2))  # the last line: all threads
+labels = sorted({e for d in envs.values() for e in d})
+print()
+print("%-9s %-11s %-7s %5s %11s %11s %7s  %s" % ("model", "pass", "size", "batch", "gad", "PyTorch", "ratio",
+                                                  "PyTorch by env (same unit)"))
+for k, g in gad.items():
+    t = best.get(k)
+    gv = value(g)
+    tv = None if t is None else value(t)
+    per_env = ", ".join("%s %.4g" % (e, envs[k][e]) for e in labels if e in envs.get(k, {}))
+    print("%-9s %-11s %-7s %5d %11.4g %11s %7s  %s" % (k[0], k[1], k[2], k[3], gv,
+          "-" if tv is None else "%.4g" % tv, "-" if not tv else "%.2fx" % (gv / tv), per_env))
+    if k[0] == "sgemm" and peak:
+        print("%-9s %-11s %-7s %5s %10.0f%% %10.0f%%   of the measured fp32 peak %.1f GFLOP/s" % (
+            "", "", "", "", 100 * g["gflops"] / peak, 100 * t["gflops"] / peak if t else 0, peak))
+print("(unit: GFLOP/s for sgemm, images/s for models; ratio = gad / best PyTorch environment)")
+rss = rows(rss_path)
+if rss:
+    print()
+    print("peak RSS, vgg16 224x224 batch 8 forward + input gradient:")
+    for r in rss:
+        print("  %-7s %-12s %8.0f MiB" % (r.get("engine", "gad"), r.get("env", "-"), r["max_rss_mb"]))
+EOF

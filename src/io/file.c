@@ -11,11 +11,12 @@
 int file_read_all(const char *path, size_t max_bytes, unsigned char **data, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return err_set("%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
+    size_t cap = max_bytes < 1 << 16 ? max_bytes : 1 << 16, n = 0;
     unsigned char *buf = xmalloc(cap);
     for (;;) {
         if (n == cap) {
-            if (cap >= max_bytes) {
+            if (cap >= max_bytes) { /* at the limit: fine only if nothing follows */
+                if (fgetc(f) == EOF && !ferror(f)) break;
                 free(buf);
                 fclose(f);
                 return err_set("%s: larger than the limit of %zu bytes", path, max_bytes);
@@ -27,12 +28,9 @@ int file_read_all(const char *path, size_t max_bytes, unsigned char **data, size
         n += r;
         if (r == 0) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
-    if (bad) { free(buf); return err_set("%s: read error", path); }
-    if (n == cap && n == max_bytes) {
-        /* exactly at the limit: fine */
-    }
+    if (bad) { free(buf); return err_set("%s: read error: %s", path, strerror(bad)); }
     *data = buf;
     *len = n;
     return 0;

@@ -147,6 +147,7 @@ int png_decode(const unsigned char *buf, size_t n, const char *name, Image *img)
             pi.npal = (int)len / 3;
             memcpy(pi.pal, data, len);
         } else if (!strcmp(t, "IDAT")) {
+            if (len == 0) continue; /* an empty IDAT is legal; idat may still be NULL (NULL + 0 is UB) */
             if (idat_len + len > idat_cap) { /* geometric growth: files may hold many small IDATs */
                 idat_cap = idat_len + len > 2 * idat_cap ? idat_len + len : 2 * idat_cap;
                 idat = xrealloc(idat, idat_cap);

@@ -179,58 +179,79 @@ static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *B
 }
 
 /* ---- micro-kernels ---------------------------------------------------------------
- * t[R][NR] = sum over k of a[k][i] * b[k][j] for the first R rows of the panel,
- * k ascending, one accumulator per element. a: [kc][MR] (packed, only rows < R
- * read), b: [kc][NR]. Every variant does the same FMA chain per element, so a row
- * gets the same bits from any of them; the smaller ones only save work on the last,
- * partial row panel. The body is a macro so that R is a constant in each. */
-#define KERNEL_BODY(R)                                                     \
-    float acc[R][NR];                                                      \
-    for (int i = 0; i < R; i++)                                            \
-        for (int j = 0; j < NR; j++) acc[i][j] = 0.0f;                     \
-    for (int k = 0; k < kc; k++) {                                         \
-        for (int i = 0; i < R; i++) {                                      \
-            float ai = a[i];                                               \
-            for (int j = 0; j < NR; j++) acc[i][j] += ai * b[j];           \
-        }                                                                  \
-        a += MR;                                                           \
-        b += NR;                                                           \
-    }                                                                      \
-    for (int i = 0; i < R; i++)                                            \
-        for (int j = 0; j < NR; j++) t[i * NR + j] = acc[i][j];
-
-typedef void (*KernelFn)(int kc, const float *restrict a, const float *restrict b, float *restrict t);
-static void kernel_full(int kc, const float *restrict a, const float *restrict b, float *restrict t) { KERNEL_BODY(MR) }
-#if MR >= 4
-static void kernel_half(int kc, const float *restrict a, const float *restrict b, float *restrict t) { KERNEL_BODY(MR / 2) }
+ * t[R][NR] (first C columns) = sum over k of A(i,k) * b[k][j], k ascending, one
+ * accumulator per element. b: packed [kc][NR] (columns >= C not read). A(i,k) is
+ * a[i*ars + k*acs]: a packed panel [kc][MR] (ars = 1, acs = MR) or, when the
+ * product has so few columns that packing A would cost more than it saves, A
+ * itself (row-major: ars = lda, acs = 1; transposed: ars = 1, acs = lda).
+ * Every variant runs the same FMA chain per element, so an element gets the same
+ * bits from any of them; the small ones only skip padding on thin products and
+ * edge tiles. The body is a macro so that R and C are constants in each.
+ * Code generation notes (checked on gcc 12 and clang 14, see tools/peak.c for the
+ * machine's peak): the strides stay run-time values (with constant ones clang
+ * vectorises the C = NR/2 variants across rows, with gathers), and gcc must not
+ * unroll the j loop before vectorising it (it then mixes 256- and 512-bit pieces). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_LOOP _Pragma("GCC unroll 1")
+#else
+#define VECTOR_LOOP
 #endif
-static void kernel_1(int kc, const float *restrict a, const float *restrict b, float *restrict t) { KERNEL_BODY(1) }
 
-static KernelFn kernel_for(int mr) {
-    if (mr == 1) return kernel_1;
-#if MR >= 4
-    if (mr <= MR / 2) return kernel_half;
-#endif
-    return kernel_full;
+#define KERNEL(name, R, C)                                                                        \
+    static void name(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b, \
+                     float *restrict t) {                                                         \
+        float acc[R][C];                                                                          \
+        for (int i = 0; i < R; i++)                                                               \
+            for (int j = 0; j < C; j++) acc[i][j] = 0.0f;                                         \
+        for (int k = 0; k < kc; k++)                                                              \
+            for (int i = 0; i < R; i++) {                                                         \
+                float ai = a[(size_t)k * acs + (size_t)i * ars];                                  \
+                VECTOR_LOOP                                                                       \
+                for (int j = 0; j < C; j++) acc[i][j] += ai * b[(size_t)k * NR + j];              \
+            }                                                                                     \
+        for (int i = 0; i < R; i++)                                                               \
+            for (int j = 0; j < C; j++) t[i * NR + j] = acc[i][j];                                \
+    }
+#define MR_HALF ((MR + 1) / 2)
+KERNEL(kernel_full, MR, NR)
+KERNEL(kernel_full_halfn, MR, NR / 2)
+KERNEL(kernel_half, MR_HALF, NR)
+KERNEL(kernel_half_halfn, MR_HALF, NR / 2)
+KERNEL(kernel_1, 1, NR)
+KERNEL(kernel_1_halfn, 1, NR / 2)
+
+typedef void (*KernelFn)(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b,
+                         float *restrict t);
+
+/* The smallest kernel that covers an mr x nr tile; *rows gets the rows it reads. */
+static KernelFn kernel_for(int mr, int nr, int *rows) {
+    int halfn = nr <= NR / 2;
+    if (mr == 1) { *rows = 1; return halfn ? kernel_1_halfn : kernel_1; }
+    if (mr <= MR_HALF) { *rows = MR_HALF; return halfn ? kernel_half_halfn : kernel_half; }
+    *rows = MR;
+    return halfn ? kernel_full_halfn : kernel_full;
 }
 
-/* C tile [mr][nr] at C, element (i,j) at C[i*rs + j*cs]: on the first k-block
- * c = beta*c (0 when beta == 0, whatever c held), then c += alpha*t[i][j]. Two
- * separate loops, so the only contraction possible is fma(alpha, t, c): the same
- * for full and edge tiles and both orientations. */
+/* C tile [mr][nr] at C, element (i,j) at C[i*rs + j*cs]: c = c0 + alpha*t[i][j]
+ * where c0 is, on the first k-block, 0 when beta == 0 (C not read: NaN in it does
+ * not matter) or beta*c (a separate pass), and c on later k-blocks. The only
+ * contraction possible is fma(alpha, t, c0), the same for full and edge tiles and
+ * both orientations; alpha == 1 skips the multiply (c0 + t == fma(1, t, c0)). */
 static void update(int mr, int nr, const float *t, float alpha, float beta, int first, float *C,
                    size_t rs, size_t cs) {
-    if (first && beta != 1.0f)
+    const int zero = first && beta == 0.0f;
+    if (first && beta != 0.0f && beta != 1.0f)
         for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) {
-                float *c = C + i * rs + j * cs;
-                *c = beta == 0.0f ? 0.0f : beta * *c;
-            }
+            for (int j = 0; j < nr; j++) C[i * rs + j * cs] *= beta;
     if (cs == 1) { /* the common case, kept apart so it vectorises */
         for (int i = 0; i < mr; i++) {
             float *c = C + i * rs;
             const float *r = t + i * NR;
-            if (alpha == 1.0f)  /* c + 1*t == fma(1, t, c) bitwise */
+            if (zero && alpha == 1.0f)
+                for (int j = 0; j < nr; j++) c[j] = 0.0f + r[j];
+            else if (zero)
+                for (int j = 0; j < nr; j++) c[j] = 0.0f + alpha * r[j];
+            else if (alpha == 1.0f)
                 for (int j = 0; j < nr; j++) c[j] += r[j];
             else
                 for (int j = 0; j < nr; j++) c[j] += alpha * r[j];
@@ -238,22 +259,23 @@ static void update(int mr, int nr, const float *t, float alpha, float beta, int 
     } else {
         for (int j = 0; j < nr; j++)
             for (int i = 0; i < mr; i++) {
-                float *c = C + i * rs + j * cs;
-                if (alpha == 1.0f) *c += t[i * NR + j];
-                else *c += alpha * t[i * NR + j];
+                float *c = C + i * rs + j * cs, c0 = zero ? 0.0f : *c;
+                *c = alpha == 1.0f ? c0 + t[i * NR + j] : c0 + alpha * t[i * NR + j];
             }
     }
 }
 
 /* One product in kernel orientation: C'[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta C'
  * with C' element (i,j) at C[i*rs + j*cs]. gemm() maps the caller's problem or its
- * transpose (C^T = op(B)^T op(A)^T, same sums) onto this. */
+ * transpose (C^T = op(B)^T op(A)^T, same sums) onto this. direct: full row panels
+ * of A are read in place instead of packed (few column panels reuse them). */
 typedef struct {
     int tA, tB, M, N, K, lda, ldb;
     float alpha, beta;
     const float *A, *B;
     float *C;
     size_t rs, cs;
+    int direct;
 } GemmJob;
 
 /* k-blocks: K split into ceil(K/KC) nearly equal parts; depends on K alone. */
@@ -269,6 +291,8 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
     int nspan = n1 - n0 < NC ? n1 - n0 : NC;
     s->a = grow(s->a, &s->acap, (size_t)(mspan + MR - 1) / MR * MR * kmax);
     s->b = grow(s->b, &s->bcap, (size_t)(nspan + NR - 1) / NR * NR * kmax);
+    /* A(i,k) at A[i*ars + k*acs] for the direct kernels */
+    const size_t ars = g->tA ? 1 : (size_t)g->lda, acs = g->tA ? (size_t)g->lda : 1;
     float t[MR * NR];
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = n1 - jc < NC ? n1 - jc : NC;
@@ -280,14 +304,22 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
             pack_b(g->tB, kc, nc, B, g->ldb, s->b);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = m1 - ic < MC ? m1 - ic : MC;
-                const float *A = g->tA ? g->A + (size_t)pc * g->lda + ic : g->A + (size_t)ic * g->lda + pc;
-                pack_a(g->tA, mc, kc, A, g->lda, s->a);
+                const float *A = g->A + (size_t)ic * ars + (size_t)pc * acs;
+                if (!g->direct) pack_a(g->tA, mc, kc, A, g->lda, s->a);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = s->b + (size_t)jr * kc;
                     for (int ir = 0; ir < mc; ir += MR) {
-                        int mr = mc - ir < MR ? mc - ir : MR;
-                        kernel_for(mr)(kc, s->a + (size_t)ir * kc, bp, t);
+                        int mr = mc - ir < MR ? mc - ir : MR, rows;
+                        KernelFn kern = kernel_for(mr, nr, &rows);
+                        if (g->direct && rows == mr) { /* read A in place */
+                            kern(kc, A + ir * ars, ars, acs, bp, t);
+                        } else if (g->direct) {        /* a partial panel: pack it alone */
+                            pack_a(g->tA, mr, kc, A + ir * ars, g->lda, s->a);
+                            kern(kc, s->a, 1, MR, bp, t);
+                        } else {
+                            kern(kc, s->a + (size_t)ir * kc, 1, MR, bp, t);
+                        }
                         update(mr, nr, t, g->alpha, g->beta, kb == 0,
                                g->C + (size_t)(ic + ir) * g->rs + (size_t)(jc + jr) * g->cs, g->rs, g->cs);
                     }
@@ -307,22 +339,38 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
     }
 }
 
-/* Padded tiles the kernel computes for an M x N product (its wasted work). */
-static double padded(int M, int N) {
-    return (double)((M + MR - 1) / MR * MR) * ((N + NR - 1) / NR * NR);
+/* Reading A in place pays when each row panel serves at most this many column
+ * panels, and only for row-major A (each row a contiguous stream; transposed, every
+ * k would touch another cache line). */
+#define DIRECT_MAX_PANELS 2
+static void set_direct(GemmJob *g) { g->direct = !g->tA && (g->N + NR - 1) / NR <= DIRECT_MAX_PANELS; }
+
+/* A rough cost, in kernel multiply-adds, of running a product in one orientation:
+ * the kernel's work including padding; packing (an element ~ PACK_COST, twice that
+ * when packing transposes); and the C updates, once per k-block (UPDATE_COST per
+ * element, 16 times that when C is written transposed, element by element). */
+#define PACK_COST 16.0
+#define UPDATE_COST 2.0
+static double job_cost(const GemmJob *g) {
+    double mp = (double)((g->M + MR - 1) / MR * MR), np = (double)((g->N + NR - 1) / NR * NR);
+    if (g->N <= NR / 2) np = NR / 2; /* the half-width kernels */
+    double work = mp * np * g->K;
+    double b = (double)g->N * g->K * PACK_COST * (g->tB ? 2.0 : 1.0);
+    double a = g->direct ? 0.0 : (double)g->M * g->K * PACK_COST * (g->tA ? 1.0 : 2.0) * ((g->N + NC - 1) / NC);
+    double c = (double)g->M * g->N * kblocks(g->K) * UPDATE_COST * (g->cs == 1 ? 1.0 : 16.0);
+    return work + a + b + c;
 }
 
-/* The job for the caller's problem, in the orientation that wastes less of the
- * kernel on padding (e.g. N = 1: C^T = op(B)^T op(A)^T puts N on the MR side). */
+/* The job for the caller's problem in the cheaper orientation (results are the same
+ * bits either way: each element is the same chain of FMAs). */
 static GemmJob make_job(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc) {
-    GemmJob g = {transA, transB, M, N, K, lda, ldb, alpha, beta, A, B, C, (size_t)ldc, 1};
-    if (padded(N, M) < padded(M, N)) {
-        /* A' = op(B)^T: A'(i,k) = op(B)(k,i), i.e. B read with the other transpose */
-        GemmJob t = {!transB, !transA, N, M, K, ldb, lda, alpha, beta, B, A, C, 1, (size_t)ldc};
-        g = t;
-    }
-    return g;
+    GemmJob g = {transA, transB, M, N, K, lda, ldb, alpha, beta, A, B, C, (size_t)ldc, 1, 0};
+    /* A' = op(B)^T: A'(i,k) = op(B)(k,i), i.e. B read with the other transpose */
+    GemmJob t = {!transB, !transA, N, M, K, ldb, lda, alpha, beta, B, A, C, 1, (size_t)ldc, 0};
+    set_direct(&g);
+    set_direct(&t);
+    return job_cost(&t) < job_cost(&g) ? t : g;
 }
 
 void gemm_st(int transA, int transB, int M, int N, int K, float alpha,
@@ -358,7 +406,7 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha,
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
     ParJob j = {make_job(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), 1, 1};
-    int nth = padded(M, N) * K < (1 << 18) ? 1 : par_nthreads();
+    int nth = job_cost(&j.g) < (1 << 18) ? 1 : par_nthreads();
     if (nth > 1) {
         /* the split with the fewest tiles on the busiest thread; on a tie, more
          * threads along the longer side (the other operand's packing is repeated) */

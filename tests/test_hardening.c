@@ -6,7 +6,8 @@
  *     lengths) and against the real data before anything of that size is
  *     allocated: the headers here claim terabytes, so a missing check would end the
  *     test with "out of memory" rather than a message;
- *   - file_read_all's limit is exact.
+ *   - file_read_all's limit is exact;
+ *   - a process killed while writing leaves neither the output nor its temporary.
  * Not for: the formats' normal behaviour (test_io_formats.c, test_io_images.c). */
 #include "core/err.h"
 #include "core/tensor.h"
@@ -18,9 +19,13 @@
 #include "io/safetensors.h"
 #include "io/zlib.h"
 #include "test.h"
+#include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* rc must be -1 with a one-line message containing name (when given) and want. */
 static void refused(int rc, const char *name, const char *want, const char *file, int line) {
@@ -285,4 +290,52 @@ TEST(hard_inflate_output_bounded) {
     CHECKF(png_decode(png, pn, "ok.png", &im) == 0, "%s", err_get());
     image_free(&im);
     free(png);
+}
+
+/* ---- interrupted writes ---------------------------------------------------------- */
+
+static int count_prefix(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL) n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+TEST(hard_interrupted_write_leaves_nothing) {
+    char dir[512], a[600], b[600];
+    snprintf(dir, sizeof dir, "%s/kill", test_tmpdir());
+    REQUIRE(file_mkdirs(dir) == 0);
+    snprintf(a, sizeof a, "%s/out_a.npy", dir);
+    snprintf(b, sizeof b, "%s/out_b.png", dir);
+    int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+    for (int k = 0; k < 3; k++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) { /* two outputs half written, then the signal */
+            AtomicFile fa, fb;
+            if (afile_open(&fa, a) || afile_open(&fb, b)) _exit(3);
+            fputs("half of an output", fa.f);
+            fputs("the other half", fb.f);
+            fflush(fa.f);
+            fflush(fb.f);
+            if (count_prefix(dir, "out_") != 2) _exit(4); /* the temporaries do exist */
+            kill(getpid(), sigs[k]);
+            _exit(5);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        CHECKF(WIFSIGNALED(st) && WTERMSIG(st) == sigs[k], "signal %d: child status 0x%x", sigs[k], st);
+        CHECKF(count_prefix(dir, "out_") == 0, "signal %d: %d files left in %s", sigs[k], count_prefix(dir, "out_"),
+               dir);
+    }
+    /* a commit still works, and leaves only the output */
+    AtomicFile af;
+    REQUIRE(afile_open(&af, a) == 0);
+    fputs("whole", af.f);
+    REQUIRE(afile_commit(&af) == 0);
+    CHECK(count_prefix(dir, "out_") == 1 && file_exists(a));
 }

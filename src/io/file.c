@@ -1,7 +1,12 @@
-/* file: bounded whole-file reads and atomic writes (see io/file.h). */
+/* file: bounded whole-file reads and atomic writes (see io/file.h).
+ * The temporaries being written are also listed for a SIGINT / SIGTERM / SIGHUP
+ * handler (installed by the first afile_open, unless the signal is ignored or
+ * handled already) that removes them before the process dies of the signal, so an
+ * interrupted run leaves neither a half-written output nor a stray "X.tmp.PID". */
 #include "io/file.h"
 #include "core/err.h"
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,6 +41,40 @@ int file_read_all(const char *path, size_t max_bytes, unsigned char **data, size
     return 0;
 }
 
+/* ---- temporaries removed on a fatal signal ---- */
+
+#define AFILE_LIVE 16 /* more open at once are still atomic, only not cleaned up */
+static char *volatile live[AFILE_LIVE];
+
+static void on_signal(int sig) {
+    for (int i = 0; i < AFILE_LIVE; i++) {
+        char *p = live[i];
+        if (p) unlink(p); /* async-signal-safe */
+    }
+    signal(sig, SIG_DFL); /* then die of the signal as we would have */
+    raise(sig);
+}
+
+static void install_handlers(void) {
+    static int done;
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    if (done) return;
+    done = 1;
+    for (int i = 0; i < 3; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+static void live_set(char *old, char *now) {
+    for (int i = 0; i < AFILE_LIVE; i++)
+        if (live[i] == old) { live[i] = now; return; }
+}
+
 int afile_open(AtomicFile *af, const char *path) {
     memset(af, 0, sizeof *af);
     size_t n = strlen(path) + 32;
@@ -50,12 +89,15 @@ int afile_open(AtomicFile *af, const char *path) {
         memset(af, 0, sizeof *af);
         return -1;
     }
+    install_handlers();
+    live_set(NULL, af->tmp);
     return 0;
 }
 
 void afile_abort(AtomicFile *af) {
     if (af->f) fclose(af->f);
     if (af->tmp) remove(af->tmp);
+    if (af->tmp) live_set(af->tmp, NULL);
     free(af->path);
     free(af->tmp);
     memset(af, 0, sizeof *af);
@@ -76,6 +118,7 @@ int afile_commit(AtomicFile *af) {
         afile_abort(af);
         return -1;
     }
+    live_set(af->tmp, NULL);
     free(af->path);
     free(af->tmp);
     memset(af, 0, sizeof *af);

@@ -1,5 +1,9 @@
 /* idx: IDX reader (see io/idx.h). The whole file is read, gunzipped if it starts
  * with the gzip magic, and the header checked against the data length.
+ * Limits (each a one-line error, checked before the data buffer is allocated):
+ * file and gunzipped size <= IDX_MAX_BYTES (2 GiB); each dimension <= INT_MAX and
+ * their product <= IDX_MAX_BYTES (checked for overflow); the data length must
+ * equal the product exactly. A gzip ISIZE is only compared, never trusted.
  * Not for: element types other than unsigned bytes, streaming. */
 #include "io/idx.h"
 #include "core/err.h"

@@ -5,6 +5,11 @@
  * code-by-code walk for the longer ones (puff.c style). Reading past the end of the
  * input feeds zero "pad" bits, and consuming one of them marks the stream truncated,
  * so no read ever goes out of bounds and truncation is reported as such.
+ * Limits: the output never exceeds the caller's max_out (the buffer doubles up to
+ * it, no further: a small zip bomb gets "exceeds the limit"); back-references are
+ * checked against what this stream has produced; code lengths, repeat counts and
+ * code sets are validated before use; gzip's ISIZE is compared with the output, not
+ * used to allocate.
  * Not for: streaming input, preset dictionaries, speed tricks beyond the table. */
 #include "io/zlib.h"
 #include "core/err.h"

@@ -7,6 +7,11 @@
  * tuple-of-int values), not by a general Python literal parser. The data length must
  * match the shape exactly. Values are assembled from little-endian bytes, so the host's
  * byte order does not matter. Writes byte-for-byte what numpy.save writes (version 1.0).
+ * Limits (each a one-line error, checked before the data buffer is allocated):
+ * header length <= NPY_MAX_HEADER (1 MiB) and within the file; at most
+ * TENSOR_MAXDIM dimensions; each dimension parsed without overflow; elements <=
+ * TENSOR_MAXNUMEL (2^31 - 1, products checked for overflow); the data length must
+ * equal 4 x elements exactly, compared with the real file size.
  * Not for: other dtypes, Fortran order, .npz, object or structured arrays. */
 #include "io/npy.h"
 #include "core/err.h"

@@ -4,6 +4,11 @@
  * filters in place and expand each row to 8-bit samples, pass by pass for Adam7.
  * Encoding: per row, the filter whose output has the smallest sum of |signed bytes|
  * (the usual libpng heuristic), deflate at level 6, one IHDR / IDAT... / IEND.
+ * Limits (each a one-line error, checked before any buffer of that size exists):
+ * file <= IMAGE_MAX_FILE (image_load); chunk length <= 2^31 - 1 and within the
+ * file; IHDR width and height <= IMAGE_MAX_DIM and width x height <=
+ * IMAGE_MAX_PIXELS; the image data inflates to at most the exact size the IHDR
+ * implies (the inflate limit), and less is refused too.
  * Not for: ancillary chunks (tRNS, gAMA, text... are skipped), APNG, writing
  * palette or 16-bit images. */
 #include "core/err.h"

@@ -2,6 +2,9 @@
  * A maxval other than 255 is scaled like Pillow does: round(v / maxval * 255),
  * half to even; binary samples above maxval are clipped to 255, ASCII ones refused
  * (Pillow does the same).
+ * Limits (each a one-line error, checked before the pixel buffer is allocated):
+ * header numbers above 10^9 are malformed; width and height <= IMAGE_MAX_DIM,
+ * width x height <= IMAGE_MAX_PIXELS; binary data must hold every sample.
  * Not for: P1/P4 bitmaps, 16-bit samples (maxval > 255), PAM (P7), writing. */
 #include "core/err.h"
 #include "io/image.h"

@@ -6,6 +6,11 @@
  * corrupt header cannot make us allocate memory the file does not back.
  * The tensors must tile the data section exactly (no overlap, no gap, nothing
  * after the last one), as the reference implementation requires.
+ * Limits (each a one-line error, checked before anything of that size is allocated):
+ * header length <= ST_MAX_HEADER (100 MiB) and within the file; JSON nesting and
+ * value count as io/json.h says; at most 8 dimensions; elements per tensor <=
+ * TENSOR_MAXNUMEL (2^31 - 1, products checked for overflow); every data_offsets
+ * range within the data section, which is the real file size minus the header.
  * Not for: memory mapping, lazy loading, dtypes other than F32 and I64. */
 #include "io/safetensors.h"
 #include "core/err.h"

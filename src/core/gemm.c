@@ -60,10 +60,10 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 #endif
 #endif
 #ifndef GEMM_KC
-#define GEMM_KC 512   /* k-block: longer blocks mean fewer C updates */
+#define GEMM_KC 1024  /* k-block: longer blocks mean fewer passes over C */
 #endif
 #ifndef GEMM_MC
-#define GEMM_MC 128   /* A block MC x KC stays in L2; multiple of MR */
+#define GEMM_MC 96    /* A block MC x KC stays in L2; multiple of MR */
 #endif
 #ifndef GEMM_NC
 #define GEMM_NC 4096  /* B panel KC x NC stays in L3; multiple of NR */

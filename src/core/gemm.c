@@ -2,27 +2,32 @@
  * portable C99: no intrinsics, no assembly.
  *
  *   for jc in N by NC:            B panel  [KC x NC] packed, lives in L3
- *     for pc in K by KC:          the only loop over K: k-blocks in a fixed order
- *       pack B[pc.., jc..]        into NR-wide micro-panels, zero-padded
+ *     for kb, k-blocks of K:      the only loop over K: blocks fixed by K alone
+ *       pack B[k.., jc..]         into NR-wide micro-panels, zero-padded
  *       for ic in M by MC:        A block  [MC x KC] packed, lives in L2
- *         pack A[ic.., pc..]      into MR-tall micro-panels, zero-padded
- *         for jr, ir:             micro-kernel: an MR x NR tile of C in registers
+ *         pack A[ic.., k..]       into MR-tall micro-panels, zero-padded
+ *         for jr, ir:             micro-kernel: an MR x NR tile of C in registers,
+ *                                 then added into C (alpha, beta)
  *
- * The micro-kernel is a plain loop nest over a float acc[MR][NR]; with constant MR
- * and NR, gcc (-O3, or -O2 -fpeel-loops) and clang (-O2) unroll it fully, keep the
- * accumulators in vector registers and emit one broadcast-FMA per (row, vector).
- * The Makefile builds this file with -O3 for that reason.
+ * The micro-kernel is a plain loop nest over a float acc[R][C]; with constant R and
+ * C, gcc (-O3) and clang (-O2) keep the accumulators in vector registers and emit
+ * one broadcast-FMA per (row, vector). The Makefile builds this file with -O3.
+ * Thin products: smaller kernels (R = MR/2 or 1 rows, C = NR/2 columns) skip most of
+ * the padding; with at most two column panels A is read in place, not packed; and
+ * the product may run transposed (C^T = op(B)^T op(A)^T) when a cost estimate says
+ * that wastes less (e.g. N = 1).
  *
  * Determinism (the contract in gemm.h): every C element is the same sequence of
- * operations whatever its position, M, N and the thread count. Threads split M and N
- * only, never K; edge tiles run the full kernel on zero-padded panels into a
- * temporary tile, so padding never changes the order; the k-blocks are fixed by K
- * alone; the update is c = beta*c once (before the first k-block), then c += alpha*t
- * per k-block, written so that only one FMA contraction is possible.
+ * operations whatever its position, M, N and the thread count: one FMA chain per
+ * k-block, k ascending from 0 (every kernel variant and both orientations compute
+ * exactly that), the k-blocks fixed by K alone, then c = c0 + alpha*t per k-block
+ * with c0 = 0, beta*c or c (see update()). Threads split M and N only, never K.
+ * Padding never enters a sum that is kept: edge tiles compute into a temporary
+ * tile of which only the valid part is added into C.
  *
  * Scratch: each thread keeps its own packing buffers (pthread key), grown on demand
- * to at most MC*KC + KC*NC floats, kept for the thread's life. No allocation in the
- * steady state.
+ * to at most MC*KC + KC*NC floats and kept for the thread's life: no allocation in
+ * the steady state.
  * Not for: double precision, complex, strided batches, K-parallel splits. */
 #include "core/gemm.h"
 #include "core/threads.h"
@@ -66,7 +71,7 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 #define GEMM_MC 96    /* A block MC x KC stays in L2; multiple of MR */
 #endif
 #ifndef GEMM_NC
-#define GEMM_NC 4096  /* B panel KC x NC stays in L3; multiple of NR */
+#define GEMM_NC 2048  /* B panel KC x NC (8 MiB) stays in L3; multiple of NR */
 #endif
 #define MR GEMM_MR
 #define NR GEMM_NR
@@ -406,7 +411,7 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha,
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
     ParJob j = {make_job(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), 1, 1};
-    int nth = job_cost(&j.g) < (1 << 18) ? 1 : par_nthreads();
+    int nth = job_cost(&j.g) < (1 << 19) ? 1 : par_nthreads(); /* ~10 us: not worth a wake-up */
     if (nth > 1) {
         /* the split with the fewest tiles on the busiest thread; on a tie, more
          * threads along the longer side (the other operand's packing is repeated) */

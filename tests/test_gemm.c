@@ -192,3 +192,43 @@ TEST(gemm_bitwise_single_element) {
     free(whole);
     prob_free(&p);
 }
+
+/* gemm and gemm_st called from inside pool workers at the same time (each with its
+ * own packing buffers; gemm nested in a job runs serially): the same bits. */
+typedef struct {
+    const Prob *p;
+    float *c;
+} NestedJob;
+
+static void nested_rows(void *arg, int ith, int nth) {
+    NestedJob *j = arg;
+    const Prob *p = j->p;
+    long lo, hi;
+    par_range(p->M, ith, nth, &lo, &hi);
+    for (long i0 = lo; i0 < hi; i0 += 3) { /* 3 rows at a time, alternating entry points */
+        int rows = hi - i0 < 3 ? (int)(hi - i0) : 3;
+        const float *A = p->tA ? p->A + i0 : p->A + (size_t)i0 * p->lda;
+        ((i0 / 3) & 1 ? gemm_st : gemm)(p->tA, p->tB, rows, p->N, p->K, 1.0f, A, p->lda, p->B, p->ldb, 0.0f,
+                                        j->c + (size_t)i0 * p->ldc, p->ldc);
+    }
+}
+
+TEST(gemm_bitwise_same_inside_workers) {
+    Rng r;
+    rng_seed(&r, 12);
+    for (int t = 0; t < 4; t++) {
+        Prob p = prob_new(&r, t & 1, t >> 1, 50, 200, 1100, 1);
+        float *whole = run(&p, 1, 1.0f, 0.0f);
+        for (int th = 2; th <= 3; th++) {
+            par_init(th);
+            NestedJob j = {&p, copy_c(&p)};
+            par_run(nested_rows, &j);
+            CHECKF(same_bits(j.c, whole, (size_t)p.M * p.ldc), "tA=%d tB=%d, %d threads: products inside workers differ",
+                   p.tA, p.tB, th);
+            free(j.c);
+        }
+        free(whole);
+        prob_free(&p);
+    }
+    par_shutdown();
+}

@@ -67,6 +67,11 @@ static int load_input(const char *path, const Model *m, Tensor *x) {
         Image img;
         if (image_load(path, &img)) return -1;
         int h = m->cfg.in_h > 0 ? m->cfg.in_h : img.h, w = m->cfg.in_w > 0 ? m->cfg.in_w : img.w;
+        if (h > IMAGE_MAX_DIM || w > IMAGE_MAX_DIM || (long)h * w > IMAGE_MAX_PIXELS) { /* sizes from the metadata */
+            image_free(&img);
+            return err_set("%s: the weights' input size %dx%d is over the image limit (%d per side, %ld pixels)", path, h,
+                           w, IMAGE_MAX_DIM, IMAGE_MAX_PIXELS);
+        }
         *x = tensor_new4(1, 3, h, w);
         image_to_input(&img, h, w, m->cfg.has_norm ? m->cfg.mean : NULL, m->cfg.has_norm ? m->cfg.std : NULL,
                        x->data);

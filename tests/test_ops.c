@@ -134,6 +134,56 @@ TEST(ops_conv_fast_matches_ref) {
     }
 }
 
+/* Shapes that take the other routes of the blocked implementation: images cut into
+ * column pieces (grid > 1024 columns), many blocks spread over threads, groups of
+ * small images, sums longer than a gemm k-block, strided input-gradient classes with
+ * pieces, a 1x1 convolution read in place. 1 and 2 threads; tolerances as above
+ * (atol 1e-4 for the long sums). */
+TEST(ops_conv_blocked_matches_ref) {
+    Rng r;
+    rng_seed(&r, 14);
+    static const ConvCase cases[] = {
+        {3, 4, 40, 37, 8, 3, 3, 1, 1, 1, 1, 1},   /* pieces, per-thread blocks */
+        {2, 3, 70, 75, 6, 3, 3, 2, 2, 1, 1, 0},   /* strided, dx classes in pieces */
+        {9, 64, 5, 5, 72, 3, 3, 1, 1, 1, 1, 1},   /* groups, long sums */
+        {3, 6, 45, 41, 5, 1, 1, 1, 1, 0, 0, 1},   /* pointwise pieces read in place */
+        {4, 5, 19, 21, 7, 5, 5, 2, 2, 2, 2, 1},   /* 5x5 stride 2 */
+    };
+    for (int th = 1; th <= 2; th++) {
+        par_init(th);
+        for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+            const ConvCase *c = &cases[t];
+            ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+            size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * s.C * s.kh * s.kw;
+            size_t ny = (size_t)s.N * s.K * s.Ho * s.Wo;
+            float *x = randn(&r, nx, 1.0f), *w = randn(&r, nw, 0.3f), *b = c->bias ? randn(&r, s.K, 1.0f) : NULL;
+            float *dy = randn(&r, ny, 1.0f), *y = randn(&r, ny, 1.0f), *yr = randn(&r, ny, 1.0f);
+            float *dx = randn(&r, nx, 1.0f), *dw = randn(&r, nw, 1.0f), *db = randn(&r, s.K, 1.0f);
+            float *dxr = copyf(dx, nx), *dwr = copyf(dw, nw), *dbr = copyf(db, s.K);
+            Workspace ws;
+            conv_reserve(&ws, &s);
+            conv2d_forward(&s, x, w, b, y, &ws);
+            conv2d_forward_ref(&s, x, w, b, yr);
+            conv2d_backward(&s, x, w, dy, dx, dw, db, &ws);
+            conv2d_backward_ref(&s, x, w, dy, dxr, dwr, dbr);
+            CHECK(ws.used == 0);
+            char what[96];
+            snprintf(what, sizeof what, "blocked conv %d threads %d y", (int)t, th);
+            CHECK_CLOSE(what, y, yr, ny, 1e-4f, 1e-4f);
+            snprintf(what, sizeof what, "blocked conv %d threads %d dx", (int)t, th);
+            CHECK_CLOSE(what, dx, dxr, nx, 1e-4f, 1e-4f);
+            snprintf(what, sizeof what, "blocked conv %d threads %d dw", (int)t, th);
+            CHECK_CLOSE(what, dw, dwr, nw, 1e-4f, 1e-4f);
+            snprintf(what, sizeof what, "blocked conv %d threads %d db", (int)t, th);
+            CHECK_CLOSE(what, db, dbr, s.K, 1e-4f, 1e-4f);
+            ws_free(&ws);
+            free(x); free(w); free(b); free(dy); free(y); free(yr);
+            free(dx); free(dw); free(db); free(dxr); free(dwr); free(dbr);
+        }
+    }
+    par_shutdown();
+}
+
 typedef struct {
     ConvShape s;
     const float *x, *w, *b, *r;
@@ -184,7 +234,12 @@ TEST(ops_conv_deterministic_batch_and_threads) {
     rng_seed(&r, 13);
     const ConvCase cases[] = {{5, 16, 20, 18, 32, 3, 3, 1, 1, 1, 1, 1},
                               {5, 16, 14, 14, 40, 1, 1, 1, 1, 0, 0, 1},
-                              {5, 3, 23, 23, 16, 7, 7, 2, 2, 3, 3, 0}};
+                              {5, 3, 23, 23, 16, 7, 7, 2, 2, 3, 3, 0},
+                              /* sums longer than one gemm k-block (C*9, K*9 > 512) */
+                              {5, 64, 6, 6, 72, 3, 3, 1, 1, 1, 1, 1},
+                              /* images cut into column pieces (forward, dx classes) */
+                              {5, 4, 40, 37, 8, 3, 3, 1, 1, 1, 1, 1},
+                              {5, 3, 70, 75, 8, 3, 3, 2, 2, 1, 1, 0}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
@@ -192,13 +247,15 @@ TEST(ops_conv_deterministic_batch_and_threads) {
         size_t xs = (size_t)s.C * s.H * s.W, ys = (size_t)s.K * s.Ho * s.Wo, nw = (size_t)s.K * s.C * s.kh * s.kw;
         float *x = randn(&r, 5 * xs, 1.0f), *w = randn(&r, nw, 0.2f), *b = c->bias ? randn(&r, s.K, 1.0f) : NULL;
         float *dy = randn(&r, 5 * ys, 1.0f);
+        /* dx accumulates onto what is there (e.g. the other branch of a residual) */
+        float *dx0 = randn(&r, 5 * xs, 1.0f);
         float *y[2], *dx[2], *dw[2], *db[2];
         for (int th = 0; th < 2; th++) {
             par_init(th + 1);
             Workspace ws;
             conv_reserve(&ws, &s);
             y[th] = xmalloc(5 * ys * sizeof(float));
-            dx[th] = xcalloc(5 * xs, sizeof(float));
+            dx[th] = copyf(dx0, 5 * xs);
             dw[th] = xcalloc(nw, sizeof(float));
             db[th] = xcalloc(s.K, sizeof(float));
             conv2d_forward(&s, x, w, b, y[th], &ws);
@@ -208,7 +265,7 @@ TEST(ops_conv_deterministic_batch_and_threads) {
             int same_y = 1, same_dx = 1;
             for (int n = 0; n < 5; n++) {
                 conv2d_forward(&s1, x + n * xs, w, b, y1, &ws);
-                memset(dx1, 0, xs * sizeof(float));
+                memcpy(dx1, dx0 + n * xs, xs * sizeof(float));
                 conv2d_backward(&s1, x + n * xs, w, dy + n * ys, dx1, NULL, NULL, &ws);
                 same_y &= bitwise_equal(y1, y[th] + n * ys, ys);
                 same_dx &= bitwise_equal(dx1, dx[th] + n * xs, xs);
@@ -235,7 +292,7 @@ TEST(ops_conv_deterministic_batch_and_threads) {
             ws_free(&ws);
         }
         for (int th = 0; th < 2; th++) { free(y[th]); free(dx[th]); free(dw[th]); free(db[th]); }
-        free(x); free(w); free(b); free(dy);
+        free(x); free(w); free(b); free(dy); free(dx0);
     }
     par_shutdown();
 }

@@ -1,15 +1,30 @@
 /* conv: 2-D convolution, NCHW float32, groups = 1 (see ops/conv.h).
- * Fast path, per image n:
- *   cols [C*kh*kw, Ho*Wo] = im2col(x_n)          (workspace scratch)
- *   y_n  [K, Ho*Wo]       = w [K, C*kh*kw] cols  (+ b)
- *   dw  += dy_n cols^T,   dcols = w^T dy_n,  dx_n += col2im(dcols),  db += sum dy_n
- * A 1x1 stride-1 pad-0 convolution is already a matrix product (cols = x_n): no im2col.
- * Threads: images are spread over the pool (one scratch slice per thread, gemm_st
- * inside the worker); the images left over (all of them with one image or one
- * slice) run in order with gemm itself using the pool. Every y/dx element is produced by the same gemm sums whatever
- * the batch and thread count (gemm's determinism contract), so an image's result is
- * bitwise independent of both. dw and db are reduced over images in batch order
- * (serially, gemm using the pool), so they depend on the batch but not on threads.
+ *
+ * Every pass is "gather columns, one matrix product, write back", where a column is
+ * one position of one image and many columns (of one image, or of several small
+ * images) go through one product:
+ *   forward  y  [K, cols] = w  [K, C*kh*kw] . X [C*kh*kw, cols]    X = im2col(x)
+ *   input    dx [C, cols] += Wt [C, K*taps] . D [K*taps, cols]     D = gather of dy
+ *   weights  dw [K, C*kh*kw] += dy [K, cols] . X^T                 (+ db = row sums)
+ * The input gradient is written as a gather too (a transposed convolution): each dx
+ * element is one dot product over (k, taps) of the flipped kernel, so there is no
+ * col2im scatter-add, no race between threads and no summation order that depends on
+ * how columns are blocked. With stride s the dx positions fall into s*s parity
+ * classes (ih mod sh, iw mod sw), each reached by its own subset of taps; each class
+ * is one such product (stride 1: a single class with every tap).
+ *
+ * Blocks: an image with many positions is cut into pieces of about `target` columns
+ * (where the cuts fall depends on the layer's shape only); small images are grouped,
+ * several to a block. The gathered block lives in workspace scratch sized for its
+ * cache budget. With enough blocks each thread takes whole blocks (gather, gemm_st,
+ * write back: all in its own cache); with few, the threads share one block at a time
+ * (rows of the gather split between them, then the threaded gemm).
+ *
+ * Determinism: every y and dx element is one gemm element (fixed k-order whatever M,
+ * N and threads, by gemm's contract) plus at most one bias add, so an image's output
+ * and input gradient are bitwise independent of the batch, its place in it and the
+ * thread count. dw and db are reduced over blocks in batch order: they depend on the
+ * batch (its grouping into blocks) but never on threads.
  * Not for: dilation, groups, other padding modes, non-float types. */
 #include "ops/conv.h"
 #include "core/err.h"
@@ -33,208 +48,530 @@ ConvShape conv_shape(int N, int C, int H, int W, int K, int kh, int kw, int sh, 
     return s;
 }
 
-static int is_pointwise(const ConvShape *s) {
-    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
+/* ---- tuning: block widths (columns) and the cache budgets that set them ---- */
+#define COLS_TARGET 1024         /* forward / input-gradient block: enough columns that
+                                  * packing the weights once per block is cheap */
+#define COLS_MIN 128
+#define SLICE_BYTES (8u << 20)   /* one thread's gathered block at most (L3-resident) */
+#define DW_BYTES (16u << 20)     /* weight gradient: gathered x and dy of one block */
+#define DW_MIN 256
+#define DW_MAX 16384
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+/* Block width for a product whose gathered operand has `rows` rows. */
+static int cols_target(int rows) {
+    long t = SLICE_BYTES / (sizeof(float) * (size_t)rows);
+    t = t > COLS_TARGET ? COLS_TARGET : t < COLS_MIN ? COLS_MIN : t;
+    return (int)(t & ~31L);
 }
 
-/* Floats of one im2col buffer [C*kh*kw, Ho*Wo]. */
-static size_t cols_floats(const ConvShape *s) {
-    return (size_t)s->C * s->kh * s->kw * (size_t)s->Ho * s->Wo;
+static int dw_target(int rows) {
+    long t = DW_BYTES / (sizeof(float) * (size_t)rows);
+    t = t > DW_MAX ? DW_MAX : t < DW_MIN ? DW_MIN : t;
+    return (int)(t & ~31L);
 }
 
-/* Scratch slices worth having: one per thread, no more than images. */
-static int want_slices(const ConvShape *s) {
-    int n = par_nthreads();
-    if (n > s->N) n = s->N;
-    return n < 1 ? 1 : n;
+/* ---- gathers: the rows of an im2col-like matrix ----
+ * Row r = (source channel cs, tap (q, t)) with cs = r / (nti*ntj); grid point (u, v)
+ * (column u*Wg + v of one image) reads
+ *   src[cs, u*gh + oi0 + si*q, v*gw + oj0 + sj*t]     (0 outside the source).
+ * Forward/weights: source x, grid Ho x Wo with the stride, taps kh x kw at -pad + i.
+ * Input gradient, class (a, b): source dy, grid of the dx positions a + sh*u, unit
+ * stride, taps i = ia + sh*q at oi0 - q (see dx_class). */
+typedef struct {
+    int Cs, Hs, Ws;         /* source image [Cs, Hs, Ws] */
+    int Hg, Wg, gh, gw;     /* grid of one image and its stride in the source */
+    int nti, ntj;           /* taps */
+    int oi0, si, oj0, sj;   /* tap offsets */
+} Gather;
+
+static int g_rows(const Gather *g) { return g->Cs * g->nti * g->ntj; }
+
+/* x itself is the matrix (1x1, stride 1, no padding): no gather needed. */
+static int g_identity(const Gather *g) {
+    return g->nti == 1 && g->ntj == 1 && g->oi0 == 0 && g->oj0 == 0 && g->gh == 1 && g->gw == 1 &&
+           g->Hg == g->Hs && g->Wg == g->Ws;
 }
 
-size_t conv_scratch_bytes(const ConvShape *s) {
-    if (is_pointwise(s)) return 0;
-    return (size_t)want_slices(s) * ws_round(cols_floats(s) * sizeof(float));
-}
-
-/* Slices we can take now: as wanted, but no more than fit in the workspace (a caller
- * that reserved for fewer threads still gets the right, identical answer). */
-static int take_slices(const ConvShape *s, Workspace *ws, float **base, size_t *slice) {
-    *slice = ws_round(cols_floats(s) * sizeof(float)) / sizeof(float);
-    size_t avail = (ws->cap - ws->used) / (*slice * sizeof(float));
-    GAD_ASSERT(avail >= 1); /* the caller forgot ws_reserve(conv_scratch_bytes()) */
-    int n = want_slices(s);
-    if ((size_t)n > avail) n = (int)avail;
-    *base = ws_floats(ws, (size_t)n * *slice);
-    return n;
-}
-
-/* Output columns [lo, hi) whose input coordinate o*stride - pad + k lies in [0, in). */
-static void valid_range(int out, int in, int stride, int pad, int k, int *lo, int *hi) {
-    int a = pad - k, b = in + pad - k; /* need a <= o*stride < b */
-    int l = a > 0 ? (a + stride - 1) / stride : 0;
-    int h = b > 0 ? (b + stride - 1) / stride : 0;
-    if (h > out) h = out;
+/* v in [lo, hi) of [0, n) with 0 <= v*step + off < len. */
+static void span(int n, int len, int step, int off, int *lo, int *hi) {
+    int l = off >= 0 ? 0 : (-off + step - 1) / step;
+    int h = len - off > 0 ? (len - off + step - 1) / step : 0;
+    if (h > n) h = n;
     if (l > h) l = h;
     *lo = l;
     *hi = h;
 }
 
-/* xn [C,H,W] -> cols [C*kh*kw, Ho*Wo]; row (c*kh + i)*kw + j, column oh*Wo + ow. */
-static void im2col(const ConvShape *s, const float *xn, float *cols) {
-    const int P = s->Ho * s->Wo;
-    for (int c = 0; c < s->C; c++)
-        for (int i = 0; i < s->kh; i++)
-            for (int j = 0; j < s->kw; j++) {
-                float *row = cols + ((size_t)(c * s->kh + i) * s->kw + j) * P;
-                int lo, hi;
-                valid_range(s->Wo, s->W, s->sw, s->pw, j, &lo, &hi);
-                for (int oh = 0; oh < s->Ho; oh++) {
-                    float *r = row + (size_t)oh * s->Wo;
-                    int ih = oh * s->sh - s->ph + i;
-                    if (ih < 0 || ih >= s->H) { memset(r, 0, sizeof(float) * s->Wo); continue; }
-                    const float *xr = xn + ((size_t)c * s->H + ih) * s->W;
-                    const int off = j - s->pw;
-                    for (int ow = 0; ow < lo; ow++) r[ow] = 0.0f;
-                    for (int ow = lo; ow < hi; ow++) r[ow] = xr[ow * s->sw + off];
-                    for (int ow = hi; ow < s->Wo; ow++) r[ow] = 0.0f;
-                }
+/* Rows [r0, r1), grid columns [p0, p1) of one image's gather; row r goes to
+ * dst + r*ld (rows counted from 0, so threads can fill disjoint rows of one block). */
+static void gather(const Gather *g, const float *src, int r0, int r1, int p0, int p1, float *dst, size_t ld) {
+    const int taps = g->nti * g->ntj, plane = g->Hs * g->Ws;
+    for (int r = r0; r < r1; r++) {
+        const int cs = r / taps, t = r % taps;
+        const int oi = g->oi0 + g->si * (t / g->ntj), oj = g->oj0 + g->sj * (t % g->ntj);
+        const float *sc = src + (size_t)cs * plane;
+        float *d = dst + (size_t)r * ld;
+        int lo, hi;
+        span(g->Wg, g->Ws, g->gw, oj, &lo, &hi);
+        int u = p0 / g->Wg, v = p0 % g->Wg;
+        for (int p = p0; p < p1; u++, v = 0) {
+            const int v1 = imin(g->Wg, v + (p1 - p)), n = v1 - v;
+            const int ih = u * g->gh + oi;
+            if (ih < 0 || ih >= g->Hs) {
+                for (int k = 0; k < n; k++) d[k] = 0.0f;
+            } else {
+                const int a = imin(imax(v, lo), v1), b = imax(imin(v1, hi), a);
+                const float *sr = sc + (size_t)ih * g->Ws; /* row ih; column w*gw + oj */
+                for (int w = v; w < a; w++) d[w - v] = 0.0f;
+                if (g->gw == 1 && b - a >= 16) memcpy(d + (a - v), sr + a + oj, sizeof(float) * (size_t)(b - a));
+                else
+                    for (int w = a; w < b; w++) d[w - v] = sr[w * g->gw + oj];
+                for (int w = b; w < v1; w++) d[w - v] = 0.0f;
             }
+            d += n;
+            p += n;
+        }
+    }
 }
 
-/* dxn [C,H,W] += col2im(dcols [C*kh*kw, Ho*Wo]), rows in a fixed order. */
-static void col2im_add(const ConvShape *s, const float *dcols, float *dxn) {
-    const int P = s->Ho * s->Wo;
-    for (int c = 0; c < s->C; c++)
-        for (int i = 0; i < s->kh; i++)
-            for (int j = 0; j < s->kw; j++) {
-                const float *row = dcols + ((size_t)(c * s->kh + i) * s->kw + j) * P;
-                int lo, hi;
-                valid_range(s->Wo, s->W, s->sw, s->pw, j, &lo, &hi);
-                for (int oh = 0; oh < s->Ho; oh++) {
-                    int ih = oh * s->sh - s->ph + i;
-                    if (ih < 0 || ih >= s->H) continue;
-                    const float *r = row + (size_t)oh * s->Wo;
-                    float *xr = dxn + ((size_t)c * s->H + ih) * s->W;
-                    const int off = j - s->pw;
-                    for (int ow = lo; ow < hi; ow++) xr[ow * s->sw + off] += r[ow];
-                }
+/* ---- blocks of columns ---- */
+typedef struct {
+    int N, G;       /* images, grid columns per image */
+    int pieces;     /* > 0: each image cut into this many column ranges (block = piece) */
+    int nblocks;    /* else the images are grouped into nblocks balanced groups */
+    int width;      /* most columns of any block */
+} Blocks;
+
+static Blocks make_blocks(int N, int G, int target) {
+    Blocks b = {N, G, 0, 0, 0};
+    if (G > target) {
+        b.pieces = (G + target - 1) / target;  /* depends on the shape only */
+        b.nblocks = N * b.pieces;
+        b.width = (G + b.pieces - 1) / b.pieces;
+    } else {
+        int per = target / G;                  /* images per block at most */
+        b.nblocks = (N + per - 1) / per;
+        b.width = (N + b.nblocks - 1) / b.nblocks * G;
+    }
+    return b;
+}
+
+static size_t slice_floats(int rows, int M, int width) {
+    return ws_round(sizeof(float) * (size_t)(rows + M) * width) / sizeof(float);
+}
+
+/* Block i: images [n0, n1), columns [p0, p1) of each. */
+static void block_of(const Blocks *b, int i, int *n0, int *n1, int *p0, int *p1) {
+    long lo, hi;
+    if (b->pieces) {
+        *n0 = i / b->pieces;
+        *n1 = *n0 + 1;
+        par_range(b->G, i % b->pieces, b->pieces, &lo, &hi);
+        *p0 = (int)lo;
+        *p1 = (int)hi;
+    } else {
+        par_range(b->N, i, b->nblocks, &lo, &hi);
+        *n0 = (int)lo;
+        *n1 = (int)hi;
+        *p0 = 0;
+        *p1 = b->G;
+    }
+}
+
+/* Each thread taking whole blocks leaves at most a fifth of the threads idle. */
+static int per_thread(int nblocks, int nth, int nslices) {
+    if (nth < 2 || nslices < nth || nblocks < nth) return 0;
+    return (long)((nblocks + nth - 1) / nth) * nth * 5 <= (long)nblocks * 6;
+}
+
+/* ---- one product over blocks: dst (=|+=) A . gather(src) ----
+ * A [M, rows]; grid point (u, v) of image n lands at
+ *   dst[n*dst_img + m*Hd*Wd + (a + sa*u)*Wd + b + sb*v]. */
+typedef struct {
+    Gather g;
+    const float *src;
+    size_t src_img;          /* floats per source image */
+    const float *A;
+    int M, rows;
+    Blocks bl;
+    float *dst;
+    size_t dst_img;
+    int Hd, Wd, a, b, sa, sb;
+    int accumulate;          /* dst += product; else dst = product (+ bias) */
+    const float *bias;       /* [M] or NULL (forward only) */
+    float *scratch;          /* [nslices][slice]: cols [rows*width], out [M*width] */
+    size_t slice;
+    int nslices;
+    int cur;                 /* the block being shared (shared mode) */
+} Prod;
+
+/* gemm writes the block's result in place: dst is laid out like the grid and the
+ * block is one image. When accumulating, only for pieces of images: gemm adds each
+ * k-block to dst in turn, which rounds differently from adding the finished sum, so
+ * an image must take the same route in any batch (pieces are chosen by shape). */
+static int block_direct(const Prod *P, int n0, int n1) {
+    return n1 - n0 == 1 && P->a == 0 && P->b == 0 && P->sa == 1 && P->sb == 1 && P->Wd == P->g.Wg &&
+           P->Hd == P->g.Hg && (!P->accumulate || P->bl.pieces);
+}
+
+static void block_gather(const Prod *P, int i, int r0, int r1, float *cols) {
+    int n0, n1, p0, p1;
+    block_of(&P->bl, i, &n0, &n1, &p0, &p1);
+    if (n1 - n0 == 1 && g_identity(&P->g)) return; /* read in place */
+    const int w = p1 - p0;
+    for (int n = n0; n < n1; n++)
+        gather(&P->g, P->src + n * P->src_img, r0, r1, p0, p1, cols + (size_t)(n - n0) * w, (size_t)(n1 - n0) * w);
+}
+
+static void block_product(const Prod *P, int i, const float *cols, float *out, GemmFn mm) {
+    int n0, n1, p0, p1;
+    block_of(&P->bl, i, &n0, &n1, &p0, &p1);
+    const int w = (n1 - n0) * (p1 - p0), G = P->bl.G;
+    const float *B = cols;
+    int ldb = w;
+    if (n1 - n0 == 1 && g_identity(&P->g)) { B = P->src + n0 * P->src_img + p0; ldb = G; }
+    if (block_direct(P, n0, n1))
+        mm(0, 0, P->M, w, P->rows, 1.0f, P->A, P->rows, B, ldb, P->accumulate ? 1.0f : 0.0f,
+           P->dst + n0 * P->dst_img + p0, G);
+    else
+        mm(0, 0, P->M, w, P->rows, 1.0f, P->A, P->rows, B, ldb, 0.0f, out, w);
+}
+
+/* Rows [m0, m1) of the block's result: bias, or the scatter from out to dst. */
+static void block_finish(const Prod *P, int i, const float *out, int m0, int m1) {
+    int n0, n1, p0, p1;
+    block_of(&P->bl, i, &n0, &n1, &p0, &p1);
+    const int w = (n1 - n0) * (p1 - p0), Wg = P->g.Wg;
+    const size_t plane = (size_t)P->Hd * P->Wd;
+    if (block_direct(P, n0, n1)) {
+        if (P->accumulate || !P->bias) return;
+        for (int m = m0; m < m1; m++) {
+            float *d = P->dst + n0 * P->dst_img + m * plane + p0;
+            const float bm = P->bias[m];
+            for (int p = 0; p < p1 - p0; p++) d[p] += bm;
+        }
+        return;
+    }
+    for (int n = n0; n < n1; n++)
+        for (int m = m0; m < m1; m++) {
+            const float *o = out + (size_t)m * w + (size_t)(n - n0) * (p1 - p0);
+            float *d = P->dst + n * P->dst_img + m * plane;
+            const float bm = P->bias ? P->bias[m] : 0.0f;
+            int u = p0 / Wg, v = p0 % Wg;
+            for (int p = p0; p < p1; u++, v = 0) {
+                const int v1 = imin(Wg, v + (p1 - p));
+                float *dr = d + (size_t)(P->a + P->sa * u) * P->Wd + P->b;
+                if (P->accumulate)
+                    for (int k = v; k < v1; k++) dr[k * P->sb] += o[k - v];
+                else if (P->bias)
+                    for (int k = v; k < v1; k++) dr[k * P->sb] = o[k - v] + bm;
+                else
+                    for (int k = v; k < v1; k++) dr[k * P->sb] = o[k - v];
+                o += v1 - v;
+                p += v1 - v;
             }
+        }
+}
+
+static float *slice_cols(const Prod *P, int ith) { return P->scratch + (size_t)ith * P->slice; }
+static float *slice_out(const Prod *P, int ith) {
+    return slice_cols(P, ith) + (size_t)P->rows * P->bl.width;
+}
+
+static void own_blocks_worker(void *arg, int ith, int nth) {
+    const Prod *P = arg;
+    long lo, hi;
+    par_range(P->bl.nblocks, ith, nth, &lo, &hi);
+    for (long i = lo; i < hi; i++) {
+        block_gather(P, (int)i, 0, P->rows, slice_cols(P, ith));
+        block_product(P, (int)i, slice_cols(P, ith), slice_out(P, ith), gemm_st);
+        block_finish(P, (int)i, slice_out(P, ith), 0, P->M);
+    }
+}
+
+static void shared_gather_worker(void *arg, int ith, int nth) {
+    const Prod *P = arg;
+    long lo, hi;
+    par_range(P->rows, ith, nth, &lo, &hi);
+    block_gather(P, P->cur, (int)lo, (int)hi, slice_cols(P, 0));
+}
+
+static void shared_finish_worker(void *arg, int ith, int nth) {
+    const Prod *P = arg;
+    long lo, hi;
+    par_range(P->M, ith, nth, &lo, &hi);
+    block_finish(P, P->cur, slice_out(P, 0), (int)lo, (int)hi);
+}
+
+
+/* Run the product with the slices available in ws (at least one). */
+static void prod_run(Prod *P, Workspace *ws) {
+    if (P->bl.N == 0 || P->rows == 0 || P->bl.G == 0) return;
+    const int nth = par_nthreads();
+    P->slice = slice_floats(P->rows, P->M, P->bl.width);
+    size_t avail = (ws->cap - ws->used) / (P->slice * sizeof(float));
+    GAD_ASSERT(avail >= 1); /* the caller forgot ws_reserve(conv_scratch_bytes()) */
+    P->nslices = (int)(avail < (size_t)nth ? avail : (size_t)nth);
+    size_t mark = ws_mark(ws);
+    P->scratch = ws_floats(ws, (size_t)P->nslices * P->slice);
+    if (per_thread(P->bl.nblocks, nth, P->nslices)) {
+        par_run(own_blocks_worker, P);
+    } else {
+        for (int i = 0; i < P->bl.nblocks; i++) {
+            P->cur = i;
+            par_run(shared_gather_worker, P);
+            block_product(P, i, slice_cols(P, 0), slice_out(P, 0), gemm);
+            par_run(shared_finish_worker, P);
+        }
+    }
+    ws_release(ws, mark);
+}
+
+/* ---- the three gathers ---- */
+
+static Gather fwd_gather(const ConvShape *s) {
+    Gather g = {s->C, s->H, s->W, s->Ho, s->Wo, s->sh, s->sw, s->kh, s->kw, -s->ph, 1, -s->pw, 1};
+    return g;
+}
+
+/* dx class (a, b): dx positions (a + sh*u, b + sw*v). Taps i = ia + sh*q with
+ * ia = (a + ph) mod sh reach them from dy row u + (a + ph - i)/sh. Sets *ia, *jb;
+ * the gather has no rows when the class is empty or no tap reaches it. */
+static Gather dx_class(const ConvShape *s, int a, int b, int *ia, int *jb) {
+    *ia = (a + s->ph) % s->sh;
+    *jb = (b + s->pw) % s->sw;
+    Gather g;
+    g.Cs = s->K; g.Hs = s->Ho; g.Ws = s->Wo;
+    g.Hg = a < s->H ? (s->H - a + s->sh - 1) / s->sh : 0;
+    g.Wg = b < s->W ? (s->W - b + s->sw - 1) / s->sw : 0;
+    g.gh = g.gw = 1;
+    g.nti = *ia < s->kh ? (s->kh - 1 - *ia) / s->sh + 1 : 0;
+    g.ntj = *jb < s->kw ? (s->kw - 1 - *jb) / s->sw + 1 : 0;
+    g.oi0 = (a + s->ph - *ia) / s->sh; g.si = -1;
+    g.oj0 = (b + s->pw - *jb) / s->sw; g.sj = -1;
+    if (g.Hg == 0 || g.Wg == 0) g.nti = g.ntj = 0;
+    return g;
+}
+
+/* ---- scratch ----
+ * Sized for any batch up to s->N: a grouped block never holds more than
+ * min(N, target / G) images. */
+
+static int max_width(int N, int G, int target) {
+    if (G > target) {
+        int pieces = (G + target - 1) / target;
+        return (G + pieces - 1) / pieces;
+    }
+    return imin(N, target / G) * G;
+}
+
+static size_t fwd_floats(const ConvShape *s, int nth) {
+    const int rows = s->C * s->kh * s->kw;
+    return (size_t)nth * slice_floats(rows, s->K, max_width(s->N, s->Ho * s->Wo, cols_target(rows)));
+}
+
+/* The largest class: its Wt and its slices. */
+static size_t dx_floats(const ConvShape *s, int nth) {
+    size_t most = 0;
+    for (int a = 0; a < s->sh; a++)
+        for (int b = 0; b < s->sw; b++) {
+            int ia, jb;
+            Gather g = dx_class(s, a, b, &ia, &jb);
+            const int rows = g_rows(&g);
+            if (!rows) continue;
+            size_t f = ws_round(sizeof(float) * (size_t)s->C * rows) / sizeof(float) +
+                       (size_t)nth * slice_floats(rows, s->C, max_width(s->N, g.Hg * g.Wg, cols_target(rows)));
+            if (f > most) most = f;
+        }
+    return most;
+}
+
+static int dw_rows(const ConvShape *s) { return s->C * s->kh * s->kw + s->K; }
+
+static size_t dw_floats(const ConvShape *s) {
+    return slice_floats(dw_rows(s), 0, max_width(s->N, s->Ho * s->Wo, dw_target(dw_rows(s))));
+}
+
+size_t conv_scratch_bytes(const ConvShape *s) {
+    int nth = par_nthreads();
+    size_t f = fwd_floats(s, nth), x = dx_floats(s, nth), w = dw_floats(s);
+    if (x > f) f = x;
+    if (w > f) f = w;
+    return f * sizeof(float);
 }
 
 /* ---- forward ---- */
 
-/* One image: xn [C,H,W] -> yn [K,Ho*Wo]; cols is a scratch slice (unused if pointwise). */
-static void forward_image(const ConvShape *s, const float *xn, const float *w, const float *b, float *yn,
-                          float *cols, GemmFn mm) {
-    const int P = s->Ho * s->Wo, CKK = s->C * s->kh * s->kw;
-    const float *B = xn;
-    if (!is_pointwise(s)) { im2col(s, xn, cols); B = cols; }
-    mm(0, 0, s->K, P, CKK, 1.0f, w, CKK, B, P, 0.0f, yn, P);
-    if (b)
-        for (int k = 0; k < s->K; k++) {
-            float *r = yn + (size_t)k * P;
-            for (int p = 0; p < P; p++) r[p] += b[k];
-        }
-}
-
-typedef struct {
-    const ConvShape *s;
-    const float *x, *w, *b, *dy;
-    float *y, *dx;
-    float *scratch;   /* [nslices, slice] */
-    size_t slice;     /* floats per slice */
-    int nslices;
-    int count;        /* images [0, count) are spread over the workers */
-} ConvJob;
-
-static float *slice_of(const ConvJob *j, int ith) {
-    return j->scratch ? j->scratch + (size_t)ith * j->slice : NULL;
-}
-
-static void forward_worker(void *p, int ith, int nth) {
-    ConvJob *j = p;
-    const ConvShape *s = j->s;
-    int use = nth < j->nslices ? nth : j->nslices;
-    if (ith >= use) return;
-    long lo, hi;
-    par_range(j->count, ith, use, &lo, &hi);
-    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->Ho * s->Wo;
-    for (long n = lo; n < hi; n++)
-        forward_image(s, j->x + n * xs, j->w, j->b, j->y + n * ys, slice_of(j, ith), gemm_st);
-}
-
-/* Images [0, full) go one per worker (full = N rounded down to a multiple of the
- * slices, so no worker idles), the rest one at a time with the threaded gemm. */
-static int spread_count(const ConvShape *s, int nslices) {
-    return nslices >= 2 ? s->N - s->N % nslices : 0;
-}
-
 void conv2d_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y, Workspace *ws) {
     if (s->N == 0) return;
-    const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->Ho * s->Wo;
-    size_t mark = ws_mark(ws), slice = 0;
-    float *scratch = NULL;
-    int nslices = is_pointwise(s) ? want_slices(s) : take_slices(s, ws, &scratch, &slice);
-    ConvJob j = {s, x, w, b, NULL, y, NULL, scratch, slice, nslices, spread_count(s, nslices)};
-    if (j.count > 0) par_run(forward_worker, &j);
-    for (int n = j.count; n < s->N; n++) forward_image(s, x + n * xs, w, b, y + n * ys, scratch, gemm);
-    ws_release(ws, mark);
+    Prod P;
+    memset(&P, 0, sizeof P);
+    P.g = fwd_gather(s);
+    P.src = x;
+    P.src_img = (size_t)s->C * s->H * s->W;
+    P.A = w;
+    P.M = s->K;
+    P.rows = g_rows(&P.g);
+    P.bl = make_blocks(s->N, s->Ho * s->Wo, cols_target(P.rows));
+    P.dst = y;
+    P.dst_img = (size_t)s->K * s->Ho * s->Wo;
+    P.Hd = s->Ho; P.Wd = s->Wo; P.sa = P.sb = 1;
+    P.bias = b;
+    prod_run(&P, ws);
 }
 
 /* ---- backward ---- */
 
-/* One image: dxn [C,H,W] += w^T dyn, through col2im unless pointwise. */
-static void backward_dx_image(const ConvShape *s, const float *w, const float *dyn, float *dxn, float *dcols,
-                              GemmFn mm) {
-    const int P = s->Ho * s->Wo, CKK = s->C * s->kh * s->kw;
-    if (is_pointwise(s)) {
-        mm(1, 0, CKK, P, s->K, 1.0f, w, CKK, dyn, P, 1.0f, dxn, P);
-        return;
+/* Wt [C, K*nti*ntj] of class taps: Wt[c][(k*nti + q)*ntj + t] = w[k][c][ia + sh*q][jb + sw*t]. */
+typedef struct {
+    const ConvShape *s;
+    const Gather *g;
+    const float *w;
+    float *wt;
+    int ia, jb;
+} WtJob;
+
+static void wt_worker(void *arg, int ith, int nth) {
+    const WtJob *j = arg;
+    const ConvShape *s = j->s;
+    const int nti = j->g->nti, ntj = j->g->ntj, rows = g_rows(j->g);
+    long lo, hi;
+    par_range(s->C, ith, nth, &lo, &hi);
+    for (long c = lo; c < hi; c++) {
+        float *o = j->wt + (size_t)c * rows;
+        for (int k = 0; k < s->K; k++)
+            for (int q = 0; q < nti; q++)
+                for (int t = 0; t < ntj; t++)
+                    *o++ = j->w[(((size_t)k * s->C + c) * s->kh + j->ia + s->sh * q) * s->kw + j->jb + s->sw * t];
     }
-    mm(1, 0, CKK, P, s->K, 1.0f, w, CKK, dyn, P, 0.0f, dcols, P);
-    col2im_add(s, dcols, dxn);
 }
 
-static void backward_dx_worker(void *p, int ith, int nth) {
-    ConvJob *j = p;
+static void backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, Workspace *ws) {
+    size_t mark = ws_mark(ws);
+    for (int a = 0; a < s->sh; a++)
+        for (int b = 0; b < s->sw; b++) {
+            int ia, jb;
+            Gather g = dx_class(s, a, b, &ia, &jb);
+            const int rows = g_rows(&g);
+            if (!rows) continue; /* no tap reaches these positions: nothing to add */
+            float *wt = ws_floats(ws, (size_t)s->C * rows);
+            WtJob wj = {s, &g, w, wt, ia, jb};
+            par_run(wt_worker, &wj);
+            Prod P;
+            memset(&P, 0, sizeof P);
+            P.g = g;
+            P.src = dy;
+            P.src_img = (size_t)s->K * s->Ho * s->Wo;
+            P.A = wt;
+            P.M = s->C;
+            P.rows = rows;
+            P.bl = make_blocks(s->N, g.Hg * g.Wg, cols_target(rows));
+            P.dst = dx;
+            P.dst_img = (size_t)s->C * s->H * s->W;
+            P.Hd = s->H; P.Wd = s->W; P.a = a; P.b = b; P.sa = s->sh; P.sb = s->sw;
+            P.accumulate = 1;
+            prod_run(&P, ws);
+            ws_release(ws, mark);
+        }
+}
+
+/* dw += dy_block [K, cols] . X_block^T, blocks in batch order; the gathers are split
+ * between threads, the product uses the threaded gemm. */
+typedef struct {
+    const ConvShape *s;
+    Gather g;
+    Blocks bl;
+    const float *x, *dy;
+    float *cols, *dyb;   /* [CKK, width], [K, width] */
+    int cur;
+} DwJob;
+
+static void dw_gather_worker(void *arg, int ith, int nth) {
+    const DwJob *j = arg;
     const ConvShape *s = j->s;
-    int use = nth < j->nslices ? nth : j->nslices;
-    if (ith >= use) return;
+    int n0, n1, p0, p1;
+    block_of(&j->bl, j->cur, &n0, &n1, &p0, &p1);
+    const int P = s->Ho * s->Wo, w = p1 - p0, ld = (n1 - n0) * w, rows = g_rows(&j->g);
+    const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * P;
     long lo, hi;
-    par_range(j->count, ith, use, &lo, &hi);
-    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->Ho * s->Wo;
-    for (long n = lo; n < hi; n++)
-        backward_dx_image(s, j->w, j->dy + n * ys, j->dx + n * xs, slice_of(j, ith), gemm_st);
+    if (!(n1 - n0 == 1 && g_identity(&j->g))) {
+        par_range(rows, ith, nth, &lo, &hi);
+        for (int n = n0; n < n1; n++)
+            gather(&j->g, j->x + n * xs, (int)lo, (int)hi, p0, p1, j->cols + (size_t)(n - n0) * w, (size_t)ld);
+    }
+    if (n1 - n0 > 1) { /* dy of several images side by side */
+        par_range(s->K, ith, nth, &lo, &hi);
+        for (int n = n0; n < n1; n++)
+            for (long k = lo; k < hi; k++)
+                memcpy(j->dyb + (size_t)k * ld + (size_t)(n - n0) * w, j->dy + n * ys + (size_t)k * P + p0,
+                       sizeof(float) * (size_t)w);
+    }
+}
+
+static void backward_dw(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws) {
+    const int P = s->Ho * s->Wo, CKK = s->C * s->kh * s->kw;
+    const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * P;
+    size_t mark = ws_mark(ws);
+    DwJob j;
+    j.s = s;
+    j.g = fwd_gather(s);
+    j.bl = make_blocks(s->N, P, dw_target(dw_rows(s)));
+    j.x = x;
+    j.dy = dy;
+    j.cols = ws_floats(ws, (size_t)CKK * j.bl.width);
+    j.dyb = ws_floats(ws, (size_t)s->K * j.bl.width);
+    for (int i = 0; i < j.bl.nblocks; i++) {
+        int n0, n1, p0, p1;
+        block_of(&j.bl, i, &n0, &n1, &p0, &p1);
+        j.cur = i;
+        par_run(dw_gather_worker, &j);
+        const int w = (n1 - n0) * (p1 - p0), one = n1 - n0 == 1;
+        const float *A = one ? dy + n0 * ys + p0 : j.dyb, *B = j.cols;
+        int lda = one ? P : w, ldb = w;
+        if (one && g_identity(&j.g)) { B = x + n0 * xs + p0; ldb = P; }
+        gemm(0, 1, s->K, CKK, w, 1.0f, A, lda, B, ldb, 1.0f, dw, CKK);
+    }
+    ws_release(ws, mark);
+}
+
+/* db[k] += sum of dy[:, k, :] in double, in a fixed order (8 interleaved partial sums
+ * per row keep the adds from waiting on each other); channels over threads. */
+typedef struct {
+    const ConvShape *s;
+    const float *dy;
+    float *db;
+} DbJob;
+
+static void db_worker(void *arg, int ith, int nth) {
+    const DbJob *j = arg;
+    const int P = j->s->Ho * j->s->Wo, K = j->s->K;
+    long lo, hi;
+    par_range(K, ith, nth, &lo, &hi);
+    for (long k = lo; k < hi; k++) {
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int n = 0; n < j->s->N; n++) {
+            const float *r = j->dy + ((size_t)n * K + k) * P;
+            int p = 0;
+            for (; p + 8 <= P; p += 8)
+                for (int l = 0; l < 8; l++) acc[l] += r[p + l];
+            for (; p < P; p++) acc[p & 7] += r[p];
+        }
+        j->db[k] += (float)(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+    }
 }
 
 void conv2d_backward(const ConvShape *s, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db, Workspace *ws) {
     if (s->N == 0) return;
-    const int P = s->Ho * s->Wo, CKK = s->C * s->kh * s->kw;
-    const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * P;
-    size_t mark = ws_mark(ws), slice = 0;
-    float *scratch = NULL;
-    int nslices = is_pointwise(s) ? want_slices(s) : take_slices(s, ws, &scratch, &slice);
-
-    if (dx) { /* per image, independent: spread over threads as in the forward */
-        ConvJob j = {s, x, w, NULL, dy, NULL, dx, scratch, slice, nslices, spread_count(s, nslices)};
-        if (j.count > 0) par_run(backward_dx_worker, &j);
-        for (int n = j.count; n < s->N; n++) backward_dx_image(s, w, dy + n * ys, dx + n * xs, scratch, gemm);
+    if (dx) backward_dx(s, w, dy, dx, ws);
+    if (dw) backward_dw(s, x, dy, dw, ws);
+    if (db) {
+        DbJob j = {s, dy, db};
+        par_run(db_worker, &j);
     }
-    if (dw) /* dw [K, CKK] += dy_n [K,P] cols_n^T [P,CKK], images in batch order */
-        for (int n = 0; n < s->N; n++) {
-            const float *B = x + n * xs;
-            if (!is_pointwise(s)) { im2col(s, B, scratch); B = scratch; }
-            gemm(0, 1, s->K, CKK, P, 1.0f, dy + n * ys, P, B, P, 1.0f, dw, CKK);
-        }
-    if (db)
-        for (int k = 0; k < s->K; k++) {
-            double sum = 0.0;
-            for (int n = 0; n < s->N; n++) {
-                const float *r = dy + n * ys + (size_t)k * P;
-                for (int p = 0; p < P; p++) sum += r[p];
-            }
-            db[k] += (float)sum;
-        }
-    ws_release(ws, mark);
 }
 
 /* ---- naive references: direct loops, double accumulation ---- */

@@ -525,7 +525,8 @@ static double lin_loss(void *p) {
 TEST(ops_linear) {
     Rng r;
     rng_seed(&r, 41);
-    const int shapes[][3] = {{1, 7, 3}, {5, 33, 10}, {4, 300, 17}, {64, 100, 100}};
+    /* the last crosses every tile and chunk edge of the fast kernels */
+    const int shapes[][3] = {{1, 7, 3}, {5, 33, 10}, {4, 300, 17}, {64, 100, 100}, {11, 2100, 530}, {45, 70, 21}};
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         int N = shapes[t][0], I = shapes[t][1], O = shapes[t][2];
         size_t nx = (size_t)N * I, nw = (size_t)O * I, ny = (size_t)N * O;
@@ -542,6 +543,58 @@ TEST(ops_linear) {
             same &= bitwise_equal(y1, y + (size_t)n * O, O);
         }
         CHECKF(same, "linear %d: a row alone differs from in the batch", (int)t);
+        /* the streaming forward: close to the reference, rows independent of the batch
+         * (alone, and in the first and second block of 32 rows), 1 vs 2 threads */
+        {
+            Workspace ws;
+            ws_init(&ws);
+            ws_reserve(&ws, linear_scratch_bytes(I));
+            float *yw = xmalloc(ny * 4), *yw2 = xmalloc(ny * 4);
+            par_init(1);
+            linear_forward_ws(N, I, O, x, w, b, yw, &ws);
+            par_init(2);
+            linear_forward_ws(N, I, O, x, w, b, yw2, &ws);
+            snprintf(what, sizeof what, "linear %d y (ws)", (int)t);
+            CHECK_CLOSE(what, yw, y2, ny, 3e-5f, 1e-4f);
+            CHECKF(bitwise_equal(yw, yw2, ny), "linear %d: y (ws) differs between 1 and 2 threads", (int)t);
+            same = 1;
+            for (int n = 0; n < N; n++) {
+                linear_forward_ws(1, I, O, x + (size_t)n * I, w, b, y1, &ws);
+                same &= bitwise_equal(y1, yw + (size_t)n * O, O);
+            }
+            CHECKF(same, "linear %d: a row alone differs from in the batch (ws)", (int)t);
+            CHECK(ws.used == 0);
+            linear_forward_ws(N, I, O, x, w, NULL, yw, &ws);
+            linear_forward_ref(N, I, O, x, w, NULL, yw2);
+            snprintf(what, sizeof what, "linear %d y no bias (ws)", (int)t);
+            CHECK_CLOSE(what, yw, yw2, ny, 3e-5f, 1e-4f);
+            par_init(0);
+            ws_free(&ws);
+            free(yw); free(yw2);
+        }
+        /* input gradient rows too (onto non-zero dx), and 1 vs 2 threads */
+        {
+            float *g0 = randn(&r, nx, 1.0f), *g[2], *gw[2], *yt = xmalloc(ny * 4), *g1 = xmalloc(I * 4);
+            for (int th = 0; th < 2; th++) {
+                par_init(th + 1);
+                g[th] = copyf(g0, nx);
+                gw[th] = xcalloc(nw, 4);
+                linear_backward(N, I, O, x, w, dy, g[th], gw[th], NULL);
+            }
+            linear_forward(N, I, O, x, w, b, yt);
+            CHECKF(bitwise_equal(yt, y, ny), "linear %d: y differs between 1 and 2 threads", (int)t);
+            CHECKF(bitwise_equal(g[0], g[1], nx), "linear %d: dx differs between 1 and 2 threads", (int)t);
+            CHECKF(bitwise_equal(gw[0], gw[1], nw), "linear %d: dw differs between 1 and 2 threads", (int)t);
+            same = 1;
+            for (int n = 0; n < N; n++) {
+                memcpy(g1, g0 + (size_t)n * I, I * 4);
+                linear_backward(1, I, O, x + (size_t)n * I, w, dy + (size_t)n * O, g1, NULL, NULL);
+                same &= bitwise_equal(g1, g[1] + (size_t)n * I, I);
+            }
+            CHECKF(same, "linear %d: a dx row alone differs from in the batch", (int)t);
+            par_init(0);
+            free(g0); free(g[0]); free(g[1]); free(gw[0]); free(gw[1]); free(yt); free(g1);
+        }
         float *dx = randn(&r, nx, 1.0f), *dw = randn(&r, nw, 1.0f), *db = randn(&r, O, 1.0f);
         float *dx2 = copyf(dx, nx), *dw2 = copyf(dw, nw), *db2 = copyf(db, O);
         linear_backward(N, I, O, x, w, dy, dx, dw, db);

@@ -92,10 +92,13 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
             o.w = in.w + 2 * L->pad < L->k ? 0 : pool_out_size(in.w, L->k, L->s, L->pad);
             break;
         case LK_AVGPOOL: o.h = o.w = L->k; break;
-        case LK_LINEAR:
+        case LK_LINEAR: {
             GAD_ASSERT((size_t)m->params_info[L->w].dim[1] == in.per);
             o.c = L->cout; o.h = o.w = 1;
+            size_t b = linear_scratch_bytes((int)in.per);
+            if (b > ws_bytes) ws_bytes = b;
             break;
+        }
         case LK_ADD: {
             ActShape b = p->shape[L->in2];
             GAD_ASSERT(b.c == in.c && b.h == in.h && b.w == in.w && L->in2 != L->in);
@@ -247,7 +250,9 @@ const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mo
         case LK_RELU: relu_forward(cnt, in, out); break;
         case LK_MAXPOOL: maxpool_forward(n, si->c, si->h, si->w, L->k, L->s, L->pad, in, out, p->argmax[l]); break;
         case LK_AVGPOOL: adaptive_avgpool_forward(n, si->c, si->h, si->w, so->h, so->w, in, out); break;
-        case LK_LINEAR: linear_forward(n, (int)si->per, L->cout, in, P(m, L->w), P(m, L->b), out); break;
+        case LK_LINEAR:
+            linear_forward_ws(n, (int)si->per, L->cout, in, P(m, L->w), P(m, L->b), out, &p->ws);
+            break;
         case LK_DROPOUT:
             dropout_forward(cnt, L->p, mode.train, layer_seed(mode.seed, l), in, out, p->mask[l]);
             break;

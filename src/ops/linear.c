@@ -1,11 +1,152 @@
 /* linear: fully connected layer, y = x w^T + b (see ops/linear.h).
  *   x [N,I], w [O,I], b [O] or NULL, y [N,O]; dx [N,I], dw [O,I], db [O]
- * Fast path: gemm (each y row summed the same way whatever N and the thread count);
- * references: plain loops with double accumulation.
+ * The layer is a "skinny" product: the batch N is small and w is large (VGG's first
+ * classifier layer holds 103M weights), so the time goes into streaming w once per
+ * pass. gemm would copy w into packed panels first; two of the three products here
+ * read w (or dw) where it lies instead, in 8 x TW register tiles:
+ *   forward (linear_forward_ws)  y[n,o] = sum_i w[o,i] xt[i,n]: 8 rows of w broadcast,
+ *            TW (or TW/2) rows of x as vector lanes (x transposed once into scratch);
+ *   dw[o,i] += sum_n dy[n,o] x[n,i]: 8 rows o, TW columns i, a chain over n; dw is
+ *            read and written once, an i-chunk of x stays in cache;
+ *   dx = dy w goes through gemm (its packing of w suits that product).
+ * linear_forward (no workspace) is gemm too: small layers and callers without one.
+ * Determinism: y[n,o] is one chain over i in order in its own lane, and dx comes from
+ * gemm's contract, so each row of y and dx is bitwise the same whatever N, its place
+ * in the batch and the thread count (threads split o). dw and db do not depend on
+ * threads.
+ * References: plain loops with double accumulation.
  * Not for: inputs with more than one batch dimension (flatten first). */
 #include "ops/linear.h"
 #include "core/gemm.h"
+#include "core/threads.h"
 #include <stddef.h>
+
+#define TW 32        /* tile width: forward rows of x, dw columns */
+#define DWCHUNK 1024 /* dw: i per chunk (x's chunk stays in L2) */
+
+/* ---- register tiles: a[r][0:W] += p_r * q[0:W] along a chain ---- */
+
+#define ROWS8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+#define DECL(r) float a##r[TILE_W];
+#define LOAD(r) a##r[t] = c##r[t];
+#define STEP(r) { const float p = pk[off[r]]; for (int t = 0; t < TILE_W; t++) a##r[t] += p * q[t]; }
+#define STORE(r) if (r < rows) for (int t = 0; t < TILE_W; t++) c##r[t] = a##r[t];
+
+/* An 8 x W tile (W = TILE_W where it is instantiated): for k in [0, len): a_r += P[k*ps + r*pr] * Q[k*qs + 0:W], starting
+ * from and stored back to c_r = c0 + r*cs (rows >= `rows` are computed from row 0
+ * and dropped). The accumulators are eight named arrays, so that the compiler keeps
+ * them in vector registers (one broadcast and W/16 FMAs per row and step). */
+#define TILE8(name)                                                                                         \
+    static void name(int len, const float *P, size_t ps, size_t pr, const float *Q, size_t qs, float *c0,   \
+                     size_t cs, int rows) {                                                                 \
+        float *c1 = c0 + cs * (rows > 1), *c2 = c0 + 2 * cs * (rows > 2), *c3 = c0 + 3 * cs * (rows > 3);  \
+        float *c4 = c0 + 4 * cs * (rows > 4), *c5 = c0 + 5 * cs * (rows > 5);                               \
+        float *c6 = c0 + 6 * cs * (rows > 6), *c7 = c0 + 7 * cs * (rows > 7);                               \
+        size_t off[8];                                                                                      \
+        for (int r = 0; r < 8; r++) off[r] = (size_t)(r < rows ? r : 0) * pr;                               \
+        ROWS8(DECL)                                                                                         \
+        for (int t = 0; t < TILE_W; t++) { ROWS8(LOAD) }                                                    \
+        for (int k = 0; k < len; k++) {                                                                     \
+            const float *q = Q + k * qs, *pk = P + k * ps;                                                  \
+            ROWS8(STEP)                                                                                     \
+        }                                                                                                   \
+        ROWS8(STORE)                                                                                        \
+    }
+#define TILE_W TW
+TILE8(tile8)
+#undef TILE_W
+#define TILE_W (TW / 2)
+TILE8(tile8_half)
+#undef TILE_W
+#undef TILE8
+#undef DECL
+#undef LOAD
+#undef STEP
+#undef STORE
+
+/* Edge tile, tw < TW columns: the same chain per element, plain loops. */
+static void tile_edge(int len, const float *P, size_t ps, size_t pr, const float *Q, size_t qs, float *c0, size_t cs,
+                      int rows, int tw) {
+    for (int r = 0; r < rows; r++)
+        for (int t = 0; t < tw; t++) {
+            float a = c0[r * cs + t];
+            for (int k = 0; k < len; k++) a += P[k * ps + r * pr] * Q[k * qs + t];
+            c0[r * cs + t] = a;
+        }
+}
+
+static void tile(int len, const float *P, size_t ps, size_t pr, const float *Q, size_t qs, float *c0, size_t cs,
+                 int rows, int tw) {
+    if (tw == TW) tile8(len, P, ps, pr, Q, qs, c0, cs, rows);
+    else tile_edge(len, P, ps, pr, Q, qs, c0, cs, rows, tw);
+}
+
+/* ---- forward ---- */
+
+typedef struct {
+    int N, I, O;
+    const float *x, *w, *b, *dy;
+    float *y, *dx, *dw;
+    const float *xt;   /* forward: x^T of the current rows [I][lanes] */
+    int n0, lanes;     /* forward: first of those rows, TW or TW/2 of them */
+} LinJob;
+
+/* xt[i][t] = x[n0 + t][i] for the `lanes` rows from n0 (rows past N: zeros). */
+static void pack_xt_worker(void *arg, int ith, int nth) {
+    const LinJob *j = arg;
+    float *xt = (float *)j->xt;
+    long lo, hi;
+    par_range(j->I, ith, nth, &lo, &hi);
+    const int L = j->lanes;
+    for (int t = 0; t < L; t++) {
+        const int n = j->n0 + t;
+        if (n < j->N) {
+            const float *xr = j->x + (size_t)n * j->I;
+            for (long i = lo; i < hi; i++) xt[i * L + t] = xr[i];
+        } else {
+            for (long i = lo; i < hi; i++) xt[i * L + t] = 0.0f;
+        }
+    }
+}
+
+/* y[n0 + t][o] for blocks of 8 outputs o: a chain over i of w[o][i] * xt[i][t]
+ * (the w rows are read where they lie, as broadcasts). Each lane is its own chain,
+ * so a row's result does not depend on the tile width or the other rows. */
+static void fwd_worker(void *arg, int ith, int nth) {
+    const LinJob *j = arg;
+    const int N = j->N, I = j->I, O = j->O, nob = (O + 7) / 8, L = j->lanes;
+    const int rows_n = N - j->n0 < L ? N - j->n0 : L;
+    long lo, hi;
+    par_range(nob, ith, nth, &lo, &hi);
+    for (long ob = lo; ob < hi; ob++) {
+        const int o0 = (int)ob * 8, rows = O - o0 < 8 ? O - o0 : 8;
+        float t[8 * TW];
+        for (int k = 0; k < 8 * TW; k++) t[k] = 0.0f;
+        (L == TW ? tile8 : tile8_half)(I, j->w + (size_t)o0 * I, 1, (size_t)I, j->xt, (size_t)L, t, (size_t)L, rows);
+        for (int r = 0; r < rows; r++) {
+            const float bo = j->b ? j->b[o0 + r] : 0.0f;
+            for (int c = 0; c < rows_n; c++) {
+                float *yp = j->y + (size_t)(j->n0 + c) * O + o0 + r;
+                *yp = j->b ? t[r * L + c] + bo : t[r * L + c];
+            }
+        }
+    }
+}
+
+size_t linear_scratch_bytes(int I) { return ws_round(sizeof(float) * (size_t)I * TW); }
+
+void linear_forward_ws(int N, int I, int O, const float *x, const float *w, const float *b, float *y,
+                       Workspace *ws) {
+    if (N == 0 || O == 0) return;
+    size_t mark = ws_mark(ws);
+    LinJob j = {N, I, O, x, w, b, NULL, y, NULL, NULL, ws_floats(ws, (size_t)I * TW), 0, TW};
+    for (j.n0 = 0; j.n0 < N; j.n0 += j.lanes) {
+        j.lanes = N - j.n0 <= TW / 2 ? TW / 2 : TW; /* fewer wasted lanes for small batches */
+        par_run(pack_xt_worker, &j);
+        par_run(fwd_worker, &j);
+    }
+    ws_release(ws, mark);
+}
 
 void linear_forward(int N, int I, int O, const float *x, const float *w, const float *b, float *y) {
     if (N == 0) return;
@@ -15,11 +156,30 @@ void linear_forward(int N, int I, int O, const float *x, const float *w, const f
             for (int o = 0; o < O; o++) y[(size_t)n * O + o] += b[o];
 }
 
+/* dw[o, i] += sum_n dy[n,o] x[n,i]: for each chunk of i, threads split the 8-row
+ * blocks of o; the chain runs over n. */
+static void dw_worker(void *arg, int ith, int nth) {
+    const LinJob *j = arg;
+    const int N = j->N, I = j->I, O = j->O, nob = (O + 7) / 8;
+    long lo, hi;
+    par_range(nob, ith, nth, &lo, &hi);
+    for (int c0 = 0; c0 < I; c0 += DWCHUNK) {
+        const int c1 = I - c0 < DWCHUNK ? I : c0 + DWCHUNK;
+        for (long ob = lo; ob < hi; ob++) {
+            const int o0 = (int)ob * 8, rows = O - o0 < 8 ? O - o0 : 8;
+            for (int i0 = c0; i0 < c1; i0 += TW)
+                tile(N, j->dy + o0, (size_t)O, 1, j->x + i0, (size_t)I, j->dw + (size_t)o0 * I + i0, (size_t)I, rows,
+                     c1 - i0 < TW ? c1 - i0 : TW);
+        }
+    }
+}
+
 void linear_backward(int N, int I, int O, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db) {
     if (N == 0) return;
+    LinJob j = {N, I, O, x, w, NULL, dy, NULL, dx, dw, NULL, 0, 0};
     if (dx) gemm(0, 0, N, I, O, 1.0f, dy, O, w, I, 1.0f, dx, I); /* dx += dy [N,O] w [O,I] */
-    if (dw) gemm(1, 0, O, I, N, 1.0f, dy, O, x, I, 1.0f, dw, I); /* dw += dy^T [O,N] x [N,I] */
+    if (dw && I > 0 && O > 0) par_run(dw_worker, &j);
     if (db)
         for (int o = 0; o < O; o++) {
             double s = 0.0;

@@ -134,51 +134,55 @@ static Scratch *scratch_get(void) {
  * Ap: ceil(mc/MR) micro-panels, each [kc][MR] (row i of the panel at [k*MR + i]).
  * Bp: ceil(nc/NR) micro-panels, each [kc][NR]. Rows/columns past the edge are 0. */
 static void pack_a(int transA, int mc, int kc, const float *A, int lda, float *Ap) {
-    for (int i0 = 0; i0 < mc; i0 += MR) {
-        int mr = mc - i0 < MR ? mc - i0 : MR;
-        if (!transA) {  /* op(A)(i,k) = A[i*lda + k] */
-            for (int i = 0; i < mr; i++) {
-                const float *a = A + (size_t)(i0 + i) * lda;
-                for (int k = 0; k < kc; k++) Ap[k * MR + i] = a[k];
-            }
-        } else {        /* op(A)(i,k) = A[k*lda + i] */
-            for (int k = 0; k < kc; k++) {
-                const float *a = A + (size_t)k * lda + i0;
-                for (int i = 0; i < mr; i++) Ap[k * MR + i] = a[i];
+    if (transA) { /* op(A)(i,k) = A[k*lda + i]: row by row of A, so reads stream */
+        for (int k = 0; k < kc; k++) {
+            const float *a = A + (size_t)k * lda;
+            for (int i0 = 0; i0 < mc; i0 += MR) {
+                int mr = mc - i0 < MR ? mc - i0 : MR;
+                float *d = Ap + (size_t)i0 * kc + (size_t)k * MR;
+                for (int i = 0; i < mr; i++) d[i] = a[i0 + i];
+                for (int i = mr; i < MR; i++) d[i] = 0.0f;
             }
         }
-        if (mr < MR)
-            for (int k = 0; k < kc; k++)
-                for (int i = mr; i < MR; i++) Ap[k * MR + i] = 0.0f;
+        return;
+    }
+    for (int i0 = 0; i0 < mc; i0 += MR) { /* op(A)(i,k) = A[i*lda + k] */
+        int mr = mc - i0 < MR ? mc - i0 : MR;
+        for (int i = 0; i < mr; i++) {
+            const float *a = A + (size_t)(i0 + i) * lda;
+            for (int k = 0; k < kc; k++) Ap[k * MR + i] = a[k];
+        }
+        for (int k = 0; k < kc; k++)
+            for (int i = mr; i < MR; i++) Ap[k * MR + i] = 0.0f;
         Ap += (size_t)kc * MR;
     }
 }
 
 static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *Bp) {
-    for (int j0 = 0; j0 < nc; j0 += NR) {
-        int nr = nc - j0 < NR ? nc - j0 : NR;
-        if (!transB) {  /* op(B)(k,j) = B[k*ldb + j] */
-            if (nr == NR) {
-                for (int k = 0; k < kc; k++) {
-                    const float *b = B + (size_t)k * ldb + j0;
-                    for (int j = 0; j < NR; j++) Bp[k * NR + j] = b[j];
-                }
-            } else {
-                for (int k = 0; k < kc; k++) {
-                    const float *b = B + (size_t)k * ldb + j0;
-                    for (int j = 0; j < nr; j++) Bp[k * NR + j] = b[j];
-                    for (int j = nr; j < NR; j++) Bp[k * NR + j] = 0.0f;
-                }
+    if (!transB) { /* op(B)(k,j) = B[k*ldb + j]: row by row of B, so reads stream */
+        for (int k = 0; k < kc; k++) {
+            const float *b = B + (size_t)k * ldb;
+            int j0 = 0;
+            for (; j0 + NR <= nc; j0 += NR) {
+                float *d = Bp + (size_t)j0 * kc + (size_t)k * NR;
+                for (int j = 0; j < NR; j++) d[j] = b[j0 + j];
             }
-        } else {        /* op(B)(k,j) = B[j*ldb + k] */
-            for (int j = 0; j < nr; j++) {
-                const float *b = B + (size_t)(j0 + j) * ldb;
-                for (int k = 0; k < kc; k++) Bp[k * NR + j] = b[k];
+            if (j0 < nc) {
+                float *d = Bp + (size_t)j0 * kc + (size_t)k * NR;
+                for (int j = 0; j < nc - j0; j++) d[j] = b[j0 + j];
+                for (int j = nc - j0; j < NR; j++) d[j] = 0.0f;
             }
-            if (nr < NR)
-                for (int k = 0; k < kc; k++)
-                    for (int j = nr; j < NR; j++) Bp[k * NR + j] = 0.0f;
         }
+        return;
+    }
+    for (int j0 = 0; j0 < nc; j0 += NR) { /* op(B)(k,j) = B[j*ldb + k] */
+        int nr = nc - j0 < NR ? nc - j0 : NR;
+        for (int j = 0; j < nr; j++) {
+            const float *b = B + (size_t)(j0 + j) * ldb;
+            for (int k = 0; k < kc; k++) Bp[k * NR + j] = b[k];
+        }
+        for (int k = 0; k < kc; k++)
+            for (int j = nr; j < NR; j++) Bp[k * NR + j] = 0.0f;
         Bp += (size_t)kc * NR;
     }
 }

@@ -194,7 +194,8 @@ typedef struct {
     Gather g;
     const float *src;
     size_t src_img;          /* floats per source image */
-    const float *A;
+    const float *A;          /* [M, rows], or [rows, M] when tA */
+    int tA;
     int M, rows;
     Blocks bl;
     float *dst;
@@ -202,6 +203,8 @@ typedef struct {
     int Hd, Wd, a, b, sa, sb;
     int accumulate;          /* dst += product; else dst = product (+ bias) */
     const float *bias;       /* [M] or NULL (forward only) */
+    const ConvShape *col2im; /* set: the result is dcols [C*kh*kw, cols] of this shape,
+                              * added into dst [N,C,H,W] by col2im */
     float *scratch;          /* [nslices][slice]: cols [rows*width], out [M*width] */
     size_t slice;
     int nslices;
@@ -213,7 +216,7 @@ typedef struct {
  * k-block to dst in turn, which rounds differently from adding the finished sum, so
  * an image must take the same route in any batch (pieces are chosen by shape). */
 static int block_direct(const Prod *P, int n0, int n1) {
-    return n1 - n0 == 1 && P->a == 0 && P->b == 0 && P->sa == 1 && P->sb == 1 && P->Wd == P->g.Wg &&
+    return !P->col2im && n1 - n0 == 1 && P->a == 0 && P->b == 0 && P->sa == 1 && P->sb == 1 && P->Wd == P->g.Wg &&
            P->Hd == P->g.Hg && (!P->accumulate || P->bl.pieces);
 }
 
@@ -233,17 +236,52 @@ static void block_product(const Prod *P, int i, const float *cols, float *out, G
     const float *B = cols;
     int ldb = w;
     if (n1 - n0 == 1 && g_identity(&P->g)) { B = P->src + n0 * P->src_img + p0; ldb = G; }
+    const int lda = P->tA ? P->M : P->rows;
     if (block_direct(P, n0, n1))
-        mm(0, 0, P->M, w, P->rows, 1.0f, P->A, P->rows, B, ldb, P->accumulate ? 1.0f : 0.0f,
+        mm(P->tA, 0, P->M, w, P->rows, 1.0f, P->A, lda, B, ldb, P->accumulate ? 1.0f : 0.0f,
            P->dst + n0 * P->dst_img + p0, G);
     else
-        mm(0, 0, P->M, w, P->rows, 1.0f, P->A, P->rows, B, ldb, 0.0f, out, w);
+        mm(P->tA, 0, P->M, w, P->rows, 1.0f, P->A, lda, B, ldb, 0.0f, out, w);
 }
 
-/* Rows [m0, m1) of the block's result: bias, or the scatter from out to dst. */
+/* dxn [C,H,W] += col2im of dcols rows of channels [c0, c1), output positions
+ * [p0, p1) (row (c*kh + i)*kw + j, column p - p0, leading dimension ld). Each dx
+ * element receives its terms in a fixed order: rows, then positions, ascending. */
+static void col2im_add(const ConvShape *s, const float *dcols, size_t ld, int p0, int p1, int c0, int c1,
+                       float *dxn) {
+    const int Wo = s->Wo;
+    for (int c = c0; c < c1; c++)
+        for (int i = 0; i < s->kh; i++)
+            for (int j = 0; j < s->kw; j++) {
+                const float *row = dcols + ((size_t)(c * s->kh + i) * s->kw + j) * ld;
+                const int off = j - s->pw;
+                int lo, hi;
+                span(Wo, s->W, s->sw, off, &lo, &hi);
+                int oh = p0 / Wo, ow = p0 % Wo;
+                for (int p = p0; p < p1; oh++, ow = 0) {
+                    const int ow1 = imin(Wo, ow + (p1 - p)), ih = oh * s->sh - s->ph + i;
+                    if (ih >= 0 && ih < s->H) {
+                        float *xr = dxn + ((size_t)c * s->H + ih) * s->W;
+                        const int rb = p - p0 - ow; /* row[rb + q]: column of (oh, q) */
+                        for (int q = imax(ow, lo); q < imin(ow1, hi); q++) xr[q * s->sw + off] += row[rb + q];
+                    }
+                    p += ow1 - ow;
+                }
+            }
+}
+
+/* Rows [m0, m1) of the block's result (channels [m0, m1) for col2im): bias, or the
+ * scatter from out to dst. */
 static void block_finish(const Prod *P, int i, const float *out, int m0, int m1) {
     int n0, n1, p0, p1;
     block_of(&P->bl, i, &n0, &n1, &p0, &p1);
+    if (P->col2im) {
+        const int w = (n1 - n0) * (p1 - p0);
+        for (int n = n0; n < n1; n++)
+            col2im_add(P->col2im, out + (size_t)(n - n0) * (p1 - p0), (size_t)w, p0, p1, m0, m1,
+                       P->dst + n * P->dst_img);
+        return;
+    }
     const int w = (n1 - n0) * (p1 - p0), Wg = P->g.Wg;
     const size_t plane = (size_t)P->Hd * P->Wd;
     if (block_direct(P, n0, n1)) {
@@ -281,6 +319,9 @@ static float *slice_out(const Prod *P, int ith) {
     return slice_cols(P, ith) + (size_t)P->rows * P->bl.width;
 }
 
+/* What block_finish splits between threads: rows of the result, or dx channels. */
+static int finish_rows(const Prod *P) { return P->col2im ? P->col2im->C : P->M; }
+
 static void own_blocks_worker(void *arg, int ith, int nth) {
     const Prod *P = arg;
     long lo, hi;
@@ -288,7 +329,7 @@ static void own_blocks_worker(void *arg, int ith, int nth) {
     for (long i = lo; i < hi; i++) {
         block_gather(P, (int)i, 0, P->rows, slice_cols(P, ith));
         block_product(P, (int)i, slice_cols(P, ith), slice_out(P, ith), gemm_st);
-        block_finish(P, (int)i, slice_out(P, ith), 0, P->M);
+        block_finish(P, (int)i, slice_out(P, ith), 0, finish_rows(P));
     }
 }
 
@@ -302,7 +343,7 @@ static void shared_gather_worker(void *arg, int ith, int nth) {
 static void shared_finish_worker(void *arg, int ith, int nth) {
     const Prod *P = arg;
     long lo, hi;
-    par_range(P->M, ith, nth, &lo, &hi);
+    par_range(finish_rows(P), ith, nth, &lo, &hi);
     block_finish(P, P->cur, slice_out(P, 0), (int)lo, (int)hi);
 }
 
@@ -317,7 +358,7 @@ static void prod_run(Prod *P, Workspace *ws) {
     P->nslices = (int)(avail < (size_t)nth ? avail : (size_t)nth);
     size_t mark = ws_mark(ws);
     P->scratch = ws_floats(ws, (size_t)P->nslices * P->slice);
-    if (per_thread(P->bl.nblocks, nth, P->nslices)) {
+    if (per_thread(P->bl.nblocks, nth, P->nslices) && !(P->col2im && P->bl.pieces)) {
         par_run(own_blocks_worker, P);
     } else {
         for (int i = 0; i < P->bl.nblocks; i++) {
@@ -356,6 +397,16 @@ static Gather dx_class(const ConvShape *s, int a, int b, int *ia, int *jb) {
     return g;
 }
 
+/* Few input channels (a network's first layer): the gathered dy would hold K*taps
+ * rows for only C output rows, so go the classic way instead: dcols = w^T dy, then
+ * col2im. */
+static int dx_by_col2im(const ConvShape *s) { return 4 * s->C <= s->K; }
+
+static Gather dy_identity(const ConvShape *s) {
+    Gather g = {s->K, s->Ho, s->Wo, s->Ho, s->Wo, 1, 1, 1, 1, 0, 1, 0, 1};
+    return g;
+}
+
 /* ---- scratch ----
  * Sized for any batch up to s->N: a grouped block never holds more than
  * min(N, target / G) images. */
@@ -373,8 +424,10 @@ static size_t fwd_floats(const ConvShape *s, int nth) {
     return (size_t)nth * slice_floats(rows, s->K, max_width(s->N, s->Ho * s->Wo, cols_target(rows)));
 }
 
-/* The largest class: its Wt and its slices. */
+/* The largest class: its Wt and its slices (col2im: the slices of dcols). */
 static size_t dx_floats(const ConvShape *s, int nth) {
+    if (dx_by_col2im(s))
+        return (size_t)nth * slice_floats(s->K, s->C * s->kh * s->kw, max_width(s->N, s->Ho * s->Wo, cols_target(s->K)));
     size_t most = 0;
     for (int a = 0; a < s->sh; a++)
         for (int b = 0; b < s->sw; b++) {
@@ -439,17 +492,35 @@ static void wt_worker(void *arg, int ith, int nth) {
     const ConvShape *s = j->s;
     const int nti = j->g->nti, ntj = j->g->ntj, rows = g_rows(j->g);
     long lo, hi;
-    par_range(s->C, ith, nth, &lo, &hi);
-    for (long c = lo; c < hi; c++) {
-        float *o = j->wt + (size_t)c * rows;
-        for (int k = 0; k < s->K; k++)
+    par_range(s->K, ith, nth, &lo, &hi); /* w read in order; wt rows written a few floats at a time */
+    for (long k = lo; k < hi; k++)
+        for (int c = 0; c < s->C; c++) {
+            const float *wk = j->w + ((size_t)k * s->C + c) * s->kh * s->kw;
+            float *o = j->wt + (size_t)c * rows + (size_t)k * nti * ntj;
             for (int q = 0; q < nti; q++)
-                for (int t = 0; t < ntj; t++)
-                    *o++ = j->w[(((size_t)k * s->C + c) * s->kh + j->ia + s->sh * q) * s->kw + j->jb + s->sw * t];
-    }
+                for (int t = 0; t < ntj; t++) *o++ = wk[(j->ia + s->sh * q) * s->kw + j->jb + s->sw * t];
+        }
 }
 
 static void backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, Workspace *ws) {
+    if (dx_by_col2im(s)) {
+        Prod P;
+        memset(&P, 0, sizeof P);
+        P.g = dy_identity(s);
+        P.src = dy;
+        P.src_img = (size_t)s->K * s->Ho * s->Wo;
+        P.A = w;
+        P.tA = 1;
+        P.M = s->C * s->kh * s->kw;
+        P.rows = s->K;
+        P.bl = make_blocks(s->N, s->Ho * s->Wo, cols_target(P.rows));
+        P.dst = dx;
+        P.dst_img = (size_t)s->C * s->H * s->W;
+        P.accumulate = 1;
+        P.col2im = s;
+        prod_run(&P, ws);
+        return;
+    }
     size_t mark = ws_mark(ws);
     for (int a = 0; a < s->sh; a++)
         for (int b = 0; b < s->sw; b++) {

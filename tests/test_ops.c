@@ -512,6 +512,51 @@ TEST(ops_maxpool_ties_and_padding) {
     CHECK(isnan(yq[0]) && aq[0] == 1);
 }
 
+/* Maxpool's vectorised stride-2 rows against a plain scan with PyTorch's rules
+ * (first maximum in row-major order, a NaN takes over), on data full of ties, with
+ * NaNs and -inf: bitwise values and indices, odd and even sizes, 1 and 2 threads. */
+TEST(ops_maxpool_fast_rows) {
+    Rng r;
+    rng_seed(&r, 35);
+    static const int cases[][7] = {{2, 3, 37, 40, 2, 2, 0}, {2, 3, 35, 34, 3, 2, 1}, {1, 2, 16, 16, 3, 2, 1},
+                                   {3, 2, 33, 35, 3, 1, 1}, {1, 3, 112, 112, 3, 2, 1}};
+    for (int th = 1; th <= 2; th++) {
+        par_init(th);
+        for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+            const int N = cases[t][0], C = cases[t][1], H = cases[t][2], W = cases[t][3];
+            const int k = cases[t][4], s = cases[t][5], p = cases[t][6];
+            const int Ho = pool_out_size(H, k, s, p), Wo = pool_out_size(W, k, s, p);
+            size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * Ho * Wo;
+            float *x = xmalloc(nx * 4), *y = xmalloc(ny * 4), *yr = xmalloc(ny * 4);
+            int32_t *am = xmalloc(ny * 4), *amr = xmalloc(ny * 4);
+            for (size_t i = 0; i < nx; i++) {
+                uint32_t u = rng_below(&r, 200);
+                x[i] = u == 0 ? NAN : u == 1 ? -INFINITY : (float)(u % 7);
+            }
+            maxpool_forward(N, C, H, W, k, s, p, x, y, am);
+            for (int nc = 0; nc < N * C; nc++)
+                for (int oh = 0; oh < Ho; oh++)
+                    for (int ow = 0; ow < Wo; ow++) {
+                        float m = -INFINITY;
+                        int32_t a = -1;
+                        for (int ih = oh * s - p; ih < oh * s - p + k; ih++)
+                            for (int iw = ow * s - p; iw < ow * s - p + k; iw++) {
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                float v = x[((size_t)nc * H + ih) * W + iw];
+                                if (a < 0) a = ih * W + iw;
+                                if (v > m || isnan(v)) { m = v; a = ih * W + iw; }
+                            }
+                        yr[((size_t)nc * Ho + oh) * Wo + ow] = m;
+                        amr[((size_t)nc * Ho + oh) * Wo + ow] = a;
+                    }
+            CHECKF(!memcmp(y, yr, ny * 4), "maxpool case %d threads %d: values differ", (int)t, th);
+            CHECKF(!memcmp(am, amr, ny * 4), "maxpool case %d threads %d: argmax differs", (int)t, th);
+            free(x); free(y); free(yr); free(am); free(amr);
+        }
+    }
+    par_shutdown();
+}
+
 /* ---- linear ---- */
 
 typedef struct {

@@ -1,39 +1,116 @@
 /* act: ReLU (forward, and backward under the three rules of ops/act.h), residual add,
  * and dropout.  x, y, dy, dx, mask: [n] flat.
- * Plain serial loops: these are memory bound and cheap next to the convolutions.
+ * These are memory bound. Two things keep them at memory speed: arrays of more than
+ * PAR_MIN elements are split between the threads (element-wise, so the result never
+ * depends on the split), and each loop runs over blocks of BLK elements copied
+ * through small local arrays with a fixed trip count, a shape compilers turn into
+ * vector code at -O2 (the selects become masks instead of unpredictable branches).
  * Not for: other activations, PyTorch's dropout random stream. */
 #include "ops/act.h"
 #include "core/err.h"
 #include "core/rng.h"
+#include "core/threads.h"
+
+#define BLK 16
+#define PAR_MIN 65536 /* elements below which one thread is faster than waking others */
+
+typedef enum { OP_RELU, OP_RELU_BWD, OP_ADD, OP_ACC } ActOp;
+
+typedef struct {
+    ActOp op;
+    ReluRule rule;
+    size_t n;
+    const float *a, *b; /* inputs: x | y, dy | a, b | dy */
+    float *out;         /* y | dx | y | dx (accumulated for OP_RELU_BWD and OP_ACC) */
+} ActJob;
+
+/* The rule's backward term for one element: dy where it passes, else 0. */
+static float relu_term(ReluRule rule, float y, float g) {
+    switch (rule) {
+    case RELU_STANDARD: return y > 0.0f ? g : 0.0f;               /* the true gradient */
+    case RELU_DECONV: return g > 0.0f ? g : 0.0f;                 /* ReLU of the signal */
+    default: return (y > 0.0f && g > 0.0f) ? g : 0.0f;            /* guided: both */
+    }
+}
+
+/* Elements [lo, hi): whole blocks, then the rest one by one (same arithmetic). */
+static void act_range(const ActJob *j, size_t lo, size_t hi) {
+    const float *A = j->a, *B = j->b;
+    float *O = j->out;
+    size_t i = lo;
+    for (; i + BLK <= hi; i += BLK) {
+        float a[BLK], b[BLK], o[BLK];
+        for (int k = 0; k < BLK; k++) a[k] = A[i + k];
+        switch (j->op) {
+        case OP_RELU:
+            for (int k = 0; k < BLK; k++) o[k] = a[k] > 0.0f ? a[k] : 0.0f;
+            break;
+        case OP_ADD:
+            for (int k = 0; k < BLK; k++) b[k] = B[i + k];
+            for (int k = 0; k < BLK; k++) o[k] = a[k] + b[k];
+            break;
+        case OP_ACC: /* out += a */
+            for (int k = 0; k < BLK; k++) o[k] = O[i + k];
+            for (int k = 0; k < BLK; k++) o[k] += a[k];
+            break;
+        case OP_RELU_BWD: /* a = y, b = dy */
+            for (int k = 0; k < BLK; k++) b[k] = B[i + k];
+            for (int k = 0; k < BLK; k++) o[k] = O[i + k];
+            if (j->rule == RELU_STANDARD)
+                for (int k = 0; k < BLK; k++) o[k] += a[k] > 0.0f ? b[k] : 0.0f;
+            else if (j->rule == RELU_DECONV)
+                for (int k = 0; k < BLK; k++) o[k] += b[k] > 0.0f ? b[k] : 0.0f;
+            else
+                for (int k = 0; k < BLK; k++) o[k] += (a[k] > 0.0f && b[k] > 0.0f) ? b[k] : 0.0f;
+            break;
+        }
+        for (int k = 0; k < BLK; k++) O[i + k] = o[k];
+    }
+    for (; i < hi; i++) {
+        switch (j->op) {
+        case OP_RELU: O[i] = A[i] > 0.0f ? A[i] : 0.0f; break;
+        case OP_ADD: O[i] = A[i] + B[i]; break;
+        case OP_ACC: O[i] += A[i]; break;
+        case OP_RELU_BWD: O[i] += relu_term(j->rule, A[i], B[i]); break;
+        }
+    }
+}
+
+static void act_worker(void *arg, int ith, int nth) {
+    const ActJob *j = arg;
+    long blocks = (long)((j->n + BLK - 1) / BLK), lo, hi;
+    par_range(blocks, ith, nth, &lo, &hi);
+    size_t a = (size_t)lo * BLK, b = (size_t)hi * BLK;
+    act_range(j, a, b < j->n ? b : j->n);
+}
+
+static void act_run(ActJob *j) {
+    if (j->n >= PAR_MIN) par_run(act_worker, j);
+    else act_range(j, 0, j->n);
+}
 
 void relu_forward(size_t n, const float *x, float *y) {
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    ActJob j = {OP_RELU, RELU_STANDARD, n, x, NULL, y};
+    act_run(&j);
 }
 
 void relu_backward(size_t n, const float *y, const float *dy, float *dx, ReluRule rule) {
     if (!dx) return;
-    switch (rule) {
-    case RELU_STANDARD: /* the true gradient: pass where the unit was active */
-        for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
-        break;
-    case RELU_DECONV:   /* ReLU applied to the backward signal, ignoring the forward */
-        for (size_t i = 0; i < n; i++) dx[i] += dy[i] > 0.0f ? dy[i] : 0.0f;
-        break;
-    case RELU_GUIDED:   /* both masks */
-        for (size_t i = 0; i < n; i++) dx[i] += (y[i] > 0.0f && dy[i] > 0.0f) ? dy[i] : 0.0f;
-        break;
-    default:
-        GAD_ASSERT(!"unknown ReluRule");
-    }
+    GAD_ASSERT(rule == RELU_STANDARD || rule == RELU_DECONV || rule == RELU_GUIDED);
+    ActJob j = {OP_RELU_BWD, rule, n, y, dy, dx};
+    act_run(&j);
 }
 
 void add_forward(size_t n, const float *a, const float *b, float *y) {
-    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    ActJob j = {OP_ADD, RELU_STANDARD, n, a, b, y};
+    act_run(&j);
 }
 
 void add_backward(size_t n, const float *dy, float *da, float *db) {
-    if (da) for (size_t i = 0; i < n; i++) da[i] += dy[i];
-    if (db) for (size_t i = 0; i < n; i++) db[i] += dy[i];
+    ActJob j = {OP_ACC, RELU_STANDARD, n, dy, NULL, da};
+    if (da) act_run(&j);
+    j.out = db;
+    if (db) act_run(&j);
 }
 
 /* The factor kept units are multiplied by (PyTorch: 1/(1-p) in float). */
@@ -58,7 +135,7 @@ void dropout_forward(size_t n, float p, int train, uint64_t seed, const float *x
 void dropout_backward(size_t n, float p, int train, const uint8_t *mask, const float *dy, float *dx) {
     if (!dx) return;
     if (!train) {
-        for (size_t i = 0; i < n; i++) dx[i] += dy[i];
+        add_backward(n, dy, dx, NULL);
         return;
     }
     const float scale = keep_scale(p);

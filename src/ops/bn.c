@@ -1,8 +1,11 @@
 /* bn: BatchNorm2d forward and backward, train and eval mode (see ops/bn.h).
  *   x, y, dy, dx [N,C,HW]; gamma, beta, running_*, save_* [C]
- * Fast versions: statistics summed in double per channel, the per-element map in
- * float as y = x*scale + shift (as PyTorch's CPU kernel); channels are spread over
- * the thread pool (each channel is independent, so results never depend on threads).
+ * Fast versions: statistics summed in double per channel (BLK partial sums, lane =
+ * position in the row mod BLK, so the order depends on the shape only), the
+ * per-element map in float as y = x*scale + shift (as PyTorch's CPU kernel); rows go
+ * in blocks of BLK through local arrays, which compilers vectorise at -O2; channels
+ * are spread over the thread pool (each channel is independent, so results never
+ * depend on threads).
  * References (*_ref): every step in double, written as the textbook formulas.
  * Train forward also accepts NULL running_* or save_* (that output is then skipped).
  * Not for: 1-D/3-D batch norm, momentum = None, gamma/beta absent (affine = False). */
@@ -22,22 +25,62 @@ typedef struct {
     float *y, *save_mean, *save_invstd, *dx, *dgamma, *dbeta;
 } BnJob;
 
+/* ---- row helpers: blocks of BLK through local arrays (vectorised at -O2), sums in
+ * BLK double lanes (lane = position in the row mod BLK), so the order of every sum
+ * depends on the shape only ---- */
+#define BLK 16
+
+static double lanes_total(const double *acc) {
+    double t[BLK / 2];
+    for (int k = 0; k < BLK / 2; k++) t[k] = acc[k] + acc[k + BLK / 2];
+    for (int h = BLK / 4; h >= 1; h /= 2)
+        for (int k = 0; k < h; k++) t[k] += t[k + h];
+    return t[0];
+}
+
+/* acc += x (first == NULL) or (x - mean)^2 over a row of n. */
+static void row_sums(const float *x, int n, double mean, int squares, double *acc) {
+    int p = 0;
+    for (; p + BLK <= n; p += BLK) {
+        double d[BLK];
+        for (int k = 0; k < BLK; k++) d[k] = x[p + k];
+        if (squares)
+            for (int k = 0; k < BLK; k++) { d[k] -= mean; d[k] *= d[k]; }
+        for (int k = 0; k < BLK; k++) acc[k] += d[k];
+    }
+    for (int k = 0; p < n; p++, k++) {
+        double d = x[p];
+        if (squares) { d -= mean; d *= d; }
+        acc[k] += d;
+    }
+}
+
+/* y = x*scale + shift over a row of n (y may alias x). */
+static void row_affine(const float *x, int n, float scale, float shift, float *y) {
+    int p = 0;
+    for (; p + BLK <= n; p += BLK) {
+        float v[BLK];
+        for (int k = 0; k < BLK; k++) v[k] = x[p + k];
+        for (int k = 0; k < BLK; k++) v[k] = v[k] * scale + shift;
+        for (int k = 0; k < BLK; k++) y[p + k] = v[k];
+    }
+    for (; p < n; p++) y[p] = x[p] * scale + shift;
+}
+
 /* ---- train forward ---- */
 
 static void fwd_train_channel(const BnJob *j, int c) {
     const int N = j->N, C = j->C, HW = j->HW;
     const double cnt = (double)N * HW;
-    double sum = 0.0, ss = 0.0;
-    for (int n = 0; n < N; n++)
-        for (int p = 0; p < HW; p++) sum += AT(j->x, n, c, p);
-    const double mean = sum / cnt;
-    for (int n = 0; n < N; n++)
-        for (int p = 0; p < HW; p++) { double d = AT(j->x, n, c, p) - mean; ss += d * d; }
-    const double var = ss / cnt; /* biased: used to normalise */
+    double acc[BLK] = {0};
+    for (int n = 0; n < N; n++) row_sums(&AT(j->x, n, c, 0), HW, 0.0, 0, acc);
+    const double mean = lanes_total(acc) / cnt;
+    for (int k = 0; k < BLK; k++) acc[k] = 0.0;
+    for (int n = 0; n < N; n++) row_sums(&AT(j->x, n, c, 0), HW, mean, 1, acc);
+    const double var = lanes_total(acc) / cnt; /* biased: used to normalise */
     const float invstd = (float)(1.0 / sqrt(var + j->eps));
     const float scale = j->gamma[c] * invstd, shift = j->beta[c] - (float)mean * scale;
-    for (int n = 0; n < N; n++)
-        for (int p = 0; p < HW; p++) AT(j->y, n, c, p) = AT(j->x, n, c, p) * scale + shift;
+    for (int n = 0; n < N; n++) row_affine(&AT(j->x, n, c, 0), HW, scale, shift, &AT(j->y, n, c, 0));
     if (j->save_mean) j->save_mean[c] = (float)mean;
     if (j->save_invstd) j->save_invstd[c] = invstd;
     const double m = j->momentum;
@@ -66,33 +109,59 @@ void bn_forward_train(int N, int C, int HW, const float *x, const float *gamma, 
 
 /* ---- backward (train: through the batch statistics; eval: a fixed affine map) ---- */
 
+/* acc_dy += dy, acc_dyx += dy * (x - mean) over a row of n. */
+static void row_bwd_sums(const float *x, const float *dy, int n, double mean, double *acc_dy, double *acc_dyx) {
+    int p = 0;
+    for (; p + BLK <= n; p += BLK) {
+        double g[BLK], d[BLK];
+        for (int k = 0; k < BLK; k++) { g[k] = dy[p + k]; d[k] = x[p + k]; }
+        for (int k = 0; k < BLK; k++) { acc_dy[k] += g[k]; acc_dyx[k] += g[k] * (d[k] - mean); }
+    }
+    for (int k = 0; p < n; p++, k++) {
+        double g = dy[p];
+        acc_dy[k] += g;
+        acc_dyx[k] += g * ((double)x[p] - mean);
+    }
+}
+
+/* Train: dx += (dy - mdy - (x - mean) * kk) * gi over a row; eval (x == NULL):
+ * dx += dy * gi. */
+static void row_bwd_dx(const float *x, const float *dy, int n, float mean, float mdy, float kk, float gi,
+                       float *dx) {
+    int p = 0;
+    for (; p + BLK <= n; p += BLK) {
+        float g[BLK], v[BLK], o[BLK];
+        for (int k = 0; k < BLK; k++) { g[k] = dy[p + k]; o[k] = dx[p + k]; }
+        if (x) {
+            for (int k = 0; k < BLK; k++) v[k] = x[p + k];
+            for (int k = 0; k < BLK; k++) o[k] += (g[k] - mdy - (v[k] - mean) * kk) * gi;
+        } else {
+            for (int k = 0; k < BLK; k++) o[k] += g[k] * gi;
+        }
+        for (int k = 0; k < BLK; k++) dx[p + k] = o[k];
+    }
+    for (; p < n; p++) dx[p] += x ? (dy[p] - mdy - (x[p] - mean) * kk) * gi : dy[p] * gi;
+}
+
 static void bwd_channel(const BnJob *j, int c) {
     const int N = j->N, C = j->C, HW = j->HW;
     const double cnt = (double)N * HW;
     const float mean = j->train ? j->mean[c] : j->rmean[c];
     const float invstd = j->train ? j->invstd[c] : (float)(1.0 / sqrt((double)j->rvar[c] + j->eps));
-    double sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy*(x - mean) */
-    for (int n = 0; n < N; n++)
-        for (int p = 0; p < HW; p++) {
-            double g = AT(j->dy, n, c, p);
-            sdy += g;
-            sdyx += g * ((double)AT(j->x, n, c, p) - mean);
-        }
+    double acc_dy[BLK] = {0}, acc_dyx[BLK] = {0};
+    if (j->dgamma || j->dbeta || (j->dx && j->train))
+        for (int n = 0; n < N; n++) row_bwd_sums(&AT(j->x, n, c, 0), &AT(j->dy, n, c, 0), HW, mean, acc_dy, acc_dyx);
+    const double sdy = lanes_total(acc_dy), sdyx = lanes_total(acc_dyx); /* sum dy, sum dy*(x - mean) */
     if (j->dgamma) j->dgamma[c] += (float)(sdyx * invstd);
     if (j->dbeta) j->dbeta[c] += (float)sdy;
     if (!j->dx) return;
     const float gi = j->gamma[c] * invstd;
-    if (!j->train) { /* dx = dy * gamma * invstd */
-        for (int n = 0; n < N; n++)
-            for (int p = 0; p < HW; p++) AT(j->dx, n, c, p) += AT(j->dy, n, c, p) * gi;
-        return;
-    }
-    /* dx = gamma*invstd * (dy - mean(dy) - (x - mean) * invstd^2 * mean(dy*(x - mean))) */
-    const float mdy = (float)(sdy / cnt);
-    const float k = (float)(sdyx / cnt * (double)invstd * invstd);
+    /* train: dx = gamma*invstd * (dy - mean(dy) - (x - mean) * invstd^2 * mean(dy*(x - mean)));
+     * eval: dx = dy * gamma * invstd */
+    const float mdy = (float)(sdy / cnt), kk = (float)(sdyx / cnt * (double)invstd * invstd);
     for (int n = 0; n < N; n++)
-        for (int p = 0; p < HW; p++)
-            AT(j->dx, n, c, p) += (AT(j->dy, n, c, p) - mdy - (AT(j->x, n, c, p) - mean) * k) * gi;
+        row_bwd_dx(j->train ? &AT(j->x, n, c, 0) : NULL, &AT(j->dy, n, c, 0), HW, mean, mdy, kk, gi,
+                   &AT(j->dx, n, c, 0));
 }
 
 static void bwd_worker(void *p, int ith, int nth) {
@@ -122,8 +191,7 @@ static void fwd_eval_worker(void *p, int ith, int nth) {
     for (long c = lo; c < hi; c++) {
         const float invstd = (float)(1.0 / sqrt((double)j->rvar[c] + j->eps));
         const float scale = j->gamma[c] * invstd, shift = j->beta[c] - j->rmean[c] * scale;
-        for (int n = 0; n < N; n++)
-            for (int q = 0; q < HW; q++) AT(j->y, n, c, q) = AT(j->x, n, c, q) * scale + shift;
+        for (int n = 0; n < N; n++) row_affine(&AT(j->x, n, c, 0), HW, scale, shift, &AT(j->y, n, c, 0));
     }
 }
 

@@ -4,9 +4,11 @@
  * Both follow PyTorch's CPU kernels: maxpool treats padding as -inf, keeps the first
  * maximum (a NaN wins, as in PyTorch) and starts the argmax at the window's first
  * in-bounds element; adaptive average divides the bin sum by kh then by kw.
+ * Planes (n, c) are independent: large jobs are split between threads by plane.
  * Not for: ceil_mode, dilation, average pooling with a fixed kernel. */
 #include "ops/pool.h"
 #include "core/err.h"
+#include "core/threads.h"
 #include <math.h>
 
 int pool_out_size(int in, int k, int s, int p) {
@@ -14,29 +16,119 @@ int pool_out_size(int in, int k, int s, int p) {
     return (in + 2 * p - k) / s + 1;
 }
 
+typedef struct {
+    int NC, H, W, k, s, p, Ho, Wo;
+    const float *x, *dy;
+    float *y, *dx;
+    int32_t *argmax;
+    const int32_t *am_in;
+} PoolJob;
+
+/* Output (oh, ow) of a plane: the window scanned in row-major order, the first
+ * maximum kept and a NaN taking over, with selects rather than branches (random data
+ * would mispredict them). */
+static void maxpool_one(const PoolJob *j, const float *xp, int oh, int ow, float *y, int32_t *a) {
+    const int H = j->H, W = j->W;
+    int h0 = oh * j->s - j->p, h1 = h0 + j->k < H ? h0 + j->k : H;
+    int w0 = ow * j->s - j->p, w1 = w0 + j->k < W ? w0 + j->k : W;
+    if (h0 < 0) h0 = 0;
+    if (w0 < 0) w0 = 0;
+    float m = -INFINITY;
+    int32_t am = h0 * W + w0;
+    for (int ih = h0; ih < h1; ih++)
+        for (int iw = w0; iw < w1; iw++) {
+            const float v = xp[ih * W + iw];
+            const int take = (v > m) | (v != v);
+            m = take ? v : m;
+            am = take ? ih * W + iw : am;
+        }
+    *y = m;
+    *a = am;
+}
+
+/* Stride 2 with k = 2 (p = 0) or k = 3 (p = 1), B outputs at a time (16, 8, then 4):
+ * each window row is loaded as its even and odd columns (e[t] = column c0 + 2t,
+ * o[t] = c0 + 2t + 1, and for k = 3 e[t + 1] = c0 + 2t + 2), compared in the same
+ * order as maxpool_one; the compiler vectorises it. Clipped windows take maxpool_one. */
+#define S2_BLOCK(B)                                                                        \
+    for (; ow + (B) - 1 <= last && ow + (B) <= j->Wo; ow += (B)) {                        \
+        float m[B], e[(B) + 1], o[B];                                                      \
+        int32_t am[B];                                                                     \
+        const int c0 = 2 * ow - p; /* first window column of the block's first output */ \
+        for (int t = 0; t < (B); t++) { m[t] = -INFINITY; am[t] = h0 * W + c0 + 2 * t; } \
+        for (int ih = h0; ih < h1; ih++) {                                                 \
+            const float *r = xp + (size_t)ih * W + c0;                                     \
+            const int32_t base = ih * W + c0;                                              \
+            for (int t = 0; t < (B); t++) { e[t] = r[2 * t]; o[t] = r[2 * t + 1]; }        \
+            e[B] = k == 3 ? r[2 * (B)] : 0.0f;                                             \
+            for (int dc = 0; dc < k; dc++) {                                               \
+                const float *v = dc == 1 ? o : e + dc / 2;                                 \
+                for (int t = 0; t < (B); t++) {                                            \
+                    const int take = (v[t] > m[t]) | (v[t] != v[t]);                       \
+                    m[t] = take ? v[t] : m[t];                                             \
+                    am[t] = take ? base + dc + 2 * t : am[t];                              \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        for (int t = 0; t < (B); t++) { yr[ow + t] = m[t]; ar[ow + t] = am[t]; }          \
+    }
+static void maxpool_row_s2(const PoolJob *j, const float *xp, int oh, float *yr, int32_t *ar) {
+    const int W = j->W, k = j->k, p = j->p;
+    int h0 = 2 * oh - p, h1 = h0 + k < j->H ? h0 + k : j->H;
+    if (h0 < 0) h0 = 0;
+    const int first = p, last = (W - k + p) / 2; /* ow in [first, last]: whole windows */
+    int ow = 0;
+    for (; ow < first && ow < j->Wo; ow++) maxpool_one(j, xp, oh, ow, yr + ow, ar + ow);
+    S2_BLOCK(16)
+    S2_BLOCK(8)
+    S2_BLOCK(4)
+    for (; ow < j->Wo; ow++) maxpool_one(j, xp, oh, ow, yr + ow, ar + ow);
+}
+#undef S2_BLOCK
+
+static void maxpool_fwd_worker(void *arg, int ith, int nth) {
+    const PoolJob *j = arg;
+    const int s2 = j->s == 2 && ((j->k == 2 && j->p == 0) || (j->k == 3 && j->p == 1));
+    long lo, hi;
+    par_range(j->NC, ith, nth, &lo, &hi);
+    for (long nc = lo; nc < hi; nc++) {
+        const float *xp = j->x + (size_t)nc * j->H * j->W;
+        float *yp = j->y + (size_t)nc * j->Ho * j->Wo;
+        int32_t *ap = j->argmax + (size_t)nc * j->Ho * j->Wo;
+        for (int oh = 0; oh < j->Ho; oh++) {
+            if (s2) maxpool_row_s2(j, xp, oh, yp + (size_t)oh * j->Wo, ap + (size_t)oh * j->Wo);
+            else
+                for (int ow = 0; ow < j->Wo; ow++)
+                    maxpool_one(j, xp, oh, ow, yp + (size_t)oh * j->Wo + ow, ap + (size_t)oh * j->Wo + ow);
+        }
+    }
+}
+
+/* Planes are independent: threads take whole planes when there is enough work. */
+static void pool_run(par_fn fn, PoolJob *j, size_t work) {
+    if (work >= 65536) par_run(fn, j);
+    else fn(j, 0, 1);
+}
+
 void maxpool_forward(int N, int C, int H, int W, int k, int s, int p, const float *x, float *y, int32_t *argmax) {
     GAD_ASSERT(2 * p <= k); /* PyTorch's rule: every window then holds a real element */
-    const int Ho = pool_out_size(H, k, s, p), Wo = pool_out_size(W, k, s, p);
-    for (long nc = 0; nc < (long)N * C; nc++) {
-        const float *xp = x + (size_t)nc * H * W;
-        float *yp = y + (size_t)nc * Ho * Wo;
-        int32_t *ap = argmax + (size_t)nc * Ho * Wo;
-        for (int oh = 0; oh < Ho; oh++) {
-            int h0 = oh * s - p, h1 = h0 + k < H ? h0 + k : H;
-            if (h0 < 0) h0 = 0;
-            for (int ow = 0; ow < Wo; ow++) {
-                int w0 = ow * s - p, w1 = w0 + k < W ? w0 + k : W;
-                if (w0 < 0) w0 = 0;
-                float m = -INFINITY;
-                int32_t am = h0 * W + w0;
-                for (int ih = h0; ih < h1; ih++)
-                    for (int iw = w0; iw < w1; iw++) {
-                        float v = xp[ih * W + iw];
-                        if (v > m || isnan(v)) { m = v; am = ih * W + iw; }
-                    }
-                yp[oh * Wo + ow] = m;
-                ap[oh * Wo + ow] = am;
-            }
+    PoolJob j = {N * C, H, W, k, s, p, pool_out_size(H, k, s, p), pool_out_size(W, k, s, p), x, NULL, y, NULL,
+                 argmax, NULL};
+    pool_run(maxpool_fwd_worker, &j, (size_t)N * C * j.Ho * j.Wo * k * k);
+}
+
+static void maxpool_bwd_worker(void *arg, int ith, int nth) {
+    const PoolJob *j = arg;
+    const int H = j->H, W = j->W, HWo = j->Ho * j->Wo;
+    long lo, hi;
+    par_range(j->NC, ith, nth, &lo, &hi);
+    for (long nc = lo; nc < hi; nc++) {
+        float *dp = j->dx + (size_t)nc * H * W;
+        const float *gp = j->dy + (size_t)nc * HWo;
+        const int32_t *ap = j->am_in + (size_t)nc * HWo;
+        for (int i = 0; i < HWo; i++) {
+            GAD_ASSERT(ap[i] >= 0 && ap[i] < H * W);
+            dp[ap[i]] += gp[i];
         }
     }
 }
@@ -44,53 +136,72 @@ void maxpool_forward(int N, int C, int H, int W, int k, int s, int p, const floa
 void maxpool_backward(int N, int C, int H, int W, int k, int s, int p, const int32_t *argmax,
                       const float *dy, float *dx) {
     if (!dx) return;
-    const int Ho = pool_out_size(H, k, s, p), Wo = pool_out_size(W, k, s, p);
-    for (long nc = 0; nc < (long)N * C; nc++) {
-        float *dp = dx + (size_t)nc * H * W;
-        const float *gp = dy + (size_t)nc * Ho * Wo;
-        const int32_t *ap = argmax + (size_t)nc * Ho * Wo;
-        for (int i = 0; i < Ho * Wo; i++) {
-            GAD_ASSERT(ap[i] >= 0 && ap[i] < H * W);
-            dp[ap[i]] += gp[i];
-        }
-    }
+    PoolJob j = {N * C, H, W, k, s, p, pool_out_size(H, k, s, p), pool_out_size(W, k, s, p), NULL, dy, NULL, dx,
+                 NULL, argmax};
+    pool_run(maxpool_bwd_worker, &j, (size_t)N * C * j.Ho * j.Wo);
 }
 
 /* Bin i of `out` over `in`: [floor(i*in/out), ceil((i+1)*in/out)). */
 static int bin_start(int i, int in, int out) { return (int)((long)i * in / out); }
 static int bin_end(int i, int in, int out) { return (int)(((long)(i + 1) * in + out - 1) / out); }
 
-void adaptive_avgpool_forward(int N, int C, int H, int W, int Ho, int Wo, const float *x, float *y) {
-    GAD_ASSERT(H > 0 && W > 0 && Ho > 0 && Wo > 0);
-    for (long nc = 0; nc < (long)N * C; nc++) {
-        const float *xp = x + (size_t)nc * H * W;
-        float *yp = y + (size_t)nc * Ho * Wo;
-        for (int oh = 0; oh < Ho; oh++) {
-            int h0 = bin_start(oh, H, Ho), h1 = bin_end(oh, H, Ho);
-            for (int ow = 0; ow < Wo; ow++) {
-                int w0 = bin_start(ow, W, Wo), w1 = bin_end(ow, W, Wo);
-                float sum = 0.0f;
-                for (int ih = h0; ih < h1; ih++)
-                    for (int iw = w0; iw < w1; iw++) sum += xp[ih * W + iw];
-                yp[oh * Wo + ow] = sum / (float)(h1 - h0) / (float)(w1 - w0);
+/* Planes [lo, hi): forward (dx == NULL) or backward. Two common cases are plain
+ * copies with the same arithmetic as the general loop (a bin of one element is
+ * (0 + x) / 1 / 1 = 0 + x): the output size equals the input's (VGG at 224x224), and a 1x1
+ * input spread over every bin (VGG at 32x32). */
+static void avgpool_planes(const PoolJob *j, long lo, long hi) {
+    const int H = j->H, W = j->W, Ho = j->Ho, Wo = j->Wo, HWo = Ho * Wo;
+    const int same = H == Ho && W == Wo, one = H == 1 && W == 1;
+    for (long nc = lo; nc < hi; nc++) {
+        const size_t xi = (size_t)nc * H * W, yi = (size_t)nc * HWo;
+        if (!j->dx) {
+            const float *xp = j->x + xi;
+            float *yp = j->y + yi;
+            if (same) { for (int q = 0; q < HWo; q++) yp[q] = 0.0f + xp[q]; continue; }
+            if (one) { for (int q = 0; q < HWo; q++) yp[q] = 0.0f + xp[0]; continue; }
+            for (int oh = 0; oh < Ho; oh++) {
+                int h0 = bin_start(oh, H, Ho), h1 = bin_end(oh, H, Ho);
+                for (int ow = 0; ow < Wo; ow++) {
+                    int w0 = bin_start(ow, W, Wo), w1 = bin_end(ow, W, Wo);
+                    float sum = 0.0f;
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++) sum += xp[ih * W + iw];
+                    yp[oh * Wo + ow] = sum / (float)(h1 - h0) / (float)(w1 - w0);
+                }
+            }
+        } else {
+            float *dp = j->dx + xi;
+            const float *gp = j->dy + yi;
+            if (same) { for (int q = 0; q < HWo; q++) dp[q] += gp[q]; continue; }
+            if (one) { for (int q = 0; q < HWo; q++) dp[0] += gp[q]; continue; }
+            for (int oh = 0; oh < Ho; oh++) {
+                int h0 = bin_start(oh, H, Ho), h1 = bin_end(oh, H, Ho);
+                for (int ow = 0; ow < Wo; ow++) {
+                    int w0 = bin_start(ow, W, Wo), w1 = bin_end(ow, W, Wo);
+                    float g = gp[oh * Wo + ow] / (float)(h1 - h0) / (float)(w1 - w0);
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++) dp[ih * W + iw] += g;
+                }
             }
         }
     }
 }
 
+static void avgpool_worker(void *arg, int ith, int nth) {
+    const PoolJob *j = arg;
+    long lo, hi;
+    par_range(j->NC, ith, nth, &lo, &hi);
+    avgpool_planes(j, lo, hi);
+}
+
+void adaptive_avgpool_forward(int N, int C, int H, int W, int Ho, int Wo, const float *x, float *y) {
+    GAD_ASSERT(H > 0 && W > 0 && Ho > 0 && Wo > 0);
+    PoolJob j = {N * C, H, W, 0, 0, 0, Ho, Wo, x, NULL, y, NULL, NULL, NULL};
+    pool_run(avgpool_worker, &j, (size_t)N * C * (H * W + Ho * Wo));
+}
+
 void adaptive_avgpool_backward(int N, int C, int H, int W, int Ho, int Wo, const float *dy, float *dx) {
     if (!dx) return;
-    for (long nc = 0; nc < (long)N * C; nc++) {
-        float *dp = dx + (size_t)nc * H * W;
-        const float *gp = dy + (size_t)nc * Ho * Wo;
-        for (int oh = 0; oh < Ho; oh++) {
-            int h0 = bin_start(oh, H, Ho), h1 = bin_end(oh, H, Ho);
-            for (int ow = 0; ow < Wo; ow++) {
-                int w0 = bin_start(ow, W, Wo), w1 = bin_end(ow, W, Wo);
-                float g = gp[oh * Wo + ow] / (float)(h1 - h0) / (float)(w1 - w0);
-                for (int ih = h0; ih < h1; ih++)
-                    for (int iw = w0; iw < w1; iw++) dp[ih * W + iw] += g;
-            }
-        }
-    }
+    PoolJob j = {N * C, H, W, 0, 0, 0, Ho, Wo, NULL, dy, NULL, dx, NULL, NULL};
+    pool_run(avgpool_worker, &j, (size_t)N * C * (H * W + Ho * Wo));
 }

@@ -397,10 +397,12 @@ static Gather dx_class(const ConvShape *s, int a, int b, int *ia, int *jb) {
     return g;
 }
 
-/* Few input channels (a network's first layer): the gathered dy would hold K*taps
- * rows for only C output rows, so go the classic way instead: dcols = w^T dy, then
- * col2im. */
-static int dx_by_col2im(const ConvShape *s) { return 4 * s->C <= s->K; }
+/* The classic way, dcols = w^T dy then col2im, instead of the gather when it is
+ * cheaper: few input channels (a network's first layer: the gathered dy would hold
+ * K*taps rows for only C output rows), or few positions per image (fewer than K:
+ * building Wt, K*C*taps floats per call, would cost more than the scatter of
+ * C*taps*P). Decided by the shape alone, never the batch. */
+static int dx_by_col2im(const ConvShape *s) { return 4 * s->C <= s->K || s->Ho * s->Wo < s->K; }
 
 static Gather dy_identity(const ConvShape *s) {
     Gather g = {s->K, s->Ho, s->Wo, s->Ho, s->Wo, 1, 1, 1, 1, 0, 1, 0, 1};

@@ -147,7 +147,8 @@ TEST(ops_conv_blocked_matches_ref) {
     static const ConvCase cases[] = {
         {3, 4, 40, 37, 8, 3, 3, 1, 1, 1, 1, 1},   /* pieces, per-thread blocks */
         {2, 3, 70, 75, 6, 3, 3, 2, 2, 1, 1, 0},   /* strided, dx classes in pieces */
-        {9, 64, 5, 5, 72, 3, 3, 1, 1, 1, 1, 1},   /* groups, long sums */
+        {9, 64, 5, 5, 72, 3, 3, 1, 1, 1, 1, 1},   /* groups, long sums (dx by col2im) */
+        {9, 64, 9, 9, 72, 3, 3, 1, 1, 1, 1, 1},   /* groups, long sums (dx by gather) */
         {3, 6, 45, 41, 5, 1, 1, 1, 1, 0, 0, 1},   /* pointwise pieces read in place */
         {4, 5, 19, 21, 7, 5, 5, 2, 2, 2, 2, 1},   /* 5x5 stride 2 */
         {2, 3, 80, 76, 16, 7, 7, 2, 2, 3, 3, 1},  /* few channels: dx by col2im, pieces */
@@ -240,8 +241,11 @@ TEST(ops_conv_deterministic_batch_and_threads) {
     const ConvCase cases[] = {{5, 16, 20, 18, 32, 3, 3, 1, 1, 1, 1, 1},
                               {5, 16, 14, 14, 40, 1, 1, 1, 1, 0, 0, 1},
                               {5, 3, 23, 23, 16, 7, 7, 2, 2, 3, 3, 0},
-                              /* sums longer than one gemm k-block (C*9, K*9 > 512) */
+                              /* sums longer than one gemm k-block (C*9, K*9 > 512),
+                               * dx by col2im (few positions) and by the gather */
                               {5, 64, 6, 6, 72, 3, 3, 1, 1, 1, 1, 1},
+                              {5, 64, 9, 9, 72, 3, 3, 1, 1, 1, 1, 1},
+                              {5, 16, 5, 5, 600, 3, 3, 1, 1, 1, 1, 0},
                               /* images cut into column pieces (forward, dx classes) */
                               {5, 4, 40, 37, 8, 3, 3, 1, 1, 1, 1, 1},
                               {5, 3, 70, 75, 8, 3, 3, 2, 2, 1, 1, 0},

@@ -139,7 +139,7 @@ TEST(ops_conv_fast_matches_ref) {
  * column pieces (grid > 1024 columns), many blocks spread over threads, groups of
  * small images, sums longer than a gemm k-block, strided input-gradient classes with
  * pieces, a 1x1 convolution read in place, the col2im input gradient of layers with
- * few input channels. 1 and 2 threads; tolerances as above, atol 1e-4 for the long
+ * few input channels, maps so small that some taps only ever see padding. 1 and 2 threads; tolerances as above, atol 1e-4 for the long
  * sums (dw: 1e-6 per summed term). */
 TEST(ops_conv_blocked_matches_ref) {
     Rng r;
@@ -153,6 +153,8 @@ TEST(ops_conv_blocked_matches_ref) {
         {4, 5, 19, 21, 7, 5, 5, 2, 2, 2, 2, 1},   /* 5x5 stride 2 */
         {2, 3, 80, 76, 16, 7, 7, 2, 2, 3, 3, 1},  /* few channels: dx by col2im, pieces */
         {3, 3, 36, 36, 16, 3, 3, 1, 1, 1, 1, 0},  /* the same, stride 1 */
+        {9, 40, 1, 1, 48, 3, 3, 1, 1, 1, 1, 1},   /* 1x1 maps: only the centre tap lives */
+        {9, 24, 2, 2, 48, 3, 3, 2, 2, 1, 1, 0},   /* 2x2 -> 1x1, stride 2: 4 live taps */
     };
     for (int th = 1; th <= 2; th++) {
         par_init(th);
@@ -250,7 +252,9 @@ TEST(ops_conv_deterministic_batch_and_threads) {
                               {5, 4, 40, 37, 8, 3, 3, 1, 1, 1, 1, 1},
                               {5, 3, 70, 75, 8, 3, 3, 2, 2, 1, 1, 0},
                               /* few channels (dx by col2im) in pieces */
-                              {5, 3, 50, 48, 16, 3, 3, 1, 1, 1, 1, 1}};
+                              {5, 3, 50, 48, 16, 3, 3, 1, 1, 1, 1, 1},
+                              /* taps that only see padding left out */
+                              {5, 32, 1, 1, 40, 3, 3, 1, 1, 1, 1, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);

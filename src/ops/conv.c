@@ -73,6 +73,22 @@ static int dw_target(int rows) {
     return (int)(t & ~31L);
 }
 
+/* The taps that ever land inside the input: rows i in [ilo, ilo + nti), columns j in
+ * [jlo, jlo + ntj). On small maps the others only ever see padding (a 3x3 kernel
+ * on a 1x1 map: only the centre), so the forward, the weight gradient and the
+ * col2im input gradient leave them out: their products are zeros added (they would
+ * only make a difference for infinite weights). */
+typedef struct { int ilo, nti, jlo, ntj; } Taps;
+
+static Taps live_taps(const ConvShape *s) {
+    const int ilo = imax(0, s->ph - (s->Ho - 1) * s->sh), ihi = imin(s->kh - 1, s->H - 1 + s->ph);
+    const int jlo = imax(0, s->pw - (s->Wo - 1) * s->sw), jhi = imin(s->kw - 1, s->W - 1 + s->pw);
+    Taps t = {ilo, ihi - ilo + 1, jlo, jhi - jlo + 1};
+    return t;
+}
+
+static int pruned(const ConvShape *s, Taps t) { return t.nti < s->kh || t.ntj < s->kw; }
+
 /* ---- gathers: the rows of an im2col-like matrix ----
  * Row r = (source channel cs, tap (q, t)) with cs = r / (nti*ntj); grid point (u, v)
  * (column u*Wg + v of one image) reads
@@ -245,15 +261,17 @@ static void block_product(const Prod *P, int i, const float *cols, float *out, G
 }
 
 /* dxn [C,H,W] += col2im of dcols rows of channels [c0, c1), output positions
- * [p0, p1) (row (c*kh + i)*kw + j, column p - p0, leading dimension ld). Each dx
- * element receives its terms in a fixed order: rows, then positions, ascending. */
+ * [p0, p1) (row (c*nti + i - ilo)*ntj + j - jlo for the live taps, column p - p0,
+ * leading dimension ld). Each dx element receives its terms in a fixed order: rows,
+ * then positions, ascending. */
 static void col2im_add(const ConvShape *s, const float *dcols, size_t ld, int p0, int p1, int c0, int c1,
                        float *dxn) {
     const int Wo = s->Wo;
+    const Taps t = live_taps(s);
     for (int c = c0; c < c1; c++)
-        for (int i = 0; i < s->kh; i++)
-            for (int j = 0; j < s->kw; j++) {
-                const float *row = dcols + ((size_t)(c * s->kh + i) * s->kw + j) * ld;
+        for (int i = t.ilo; i < t.ilo + t.nti; i++)
+            for (int j = t.jlo; j < t.jlo + t.ntj; j++) {
+                const float *row = dcols + ((size_t)(c * t.nti + i - t.ilo) * t.ntj + j - t.jlo) * ld;
                 const int off = j - s->pw;
                 int lo, hi;
                 span(Wo, s->W, s->sw, off, &lo, &hi);
@@ -374,8 +392,49 @@ static void prod_run(Prod *P, Workspace *ws) {
 /* ---- the three gathers ---- */
 
 static Gather fwd_gather(const ConvShape *s) {
-    Gather g = {s->C, s->H, s->W, s->Ho, s->Wo, s->sh, s->sw, s->kh, s->kw, -s->ph, 1, -s->pw, 1};
+    const Taps t = live_taps(s);
+    Gather g = {s->C, s->H, s->W, s->Ho, s->Wo, s->sh, s->sw, t.nti, t.ntj, t.ilo - s->ph, 1, t.jlo - s->pw, 1};
     return g;
+}
+
+/* wp [K, C*nti*ntj] = the live taps of w [K, C, kh, kw] (k split between threads). */
+typedef struct {
+    const ConvShape *s;
+    Taps t;
+    const float *w;
+    float *wp;
+    const float *dwp; /* dw_worker: dw += dwp scattered back to the live taps */
+    float *dw;
+} TapJob;
+
+static void taps_worker(void *arg, int ith, int nth) {
+    const TapJob *j = arg;
+    const ConvShape *s = j->s;
+    long lo, hi;
+    par_range(s->K, ith, nth, &lo, &hi);
+    for (long k = lo; k < hi; k++)
+        for (int c = 0; c < s->C; c++)
+            for (int q = 0; q < j->t.nti; q++)
+                for (int r = 0; r < j->t.ntj; r++) {
+                    const size_t full = (((size_t)k * s->C + c) * s->kh + j->t.ilo + q) * s->kw + j->t.jlo + r;
+                    const size_t part = (((size_t)k * s->C + c) * j->t.nti + q) * j->t.ntj + r;
+                    if (j->dw) j->dw[full] += j->dwp[part];
+                    else j->wp[part] = j->w[full];
+                }
+}
+
+/* The weights of the live taps: w itself when none are dropped, else a copy in ws. */
+static const float *live_weights(const ConvShape *s, const float *w, Workspace *ws) {
+    const Taps t = live_taps(s);
+    if (!pruned(s, t)) return w;
+    TapJob j = {s, t, w, ws_floats(ws, (size_t)s->K * s->C * t.nti * t.ntj), NULL, NULL};
+    par_run(taps_worker, &j);
+    return j.wp;
+}
+
+static size_t live_floats(const ConvShape *s) {
+    const Taps t = live_taps(s);
+    return pruned(s, t) ? ws_round(sizeof(float) * (size_t)s->K * s->C * t.nti * t.ntj) / sizeof(float) : 0;
 }
 
 /* dx class (a, b): dx positions (a + sh*u, b + sw*v). Taps i = ia + sh*q with
@@ -422,14 +481,18 @@ static int max_width(int N, int G, int target) {
 }
 
 static size_t fwd_floats(const ConvShape *s, int nth) {
-    const int rows = s->C * s->kh * s->kw;
-    return (size_t)nth * slice_floats(rows, s->K, max_width(s->N, s->Ho * s->Wo, cols_target(rows)));
+    Gather g = fwd_gather(s);
+    const int rows = g_rows(&g);
+    return live_floats(s) + (size_t)nth * slice_floats(rows, s->K, max_width(s->N, s->Ho * s->Wo, cols_target(rows)));
 }
 
 /* The largest class: its Wt and its slices (col2im: the slices of dcols). */
 static size_t dx_floats(const ConvShape *s, int nth) {
-    if (dx_by_col2im(s))
-        return (size_t)nth * slice_floats(s->K, s->C * s->kh * s->kw, max_width(s->N, s->Ho * s->Wo, cols_target(s->K)));
+    if (dx_by_col2im(s)) {
+        const Taps t = live_taps(s);
+        return live_floats(s) + (size_t)nth * slice_floats(s->K, s->C * t.nti * t.ntj,
+                                                           max_width(s->N, s->Ho * s->Wo, cols_target(s->K)));
+    }
     size_t most = 0;
     for (int a = 0; a < s->sh; a++)
         for (int b = 0; b < s->sw; b++) {
@@ -444,10 +507,14 @@ static size_t dx_floats(const ConvShape *s, int nth) {
     return most;
 }
 
-static int dw_rows(const ConvShape *s) { return s->C * s->kh * s->kw + s->K; }
+/* Rows of the weight gradient's block: gathered x (live taps) and dy. */
+static int dw_rows(const ConvShape *s) {
+    const Taps t = live_taps(s);
+    return s->C * t.nti * t.ntj + s->K;
+}
 
 static size_t dw_floats(const ConvShape *s) {
-    return slice_floats(dw_rows(s), 0, max_width(s->N, s->Ho * s->Wo, dw_target(dw_rows(s))));
+    return live_floats(s) + slice_floats(dw_rows(s), 0, max_width(s->N, s->Ho * s->Wo, dw_target(dw_rows(s))));
 }
 
 size_t conv_scratch_bytes(const ConvShape *s) {
@@ -464,10 +531,11 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w, const fl
     if (s->N == 0) return;
     Prod P;
     memset(&P, 0, sizeof P);
+    size_t mark = ws_mark(ws);
     P.g = fwd_gather(s);
     P.src = x;
     P.src_img = (size_t)s->C * s->H * s->W;
-    P.A = w;
+    P.A = live_weights(s, w, ws);
     P.M = s->K;
     P.rows = g_rows(&P.g);
     P.bl = make_blocks(s->N, s->Ho * s->Wo, cols_target(P.rows));
@@ -476,6 +544,7 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w, const fl
     P.Hd = s->Ho; P.Wd = s->Wo; P.sa = P.sb = 1;
     P.bias = b;
     prod_run(&P, ws);
+    ws_release(ws, mark);
 }
 
 /* ---- backward ---- */
@@ -506,14 +575,16 @@ static void wt_worker(void *arg, int ith, int nth) {
 
 static void backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, Workspace *ws) {
     if (dx_by_col2im(s)) {
+        const Taps t = live_taps(s);
+        size_t mark = ws_mark(ws);
         Prod P;
         memset(&P, 0, sizeof P);
         P.g = dy_identity(s);
         P.src = dy;
         P.src_img = (size_t)s->K * s->Ho * s->Wo;
-        P.A = w;
+        P.A = live_weights(s, w, ws);
         P.tA = 1;
-        P.M = s->C * s->kh * s->kw;
+        P.M = s->C * t.nti * t.ntj;
         P.rows = s->K;
         P.bl = make_blocks(s->N, s->Ho * s->Wo, cols_target(P.rows));
         P.dst = dx;
@@ -521,6 +592,7 @@ static void backward_dx(const ConvShape *s, const float *w, const float *dy, flo
         P.accumulate = 1;
         P.col2im = s;
         prod_run(&P, ws);
+        ws_release(ws, mark);
         return;
     }
     size_t mark = ws_mark(ws);
@@ -585,17 +657,21 @@ static void dw_gather_worker(void *arg, int ith, int nth) {
 }
 
 static void backward_dw(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws) {
-    const int P = s->Ho * s->Wo, CKK = s->C * s->kh * s->kw;
+    const int P = s->Ho * s->Wo;
     const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * P;
+    const Taps t = live_taps(s);
     size_t mark = ws_mark(ws);
     DwJob j;
     j.s = s;
     j.g = fwd_gather(s);
+    const int CKK = g_rows(&j.g); /* live taps only */
     j.bl = make_blocks(s->N, P, dw_target(dw_rows(s)));
     j.x = x;
     j.dy = dy;
     j.cols = ws_floats(ws, (size_t)CKK * j.bl.width);
     j.dyb = ws_floats(ws, (size_t)s->K * j.bl.width);
+    /* with taps left out, the blocks sum into dwp [K, CKK], added to dw's live taps at the end */
+    float *dwp = pruned(s, t) ? ws_floats(ws, (size_t)s->K * CKK) : NULL;
     for (int i = 0; i < j.bl.nblocks; i++) {
         int n0, n1, p0, p1;
         block_of(&j.bl, i, &n0, &n1, &p0, &p1);
@@ -605,7 +681,12 @@ static void backward_dw(const ConvShape *s, const float *x, const float *dy, flo
         const float *A = one ? dy + n0 * ys + p0 : j.dyb, *B = j.cols;
         int lda = one ? P : w, ldb = w;
         if (one && g_identity(&j.g)) { B = x + n0 * xs + p0; ldb = P; }
-        gemm(0, 1, s->K, CKK, w, 1.0f, A, lda, B, ldb, 1.0f, dw, CKK);
+        if (dwp) gemm(0, 1, s->K, CKK, w, 1.0f, A, lda, B, ldb, i ? 1.0f : 0.0f, dwp, CKK);
+        else gemm(0, 1, s->K, CKK, w, 1.0f, A, lda, B, ldb, 1.0f, dw, CKK);
+    }
+    if (dwp) {
+        TapJob tj = {s, t, NULL, NULL, dwp, dw};
+        par_run(taps_worker, &tj);
     }
     ws_release(ws, mark);
 }

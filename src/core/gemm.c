@@ -13,7 +13,7 @@
  * C, gcc (-O3) and clang (-O2) keep the accumulators in vector registers and emit
  * one broadcast-FMA per (row, vector). The Makefile builds this file with -O3.
  * Thin products: smaller kernels (R = MR/2 or 1 rows, C = NR/2 columns) skip most of
- * the padding; with at most two column panels A is read in place, not packed; and
+ * the padding; with at most four column panels A is read in place, not packed; and
  * the product may run transposed (C^T = op(B)^T op(A)^T) when a cost estimate says
  * that wastes less (e.g. N = 1).
  *
@@ -348,11 +348,14 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
     }
 }
 
-/* Reading A in place pays when each row panel serves at most this many column
- * panels, and only for row-major A (each row a contiguous stream; transposed, every
- * k would touch another cache line). */
-#define DIRECT_MAX_PANELS 2
-static void set_direct(GemmJob *g) { g->direct = !g->tA && (g->N + NR - 1) / NR <= DIRECT_MAX_PANELS; }
+/* Reading A in place (row-major or transposed) beats packing it when each row
+ * panel serves at most this many column panels (measured on Zen 5: in place was
+ * even 2-4% faster for large squares there, but packing is the robust choice for
+ * wide products: no cache-set conflicts from power-of-two lda, no TLB misses). */
+#ifndef DIRECT_MAX_PANELS
+#define DIRECT_MAX_PANELS 4
+#endif
+static void set_direct(GemmJob *g) { g->direct = (g->N + NR - 1) / NR <= DIRECT_MAX_PANELS; }
 
 /* A rough cost, in kernel multiply-adds, of running a product in one orientation:
  * the kernel's work including padding; packing (an element ~ PACK_COST, twice that

@@ -32,14 +32,14 @@ static void help(void) {
            "input_grad (forward + gradient to the input) and train_step (forward, MSE\n"
            "backward, Adam). Reports the median over repeats after a warm-up run.\n\n"
            "  --model M      vgg16, resnet18, sgemm or all (default all)\n"
-           "  --pass P       forward, input_grad, train_step or all (default all)\n"
+           "  --pass P       forward, input_grad, train_step, sgemm or all (default all)\n"
            "  --size S       only cases of this size: 32, 224, 1024 or 4096 (default all)\n"
            "  --batch B      only cases with this batch (default all)\n"
            "  --threads N    worker threads (default GAD_THREADS, else the online cores)\n"
            "  --json         one JSON object per line: model, pass, size, batch, threads,\n"
            "                 images_per_s (null for sgemm), gflops, ms, reps, max_rss_mb\n"
            "  --min-time S   seconds each case runs at least (default 1)\n"
-           "  --repeats R    most timed runs per case (default 20; at least 3 are made)\n"
+           "  --repeats R    at most R timed runs per case (default 20), at least min(R, 3)\n"
            "  -h, --help     this text\n\n"
            "GFLOP/s counts conv and linear multiply-adds as 2 flops: F forward, 2F\n"
            "input_grad, 3F train_step. max_rss_mb is the process's peak so far: run one\n"
@@ -290,7 +290,7 @@ int cmd_bench(int argc, char **argv) {
         } else if (arg_str(argc, argv, &i, "--pass", &o.pass)) {
             if (!want_str(o.pass, "forward") && !want_str(o.pass, "input_grad") && !want_str(o.pass, "train_step") &&
                 !want_str(o.pass, "sgemm"))
-                arg_usage_error("bench", "--pass takes forward, input_grad, train_step or all, not '%s'", o.pass);
+                arg_usage_error("bench", "--pass takes forward, input_grad, train_step, sgemm or all, not '%s'", o.pass);
         } else if (arg_int(argc, argv, &i, "--size", &o.size, 1, 1 << 16)) {
         } else if (arg_int(argc, argv, &i, "--batch", &o.batch, 1, 1 << 16)) {
         } else if (arg_int(argc, argv, &i, "--threads", &threads, 1, 256)) {

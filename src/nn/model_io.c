@@ -14,6 +14,7 @@
 #include "io/json.h"
 #include "nn/layers.h"
 #include "nn/model.h"
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,11 +62,18 @@ static int parse_config_meta(Model *m, const char *path) {
         return err_set("%s: metadata says arch '%.40s' but the tensors are a %s state_dict", path, v,
                        model_arch_name(c->arch));
     if ((v = meta_get(&m->meta, "input_size"))) {
-        int a, b, d, k = 0;
-        if (sscanf(v, "%dx%dx%d%n", &a, &b, &d, &k) != 3 || v[k] || a < 1 || b < 1 || d < 1 || a > 65536 ||
-            b > 65536 || d > 65536)
-            return err_set("%s: metadata 'input_size' is '%.40s', expected CxHxW like 3x224x224", path, v);
-        c->in_c = a; c->in_h = b; c->in_w = d;
+        long dims[3] = {0, 0, 0}; /* strtol, not sscanf %d: an int overflow there is undefined */
+        const char *q = v;
+        int ok = 1;
+        for (int i = 0; i < 3 && ok; i++) {
+            char *end;
+            errno = 0;
+            dims[i] = (*q >= '0' && *q <= '9') ? strtol(q, &end, 10) : 0;
+            ok = dims[i] >= 1 && dims[i] <= 65536 && !errno && *end == (i < 2 ? 'x' : 0);
+            q = ok ? end + (i < 2) : q;
+        }
+        if (!ok) return err_set("%s: metadata 'input_size' is '%.40s', expected CxHxW like 3x224x224", path, v);
+        c->in_c = (int)dims[0]; c->in_h = (int)dims[1]; c->in_w = (int)dims[2];
     }
     const char *mean = meta_get(&m->meta, "mean"), *std = meta_get(&m->meta, "std");
     if (mean || std) {

@@ -121,10 +121,39 @@ static void span(int n, int len, int step, int off, int *lo, int *hi) {
     *hi = h;
 }
 
+static void zero(float *d, int n) {
+    for (int k = 0; k < n; k++) d[k] = 0.0f;
+}
+
+/* Unit stride and the grid as wide as the source (a "same" convolution, stride 1):
+ * grid point q reads source element q + oi*Ws + oj, so the live rows are one copy,
+ * then the columns that fell off the row's ends are cleared. */
+static void gather_row_same(const Gather *g, const float *sc, int oi, int oj, int lo, int hi, int p0, int p1,
+                            float *d) {
+    const int Wg = g->Wg;
+    const int qa = imax(p0, imax(0, -oi) * Wg), qb = imin(p1, imin(g->Hg, g->Hs - oi) * Wg);
+    if (qb <= qa) { zero(d, p1 - p0); return; }
+    zero(d, qa - p0);
+    zero(d + (qb - p0), p1 - qb);
+    /* copy what lies inside the plane; what does not is a cleared column below */
+    const int off = oi * g->Ws + oj, ca = imax(qa, -off), cb = imin(qb, g->Hs * g->Ws - off);
+    if (cb - ca >= 32) memcpy(d + (ca - p0), sc + ca + off, sizeof(float) * (size_t)(cb - ca));
+    else
+        for (int q = ca; q < cb; q++) d[q - p0] = sc[q + off];
+    if (lo > 0 || hi < Wg) /* the cleared columns of each row */
+        for (int u = qa / Wg; u * Wg < qb; u++) {
+            for (int v = 0; v < lo; v++)
+                if (u * Wg + v >= qa && u * Wg + v < qb) d[u * Wg + v - p0] = 0.0f;
+            for (int v = hi; v < Wg; v++)
+                if (u * Wg + v >= qa && u * Wg + v < qb) d[u * Wg + v - p0] = 0.0f;
+        }
+}
+
 /* Rows [r0, r1), grid columns [p0, p1) of one image's gather; row r goes to
  * dst + r*ld (rows counted from 0, so threads can fill disjoint rows of one block). */
 static void gather(const Gather *g, const float *src, int r0, int r1, int p0, int p1, float *dst, size_t ld) {
     const int taps = g->nti * g->ntj, plane = g->Hs * g->Ws;
+    const int same = g->gh == 1 && g->gw == 1 && g->Wg == g->Ws;
     for (int r = r0; r < r1; r++) {
         const int cs = r / taps, t = r % taps;
         const int oi = g->oi0 + g->si * (t / g->ntj), oj = g->oj0 + g->sj * (t % g->ntj);
@@ -132,6 +161,10 @@ static void gather(const Gather *g, const float *src, int r0, int r1, int p0, in
         float *d = dst + (size_t)r * ld;
         int lo, hi;
         span(g->Wg, g->Ws, g->gw, oj, &lo, &hi);
+        if (same) {
+            gather_row_same(g, sc, oi, oj, lo, hi, p0, p1, d);
+            continue;
+        }
         int u = p0 / g->Wg, v = p0 % g->Wg;
         for (int p = p0; p < p1; u++, v = 0) {
             const int v1 = imin(g->Wg, v + (p1 - p)), n = v1 - v;

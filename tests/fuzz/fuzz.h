@@ -31,11 +31,20 @@ static inline void fuzz_check_err(void) {
     FUZZ_CHECK(strchr(e, '\n') == NULL);
 }
 
+static char fuzz_path[128];
+static inline void fuzz_cleanup(void) {
+    char out[160];
+    snprintf(out, sizeof out, "%s.out", fuzz_path);
+    remove(fuzz_path);
+    remove(out);
+}
+
 /* The parsers of path-only modules read files: write the input to a file in
- * /dev/shm (memory, private to this process) and return its name. */
+ * /dev/shm (memory, private to this process; removed at exit) and return its name. */
 static inline const char *fuzz_tmpfile(const char *tag, const unsigned char *d, size_t n) {
-    static char path[128];
-    snprintf(path, sizeof path, "/dev/shm/gadfuzz-%s-%ld", tag, (long)getpid());
+    char *path = fuzz_path;
+    if (!path[0]) atexit(fuzz_cleanup);
+    snprintf(path, sizeof fuzz_path, "/dev/shm/gadfuzz-%s-%ld", tag, (long)getpid());
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(d, 1, n, f) != n || fclose(f) != 0) {
         perror(path);

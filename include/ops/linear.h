@@ -14,6 +14,13 @@ void linear_forward(int N, int I, int O, const float *x, const float *w, const f
 void linear_forward_ws(int N, int I, int O, const float *x, const float *w, const float *b, float *y,
                        Workspace *ws);
 size_t linear_scratch_bytes(int I);
+/* An input that repeats each of C values B times, x_full[n][c*B + p] = x[n][c] (e.g.
+ * adaptive average pooling of a 1x1 map to 7x7), needs only the folded weights:
+ * x_full w^T = x wf^T with wf [O,C], wf[o][c] = sum over p of w[o][c*B + p] (float,
+ * p ascending). linear_unfold_add takes a gradient with respect to wf back to w:
+ * dw[o][c*B + p] += dwf[o][c] for every p. Rows of o over threads. */
+void linear_fold(int O, int C, int B, const float *w, float *wf);
+void linear_unfold_add(int O, int C, int B, const float *dwf, float *dw);
 void linear_backward(int N, int I, int O, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db);
 void linear_forward_ref(int N, int I, int O, const float *x, const float *w, const float *b, float *y);

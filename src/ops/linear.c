@@ -188,6 +188,44 @@ void linear_backward(int N, int I, int O, const float *x, const float *w, const 
         }
 }
 
+/* ---- inputs that repeat each value B times ---- */
+
+typedef struct {
+    int O, C, B;
+    const float *w, *dwf;
+    float *wf, *dw;
+} FoldJob;
+
+static void fold_worker(void *arg, int ith, int nth) {
+    const FoldJob *j = arg;
+    const size_t I = (size_t)j->C * j->B;
+    long lo, hi;
+    par_range(j->O, ith, nth, &lo, &hi);
+    for (long o = lo; o < hi; o++)
+        for (int c = 0; c < j->C; c++) {
+            if (j->wf) {
+                const float *wr = j->w + (size_t)o * I + (size_t)c * j->B;
+                float s = 0.0f;
+                for (int p = 0; p < j->B; p++) s += wr[p];
+                j->wf[(size_t)o * j->C + c] = s;
+            } else {
+                float *dr = j->dw + (size_t)o * I + (size_t)c * j->B;
+                const float g = j->dwf[(size_t)o * j->C + c];
+                for (int p = 0; p < j->B; p++) dr[p] += g;
+            }
+        }
+}
+
+void linear_fold(int O, int C, int B, const float *w, float *wf) {
+    FoldJob j = {O, C, B, w, NULL, wf, NULL};
+    par_run(fold_worker, &j);
+}
+
+void linear_unfold_add(int O, int C, int B, const float *dwf, float *dw) {
+    FoldJob j = {O, C, B, NULL, dwf, NULL, dw};
+    par_run(fold_worker, &j);
+}
+
 void linear_forward_ref(int N, int I, int O, const float *x, const float *w, const float *b, float *y) {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < O; o++) {

@@ -278,19 +278,30 @@ static void block_gather(const Prod *P, int i, int r0, int r1, float *cols) {
         gather(&P->g, P->src + n * P->src_img, r0, r1, p0, p1, cols + (size_t)(n - n0) * w, (size_t)(n1 - n0) * w);
 }
 
-static void block_product(const Prod *P, int i, const float *cols, float *out, GemmFn mm) {
+/* Columns of block i's product. */
+static int block_width(const Prod *P, int i) {
     int n0, n1, p0, p1;
     block_of(&P->bl, i, &n0, &n1, &p0, &p1);
+    return (n1 - n0) * (p1 - p0);
+}
+
+/* Rows [m0, m1) and columns [q0, q1) of block i's product (a thread's share, or all). */
+static void block_product(const Prod *P, int i, const float *cols, float *out, GemmFn mm, int m0, int m1, int q0,
+                          int q1) {
+    int n0, n1, p0, p1;
+    block_of(&P->bl, i, &n0, &n1, &p0, &p1);
+    if (m1 <= m0 || q1 <= q0) return;
     const int w = (n1 - n0) * (p1 - p0), G = P->bl.G;
     const float *B = cols;
     int ldb = w;
     if (n1 - n0 == 1 && g_identity(&P->g)) { B = P->src + n0 * P->src_img + p0; ldb = G; }
     const int lda = P->tA ? P->M : P->rows;
+    const float *A = P->A + (P->tA ? (size_t)m0 : (size_t)m0 * lda);
     if (block_direct(P, n0, n1))
-        mm(P->tA, 0, P->M, w, P->rows, 1.0f, P->A, lda, B, ldb, P->accumulate ? 1.0f : 0.0f,
-           P->dst + n0 * P->dst_img + p0, G);
+        mm(P->tA, 0, m1 - m0, q1 - q0, P->rows, 1.0f, A, lda, B + q0, ldb, P->accumulate ? 1.0f : 0.0f,
+           P->dst + n0 * P->dst_img + p0 + (size_t)m0 * G + q0, G);
     else
-        mm(P->tA, 0, P->M, w, P->rows, 1.0f, P->A, lda, B, ldb, 0.0f, out, w);
+        mm(P->tA, 0, m1 - m0, q1 - q0, P->rows, 1.0f, A, lda, B + q0, ldb, 0.0f, out + (size_t)m0 * w + q0, w);
 }
 
 /* dxn [C,H,W] += col2im of dcols rows of channels [c0, c1), output positions
@@ -379,7 +390,7 @@ static void own_blocks_worker(void *arg, int ith, int nth) {
     par_range(P->bl.nblocks, ith, nth, &lo, &hi);
     for (long i = lo; i < hi; i++) {
         block_gather(P, (int)i, 0, P->rows, slice_cols(P, ith));
-        block_product(P, (int)i, slice_cols(P, ith), slice_out(P, ith), gemm_st);
+        block_product(P, (int)i, slice_cols(P, ith), slice_out(P, ith), gemm_st, 0, P->M, 0, block_width(P, (int)i));
         block_finish(P, (int)i, slice_out(P, ith), 0, finish_rows(P));
     }
 }
@@ -389,6 +400,25 @@ static void shared_gather_worker(void *arg, int ith, int nth) {
     long lo, hi;
     par_range(P->rows, ith, nth, &lo, &hi);
     block_gather(P, P->cur, (int)lo, (int)hi, slice_cols(P, 0));
+}
+
+/* One block shared by the threads: each takes whole 32-column panels of the product
+ * (packing all of A, the weights) when the block has more columns than rows, else
+ * whole 8-row panels (packing all of the gathered B). gemm_st gives every element the
+ * same sum either way. */
+static void shared_product_worker(void *arg, int ith, int nth) {
+    const Prod *P = arg;
+    const int w = block_width(P, P->cur);
+    long lo, hi;
+    if (w > P->M) {
+        par_range((w + 31) / 32, ith, nth, &lo, &hi);
+        block_product(P, P->cur, slice_cols(P, 0), slice_out(P, 0), gemm_st, 0, P->M, (int)lo * 32,
+                      imin(w, (int)hi * 32));
+    } else {
+        par_range((P->M + 7) / 8, ith, nth, &lo, &hi);
+        block_product(P, P->cur, slice_cols(P, 0), slice_out(P, 0), gemm_st, (int)lo * 8, imin(P->M, (int)hi * 8),
+                      0, w);
+    }
 }
 
 static void shared_finish_worker(void *arg, int ith, int nth) {
@@ -415,7 +445,7 @@ static void prod_run(Prod *P, Workspace *ws) {
         for (int i = 0; i < P->bl.nblocks; i++) {
             P->cur = i;
             par_run(shared_gather_worker, P);
-            block_product(P, i, slice_cols(P, 0), slice_out(P, 0), gemm);
+            par_run(shared_product_worker, P);
             par_run(shared_finish_worker, P);
         }
     }

@@ -6,6 +6,7 @@
  *                    [-p forward|input_grad|train_step|all] [-b batch]
  *   -c 1: time with the process CPU clock (all threads summed; use with -t 1 when
  *         the machine is busy)
+ *   -w W: channel multiplier (default 1; the bundled models use 0.125, hidden 4096*W)
  *   -l 1: instead, time each layer's kernels alone (forward, backward with dx and with
  *         parameter gradients), train-mode BN, one line per layer.
  * Prints one line per case: median seconds per pass and images/s (after a warm-up).
@@ -26,7 +27,8 @@
 #include <string.h>
 #include <time.h>
 
-static int use_cpu_clock; /* -c 1: process CPU time (less noisy on a busy machine, -t 1) */
+static int use_cpu_clock;
+static float width = 1.0f; /* -w: channel multiplier (the bundled models use 0.125) */ /* -c 1: process CPU time (less noisy on a busy machine, -t 1) */
 static double now(void) {
     struct timespec t;
     clock_gettime(use_cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
@@ -43,7 +45,7 @@ static const char *pass_name[] = {"forward", "input_grad", "train_step"};
 
 static void run_case(Arch a, int side, int batch, int pass, int reps) {
     Model m;
-    if (model_init(&m, a, 1000, 1.0f, 0, 1)) { fprintf(stderr, "%s\n", err_get()); exit(1); }
+    if (model_init(&m, a, 1000, width, 0, 1)) { fprintf(stderr, "%s\n", err_get()); exit(1); }
     Plan *p = plan_new(&m, batch, side, side);
     if (!p) { fprintf(stderr, "%s\n", err_get()); exit(1); }
     size_t nx = (size_t)batch * 3 * side * side, ny = (size_t)batch * 1000;
@@ -92,7 +94,7 @@ static double med_time(double *ts, int n) {
 
 static void run_layers(Arch a, int side, int batch, int reps) {
     Model m;
-    if (model_init(&m, a, 1000, 1.0f, 0, 1)) { fprintf(stderr, "%s\n", err_get()); exit(1); }
+    if (model_init(&m, a, 1000, width, 0, 1)) { fprintf(stderr, "%s\n", err_get()); exit(1); }
     model_alloc_grads(&m);
     Sh *sh = xcalloc((size_t)m.nlayers + 1, sizeof(Sh));
     sh[0] = (Sh){3, side, side};
@@ -197,7 +199,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fprintf(stderr, "usage: prof_model [-t threads] [-r reps] [-m vgg16|resnet18|all] [-s 32|224|all]\n"
-                            "                  [-p forward|input_grad|train_step|all] [-b batch] [-c 1] [-l 1]\n"
+                            "                  [-p forward|input_grad|train_step|all] [-b batch] [-c 1] [-l 1] [-w width]\n"
                             "(see the comment at the top of tools/prof_model.c)\n");
             return 2;
         }
@@ -209,6 +211,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-b")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-l")) layers = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-c")) use_cpu_clock = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-w")) width = (float)atof(argv[i + 1]);
         else { fprintf(stderr, "unknown flag %s\n", argv[i]); return 1; }
     }
     par_init(threads);

@@ -25,6 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+CMDLINE="tools/bench_compare.sh $*"
 THREADS=$(nproc)
 MODEL=all
 SIZE=0
@@ -70,7 +71,10 @@ torch_run() { # label, bench_torch.py args...
 }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores;" \
-    "$(date -u +%Y-%m-%d); threads $THREADS"
+    "$(date -u '+%Y-%m-%d %H:%M UTC'); threads $THREADS; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "command: $CMDLINE"
+# the peak is measured again at the end: the larger reading is used (another
+# process running at either moment only lowers it)
 ./build/peak "$THREADS" | tee "$OUT/peak.txt"
 for label in "${ENVS[@]}"; do # which BLAS PyTorch gets in each environment
     torch_run "$label" --model sgemm --size 1 2>&1 >/dev/null | sed 's/^# /PyTorch: /'
@@ -109,6 +113,8 @@ if [ "$MODEL" = all ] || [ "$MODEL" = vgg16 ]; then
     mv "$OUT/rss.jsonl.tmp" "$OUT/rss.jsonl"
 fi
 
+./build/peak "$THREADS" | tee -a "$OUT/peak.txt"
+
 $PY - "$GAD_JSON" "$TORCH_JSON" "$OUT/peak.txt" "$OUT/rss.jsonl" <<'EOF'
 import json, os, re, sys
 gad_path, torch_path, peak_path, rss_path = sys.argv[1:5]
@@ -123,10 +129,13 @@ for r in rows(torch_path):
     envs.setdefault(k, {})[r["env"]] = value(r)
     if k not in best or value(r) > value(best[k]):
         best[k] = r
-peak = None
+readings = {}  # threads -> best reading
 for line in open(peak_path):
     m = re.search(r"fp32 peak, (\d+) threads?:\s+([\d.]+)", line)
-    if m: peak = float(m.group(2))  # the last line: all threads
+    if m:
+        n = int(m.group(1))
+        readings[n] = max(readings.get(n, 0.0), float(m.group(2)))
+peak = readings.get(max(readings)) if readings else None  # with all the threads
 labels = sorted({e for d in envs.values() for e in d})
 print()
 print("%-9s %-11s %-7s %5s %11s %11s %7s  %s" % ("model", "pass", "size", "batch", "gad", "PyTorch", "ratio",

@@ -5,6 +5,8 @@
  * Not for: any computation; a command parses flags, calls the layers below, prints. */
 #ifndef GAD_CLI_H
 #define GAD_CLI_H
+#include "core/tensor.h"
+#include "nn/model.h"
 
 int cmd_predict(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -28,6 +30,9 @@ void arg_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn))
 #endif
     ;
+/* The input of predict/explain: an .npy as it is, or an image preprocessed for m.
+ * Returns 0 (the caller owns *x: tensor_free) or -1 with err set. */
+int cli_load_input(const char *path, const Model *m, Tensor *x);
 /* Print "gad: " + err_get() and return 1, or 2 when the error is a bad argument
  * (set with err_set_usage: e.g. a class the data does not have), for
  * `return cli_fail();`. */

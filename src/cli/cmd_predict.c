@@ -32,59 +32,6 @@ static void help(void) {
            "Exit status: 0 success, 1 bad file or input (the message names it), 2 usage error.\n");
 }
 
-static int is_npy(const char *path) {
-    FILE *f = fopen(path, "rb");
-    unsigned char b[6] = {0};
-    if (!f) return 0;
-    size_t n = fread(b, 1, 6, f);
-    fclose(f);
-    return n == 6 && !memcmp(b, "\x93NUMPY", 6);
-}
-
-/* x [N,3,H,W] from an .npy or an image. Returns 0 or -1 (err set). */
-static int load_input(const char *path, const Model *m, Tensor *x) {
-    memset(x, 0, sizeof *x);
-    if (is_npy(path)) {
-        char b[96];
-        if (npy_read(path, x)) return -1;
-        if (x->ndim == 3) { /* [C,H,W] -> [1,C,H,W] */
-            for (int k = 3; k > 0; k--) x->dim[k] = x->dim[k - 1];
-            x->dim[0] = 1;
-            x->ndim = 4;
-        }
-        if (x->ndim != 4) {
-            tensor_shape_str(x, b, sizeof b);
-            tensor_free(x);
-            return err_set("%s: input has shape %s, expected [N,3,H,W] or [3,H,W]", path, b);
-        }
-        if (x->dim[1] != 3) {
-            long c = (long)x->dim[1];
-            tensor_shape_str(x, b, sizeof b);
-            tensor_free(x);
-            return err_set("%s: input %s has %ld channels, the model takes 3", path, b, c);
-        }
-        if (x->dim[0] < 1 || x->dim[0] > 1 << 30 || x->dim[2] < 1 || x->dim[3] < 1 || x->dim[2] > 1 << 16 ||
-            x->dim[3] > 1 << 16) { /* [2^40,3,0,32] holds no data but its N does not fit an int */
-            tensor_shape_str(x, b, sizeof b);
-            tensor_free(x);
-            return err_set("%s: input has shape %s, which the model cannot take", path, b);
-        }
-        return 0;
-    }
-    Image img;
-    if (image_load(path, &img)) return -1;
-    int h = m->cfg.in_h > 0 ? m->cfg.in_h : img.h, w = m->cfg.in_w > 0 ? m->cfg.in_w : img.w;
-    if (h > IMAGE_MAX_DIM || w > IMAGE_MAX_DIM || (long)h * w > IMAGE_MAX_PIXELS) { /* sizes from the metadata */
-        image_free(&img);
-        return err_set("%s: the weights' input size %dx%d is over the image limit (%d per side, %ld pixels)", path, h,
-                       w, IMAGE_MAX_DIM, IMAGE_MAX_PIXELS);
-    }
-    *x = tensor_new4(1, 3, h, w);
-    image_to_input(&img, h, w, m->cfg.has_norm ? m->cfg.mean : NULL, m->cfg.has_norm ? m->cfg.std : NULL, x->data);
-    image_free(&img);
-    return 0;
-}
-
 static void print_image(const Model *m, int i, const float *z) {
     int K = m->cfg.num_classes, best = 0;
     double mx = z[0], sum = 0;
@@ -115,7 +62,7 @@ int cmd_predict(int argc, char **argv) {
     Model m;
     Tensor x;
     if (model_load(&m, weights)) return cli_fail();
-    if (load_input(input, &m, &x)) { model_free(&m); return cli_fail(); }
+    if (cli_load_input(input, &m, &x)) { model_free(&m); return cli_fail(); }
     int n = (int)x.dim[0], H = (int)x.dim[2], W = (int)x.dim[3], K = m.cfg.num_classes;
     if (batch > n) batch = n;
     Plan *p = plan_new(&m, batch, H, W);

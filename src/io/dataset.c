@@ -426,6 +426,12 @@ int input_load(const char *path, int h, int w, const float *mean, const float *s
             out->ndim = 4;
         }
         char b[96];
+        if (out->ndim == 4 && out->dim[1] != 3) {
+            long c = (long)out->dim[1];
+            tensor_shape_str(out, b, sizeof b);
+            tensor_free(out);
+            return err_set("%s: input of shape %s has %ld channels, want 3", path, b, c);
+        }
         if (out->ndim != 4 || out->dim[1] != 3 || out->dim[0] < 1 || out->dim[0] > 1 << 30 || out->dim[2] < 1 ||
             out->dim[3] < 1 || (h && (out->dim[2] != h || out->dim[3] != w))) {
             tensor_shape_str(out, b, sizeof b);

@@ -714,6 +714,50 @@ TEST(ops_linear_fold) {
     free(x); free(w); free(b); free(dy); free(xf); free(wf); free(y); free(yr); free(dw); free(dwr); free(dwf);
 }
 
+/* The forwards that apply a following ReLU as they write give exactly the bits of the
+ * plain forward followed by relu_forward: conv (grouped and in pieces, with and
+ * without bias), batch norm (train and eval), the residual add. */
+TEST(ops_fused_relu_bitwise) {
+    Rng r;
+    rng_seed(&r, 47);
+    static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1}, {2, 3, 40, 37, 8, 3, 3, 1, 1, 1, 1, 0},
+                                     {2, 4, 13, 11, 6, 3, 3, 2, 2, 1, 1, 1}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const ConvCase *c = &cases[t];
+        ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+        size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * s.Ho * s.Wo;
+        float *x = randn(&r, nx, 1.0f), *w = randn(&r, (size_t)s.K * s.C * s.kh * s.kw, 0.3f);
+        float *b = c->bias ? randn(&r, s.K, 1.0f) : NULL, *y1 = xmalloc(ny * 4), *y2 = xmalloc(ny * 4);
+        Workspace ws;
+        conv_reserve(&ws, &s);
+        conv2d_forward(&s, x, w, b, y1, &ws);
+        relu_forward(ny, y1, y1);
+        conv2d_forward_act(&s, x, w, b, y2, 1, &ws);
+        CHECKF(bitwise_equal(y1, y2, ny), "conv case %d: fused ReLU differs", (int)t);
+        ws_free(&ws);
+        free(x); free(w); free(b); free(y1); free(y2);
+    }
+    const int N = 3, C = 5, HW = 37;
+    const size_t n = (size_t)N * C * HW;
+    float *x = randn(&r, n, 1.0f), *g = randn(&r, C, 1.0f), *be = randn(&r, C, 0.5f), *rm = randn(&r, C, 0.2f);
+    float *rv = xmalloc(C * 4), *y1 = xmalloc(n * 4), *y2 = xmalloc(n * 4), *a2 = randn(&r, n, 1.0f);
+    float sm[5], si[5];
+    for (int k = 0; k < C; k++) rv[k] = 0.5f + (float)k;
+    bn_forward_train(N, C, HW, x, g, be, NULL, NULL, BN_MOMENTUM, BN_EPS, y1, sm, si);
+    relu_forward(n, y1, y1);
+    bn_forward_train_act(N, C, HW, x, g, be, NULL, NULL, BN_MOMENTUM, BN_EPS, y2, sm, si, 1);
+    CHECKF(bitwise_equal(y1, y2, n), "bn train: fused ReLU differs");
+    bn_forward_eval(N, C, HW, x, g, be, rm, rv, BN_EPS, y1);
+    relu_forward(n, y1, y1);
+    bn_forward_eval_act(N, C, HW, x, g, be, rm, rv, BN_EPS, y2, 1);
+    CHECKF(bitwise_equal(y1, y2, n), "bn eval: fused ReLU differs");
+    add_forward(n, x, a2, y1);
+    relu_forward(n, y1, y1);
+    add_relu_forward(n, x, a2, y2);
+    CHECKF(bitwise_equal(y1, y2, n), "add: fused ReLU differs");
+    free(x); free(g); free(be); free(rm); free(rv); free(y1); free(y2); free(a2);
+}
+
 /* ---- element-wise ---- */
 
 /* The three ReLU rules on hand-checked values, accumulating onto 1. */

@@ -21,6 +21,8 @@ void relu_backward(size_t n, const float *y, const float *dy, float *dx, ReluRul
 /* y = a + b (y may alias a or b). Backward: da += dy, db += dy. */
 void add_forward(size_t n, const float *a, const float *b, float *y);
 void add_backward(size_t n, const float *dy, float *da, float *db);
+/* y = relu(a + b): the same bits as add_forward then relu_forward. */
+void add_relu_forward(size_t n, const float *a, const float *b, float *y);
 
 /* Dropout with probability p. Train: keep with prob 1-p, scale kept by 1/(1-p);
  * mask [n] (1 = kept) drawn from a generator seeded by `seed` (reproducible, not

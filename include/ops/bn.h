@@ -27,6 +27,14 @@ void bn_backward_eval(int N, int C, int HW, const float *x, const float *gamma,
                       const float *running_mean, const float *running_var, float eps, const float *dy,
                       float *dx, float *dgamma, float *dbeta);
 
+/* The forwards with y = max(y, 0) applied as y is written (relu != 0): the same bits
+ * as the plain forward followed by relu_forward. */
+void bn_forward_train_act(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
+                          float *running_mean, float *running_var, float momentum, float eps,
+                          float *y, float *save_mean, float *save_invstd, int relu);
+void bn_forward_eval_act(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
+                         const float *running_mean, const float *running_var, float eps, float *y, int relu);
+
 /* Naive references (double accumulation, straightforward loops). */
 void bn_forward_train_ref(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
                           float *running_mean, float *running_var, float momentum, float eps,

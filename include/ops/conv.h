@@ -22,6 +22,10 @@ ConvShape conv_shape(int N, int C, int H, int W, int K, int kh, int kw, int sh, 
 size_t conv_scratch_bytes(const ConvShape *s);
 
 void conv2d_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y, Workspace *ws);
+/* The forward with y = max(y, 0) applied while the block is in cache (relu != 0):
+ * the same bits as conv2d_forward followed by relu_forward. */
+void conv2d_forward_act(const ConvShape *s, const float *x, const float *w, const float *b, float *y, int relu,
+                        Workspace *ws);
 void conv2d_backward(const ConvShape *s, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db, Workspace *ws);
 

@@ -3,7 +3,8 @@
  *
  * Forward runs the layers in order and keeps every activation (ReLU works in place
  * on its input when nothing else reads that input: the layers before a ReLU never
- * need their own output in the backward). Backward walks the list in reverse; each
+ * need their own output in the backward; a conv, BN or add then applies the ReLU as
+ * it writes, and the ReLU layer has nothing left to do). Backward walks the list in reverse; each
  * kernel accumulates (+=) into the gradient of its inputs, so an activation read by
  * two layers (the residual fan-out) simply receives both contributions.
  * Gradient buffers are recycled: the gradient of activation a lives from the backward
@@ -37,6 +38,8 @@ struct Plan {
     int32_t **argmax;     /* [nlayers] maxpool winners, else NULL */
     uint8_t **mask;       /* [nlayers] dropout masks, else NULL */
     float **save_mean, **save_invstd; /* [nlayers] BN batch statistics [C], else NULL */
+    int *relu_after;      /* [nlayers] 1: layer l + 1 is an in-place ReLU of this conv, BN or
+                           * add, which applies it as it writes (the ReLU's forward is skipped) */
     int *fold;            /* [nlayers] 1: an average pool of a 1x1 map, folded into the
                            * linear after it (2); 0 otherwise (see fold_pair) */
     float **wf, **dfeat;  /* [nlayers] at a folded linear: folded weights [O, C] and the
@@ -144,6 +147,12 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         off_val[a] = bytes;
         bytes += ws_round(B * p->shape[a].per * sizeof(float));
     }
+    p->relu_after = xcalloc((size_t)nl, sizeof(int));
+    for (int l = 0; l + 1 < nl; l++) {
+        LayerKind k = m->layers[l].kind;
+        p->relu_after[l] = (k == LK_CONV || k == LK_BN || k == LK_ADD) && is_inplace_relu(m, readers, l + 1) &&
+                           m->layers[l + 1].in == l + 1;
+    }
     p->fold = xcalloc((size_t)nl, sizeof(int));
     for (int l = 0; l + 1 < nl; l++)
         if (fold_pair(m, readers, p->shape, l)) {
@@ -226,7 +235,7 @@ void plan_free(Plan *p) {
     if (!p) return;
     free(p->shape); free(p->val); free(p->gslot); free(p->glast); free(p->slot);
     free(p->argmax); free(p->mask); free(p->save_mean); free(p->save_invstd);
-    free(p->fold); free(p->wf); free(p->dfeat);
+    free(p->fold); free(p->wf); free(p->dfeat); free(p->relu_after);
     xfree_aligned(p->block);
     xfree_aligned(p->grad_block);
     ws_free(&p->ws);
@@ -267,20 +276,23 @@ const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mo
         switch (L->kind) {
         case LK_CONV: {
             ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
-            conv2d_forward(&cs, in, P(m, L->w), P(m, L->b), out, &p->ws);
+            conv2d_forward_act(&cs, in, P(m, L->w), P(m, L->b), out, p->relu_after[l], &p->ws);
             GAD_ASSERT(p->ws.used == 0);
             break;
         }
         case LK_BN:
             has_bn = 1;
             if (mode.train)
-                bn_forward_train(n, si->c, si->h * si->w, in, P(m, L->w), P(m, L->b), P(m, L->rm), P(m, L->rv),
-                                 BN_MOMENTUM, BN_EPS, out, p->save_mean[l], p->save_invstd[l]);
+                bn_forward_train_act(n, si->c, si->h * si->w, in, P(m, L->w), P(m, L->b), P(m, L->rm),
+                                     P(m, L->rv), BN_MOMENTUM, BN_EPS, out, p->save_mean[l], p->save_invstd[l],
+                                     p->relu_after[l]);
             else
-                bn_forward_eval(n, si->c, si->h * si->w, in, P(m, L->w), P(m, L->b), P(m, L->rm), P(m, L->rv),
-                                BN_EPS, out);
+                bn_forward_eval_act(n, si->c, si->h * si->w, in, P(m, L->w), P(m, L->b), P(m, L->rm), P(m, L->rv),
+                                    BN_EPS, out, p->relu_after[l]);
             break;
-        case LK_RELU: relu_forward(cnt, in, out); break;
+        case LK_RELU:
+            if (!(l > 0 && p->relu_after[l - 1])) relu_forward(cnt, in, out); /* else done by layer l - 1 */
+            break;
         case LK_MAXPOOL: maxpool_forward(n, si->c, si->h, si->w, L->k, L->s, L->pad, in, out, p->argmax[l]); break;
         case LK_AVGPOOL:
             if (!p->fold[l]) adaptive_avgpool_forward(n, si->c, si->h, si->w, so->h, so->w, in, out);
@@ -297,7 +309,10 @@ const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mo
         case LK_DROPOUT:
             dropout_forward(cnt, L->p, mode.train, layer_seed(mode.seed, l), in, out, p->mask[l]);
             break;
-        case LK_ADD: add_forward(cnt, in, p->val[L->in2], out); break;
+        case LK_ADD:
+            if (p->relu_after[l]) add_relu_forward(cnt, in, p->val[L->in2], out);
+            else add_forward(cnt, in, p->val[L->in2], out);
+            break;
         }
     }
     if (mode.train && has_bn) m->bn_batches++;

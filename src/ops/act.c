@@ -14,7 +14,7 @@
 #define BLK 16
 #define PAR_MIN 65536 /* elements below which one thread is faster than waking others */
 
-typedef enum { OP_RELU, OP_RELU_BWD, OP_ADD, OP_ACC } ActOp;
+typedef enum { OP_RELU, OP_RELU_BWD, OP_ADD, OP_ADD_RELU, OP_ACC } ActOp;
 
 typedef struct {
     ActOp op;
@@ -46,8 +46,11 @@ static void act_range(const ActJob *j, size_t lo, size_t hi) {
             for (int k = 0; k < BLK; k++) o[k] = a[k] > 0.0f ? a[k] : 0.0f;
             break;
         case OP_ADD:
+        case OP_ADD_RELU:
             for (int k = 0; k < BLK; k++) b[k] = B[i + k];
             for (int k = 0; k < BLK; k++) o[k] = a[k] + b[k];
+            if (j->op == OP_ADD_RELU)
+                for (int k = 0; k < BLK; k++) o[k] = o[k] > 0.0f ? o[k] : 0.0f;
             break;
         case OP_ACC: /* out += a */
             for (int k = 0; k < BLK; k++) o[k] = O[i + k];
@@ -70,6 +73,11 @@ static void act_range(const ActJob *j, size_t lo, size_t hi) {
         switch (j->op) {
         case OP_RELU: O[i] = A[i] > 0.0f ? A[i] : 0.0f; break;
         case OP_ADD: O[i] = A[i] + B[i]; break;
+        case OP_ADD_RELU: {
+            const float v = A[i] + B[i];
+            O[i] = v > 0.0f ? v : 0.0f;
+            break;
+        }
         case OP_ACC: O[i] += A[i]; break;
         case OP_RELU_BWD: O[i] += relu_term(j->rule, A[i], B[i]); break;
         }
@@ -103,6 +111,11 @@ void relu_backward(size_t n, const float *y, const float *dy, float *dx, ReluRul
 
 void add_forward(size_t n, const float *a, const float *b, float *y) {
     ActJob j = {OP_ADD, RELU_STANDARD, n, a, b, y};
+    act_run(&j);
+}
+
+void add_relu_forward(size_t n, const float *a, const float *b, float *y) {
+    ActJob j = {OP_ADD_RELU, RELU_STANDARD, n, a, b, y};
     act_run(&j);
 }
 

@@ -18,6 +18,7 @@
 
 typedef struct {
     int N, C, HW, train;
+    int relu;                    /* forward: y = max(y, 0) as it is written */
     const float *x, *gamma, *beta, *dy;
     float *running_mean, *running_var, momentum, eps; /* train forward: updated in place */
     const float *mean, *invstd;  /* train backward: saved statistics */
@@ -55,16 +56,22 @@ static void row_sums(const float *x, int n, double mean, int squares, double *ac
     }
 }
 
-/* y = x*scale + shift over a row of n (y may alias x). */
-static void row_affine(const float *x, int n, float scale, float shift, float *y) {
+/* y = x*scale + shift over a row of n (y may alias x), then max(y, 0) with relu (the
+ * same bits as relu_forward afterwards). */
+static void row_affine(const float *x, int n, float scale, float shift, int relu, float *y) {
     int p = 0;
     for (; p + BLK <= n; p += BLK) {
         float v[BLK];
         for (int k = 0; k < BLK; k++) v[k] = x[p + k];
         for (int k = 0; k < BLK; k++) v[k] = v[k] * scale + shift;
+        if (relu)
+            for (int k = 0; k < BLK; k++) v[k] = v[k] > 0.0f ? v[k] : 0.0f;
         for (int k = 0; k < BLK; k++) y[p + k] = v[k];
     }
-    for (; p < n; p++) y[p] = x[p] * scale + shift;
+    for (; p < n; p++) {
+        float v = x[p] * scale + shift;
+        y[p] = relu ? (v > 0.0f ? v : 0.0f) : v;
+    }
 }
 
 /* ---- train forward ---- */
@@ -80,7 +87,7 @@ static void fwd_train_channel(const BnJob *j, int c) {
     const double var = lanes_total(acc) / cnt; /* biased: used to normalise */
     const float invstd = (float)(1.0 / sqrt(var + j->eps));
     const float scale = j->gamma[c] * invstd, shift = j->beta[c] - (float)mean * scale;
-    for (int n = 0; n < N; n++) row_affine(&AT(j->x, n, c, 0), HW, scale, shift, &AT(j->y, n, c, 0));
+    for (int n = 0; n < N; n++) row_affine(&AT(j->x, n, c, 0), HW, scale, shift, j->relu, &AT(j->y, n, c, 0));
     if (j->save_mean) j->save_mean[c] = (float)mean;
     if (j->save_invstd) j->save_invstd[c] = invstd;
     const double m = j->momentum;
@@ -98,12 +105,20 @@ static void fwd_train_worker(void *p, int ith, int nth) {
 void bn_forward_train(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
                       float *running_mean, float *running_var, float momentum, float eps,
                       float *y, float *save_mean, float *save_invstd) {
+    bn_forward_train_act(N, C, HW, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean,
+                         save_invstd, 0);
+}
+
+void bn_forward_train_act(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
+                          float *running_mean, float *running_var, float momentum, float eps,
+                          float *y, float *save_mean, float *save_invstd, int relu) {
     GAD_ASSERT((long)N * HW > 1); /* PyTorch: "Expected more than 1 value per channel" */
     BnJob j = {0};
     j.N = N; j.C = C; j.HW = HW; j.train = 1;
     j.x = x; j.gamma = gamma; j.beta = beta;
     j.running_mean = running_mean; j.running_var = running_var; j.momentum = momentum; j.eps = eps;
     j.y = y; j.save_mean = save_mean; j.save_invstd = save_invstd;
+    j.relu = relu;
     par_run(fwd_train_worker, &j);
 }
 
@@ -191,16 +206,22 @@ static void fwd_eval_worker(void *p, int ith, int nth) {
     for (long c = lo; c < hi; c++) {
         const float invstd = (float)(1.0 / sqrt((double)j->rvar[c] + j->eps));
         const float scale = j->gamma[c] * invstd, shift = j->beta[c] - j->rmean[c] * scale;
-        for (int n = 0; n < N; n++) row_affine(&AT(j->x, n, c, 0), HW, scale, shift, &AT(j->y, n, c, 0));
+        for (int n = 0; n < N; n++) row_affine(&AT(j->x, n, c, 0), HW, scale, shift, j->relu, &AT(j->y, n, c, 0));
     }
 }
 
 void bn_forward_eval(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
                      const float *running_mean, const float *running_var, float eps, float *y) {
+    bn_forward_eval_act(N, C, HW, x, gamma, beta, running_mean, running_var, eps, y, 0);
+}
+
+void bn_forward_eval_act(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
+                         const float *running_mean, const float *running_var, float eps, float *y, int relu) {
     BnJob j = {0};
     j.N = N; j.C = C; j.HW = HW;
     j.x = x; j.gamma = gamma; j.beta = beta; j.rmean = running_mean; j.rvar = running_var; j.eps = eps;
     j.y = y;
+    j.relu = relu;
     par_run(fwd_eval_worker, &j);
 }
 

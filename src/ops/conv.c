@@ -21,7 +21,7 @@
  * (rows of the gather split between them, then the threaded gemm).
  *
  * Determinism: every y and dx element is one gemm element (fixed k-order whatever M,
- * N and threads, by gemm's contract) plus at most one bias add, so an image's output
+ * N and threads, by gemm's contract) plus at most one bias add (and a ReLU), so an image's output
  * and input gradient are bitwise independent of the batch, its place in it and the
  * thread count. dw and db are reduced over blocks in batch order: they depend on the
  * batch (its grouping into blocks) but never on threads.
@@ -252,6 +252,7 @@ typedef struct {
     int Hd, Wd, a, b, sa, sb;
     int accumulate;          /* dst += product; else dst = product (+ bias) */
     const float *bias;       /* [M] or NULL (forward only) */
+    int relu;                /* forward: y = max(y, 0) after the bias */
     const ConvShape *col2im; /* set: the result is dcols [C*kh*kw, cols] of this shape,
                               * added into dst [N,C,H,W] by col2im */
     float *scratch;          /* [nslices][slice]: cols [rows*width], out [M*width] */
@@ -332,8 +333,29 @@ static void col2im_add(const ConvShape *s, const float *dcols, size_t ld, int p0
             }
 }
 
-/* Rows [m0, m1) of the block's result (channels [m0, m1) for col2im): bias, or the
- * scatter from out to dst. */
+/* d[0:n] = o[0:n], plus bm with a bias, then max(., 0) with relu (d may be o): the
+ * same operations as a separate bias add and relu_forward, so the same bits. */
+static void finish_row(float *d, const float *o, int n, int bias, float bm, int relu) {
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        float v[16];
+        for (int t = 0; t < 16; t++) v[t] = o[k + t];
+        if (bias)
+            for (int t = 0; t < 16; t++) v[t] += bm;
+        if (relu)
+            for (int t = 0; t < 16; t++) v[t] = v[t] > 0.0f ? v[t] : 0.0f;
+        for (int t = 0; t < 16; t++) d[k + t] = v[t];
+    }
+    for (; k < n; k++) {
+        float v = o[k];
+        if (bias) v += bm;
+        if (relu) v = v > 0.0f ? v : 0.0f;
+        d[k] = v;
+    }
+}
+
+/* Rows [m0, m1) of the block's result (channels [m0, m1) for col2im): bias and ReLU,
+ * or the scatter from out to dst. */
 static void block_finish(const Prod *P, int i, const float *out, int m0, int m1) {
     int n0, n1, p0, p1;
     block_of(&P->bl, i, &n0, &n1, &p0, &p1);
@@ -347,11 +369,10 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
     const int w = (n1 - n0) * (p1 - p0), Wg = P->g.Wg;
     const size_t plane = (size_t)P->Hd * P->Wd;
     if (block_direct(P, n0, n1)) {
-        if (P->accumulate || !P->bias) return;
+        if (P->accumulate || (!P->bias && !P->relu)) return;
         for (int m = m0; m < m1; m++) {
             float *d = P->dst + n0 * P->dst_img + m * plane + p0;
-            const float bm = P->bias[m];
-            for (int p = 0; p < p1 - p0; p++) d[p] += bm;
+            finish_row(d, d, p1 - p0, P->bias != NULL, P->bias ? P->bias[m] : 0.0f, P->relu);
         }
         return;
     }
@@ -366,10 +387,8 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
                 float *dr = d + (size_t)(P->a + P->sa * u) * P->Wd + P->b;
                 if (P->accumulate)
                     for (int k = v; k < v1; k++) dr[k * P->sb] += o[k - v];
-                else if (P->bias)
-                    for (int k = v; k < v1; k++) dr[k * P->sb] = o[k - v] + bm;
-                else
-                    for (int k = v; k < v1; k++) dr[k * P->sb] = o[k - v];
+                else /* the forward: unit stride */
+                    finish_row(dr + v, o, v1 - v, P->bias != NULL, bm, P->relu);
                 o += v1 - v;
                 p += v1 - v;
             }
@@ -591,6 +610,11 @@ size_t conv_scratch_bytes(const ConvShape *s) {
 /* ---- forward ---- */
 
 void conv2d_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y, Workspace *ws) {
+    conv2d_forward_act(s, x, w, b, y, 0, ws);
+}
+
+void conv2d_forward_act(const ConvShape *s, const float *x, const float *w, const float *b, float *y, int relu,
+                        Workspace *ws) {
     if (s->N == 0) return;
     Prod P;
     memset(&P, 0, sizeof P);
@@ -606,6 +630,7 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w, const fl
     P.dst_img = (size_t)s->K * s->Ho * s->Wo;
     P.Hd = s->Ho; P.Wd = s->Wo; P.sa = P.sb = 1;
     P.bias = b;
+    P.relu = relu;
     prod_run(&P, ws);
     ws_release(ws, mark);
 }

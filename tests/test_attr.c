@@ -452,7 +452,7 @@ TEST(heatmap_normalize_vs_captum) {
     static const int hw[2][2] = {{8, 8}, {5, 7}};
     for (int i = 0; i < 2; i++) {
         int H = hw[i][0], W = hw[i][1], n = H * W;
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "a%d", i);
         const float *a = getf(&f, name, 3 * n);
         snprintf(name, sizeof name, "signed%d", i);

@@ -209,7 +209,9 @@ static void steps_case(const char *name, const char *final, int mse, int train_m
      * own size, so float32 rounding in small gradients shows up in the weights at a few
      * 1e-6. PyTorch's own float32 run differs from its float64 run by as much (max
      * weight difference 8.4e-6 vgg16, 2.4e-6 resnet18, 5.5e-6 resnet18 mse; running
-     * statistics 6.9e-6 and 1.3e-5): the tolerances are about twice that. */
+     * statistics 6.9e-6 and 1.3e-5). Another build (the -O1 sanitizer build, other
+     * FMA contraction) moved one near-zero-gradient vgg16 weight by 2.4e-5, so the
+     * weight tolerance is 5e-5: 5% of one step of lr, still far below a wrong update. */
     CHECK_CLOSE("weights after 5 steps", m.params, want.params, m.n_params, tol_w, 1e-5f);
     size_t worst = 0;
     double wd_max = 0;
@@ -231,9 +233,9 @@ static void steps_case(const char *name, const char *final, int mse, int train_m
     batch_free(&b);
 }
 
-TEST(train_steps_vgg16_xent_vs_torch) { steps_case("vgg16", "vgg16", 0, 0, 0, 2e-5f); }
-TEST(train_steps_resnet18_xent_train_mode_vs_torch) { steps_case("resnet18", "resnet18", 0, 1, 0, 2e-5f); }
-TEST(train_steps_resnet18_mse_decay_vs_torch) { steps_case("resnet18", "resnet18_mse", 1, 1, 0.01f, 2e-5f); }
+TEST(train_steps_vgg16_xent_vs_torch) { steps_case("vgg16", "vgg16", 0, 0, 0, 5e-5f); }
+TEST(train_steps_resnet18_xent_train_mode_vs_torch) { steps_case("resnet18", "resnet18", 0, 1, 0, 5e-5f); }
+TEST(train_steps_resnet18_mse_decay_vs_torch) { steps_case("resnet18", "resnet18_mse", 1, 1, 0.01f, 5e-5f); }
 
 /* ---- GAD's alpha = 0 property ---- */
 

@@ -716,12 +716,12 @@ TEST(ops_linear_fold) {
 
 /* The forwards that apply a following ReLU as they write give exactly the bits of the
  * plain forward followed by relu_forward: conv (grouped and in pieces, with and
- * without bias), batch norm (train and eval), the residual add. */
+ * without bias, a 1x1 map), batch norm (train and eval), the residual add. */
 TEST(ops_fused_relu_bitwise) {
     Rng r;
     rng_seed(&r, 47);
     static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1}, {2, 3, 40, 37, 8, 3, 3, 1, 1, 1, 1, 0},
-                                     {2, 4, 13, 11, 6, 3, 3, 2, 2, 1, 1, 1}};
+                                     {2, 4, 13, 11, 6, 3, 3, 2, 2, 1, 1, 1}, {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);

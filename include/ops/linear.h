@@ -14,6 +14,15 @@ void linear_forward(int N, int I, int O, const float *x, const float *w, const f
 void linear_forward_ws(int N, int I, int O, const float *x, const float *w, const float *b, float *y,
                        Workspace *ws);
 size_t linear_scratch_bytes(int I);
+/* The same kernels for a weight matrix with any strides, w[o][i] at w[o*wr + i*wc]
+ * (convolution uses them for 1x1 maps, where only one tap of w is alive):
+ *   y[n][o] = b[o] + sum_i x[n][i] w[o][i]     scratch linear_scratch_bytes(I)
+ *   dx[n][i] += sum_o dy[n][o] w[o][i]         scratch linear_scratch_bytes(O)
+ * Each row of y and dx is bitwise the same whatever N and the thread count. */
+void linear_forward_strided(int N, int I, int O, const float *x, const float *w, size_t wr, size_t wc,
+                            const float *b, float *y, Workspace *ws);
+void linear_backward_dx_strided(int N, int I, int O, const float *dy, const float *w, size_t wr, size_t wc,
+                                float *dx, Workspace *ws);
 /* An input that repeats each of C values B times, x_full[n][c*B + p] = x[n][c] (e.g.
  * adaptive average pooling of a 1x1 map to 7x7), needs only the folded weights:
  * x_full w^T = x wf^T with wf [O,C], wf[o][c] = sum over p of w[o][c*B + p] (float,

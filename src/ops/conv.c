@@ -27,6 +27,8 @@
  * batch (its grouping into blocks) but never on threads.
  * Not for: dilation, groups, other padding modes, non-float types. */
 #include "ops/conv.h"
+#include "ops/act.h"
+#include "ops/linear.h"
 #include "core/err.h"
 #include "core/gemm.h"
 #include "core/threads.h"
@@ -89,6 +91,16 @@ static Taps live_taps(const ConvShape *s) {
 
 static int pruned(const ConvShape *s, Taps t) { return t.nti < s->kh || t.ntj < s->kw; }
 
+/* A 1x1 map in and out with a single live tap (a 3x3 kernel on ResNet's last 1x1
+ * maps at 32x32 input): the convolution is a linear layer over the channels whose
+ * weights are every kh*kw-th float of w from the tap; the linear kernels read them
+ * there, with no gather and no copy of the live weights. Sets *tap. */
+static int point_map(const ConvShape *s, size_t *tap) {
+    const Taps t = live_taps(s);
+    *tap = (size_t)t.ilo * s->kw + t.jlo;
+    return s->H == 1 && s->W == 1 && s->Ho == 1 && s->Wo == 1 && t.nti == 1 && t.ntj == 1;
+}
+
 /* ---- gathers: the rows of an im2col-like matrix ----
  * Row r = (source channel cs, tap (q, t)) with cs = r / (nti*ntj); grid point (u, v)
  * (column u*Wg + v of one image) reads
@@ -125,57 +137,89 @@ static void zero(float *d, int n) {
     for (int k = 0; k < n; k++) d[k] = 0.0f;
 }
 
+/* d[0:n] += s[0:n], vectorised. */
+static void add_floats(float *d, const float *s, int n) {
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        float t[16], u[16];
+        for (int j = 0; j < 16; j++) { t[j] = s[k + j]; u[j] = d[k + j]; }
+        for (int j = 0; j < 16; j++) d[k + j] = u[j] + t[j];
+    }
+    for (; k < n; k++) d[k] += s[k];
+}
+
+/* d[0:n] = s[0:n] for the short rows of small maps (memcpy's call costs more there). */
+static void copy_floats(float *d, const float *s, int n) {
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        float t[16];
+        for (int j = 0; j < 16; j++) t[j] = s[k + j];
+        for (int j = 0; j < 16; j++) d[k + j] = t[j];
+    }
+    for (; k < n; k++) d[k] = s[k];
+}
+
 /* Unit stride and the grid as wide as the source (a "same" convolution, stride 1):
  * grid point q reads source element q + oi*Ws + oj, so the live rows are one copy,
  * then the columns that fell off the row's ends are cleared. */
-static void gather_row_same(const Gather *g, const float *sc, int oi, int oj, int lo, int hi, int p0, int p1,
+/* Where one image's gather starts and ends: grid columns [p0, p1), rows u0..u1
+ * (computed once per call; the per-row work below divides nothing). */
+typedef struct { int p0, p1, u0, v0, u1; } Span;
+
+static void gather_row_same(const Gather *g, const float *sc, int oi, int oj, int lo, int hi, const Span *sp,
                             float *d) {
-    const int Wg = g->Wg;
-    const int qa = imax(p0, imax(0, -oi) * Wg), qb = imin(p1, imin(g->Hg, g->Hs - oi) * Wg);
-    if (qb <= qa) { zero(d, p1 - p0); return; }
+    const int Wg = g->Wg, p0 = sp->p0, p1 = sp->p1;
+    const int ua = imax(sp->u0, imax(0, -oi)), ub = imin(sp->u1, imin(g->Hg, g->Hs - oi) - 1); /* live rows */
+    const int qa = imax(p0, ua * Wg), qb = imin(p1, (ub + 1) * Wg);
+    if (ub < ua || qb <= qa) { zero(d, p1 - p0); return; }
     zero(d, qa - p0);
     zero(d + (qb - p0), p1 - qb);
     /* copy what lies inside the plane; what does not is a cleared column below */
     const int off = oi * g->Ws + oj, ca = imax(qa, -off), cb = imin(qb, g->Hs * g->Ws - off);
-    if (cb - ca >= 32) memcpy(d + (ca - p0), sc + ca + off, sizeof(float) * (size_t)(cb - ca));
-    else
-        for (int q = ca; q < cb; q++) d[q - p0] = sc[q + off];
-    if (lo > 0 || hi < Wg) /* the cleared columns of each row */
-        for (int u = qa / Wg; u * Wg < qb; u++) {
-            for (int v = 0; v < lo; v++)
-                if (u * Wg + v >= qa && u * Wg + v < qb) d[u * Wg + v - p0] = 0.0f;
-            for (int v = hi; v < Wg; v++)
-                if (u * Wg + v >= qa && u * Wg + v < qb) d[u * Wg + v - p0] = 0.0f;
+    if (cb - ca >= 256) memcpy(d + (ca - p0), sc + ca + off, sizeof(float) * (size_t)(cb - ca));
+    else if (cb > ca) copy_floats(d + (ca - p0), sc + ca + off, cb - ca);
+    /* the cleared columns [0, lo) and [hi, Wg), column by column down the live rows */
+    for (int v = 0; v < Wg; v++) {
+        if (v == lo) v = imax(lo, hi);
+        if (v >= Wg) break;
+        for (int u = ua; u <= ub; u++) {
+            const int q = u * Wg + v;
+            if (q >= qa && q < qb) d[q - p0] = 0.0f;
         }
+    }
 }
 
 /* Rows [r0, r1), grid columns [p0, p1) of one image's gather; row r goes to
  * dst + r*ld (rows counted from 0, so threads can fill disjoint rows of one block). */
 static void gather(const Gather *g, const float *src, int r0, int r1, int p0, int p1, float *dst, size_t ld) {
+    if (r1 <= r0 || p1 <= p0) return;
     const int taps = g->nti * g->ntj, plane = g->Hs * g->Ws;
     const int same = g->gh == 1 && g->gw == 1 && g->Wg == g->Ws;
+    const Span sp = {p0, p1, p0 / g->Wg, p0 % g->Wg, (p1 - 1) / g->Wg};
+    int cs = r0 / taps, q = r0 % taps / g->ntj, t = r0 % taps % g->ntj; /* row r0's channel and tap */
     for (int r = r0; r < r1; r++) {
-        const int cs = r / taps, t = r % taps;
-        const int oi = g->oi0 + g->si * (t / g->ntj), oj = g->oj0 + g->sj * (t % g->ntj);
+        const int oi = g->oi0 + g->si * q, oj = g->oj0 + g->sj * t;
         const float *sc = src + (size_t)cs * plane;
         float *d = dst + (size_t)r * ld;
+        if (++t == g->ntj) { t = 0; if (++q == g->nti) { q = 0; cs++; } } /* the next row's */
         int lo, hi;
-        span(g->Wg, g->Ws, g->gw, oj, &lo, &hi);
+        if (g->gw == 1) { lo = imax(0, -oj); hi = imin(g->Wg, g->Ws - oj); if (lo > hi) lo = hi; }
+        else span(g->Wg, g->Ws, g->gw, oj, &lo, &hi);
         if (same) {
-            gather_row_same(g, sc, oi, oj, lo, hi, p0, p1, d);
+            gather_row_same(g, sc, oi, oj, lo, hi, &sp, d);
             continue;
         }
-        int u = p0 / g->Wg, v = p0 % g->Wg;
+        int u = sp.u0, v = sp.v0;
         for (int p = p0; p < p1; u++, v = 0) {
             const int v1 = imin(g->Wg, v + (p1 - p)), n = v1 - v;
             const int ih = u * g->gh + oi;
             if (ih < 0 || ih >= g->Hs) {
-                for (int k = 0; k < n; k++) d[k] = 0.0f;
+                zero(d, n);
             } else {
                 const int a = imin(imax(v, lo), v1), b = imax(imin(v1, hi), a);
                 const float *sr = sc + (size_t)ih * g->Ws; /* row ih; column w*gw + oj */
                 for (int w = v; w < a; w++) d[w - v] = 0.0f;
-                if (g->gw == 1 && b - a >= 16) memcpy(d + (a - v), sr + a + oj, sizeof(float) * (size_t)(b - a));
+                if (g->gw == 1) copy_floats(d + (a - v), sr + a + oj, b - a);
                 else
                     for (int w = a; w < b; w++) d[w - v] = sr[w * g->gw + oj];
                 for (int w = b; w < v1; w++) d[w - v] = 0.0f;
@@ -326,7 +370,10 @@ static void col2im_add(const ConvShape *s, const float *dcols, size_t ld, int p0
                     if (ih >= 0 && ih < s->H) {
                         float *xr = dxn + ((size_t)c * s->H + ih) * s->W;
                         const int rb = p - p0 - ow; /* row[rb + q]: column of (oh, q) */
-                        for (int q = imax(ow, lo); q < imin(ow1, hi); q++) xr[q * s->sw + off] += row[rb + q];
+                        const int qa = imax(ow, lo), qb = imin(ow1, hi);
+                        if (s->sw == 1) add_floats(xr + qa + off, row + rb + qa, qb - qa);
+                        else
+                            for (int q = qa; q < qb; q++) xr[q * s->sw + off] += row[rb + q];
                     }
                     p += ow1 - ow;
                 }
@@ -601,6 +648,11 @@ static size_t dw_floats(const ConvShape *s) {
 
 size_t conv_scratch_bytes(const ConvShape *s) {
     int nth = par_nthreads();
+    size_t tap;
+    if (point_map(s, &tap)) {
+        size_t a = linear_scratch_bytes(s->C), b = linear_scratch_bytes(s->K), c = dw_floats(s) * sizeof(float);
+        return a > b ? (a > c ? a : c) : (b > c ? b : c);
+    }
     size_t f = fwd_floats(s, nth), x = dx_floats(s, nth), w = dw_floats(s);
     if (x > f) f = x;
     if (w > f) f = w;
@@ -616,6 +668,12 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w, const fl
 void conv2d_forward_act(const ConvShape *s, const float *x, const float *w, const float *b, float *y, int relu,
                         Workspace *ws) {
     if (s->N == 0) return;
+    size_t tap, T = (size_t)s->kh * s->kw;
+    if (point_map(s, &tap)) {
+        linear_forward_strided(s->N, s->C, s->K, x, w + tap, (size_t)s->C * T, T, b, y, ws);
+        if (relu) relu_forward((size_t)s->N * s->K, y, y);
+        return;
+    }
     Prod P;
     memset(&P, 0, sizeof P);
     size_t mark = ws_mark(ws);
@@ -662,6 +720,11 @@ static void wt_worker(void *arg, int ith, int nth) {
 }
 
 static void backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, Workspace *ws) {
+    size_t tap, T = (size_t)s->kh * s->kw;
+    if (point_map(s, &tap)) {
+        linear_backward_dx_strided(s->N, s->C, s->K, dy, w + tap, (size_t)s->C * T, T, dx, ws);
+        return;
+    }
     if (dx_by_col2im(s)) {
         const Taps t = live_taps(s);
         size_t mark = ws_mark(ws);

@@ -87,21 +87,24 @@ typedef struct {
     int N, I, O;
     const float *x, *w, *b, *dy;
     float *y, *dx, *dw;
-    const float *xt;   /* forward: x^T of the current rows [I][lanes] */
-    int n0, lanes;     /* forward: first of those rows, TW or TW/2 of them */
+    size_t wr, wc;     /* w[o][i] at w[o*wr + i*wc] (a plain matrix: wr = I, wc = 1) */
+    const float *src;  /* the rows packed into xt: x [N,I] (forward) or dy [N,O] (dx) */
+    int len;           /* their length, I or O */
+    float *xt;         /* src^T of the current rows [len][lanes] */
+    int n0, lanes;     /* the first of those rows, TW or TW/2 of them */
 } LinJob;
 
-/* xt[i][t] = x[n0 + t][i] for the `lanes` rows from n0 (rows past N: zeros). */
+/* xt[i][t] = src[n0 + t][i] for the `lanes` rows from n0 (rows past N: zeros). */
 static void pack_xt_worker(void *arg, int ith, int nth) {
     const LinJob *j = arg;
-    float *xt = (float *)j->xt;
+    float *xt = j->xt;
     long lo, hi;
-    par_range(j->I, ith, nth, &lo, &hi);
+    par_range(j->len, ith, nth, &lo, &hi);
     const int L = j->lanes;
     for (int t = 0; t < L; t++) {
         const int n = j->n0 + t;
         if (n < j->N) {
-            const float *xr = j->x + (size_t)n * j->I;
+            const float *xr = j->src + (size_t)n * j->len;
             for (long i = lo; i < hi; i++) xt[i * L + t] = xr[i];
         } else {
             for (long i = lo; i < hi; i++) xt[i * L + t] = 0.0f;
@@ -122,7 +125,7 @@ static void fwd_worker(void *arg, int ith, int nth) {
         const int o0 = (int)ob * 8, rows = O - o0 < 8 ? O - o0 : 8;
         float t[8 * TW];
         for (int k = 0; k < 8 * TW; k++) t[k] = 0.0f;
-        (L == TW ? tile8 : tile8_half)(I, j->w + (size_t)o0 * I, 1, (size_t)I, j->xt, (size_t)L, t, (size_t)L, rows);
+        (L == TW ? tile8 : tile8_half)(I, j->w + o0 * j->wr, j->wc, j->wr, j->xt, (size_t)L, t, (size_t)L, rows);
         for (int r = 0; r < rows; r++) {
             const float bo = j->b ? j->b[o0 + r] : 0.0f;
             for (int c = 0; c < rows_n; c++) {
@@ -133,19 +136,57 @@ static void fwd_worker(void *arg, int ith, int nth) {
     }
 }
 
-size_t linear_scratch_bytes(int I) { return ws_round(sizeof(float) * (size_t)I * TW); }
+/* dx[n0 + t][i] += sum_o dy[n0 + t][o] w[o][i] for blocks of 8 inputs i: a chain over o
+ * in its own lane against dy^T (in xt), added to dx at the end. */
+static void dx_strided_worker(void *arg, int ith, int nth) {
+    const LinJob *j = arg;
+    const int N = j->N, I = j->I, O = j->O, nib = (I + 7) / 8, L = j->lanes;
+    const int rows_n = N - j->n0 < L ? N - j->n0 : L;
+    long lo, hi;
+    par_range(nib, ith, nth, &lo, &hi);
+    for (long ib = lo; ib < hi; ib++) {
+        const int i0 = (int)ib * 8, rows = I - i0 < 8 ? I - i0 : 8;
+        float t[8 * TW];
+        for (int k = 0; k < 8 * TW; k++) t[k] = 0.0f;
+        (L == TW ? tile8 : tile8_half)(O, j->w + i0 * j->wc, j->wr, j->wc, j->xt, (size_t)L, t, (size_t)L, rows);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < rows_n; c++) j->dx[(size_t)(j->n0 + c) * I + i0 + r] += t[r * L + c];
+    }
+}
+
+size_t linear_scratch_bytes(int len) { return ws_round(sizeof(float) * (size_t)len * TW); }
+
+/* Rows of src TW at a time (TW/2 for a small rest: fewer wasted lanes), each block
+ * transposed into scratch, then `work`. */
+static void run_lanes(LinJob *j, par_fn work, Workspace *ws) {
+    size_t mark = ws_mark(ws);
+    j->xt = ws_floats(ws, (size_t)j->len * TW);
+    for (j->n0 = 0; j->n0 < j->N; j->n0 += j->lanes) {
+        j->lanes = j->N - j->n0 <= TW / 2 ? TW / 2 : TW;
+        par_run(pack_xt_worker, j);
+        par_run(work, j);
+    }
+    ws_release(ws, mark);
+}
+
+static LinJob lin_job(int N, int I, int O, const float *x, const float *w, const float *b, const float *dy,
+                      float *y, float *dx, float *dw, size_t wr, size_t wc) {
+    LinJob j = {N, I, O, x, w, b, dy, y, dx, dw, wr, wc, NULL, 0, NULL, 0, 0};
+    return j;
+}
+
+void linear_forward_strided(int N, int I, int O, const float *x, const float *w, size_t wr, size_t wc,
+                            const float *b, float *y, Workspace *ws) {
+    if (N == 0 || O == 0) return;
+    LinJob j = lin_job(N, I, O, x, w, b, NULL, y, NULL, NULL, wr, wc);
+    j.src = x;
+    j.len = I;
+    run_lanes(&j, fwd_worker, ws);
+}
 
 void linear_forward_ws(int N, int I, int O, const float *x, const float *w, const float *b, float *y,
                        Workspace *ws) {
-    if (N == 0 || O == 0) return;
-    size_t mark = ws_mark(ws);
-    LinJob j = {N, I, O, x, w, b, NULL, y, NULL, NULL, ws_floats(ws, (size_t)I * TW), 0, TW};
-    for (j.n0 = 0; j.n0 < N; j.n0 += j.lanes) {
-        j.lanes = N - j.n0 <= TW / 2 ? TW / 2 : TW; /* fewer wasted lanes for small batches */
-        par_run(pack_xt_worker, &j);
-        par_run(fwd_worker, &j);
-    }
-    ws_release(ws, mark);
+    linear_forward_strided(N, I, O, x, w, (size_t)I, 1, b, y, ws);
 }
 
 void linear_forward(int N, int I, int O, const float *x, const float *w, const float *b, float *y) {
@@ -154,6 +195,15 @@ void linear_forward(int N, int I, int O, const float *x, const float *w, const f
     if (b)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < O; o++) y[(size_t)n * O + o] += b[o];
+}
+
+void linear_backward_dx_strided(int N, int I, int O, const float *dy, const float *w, size_t wr, size_t wc,
+                                float *dx, Workspace *ws) {
+    if (N == 0 || O == 0 || I == 0) return;
+    LinJob j = lin_job(N, I, O, NULL, w, NULL, dy, NULL, dx, NULL, wr, wc);
+    j.src = dy;
+    j.len = O;
+    run_lanes(&j, dx_strided_worker, ws);
 }
 
 /* dw[o, i] += sum_n dy[n,o] x[n,i]: for each chunk of i, threads split the 8-row
@@ -177,7 +227,7 @@ static void dw_worker(void *arg, int ith, int nth) {
 void linear_backward(int N, int I, int O, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db) {
     if (N == 0) return;
-    LinJob j = {N, I, O, x, w, NULL, dy, NULL, dx, dw, NULL, 0, 0};
+    LinJob j = lin_job(N, I, O, x, w, NULL, dy, NULL, dx, dw, (size_t)I, 1);
     if (dx) gemm(0, 0, N, I, O, 1.0f, dy, O, w, I, 1.0f, dx, I); /* dx += dy [N,O] w [O,I] */
     if (dw && I > 0 && O > 0) par_run(dw_worker, &j);
     if (db)

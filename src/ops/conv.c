@@ -54,8 +54,8 @@ ConvShape conv_shape(int N, int C, int H, int W, int K, int kh, int kw, int sh, 
 #define COLS_TARGET 1024         /* forward / input-gradient block: enough columns that
                                   * packing the weights once per block is cheap */
 #define COLS_MIN 128
-#define SLICE_BYTES (16u << 20)   /* one thread's gathered block at most: big enough that a
-                                  * 28x28 map of VGG's 512-channel layers is one block */
+#define SLICE_BYTES (16u << 20)  /* one thread's gathered block at most: big enough that a
+                                 * 28x28 map of VGG's 512-channel layers is one block */
 #define DW_BYTES (16u << 20)     /* weight gradient: gathered x and dy of one block */
 #define DW_MIN 256
 #define DW_MAX 16384

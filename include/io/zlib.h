@@ -35,6 +35,15 @@ void zlib_compress(const unsigned char *in, size_t n, int level, unsigned char *
 /* Compress to a one-member gzip file (no name, mtime 0: deterministic). */
 void zlib_gzip(const unsigned char *in, size_t n, int level, unsigned char **out, size_t *out_len);
 
+/* RFC 1951 section 3.2.5: base values and extra bits of the length codes 257..285
+ * and distance codes 0..29, and the order of code-length code lengths. Shared by
+ * inflate.c (owner) and deflate.c. */
+extern const uint16_t zlib_len_base[29];
+extern const uint8_t zlib_len_extra[29];
+extern const uint16_t zlib_dist_base[30];
+extern const uint8_t zlib_dist_extra[30];
+extern const uint8_t zlib_cl_order[19];
+
 /* Running checksums: start with crc = 0 / adler = 1, feed the bytes in order. */
 uint32_t zlib_crc32(uint32_t crc, const unsigned char *p, size_t n);
 uint32_t zlib_adler32(uint32_t adler, const unsigned char *p, size_t n);

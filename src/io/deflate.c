@@ -48,21 +48,11 @@ static void align_byte(BitOut *o) {
     if (o->nbits > 0) put_bits(o, 0, 8 - o->nbits);
 }
 
-/* ---- DEFLATE tables (the same as inflate.c's) --------------------------------- */
-
-static const uint16_t len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
-                                      31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-static const uint8_t len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
-                                      2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-static const uint16_t dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
-                                       193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-static const uint8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6,
-                                       6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
-static const uint8_t cl_order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+/* The RFC 1951 length/distance tables are inflate.c's (io/zlib.h). */
 
 static int len_code(int len) { /* 3..258 -> 0..28 */
     int c = 28;
-    while (len_base[c] > len) c--;
+    while (zlib_len_base[c] > len) c--;
     return c;
 }
 
@@ -70,7 +60,7 @@ static int dist_code(int dist) { /* 1..32768 -> 0..29 (binary search) */
     int lo = 0, hi = 29;
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
-        if (dist_base[mid] <= dist) lo = mid;
+        if (zlib_dist_base[mid] <= dist) lo = mid;
         else hi = mid - 1;
     }
     return lo;
@@ -188,8 +178,8 @@ static int rle_lengths(const uint8_t *lens, int n, uint8_t *sym, uint8_t *extra)
 /* Bits of the token data (with end-of-block) under the given lengths. */
 static uint64_t data_bits(const uint32_t *lf, const uint32_t *df, const uint8_t *ll, const uint8_t *dl) {
     uint64_t b = 0;
-    for (int i = 0; i < 286; i++) b += (uint64_t)lf[i] * (ll[i] + (i >= 257 ? len_extra[i - 257] : 0));
-    for (int i = 0; i < 30; i++) b += (uint64_t)df[i] * (dl[i] + dist_extra[i]);
+    for (int i = 0; i < 286; i++) b += (uint64_t)lf[i] * (ll[i] + (i >= 257 ? zlib_len_extra[i - 257] : 0));
+    for (int i = 0; i < 30; i++) b += (uint64_t)df[i] * (dl[i] + zlib_dist_extra[i]);
     return b;
 }
 
@@ -201,9 +191,9 @@ static void write_tokens(BitOut *o, const Token *t, int nt, const Codes *c) {
         }
         int lc = len_code(t[i].lit), dc = dist_code(t[i].dist);
         put_bits(o, c->lit_code[257 + lc], c->lit_len[257 + lc]);
-        put_bits(o, (uint32_t)(t[i].lit - len_base[lc]), len_extra[lc]);
+        put_bits(o, (uint32_t)(t[i].lit - zlib_len_base[lc]), zlib_len_extra[lc]);
         put_bits(o, c->dist_code[dc], c->dist_len[dc]);
-        put_bits(o, (uint32_t)(t[i].dist - dist_base[dc]), dist_extra[dc]);
+        put_bits(o, (uint32_t)(t[i].dist - zlib_dist_base[dc]), zlib_dist_extra[dc]);
     }
     put_bits(o, c->lit_code[256], c->lit_len[256]);
 }
@@ -233,7 +223,7 @@ static void write_block(BitOut *o, const Token *t, int nt, const unsigned char *
     huff_lengths(cf, 19, 7, cl_len);
     huff_codes(cl_len, 19, cl_code);
     int hclen = 19;
-    while (hclen > 4 && !cl_len[cl_order[hclen - 1]]) hclen--;
+    while (hclen > 4 && !cl_len[zlib_cl_order[hclen - 1]]) hclen--;
     uint64_t dyn_bits = 3 + 14 + 3 * (uint64_t)hclen + data_bits(lf, df, dyn.lit_len, dyn.dist_len);
     for (int i = 0; i < ns; i++) dyn_bits += cl_len[sym[i]] + (sym[i] == 16 ? 2 : sym[i] == 17 ? 3 : sym[i] == 18 ? 7 : 0);
     /* fixed */
@@ -270,7 +260,7 @@ static void write_block(BitOut *o, const Token *t, int nt, const unsigned char *
         put_bits(o, (uint32_t)(hlit - 257), 5);
         put_bits(o, (uint32_t)(hdist - 1), 5);
         put_bits(o, (uint32_t)(hclen - 4), 4);
-        for (int i = 0; i < hclen; i++) put_bits(o, cl_len[cl_order[i]], 3);
+        for (int i = 0; i < hclen; i++) put_bits(o, cl_len[zlib_cl_order[i]], 3);
         for (int i = 0; i < ns; i++) {
             put_bits(o, cl_code[sym[i]], cl_len[sym[i]]);
             if (sym[i] >= 16) put_bits(o, extra[i], sym[i] == 16 ? 2 : sym[i] == 17 ? 3 : 7);

@@ -163,14 +163,16 @@ static int decode(Inflater *s, const Huff *h) {
 
 /* ---- blocks ------------------------------------------------------------------- */
 
-static const uint16_t len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+/* RFC 1951 3.2.5 tables, shared with deflate.c (declared in io/zlib.h). */
+const uint16_t zlib_len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
                                       31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-static const uint8_t len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+const uint8_t zlib_len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
                                       2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-static const uint16_t dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
+const uint16_t zlib_dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
                                        193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-static const uint8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6,
+const uint8_t zlib_dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6,
                                        6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+const uint8_t zlib_cl_order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
 
 static int truncated(void) { return err_set("truncated deflate stream"); }
 
@@ -203,11 +205,11 @@ static int codes(Inflater *s, const Huff *lit, const Huff *dist) {
         } else {
             sym -= 257;
             if (sym >= 29) return err_set("corrupt deflate stream: invalid length code %d", sym + 257);
-            size_t len = len_base[sym] + getbits(s, len_extra[sym]);
+            size_t len = zlib_len_base[sym] + getbits(s, zlib_len_extra[sym]);
             int ds = decode(s, dist);
             if (ds < 0) return -1;
             if (ds >= 30) return err_set("corrupt deflate stream: invalid distance code %d", ds);
-            size_t d = dist_base[ds] + getbits(s, dist_extra[ds]);
+            size_t d = zlib_dist_base[ds] + getbits(s, zlib_dist_extra[ds]);
             if (s->truncated) return truncated();
             if (d > s->len - s->start) return err_set("corrupt deflate stream: distance %zu too far back", d);
             if (reserve(s, len)) return -1;
@@ -237,7 +239,6 @@ static int fixed_block(Inflater *s) {
 }
 
 static int dynamic_block(Inflater *s) {
-    static const uint8_t order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
     unsigned char lens[286 + 30];
     int nlen = (int)getbits(s, 5) + 257, ndist = (int)getbits(s, 5) + 1, ncode = (int)getbits(s, 4) + 4;
     if (s->truncated) return truncated();
@@ -245,7 +246,7 @@ static int dynamic_block(Inflater *s) {
     Huff *lit = xmalloc(sizeof *lit), *dist = xmalloc(sizeof *dist);
     int r = 0;
     memset(lens, 0, 19);
-    for (int i = 0; i < ncode; i++) lens[order[i]] = (unsigned char)getbits(s, 3);
+    for (int i = 0; i < ncode; i++) lens[zlib_cl_order[i]] = (unsigned char)getbits(s, 3);
     if (s->truncated) { r = truncated(); goto done; }
     if ((r = huff_build(lit, lens, 19, 1, "code length")) != 0) goto done;
     for (int i = 0; i < nlen + ndist;) {

@@ -4,6 +4,8 @@
  * Ends with the line "N passed, N failed" and exits 1 if anything failed. */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
+#include "core/err.h"
+#include "io/file.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,27 @@ const char *test_tmpdir(void) {
         mkdir(buf, 0777);
     }
     return buf;
+}
+
+const char *test_path(const char *name) {
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
+    return buf[k];
+}
+
+unsigned char *test_slurp(const char *path, size_t *len) {
+    unsigned char *d = NULL;
+    if (file_read_all(path, (size_t)1 << 26, &d, len)) return NULL;
+    return d;
+}
+
+void test_spit(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    GAD_ASSERT(f);
+    if (len) GAD_ASSERT(fwrite(data, 1, len, f) == len);
+    fclose(f);
 }
 
 int main(int argc, char **argv) {

@@ -21,6 +21,12 @@ int test_close(const char *what, const float *a, const float *b, size_t n, float
 const char *fixture(const char *rel);
 /* A scratch directory private to this test process (created on demand). */
 const char *test_tmpdir(void);
+/* test_tmpdir()/name (4 rotating static buffers). */
+const char *test_path(const char *name);
+/* A whole file (at most 64 MiB) in a new buffer the caller frees, or NULL. */
+unsigned char *test_slurp(const char *path, size_t *len);
+/* Write len bytes to path (plainly; asserts on failure). */
+void test_spit(const char *path, const void *data, size_t len);
 
 #define CHECK(c) do { if (!(c)) test_fail(__FILE__, __LINE__, "CHECK(%s)", #c); } while (0)
 #define CHECKF(c, ...) do { if (!(c)) test_fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)

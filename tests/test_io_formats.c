@@ -22,27 +22,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static unsigned char *slurp(const char *path, size_t *len) {
-    unsigned char *d = NULL;
-    if (file_read_all(path, (size_t)1 << 24, &d, len)) return NULL;
-    return d;
-}
-
-static void spit(const char *path, const void *d, size_t len) {
-    FILE *f = fopen(path, "wb");
-    GAD_ASSERT(f);
-    if (len) GAD_ASSERT(fwrite(d, 1, len, f) == len);
-    fclose(f);
-}
-
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
 /* Number of entries in a directory besides . and .. */
 static int dir_entries(const char *dir) {
     DIR *d = opendir(dir);
@@ -98,20 +77,20 @@ static double checksum(const float *x, size_t n) {
 
 /* A safetensors file from a header text and data bytes. */
 static const char *make_st(const char *name, const char *header, const void *data, size_t dlen) {
-    const char *path = tmp_path(name);
+    const char *path = test_path(name);
     size_t hl = strlen(header);
     unsigned char *b = malloc(8 + hl + dlen + 1);
     for (int k = 0; k < 8; k++) b[k] = (unsigned char)((uint64_t)hl >> (8 * k));
     memcpy(b + 8, header, hl);
     if (dlen) memcpy(b + 8 + hl, data, dlen);
-    spit(path, b, 8 + hl + dlen);
+    test_spit(path, b, 8 + hl + dlen);
     free(b);
     return path;
 }
 
 /* A v1.0 npy file from a header text (padding added) and data bytes. */
 static const char *make_npy(const char *name, const char *header, const void *data, size_t dlen) {
-    const char *path = tmp_path(name);
+    const char *path = test_path(name);
     char h[512];
     size_t n = (size_t)snprintf(h, sizeof h, "%s", header);
     while ((10 + n + 1) % 64) h[n++] = ' ';
@@ -122,7 +101,7 @@ static const char *make_npy(const char *name, const char *header, const void *da
     b[9] = (unsigned char)(n >> 8);
     memcpy(b + 10, h, n);
     if (dlen) memcpy(b + 10 + n, data, dlen);
-    spit(path, b, 10 + n + dlen);
+    test_spit(path, b, 10 + n + dlen);
     free(b);
     return path;
 }
@@ -213,7 +192,7 @@ TEST(io_json_writers) {
         free(q);
     }
     /* json_write_string / json_write_number through a file */
-    const char *path = tmp_path("w.json");
+    const char *path = test_path("w.json");
     FILE *f = fopen(path, "wb");
     REQUIRE(f);
     double nums[] = {0.1, -0.0, 1e300, 5e-324, 123456789.0, 1.0 / 3.0, -2.5};
@@ -227,7 +206,7 @@ TEST(io_json_writers) {
     fputs("]", f);
     fclose(f);
     size_t len;
-    unsigned char *d = slurp(path, &len);
+    unsigned char *d = test_slurp(path, &len);
     REQUIRE(d);
     Json j;
     REQUIRE(json_parse((const char *)d, len, &j) == 0);
@@ -326,10 +305,10 @@ TEST(io_st_roundtrip_and_bytes) {
     /* re-writing the stio fixture gives the same bytes (same header layout as stio) */
     StFile f, g;
     REQUIRE(st_read(fixture("io/synthetic.safetensors"), &f) == 0);
-    const char *p1 = tmp_path("re.safetensors");
+    const char *p1 = test_path("re.safetensors");
     REQUIRE(st_write(p1, &f) == 0);
     size_t la, lb;
-    unsigned char *a = slurp(fixture("io/synthetic.safetensors"), &la), *b = slurp(p1, &lb);
+    unsigned char *a = test_slurp(fixture("io/synthetic.safetensors"), &la), *b = test_slurp(p1, &lb);
     REQUIRE(a && b);
     CHECKF(la == lb && memcmp(a, b, la) == 0, "rewritten file differs (%zu vs %zu bytes)", la, lb);
     free(a);
@@ -350,7 +329,7 @@ TEST(io_st_roundtrip_and_bytes) {
     meta_set(&f.meta, "ctl", "line1\nline2\t\x01");
     meta_set(&f.meta, "classes", "[\"x\"]"); /* replaces */
     REQUIRE(f.meta.n == 2);
-    const char *p2 = tmp_path("mem.safetensors");
+    const char *p2 = test_path("mem.safetensors");
     REQUIRE(st_write(p2, &f) == 0);
     REQUIRE(st_read(p2, &g) == 0);
     REQUIRE(g.n == 4);
@@ -365,7 +344,7 @@ TEST(io_st_roundtrip_and_bytes) {
     CHECK(strcmp(meta_get(&g.meta, "classes"), "[\"x\"]") == 0);
     CHECK(strcmp(meta_get(&g.meta, "ctl"), "line1\nline2\t\x01") == 0);
     /* layout: header length a multiple of 8, starts with '{' */
-    a = slurp(p2, &la);
+    a = test_slurp(p2, &la);
     REQUIRE(a && la > 8);
     uint64_t hl = 0;
     for (int k = 7; k >= 0; k--) hl = hl << 8 | a[k];
@@ -386,7 +365,7 @@ TEST(io_st_roundtrip_and_bytes) {
 
     /* an empty file round-trips */
     memset(&f, 0, sizeof f);
-    const char *p3 = tmp_path("none.safetensors");
+    const char *p3 = test_path("none.safetensors");
     REQUIRE(st_write(p3, &f) == 0);
     REQUIRE(st_read(p3, &g) == 0);
     CHECK(g.n == 0 && g.meta.n == 0);
@@ -397,12 +376,12 @@ TEST(io_st_roundtrip_and_bytes) {
 
 TEST(io_st_every_truncation_refused) {
     size_t len;
-    unsigned char *d = slurp(fixture("io/synthetic.safetensors"), &len);
+    unsigned char *d = test_slurp(fixture("io/synthetic.safetensors"), &len);
     REQUIRE(d && len > 100);
-    const char *path = tmp_path("cut.safetensors");
+    const char *path = test_path("cut.safetensors");
     int bad = 0;
     for (size_t n = 0; n < len; n++) {
-        spit(path, d, n);
+        test_spit(path, d, n);
         StFile f;
         int rc = st_read(path, &f);
         if (!REFUSED(rc, path, NULL, "truncated safetensors")) { if (++bad > 5) break; }
@@ -413,7 +392,7 @@ TEST(io_st_every_truncation_refused) {
     unsigned char *e = malloc(len + 1);
     memcpy(e, d, len);
     e[len] = 0;
-    spit(path, e, len + 1);
+    test_spit(path, e, len + 1);
     StFile f;
     REFUSED(st_read(path, &f), path, "after the last tensor", "extra byte");
     free(e);
@@ -491,24 +470,24 @@ TEST(io_st_corrupt_inputs_refused) {
 
     /* files that are not safetensors at all, or whose length field lies */
     StFile f;
-    const char *path = tmp_path("len.safetensors");
+    const char *path = test_path("len.safetensors");
     unsigned char b[64];
     memset(b, ' ', sizeof b);
     b[0] = 200; /* header length 200 > 56 bytes that follow */
     memset(b + 1, 0, 7);
-    spit(path, b, sizeof b);
+    test_spit(path, b, sizeof b);
     REFUSED(st_read(path, &f), path, "larger than the rest of the file", "header length > file");
     memset(b, 0, 8);
     b[5] = 1; /* 2^40 */
-    spit(path, b, sizeof b);
+    test_spit(path, b, sizeof b);
     REFUSED(st_read(path, &f), path, "over the limit", "huge header length");
-    spit(path, "PK\x03\x04\x14\x00\x00\x00\x08\x00", 10); /* a zip (torch.save) file */
+    test_spit(path, "PK\x03\x04\x14\x00\x00\x00\x08\x00", 10); /* a zip (torch.save) file */
     REFUSED(st_read(path, &f), path, NULL, "zip file");
-    spit(path, "", 0);
+    test_spit(path, "", 0);
     REFUSED(st_read(path, &f), path, "too short", "empty file");
-    spit(path, "\x02\0\0\0\0\0\0", 7);
+    test_spit(path, "\x02\0\0\0\0\0\0", 7);
     REFUSED(st_read(path, &f), path, "too short", "7 bytes");
-    REFUSED(st_read(tmp_path("does-not-exist"), &f), tmp_path("does-not-exist"), "cannot open", "missing");
+    REFUSED(st_read(test_path("does-not-exist"), &f), test_path("does-not-exist"), "cannot open", "missing");
     REFUSED(st_read(test_tmpdir(), &f), test_tmpdir(), "not a regular file", "directory");
 }
 
@@ -658,10 +637,10 @@ TEST(io_npy_writer_matches_numpy) {
         }
         char rel[64];
         snprintf(rel, sizeof rel, "io/%s", names[i]);
-        const char *out = tmp_path(names[i]);
+        const char *out = test_path(names[i]);
         REQUIRE(npy_write(out, &t) == 0);
         size_t la, lb;
-        unsigned char *a = slurp(fixture(rel), &la), *b = slurp(out, &lb);
+        unsigned char *a = test_slurp(fixture(rel), &la), *b = test_slurp(out, &lb);
         REQUIRE(a && b);
         CHECKF(la == lb && memcmp(a, b, la) == 0, "%s: %zu vs %zu bytes, differs from numpy", names[i], lb, la);
         CHECK((lb - 4 * tensor_numel(&t)) % 64 == 0 && b[lb - 4 * tensor_numel(&t) - 1] == '\n');
@@ -671,7 +650,7 @@ TEST(io_npy_writer_matches_numpy) {
     }
     /* and round trips through our own reader */
     float x[6] = {1.5f, -2.0f, 0.0f, 1e-40f, -FLT_MAX, 3.25f};
-    const char *p = tmp_path("rt.npy");
+    const char *p = test_path("rt.npy");
     REQUIRE(npy_write_data(p, x, 2, (int64_t[]){3, 2}) == 0);
     Tensor t;
     REQUIRE(npy_read(p, &t) == 0);
@@ -683,12 +662,12 @@ TEST(io_npy_every_truncation_refused) {
     const char *files[] = {"io/ramp_v1.npy", "io/ramp_v2.npy", "io/scalar.npy"};
     for (int fi = 0; fi < 3; fi++) {
         size_t len;
-        unsigned char *d = slurp(fixture(files[fi]), &len);
+        unsigned char *d = test_slurp(fixture(files[fi]), &len);
         REQUIRE(d);
-        const char *path = tmp_path("cut.npy");
+        const char *path = test_path("cut.npy");
         int bad = 0;
         for (size_t n = 0; n < len && bad < 5; n++) {
-            spit(path, d, n);
+            test_spit(path, d, n);
             Tensor t;
             int rc = npy_read(path, &t);
             if (!REFUSED(rc, path, NULL, files[fi])) bad++;
@@ -698,7 +677,7 @@ TEST(io_npy_every_truncation_refused) {
         unsigned char *e = malloc(len + 4);
         memcpy(e, d, len);
         memset(e + len, 0, 4);
-        spit(path, e, len + 4);
+        test_spit(path, e, len + 4);
         Tensor t;
         REFUSED(npy_read(path, &t), path, "extra bytes", "4 extra bytes");
         free(e);
@@ -774,31 +753,31 @@ TEST(io_npy_header_variants) {
     /* the preamble: magic, version, header length */
     const char *p = make_npy("pre.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", v, sizeof v);
     size_t len;
-    unsigned char *d = slurp(p, &len);
+    unsigned char *d = test_slurp(p, &len);
     REQUIRE(d);
     Tensor t;
     d[1] = 'n';
-    spit(p, d, len);
+    test_spit(p, d, len);
     REFUSED(npy_read(p, &t), p, "bad magic", "magic");
     d[1] = 'N';
     d[6] = 4;
-    spit(p, d, len);
+    test_spit(p, d, len);
     REFUSED(npy_read(p, &t), p, "version 4.0", "version 4");
     d[6] = 1;
     d[7] = 1;
-    spit(p, d, len);
+    test_spit(p, d, len);
     REFUSED(npy_read(p, &t), p, "version 1.1", "version 1.1");
     d[7] = 0;
     d[8] = 0xff;
     d[9] = 0x7f;
-    spit(p, d, len);
+    test_spit(p, d, len);
     REFUSED(npy_read(p, &t), p, "larger than the rest", "header length");
     d[6] = 2; /* v2 reads a u32 length: bytes 8..11 = ff 7f 7b 27 -> over the limit */
-    spit(p, d, len);
+    test_spit(p, d, len);
     REFUSED(npy_read(p, &t), p, "over the limit", "v2 header length");
-    spit(p, "\x93NUMPY\x01", 7);
+    test_spit(p, "\x93NUMPY\x01", 7);
     REFUSED(npy_read(p, &t), p, "too short", "7 bytes");
-    spit(p, "GIF89a", 6);
+    test_spit(p, "GIF89a", 6);
     REFUSED(npy_read(p, &t), p, "bad magic", "gif");
     free(d);
 }

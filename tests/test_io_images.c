@@ -21,27 +21,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static unsigned char *slurp(const char *path, size_t *len) {
-    unsigned char *d = NULL;
-    if (file_read_all(path, (size_t)1 << 26, &d, len)) return NULL;
-    return d;
-}
-
-static void spit(const char *path, const void *d, size_t len) {
-    FILE *f = fopen(path, "wb");
-    GAD_ASSERT(f);
-    if (len) GAD_ASSERT(fwrite(d, 1, len, f) == len);
-    fclose(f);
-}
-
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
 static const char *fx(const char *rel) { /* fixture path, 4 rotating buffers */
     static char buf[4][512];
     static int k;
@@ -123,13 +102,13 @@ TEST(img_checksums_known_values) {
 
 TEST(img_inflate_python_zlib_fixtures) {
     size_t n, zn, on;
-    unsigned char *blob = slurp(fx("images/z/blob.bin"), &n), *z, *o;
+    unsigned char *blob = test_slurp(fx("images/z/blob.bin"), &n), *z, *o;
     REQUIRE(blob);
     const char *names[] = {"blob.zlib0", "blob.zlib1", "blob.zlib9", "blob.zlib_fixed", "blob.zlib_huff", "blob.zlib_rle"};
     for (int i = 0; i < 6; i++) {
         char rel[64];
         snprintf(rel, sizeof rel, "images/z/%s", names[i]);
-        z = slurp(fx(rel), &zn);
+        z = test_slurp(fx(rel), &zn);
         REQUIRE(z);
         int rc = zlib_decompress(z, zn, n, &o, &on);
         CHECKF(rc == 0, "%s: %s", names[i], err_get());
@@ -146,13 +125,13 @@ TEST(img_inflate_python_zlib_fixtures) {
 
 TEST(img_gunzip_real_gzip_fixtures) {
     size_t n, zn, on;
-    unsigned char *blob = slurp(fx("images/z/blob.bin"), &n), *z, *o;
+    unsigned char *blob = test_slurp(fx("images/z/blob.bin"), &n), *z, *o;
     REQUIRE(blob);
     const char *names[] = {"blob.gz", "blob_hdr.gz", "blob_multi.gz"};
     for (int i = 0; i < 3; i++) {
         char rel[64];
         snprintf(rel, sizeof rel, "images/z/%s", names[i]);
-        z = slurp(fx(rel), &zn);
+        z = test_slurp(fx(rel), &zn);
         REQUIRE(z);
         int rc = zlib_gunzip(z, zn, (size_t)1 << 20, &o, &on);
         CHECKF(rc == 0, "%s: %s", names[i], err_get());
@@ -208,7 +187,7 @@ TEST(img_deflate_compresses_like_zlib) {
     /* the Fashion-MNIST images bundled in data/: ours at level 6 vs Python's zlib
      * level 6 on the same bytes (measured by tools/check_deflate.py: within 1%) */
     size_t n, rn;
-    unsigned char *gz = slurp("data/fashion-pc-images-idx3-ubyte.gz", &n), *raw, *z;
+    unsigned char *gz = test_slurp("data/fashion-pc-images-idx3-ubyte.gz", &n), *raw, *z;
     if (!gz) { printf("    data/ missing: skipped\n"); return; }
     REQUIRE(zlib_gunzip(gz, n, (size_t)1 << 24, &raw, &rn) == 0);
     size_t zn;
@@ -306,7 +285,7 @@ TEST(img_inflate_corrupt_streams_refused) {
 
 TEST(img_gunzip_corrupt_refused) {
     size_t zn, on;
-    unsigned char *z = slurp(fx("images/z/blob_hdr.gz"), &zn), *o;
+    unsigned char *z = test_slurp(fx("images/z/blob_hdr.gz"), &zn), *o;
     REQUIRE(z);
     unsigned char *bad = xmalloc(zn + 8);
     memcpy(bad, z, zn);
@@ -405,7 +384,7 @@ static size_t find_chunk(const unsigned char *p, size_t n, const char *type) {
 
 TEST(img_png_corrupt_refused) {
     size_t n;
-    unsigned char *png = slurp(fx("images/png/rgb8.png"), &n), *b = xmalloc(n + 64);
+    unsigned char *png = test_slurp(fx("images/png/rgb8.png"), &n), *b = xmalloc(n + 64);
     REQUIRE(png);
     Image im;
     const char *nm = "x.png";
@@ -485,7 +464,7 @@ TEST(img_png_mutations_never_crash) {
         char rel[64];
         snprintf(rel, sizeof rel, "images/png/%s.png", names[f]);
         size_t n;
-        unsigned char *png = slurp(fx(rel), &n), *b = xmalloc(n);
+        unsigned char *png = test_slurp(fx(rel), &n), *b = xmalloc(n);
         REQUIRE(png);
         for (int trial = 0; trial < 300; trial++) {
             memcpy(b, png, n);
@@ -536,7 +515,7 @@ TEST(img_png_writer_round_trip) {
             }
             if (c == 3 && si == 2) printf("    64x33 RGB: %zu raw bytes -> %zu byte PNG\n", n, len);
             free(buf);
-            const char *p = tmp_path("w.png");
+            const char *p = test_path("w.png");
             REQUIRE(png_write(p, &im) == 0);
             rc = image_load(p, &back);
             CHECK(rc == 0 && back.c == c && !memcmp(back.data, im.data, n));
@@ -550,9 +529,9 @@ TEST(img_png_writer_round_trip) {
     size_t len;
     REFUSED(png_encode(&bad, &buf, &len), NULL, "channels");
     bad.c = 3;
-    REFUSED(png_write(tmp_path("no/such/dir/x.png"), &bad), "x.png", NULL);
+    REFUSED(png_write(test_path("no/such/dir/x.png"), &bad), "x.png", NULL);
     struct stat st;
-    CHECK(stat(tmp_path("no/such/dir/x.png"), &st) != 0);
+    CHECK(stat(test_path("no/such/dir/x.png"), &st) != 0);
 }
 
 /* ---------------------------------------------------------------- PNM */
@@ -599,18 +578,18 @@ TEST(img_pnm_corrupt_refused) {
     CHECK(im.w == 2 && im.h == 1 && im.c == 1 && im.data[1] == 255);
     image_free(&im);
 #undef PNM
-    spit(tmp_path("garbage.png"), "GIF89a....", 10);
-    REFUSED(image_load(tmp_path("garbage.png"), &im), "garbage.png", "unknown magic");
-    REFUSED(image_load(tmp_path("missing.png"), &im), "missing.png", NULL);
+    test_spit(test_path("garbage.png"), "GIF89a....", 10);
+    REFUSED(image_load(test_path("garbage.png"), &im), "garbage.png", "unknown magic");
+    REFUSED(image_load(test_path("missing.png"), &im), "missing.png", NULL);
 }
 
 TEST(img_load_by_magic_not_extension) {
     size_t n;
-    unsigned char *b = slurp(fx("images/png/g8.png"), &n);
+    unsigned char *b = test_slurp(fx("images/png/g8.png"), &n);
     REQUIRE(b);
-    spit(tmp_path("actually_png.ppm"), b, n);
+    test_spit(test_path("actually_png.ppm"), b, n);
     Image a, c;
-    REQUIRE(image_load(tmp_path("actually_png.ppm"), &a) == 0);
+    REQUIRE(image_load(test_path("actually_png.ppm"), &a) == 0);
     REQUIRE(image_load(fx("images/png/g8.png"), &c) == 0);
     CHECK(a.w == c.w && a.h == c.h && a.c == 1 && !memcmp(a.data, c.data, (size_t)a.w * a.h));
     image_free(&a);
@@ -665,17 +644,17 @@ TEST(img_input_load_vs_torch) {
     CHECK_CLOSE("g8 unnormalised", x.data, g->f32, g->numel, 0, 0);
     /* .npy is taken as it is; [3,h,w] gains a batch dimension */
     int64_t dim[3] = {3, 11, 13};
-    REQUIRE(npy_write_data(tmp_path("in.npy"), x.data, 3, dim) == 0);
+    REQUIRE(npy_write_data(test_path("in.npy"), x.data, 3, dim) == 0);
     Tensor y;
-    REQUIRE(input_load(tmp_path("in.npy"), 11, 13, mean, std, &y) == 0);
+    REQUIRE(input_load(test_path("in.npy"), 11, 13, mean, std, &y) == 0);
     CHECK(y.ndim == 4 && y.dim[0] == 1 && y.dim[1] == 3);
     CHECK_CLOSE("npy as is", y.data, x.data, tensor_numel(&x), 0, 0);
     tensor_free(&y);
-    REFUSED(input_load(tmp_path("in.npy"), 28, 28, NULL, NULL, &y), "in.npy", "want [n,3,28,28]");
+    REFUSED(input_load(test_path("in.npy"), 28, 28, NULL, NULL, &y), "in.npy", "want [n,3,28,28]");
     int64_t d2[2] = {11, 39};
-    REQUIRE(npy_write_data(tmp_path("flat.npy"), x.data, 2, d2) == 0);
-    REFUSED(input_load(tmp_path("flat.npy"), 0, 0, NULL, NULL, &y), "flat.npy", "shape");
-    REFUSED(input_load(tmp_path("nothing.png"), 0, 0, NULL, NULL, &y), "nothing.png", NULL);
+    REQUIRE(npy_write_data(test_path("flat.npy"), x.data, 2, d2) == 0);
+    REFUSED(input_load(test_path("flat.npy"), 0, 0, NULL, NULL, &y), "flat.npy", "shape");
+    REFUSED(input_load(test_path("nothing.png"), 0, 0, NULL, NULL, &y), "nothing.png", NULL);
     tensor_free(&x);
     want_free();
 }
@@ -699,42 +678,42 @@ TEST(img_idx_read_and_refuse) {
     CHECK(bad == 0);
     idx_free(&b);
     size_t n;
-    unsigned char *raw = slurp(fx("images/idx/raw-images-idx3-ubyte"), &n), *w = xmalloc(n + 16);
+    unsigned char *raw = test_slurp(fx("images/idx/raw-images-idx3-ubyte"), &n), *w = xmalloc(n + 16);
     REQUIRE(raw);
-    const char *p = tmp_path("t-images-idx3-ubyte");
+    const char *p = test_path("t-images-idx3-ubyte");
     memcpy(w, raw, n);
-    spit(p, w, n - 1);
+    test_spit(p, w, n - 1);
     REFUSED(idx_read(p, &b), "t-images", "size mismatch");
     w[n] = 9;
-    spit(p, w, n + 1);
+    test_spit(p, w, n + 1);
     REFUSED(idx_read(p, &b), "t-images", "size mismatch");
     w[2] = 0x0d;
-    spit(p, w, n);
+    test_spit(p, w, n);
     REFUSED(idx_read(p, &b), "t-images", "element type");
     memcpy(w, raw, n);
     w[0] = 0x1f; w[1] = 0x9d;
-    spit(p, w, n);
+    test_spit(p, w, n);
     REFUSED(idx_read(p, &b), "t-images", "not an IDX");
     memcpy(w, raw, n);
     w[3] = 7;
-    spit(p, w, n);
+    test_spit(p, w, n);
     REFUSED(idx_read(p, &b), "t-images", "dimensions");
     memcpy(w, raw, n);
     put_be32(w + 4, 0xffffffffu); put_be32(w + 8, 0xffffffffu); /* would overflow */
-    spit(p, w, n);
+    test_spit(p, w, n);
     REFUSED(idx_read(p, &b), "t-images", "too large");
     put_be32(w + 4, 0x10000u); put_be32(w + 8, 0x10000u); put_be32(w + 12, 0x10000u);
-    spit(p, w, n);
+    test_spit(p, w, n);
     REFUSED(idx_read(p, &b), "t-images", "too large");
-    spit(p, w, 6);
+    test_spit(p, w, 6);
     REFUSED(idx_read(p, &b), "t-images", "truncated");
     free(raw);
     /* a truncated gzip'd IDX */
-    raw = slurp(fx("images/idx/tiny-images-idx3-ubyte.gz"), &n);
+    raw = test_slurp(fx("images/idx/tiny-images-idx3-ubyte.gz"), &n);
     REQUIRE(raw);
-    spit(p, raw, n - 5);
+    test_spit(p, raw, n - 5);
     REFUSED(idx_read(p, &b), "t-images", "truncated");
-    spit(p, raw, n / 2);
+    test_spit(p, raw, n / 2);
     REFUSED(idx_read(p, &b), "t-images", "truncated");
     free(raw);
     free(w);
@@ -821,27 +800,27 @@ TEST(img_dataset_idx_classes_and_errors) {
     unsigned char *img = xmalloc(16 + 16 * 20);
     memcpy(img, hdr, 16);
     memcpy(img + 16, a.data, 16 * 20);
-    spit(tmp_path("m-images-idx3-ubyte"), img, 16 + 16 * 20);
-    REFUSED(dataset_load(&d, tmp_path("m-images-idx3-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f), "m-images", "not found");
+    test_spit(test_path("m-images-idx3-ubyte"), img, 16 + 16 * 20);
+    REFUSED(dataset_load(&d, test_path("m-images-idx3-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f), "m-images", "not found");
     unsigned char lab[8 + 17] = {0, 0, 8, 1};
     put_be32(lab + 4, 17);
     memset(lab + 8, 1, 17);
-    spit(tmp_path("m-labels-idx1-ubyte"), lab, sizeof lab);
-    REFUSED(dataset_load(&d, tmp_path("m-images-idx3-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f), "m-labels", "16 images");
+    test_spit(test_path("m-labels-idx1-ubyte"), lab, sizeof lab);
+    REFUSED(dataset_load(&d, test_path("m-images-idx3-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f), "m-labels", "16 images");
     put_be32(lab + 4, 16);
     lab[8 + 3] = 5;
-    spit(tmp_path("m-labels-idx1-ubyte"), lab, sizeof lab - 1);
-    spit(tmp_path("m-classes.txt"), "a\nb\n\n", 5);
-    REFUSED(dataset_load(&d, tmp_path("m-images-idx3-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f), "m-labels", "no name");
-    spit(tmp_path("m-classes.txt"), "a\nb\nc\nd\ne\nf\n", 12);
-    REQUIRE(dataset_load(&d, tmp_path("m-images-idx3-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f) == 0);
+    test_spit(test_path("m-labels-idx1-ubyte"), lab, sizeof lab - 1);
+    test_spit(test_path("m-classes.txt"), "a\nb\n\n", 5);
+    REFUSED(dataset_load(&d, test_path("m-images-idx3-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f), "m-labels", "no name");
+    test_spit(test_path("m-classes.txt"), "a\nb\nc\nd\ne\nf\n", 12);
+    REQUIRE(dataset_load(&d, test_path("m-images-idx3-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f) == 0);
     CHECK(d.nclasses == 2 && !strcmp(d.class_names[0], "b") && !strcmp(d.class_names[1], "f") && d.n == 16);
     dataset_free(&d);
-    REFUSED(dataset_load(&d, tmp_path("m-images-idx3-ubyte"), "c", 0, 0, NULL, NULL, 0.2f), "m-images", "no images");
-    REFUSED(dataset_load(&d, tmp_path("m-labels-idx1-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f), "m-labels", "3 dimensions");
-    spit(tmp_path("plain.bin"), hdr, 16);
-    REFUSED(dataset_load(&d, tmp_path("plain.bin"), NULL, 0, 0, NULL, NULL, 0.2f), "plain.bin", NULL);
-    REFUSED(dataset_load(&d, tmp_path("nope"), NULL, 0, 0, NULL, NULL, 0.2f), "nope", "no such");
+    REFUSED(dataset_load(&d, test_path("m-images-idx3-ubyte"), "c", 0, 0, NULL, NULL, 0.2f), "m-images", "no images");
+    REFUSED(dataset_load(&d, test_path("m-labels-idx1-ubyte"), NULL, 0, 0, NULL, NULL, 0.2f), "m-labels", "3 dimensions");
+    test_spit(test_path("plain.bin"), hdr, 16);
+    REFUSED(dataset_load(&d, test_path("plain.bin"), NULL, 0, 0, NULL, NULL, 0.2f), "plain.bin", NULL);
+    REFUSED(dataset_load(&d, test_path("nope"), NULL, 0, 0, NULL, NULL, 0.2f), "nope", "no such");
     free(img);
     idx_free(&a);
 }
@@ -894,15 +873,15 @@ TEST(img_dataset_folder_errors) {
     size_t n;
     unsigned char *png;
     snprintf(p, sizeof p, "%s/a/x.png", root);
-    png = slurp(p, &n);
+    png = test_slurp(p, &n);
     REQUIRE(png);
     png[n - 20] ^= 0xff; /* inside IDAT */
     snprintf(p, sizeof p, "%s/b/bad.png", root);
-    spit(p, png, n);
+    test_spit(p, png, n);
     REFUSED(dataset_load(&d, root, NULL, 0, 0, NULL, NULL, 0.2f), "b/bad.png", "CRC");
-    spit(p, png, n / 2);
+    test_spit(p, png, n / 2);
     REFUSED(dataset_load(&d, root, NULL, 0, 0, NULL, NULL, 0.2f), "b/bad.png", "truncated");
-    spit(p, "P6\n3 1\n255\nabcdefghi", 20); /* a good PPM of another size */
+    test_spit(p, "P6\n3 1\n255\nabcdefghi", 20); /* a good PPM of another size */
     REFUSED(dataset_load(&d, root, NULL, 0, 0, NULL, NULL, 0.2f), "bad.png", "first one");
     REQUIRE(dataset_load(&d, root, NULL, 4, 4, NULL, NULL, 0.2f) == 0); /* with a size: resized */
     CHECK(d.n == 2 && d.y[1] == 1 && d.h == 4);

@@ -102,24 +102,34 @@ static void rule(FILE *f, int nm) {
     fputc('\n', f);
 }
 
+/* The column header of a table: a rule, "model" and the method names, a rule. */
+static void table_head(FILE *f, const RunOpts *o) {
+    rule(f, o->nmethods);
+    fprintf(f, "%-10s %-16s", "model", "");
+    for (int m = 0; m < o->nmethods; m++) fprintf(f, " %8s", short_name(o->methods[m]));
+    fputc('\n', f);
+    rule(f, o->nmethods);
+}
+
+/* The start of a row: the model name (or blank) and the label fmt with class a+1. */
+static void row_label(FILE *f, const char *model, const char *fmt, int a) {
+    char lab[32];
+    snprintf(lab, sizeof lab, fmt, a + 1);
+    fprintf(f, "%-10.10s %-16s", model, lab);
+}
+
 void gad_print_tables(FILE *f, const GadRunResult *r) {
     const RunOpts *o = r->opts;
     int nm = o->nmethods;
     fprintf(f, "\nTable 1: images where each visualization has the smaller hull area\n"
                "         (RC = A(CH_GAD)/A(CH_orig); RC < 1 counts for GAD, RC >= 1 for the original)\n");
-    rule(f, nm);
-    fprintf(f, "%-10s %-16s", "model", "");
-    for (int m = 0; m < nm; m++) fprintf(f, " %8s", short_name(o->methods[m]));
-    fputc('\n', f);
-    rule(f, nm);
+    table_head(f, o);
     for (int k = 0; k < r->nmodels; k++) {
         const GadModelResult *mr = &r->model[k];
         int any_undef = 0, any_empty = 0;
         for (int a = 0; a < 2; a++)
             for (int row = 0; row < 2; row++) {
-                char lab[32];
-                snprintf(lab, sizeof lab, row == 0 ? "Orig.%d" : "GAD %d (ours)", a + 1);
-                fprintf(f, "%-10.10s %-16s", a == 0 && row == 0 ? mr->name : "", lab);
+                row_label(f, a == 0 && row == 0 ? mr->name : "", row == 0 ? "Orig.%d" : "GAD %d (ours)", a);
                 for (int m = 0; m < nm; m++) {
                     const GadRcTally *t = &mr->rc[o->methods[m]][a];
                     fprintf(f, " %8d", row == 0 ? t->orig : t->gad);
@@ -130,17 +140,13 @@ void gad_print_tables(FILE *f, const GadRunResult *r) {
             }
         if (any_undef)
             for (int a = 0; a < 2; a++) {
-                char lab[32];
-                snprintf(lab, sizeof lab, "no RC %d", a + 1);
-                fprintf(f, "%-10s %-16s", "", lab);
+                row_label(f, "", "no RC %d", a);
                 for (int m = 0; m < nm; m++) fprintf(f, " %8d", mr->rc[o->methods[m]][a].undefined);
                 fputc('\n', f);
             }
         if (any_empty)
             for (int a = 0; a < 2; a++) {
-                char lab[32];
-                snprintf(lab, sizeof lab, "empty GAD %d", a + 1);
-                fprintf(f, "%-10s %-16s", "", lab);
+                row_label(f, "", "empty GAD %d", a);
                 for (int m = 0; m < nm; m++) fprintf(f, " %8d", mr->gad_empty[o->methods[m]][a]);
                 fputc('\n', f);
             }
@@ -150,19 +156,13 @@ void gad_print_tables(FILE *f, const GadRunResult *r) {
     }
     fprintf(f, "\nTable 2: mean RS = |N_a(I) - N_a(I*(1-M))| / sum(M) on the original model, "
                "values x 10^2\n         (Sup. = M_orig - M_GAD, GAD = M_GAD)\n");
-    rule(f, nm);
-    fprintf(f, "%-10s %-16s", "model", "");
-    for (int m = 0; m < nm; m++) fprintf(f, " %8s", short_name(o->methods[m]));
-    fputc('\n', f);
-    rule(f, nm);
+    table_head(f, o);
     for (int k = 0; k < r->nmodels; k++) {
         const GadModelResult *mr = &r->model[k];
         int any_empty = 0;
         for (int a = 0; a < 2; a++)
             for (int row = 0; row < 2; row++) {
-                char lab[32];
-                snprintf(lab, sizeof lab, row == 0 ? "Sup.%d" : "GAD %d (ours)", a + 1);
-                fprintf(f, "%-10.10s %-16s", a == 0 && row == 0 ? mr->name : "", lab);
+                row_label(f, a == 0 && row == 0 ? mr->name : "", row == 0 ? "Sup.%d" : "GAD %d (ours)", a);
                 for (int m = 0; m < nm; m++) {
                     const GadRsMean *s = row == 0 ? &mr->rs_sup[o->methods[m]][a] : &mr->rs_gad[o->methods[m]][a];
                     double v = gad_rs_mean(s);
@@ -175,9 +175,7 @@ void gad_print_tables(FILE *f, const GadRunResult *r) {
         if (any_empty)
             for (int a = 0; a < 2; a++)
                 for (int row = 0; row < 2; row++) {
-                    char lab[32];
-                    snprintf(lab, sizeof lab, row == 0 ? "empty Sup.%d" : "empty GAD %d", a + 1);
-                    fprintf(f, "%-10s %-16s", "", lab);
+                    row_label(f, "", row == 0 ? "empty Sup.%d" : "empty GAD %d", a);
                     for (int m = 0; m < nm; m++)
                         fprintf(f, " %8d", (row == 0 ? &mr->rs_sup[o->methods[m]][a] : &mr->rs_gad[o->methods[m]][a])->empty);
                     fputc('\n', f);

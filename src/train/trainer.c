@@ -25,14 +25,7 @@ void train_opts_default(TrainOpts *o) {
     memset(o, 0, sizeof *o);
     o->epochs = 10;
     o->batch = 32;
-    o->lr = 1e-3f;
-    o->weight_decay = 0;
-    o->train_mode = 0;
-    o->seed = 0;
-    o->verbose = 0;
-    o->label = NULL;
-    o->epoch_loss = NULL;
-    o->cosine = 0;
+    o->lr = 1e-3f; /* everything else 0: eval mode, no decay, no schedule, quiet */
 }
 
 static double now_s(void) {

@@ -219,17 +219,14 @@ static void gather_planes(const Gather *g, const float *src, int r0, int r1, flo
     plane_window(g, &wr, &nr, &wc, &nc);
     const int taps = g->nti * g->ntj, Hg = g->Hg, Wg = g->Wg, gh = g->gh, gw = g->gw;
     const int ca = imax(0, -wc), cb = imin(nc, g->Ws - wc); /* plane columns inside the source */
+    const int ia = imax(0, -wr), ib = imin(nr, g->Hs - wr); /* plane rows inside the source */
     float pl[PLANE_MAX];
+    zero(pl, nr * nc); /* the border: the same positions for every channel */
     for (int cs = r0 / taps; cs * taps < r1; cs++) {
         const float *sc = src + (size_t)cs * g->Hs * g->Ws;
-        for (int i = 0; i < nr; i++) {
-            float *d = pl + (size_t)i * nc;
-            const int ih = wr + i;
-            if (ih < 0 || ih >= g->Hs || cb <= ca) { zero(d, nc); continue; }
-            zero(d, ca);
-            copy_floats(d + ca, sc + (size_t)ih * g->Ws + wc + ca, cb - ca);
-            zero(d + cb, nc - cb);
-        }
+        if (cb > ca)
+            for (int i = ia; i < ib; i++)
+                copy_floats(pl + (size_t)i * nc + ca, sc + (size_t)(wr + i) * g->Ws + wc + ca, cb - ca);
         const int ra = imax(r0, cs * taps), rb = imin(r1, (cs + 1) * taps);
         int q = (ra - cs * taps) / g->ntj, t = (ra - cs * taps) % g->ntj;
         for (int r = ra; r < rb; r++) {

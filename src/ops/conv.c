@@ -605,15 +605,16 @@ static void taps_worker(void *arg, int ith, int nth) {
     const ConvShape *s = j->s;
     long lo, hi;
     par_range(s->K, ith, nth, &lo, &hi);
-    for (long k = lo; k < hi; k++)
-        for (int c = 0; c < s->C; c++)
-            for (int q = 0; q < j->t.nti; q++)
-                for (int r = 0; r < j->t.ntj; r++) {
-                    const size_t full = (((size_t)k * s->C + c) * s->kh + j->t.ilo + q) * s->kw + j->t.jlo + r;
-                    const size_t part = (((size_t)k * s->C + c) * j->t.nti + q) * j->t.ntj + r;
-                    if (j->dw) j->dw[full] += j->dwp[part];
-                    else j->wp[part] = j->w[full];
-                }
+    const int nti = j->t.nti, ntj = j->t.ntj, kk = s->kh * s->kw;
+    const size_t first = (size_t)j->t.ilo * s->kw + j->t.jlo; /* the first live tap in a kernel */
+    for (size_t kc = (size_t)lo * s->C; kc < (size_t)hi * s->C; kc++) { /* (k, c) pairs */
+        const size_t full = kc * kk + first, part = kc * nti * ntj;
+        for (int q = 0; q < nti; q++)
+            for (int r = 0; r < ntj; r++) {
+                if (j->dw) j->dw[full + (size_t)q * s->kw + r] += j->dwp[part + (size_t)q * ntj + r];
+                else j->wp[part + (size_t)q * ntj + r] = j->w[full + (size_t)q * s->kw + r];
+            }
+    }
 }
 
 /* The weights of the live taps: w itself when none are dropped, else a copy in ws. */

@@ -526,8 +526,11 @@ TEST(ops_maxpool_ties_and_padding) {
 TEST(ops_maxpool_fast_rows) {
     Rng r;
     rng_seed(&r, 35);
+    /* the last four take the small-plane path (16 planes at a time; 36 and 35 planes
+     * leave partial groups, split between threads) */
     static const int cases[][7] = {{2, 3, 37, 40, 2, 2, 0}, {2, 3, 35, 34, 3, 2, 1}, {1, 2, 16, 16, 3, 2, 1},
-                                   {3, 2, 33, 35, 3, 1, 1}, {1, 3, 112, 112, 3, 2, 1}};
+                                   {3, 2, 33, 35, 3, 1, 1}, {1, 3, 112, 112, 3, 2, 1}, {4, 9, 16, 16, 3, 2, 1},
+                                   {5, 7, 5, 7, 2, 2, 0},   {2, 5, 9, 9, 3, 1, 1},    {3, 1, 2, 3, 2, 1, 1}};
     for (int th = 1; th <= 2; th++) {
         par_init(th);
         for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {

@@ -4,7 +4,8 @@
  * Both follow PyTorch's CPU kernels: maxpool treats padding as -inf, keeps the first
  * maximum (a NaN wins, as in PyTorch) and starts the argmax at the window's first
  * in-bounds element; adaptive average divides the bin sum by kh then by kw.
- * Planes (n, c) are independent: large jobs are split between threads by plane.
+ * Planes (n, c) are independent: large jobs are split between threads by plane;
+ * small planes are pooled 16 at a time, interleaved, to vectorise across planes.
  * Not for: ceil_mode, dilation, average pooling with a fixed kernel. */
 #include "ops/pool.h"
 #include "core/err.h"
@@ -86,11 +87,63 @@ static void maxpool_row_s2(const PoolJob *j, const float *xp, int oh, float *yr,
 }
 #undef S2_BLOCK
 
+/* Small planes, LANES at a time: the planes are interleaved into a local buffer
+ * (element q of plane l at X[q*LANES + l]) and every window is then scanned once for
+ * all of them, in maxpool_one's order and with its rule, as selects on LANES-wide
+ * rows that the compiler vectorises (a small plane's rows are too short to vectorise
+ * along). Same values and argmax as maxpool_one, bit for bit. */
+#define LANES 16
+#define SMALL_PLANE 256 /* H*W at most: X is 16 KiB */
+#if defined(__GNUC__)
+#define NO_INLINE __attribute__((noinline)) /* gcc inlined, it no longer vectorises the loop */
+#else
+#define NO_INLINE
+#endif
+NO_INLINE static void take_lanes(const float *restrict v, int32_t idx, float *restrict m, int32_t *restrict am) {
+    for (int l = 0; l < LANES; l++) {
+        const int take = (v[l] > m[l]) | (v[l] != v[l]);
+        m[l] = take ? v[l] : m[l];
+        am[l] = take ? idx : am[l];
+    }
+}
+
+static void maxpool_small(const PoolJob *j, long nc0, int np) {
+    const int H = j->H, W = j->W, HW = H * W, HWo = j->Ho * j->Wo;
+    float X[SMALL_PLANE * LANES], m[LANES];
+    int32_t am[LANES];
+    for (int l = 0; l < LANES; l++) {
+        const float *xp = j->x + (size_t)(nc0 + (l < np ? l : 0)) * HW; /* spare lanes: a copy */
+        for (int q = 0; q < HW; q++) X[q * LANES + l] = xp[q];
+    }
+    for (int oh = 0; oh < j->Ho; oh++)
+        for (int ow = 0; ow < j->Wo; ow++) {
+            int h0 = oh * j->s - j->p, h1 = h0 + j->k < H ? h0 + j->k : H;
+            int w0 = ow * j->s - j->p, w1 = w0 + j->k < W ? w0 + j->k : W;
+            if (h0 < 0) h0 = 0;
+            if (w0 < 0) w0 = 0;
+            for (int l = 0; l < LANES; l++) {
+                m[l] = -INFINITY;
+                am[l] = h0 * W + w0;
+            }
+            for (int ih = h0; ih < h1; ih++)
+                for (int iw = w0; iw < w1; iw++) take_lanes(X + (size_t)(ih * W + iw) * LANES, ih * W + iw, m, am);
+            const int o = oh * j->Wo + ow;
+            for (int l = 0; l < np; l++) {
+                j->y[(size_t)(nc0 + l) * HWo + o] = m[l];
+                j->argmax[(size_t)(nc0 + l) * HWo + o] = am[l];
+            }
+        }
+}
+
 static void maxpool_fwd_worker(void *arg, int ith, int nth) {
     const PoolJob *j = arg;
     const int s2 = j->s == 2 && ((j->k == 2 && j->p == 0) || (j->k == 3 && j->p == 1));
     long lo, hi;
     par_range(j->NC, ith, nth, &lo, &hi);
+    if (j->H * j->W <= SMALL_PLANE && j->Wo < 16) { /* wider rows: maxpool_row_s2 vectorises along them */
+        for (long nc = lo; nc < hi; nc += LANES) maxpool_small(j, nc, hi - nc < LANES ? (int)(hi - nc) : LANES);
+        return;
+    }
     for (long nc = lo; nc < hi; nc++) {
         const float *xp = j->x + (size_t)nc * j->H * j->W;
         float *yp = j->y + (size_t)nc * j->Ho * j->Wo;

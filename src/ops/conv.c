@@ -249,20 +249,24 @@ static void gather_planes(const Gather *g, const float *src, int r0, int r1, flo
             const size_t step = (size_t)gh * nc;
             /* the widths of VGG's and ResNet's maps as fixed-size copies (a few moves each) */
 #define TAP_ROWS(WG) for (int u = 0; u < Hg; u++, d += (WG), b += step) memcpy(d, b, sizeof(float) * (WG))
-            if (gw == 1 && Wg == 8) TAP_ROWS(8);
-            else if (gw == 1 && Wg == 4) TAP_ROWS(4);
-            else if (gw == 1 && Wg == 2) TAP_ROWS(2);
-            else if (gw == 1 && Wg == 16) TAP_ROWS(16);
-            else if (gw == 1 && Wg == 7) TAP_ROWS(7);
-            else if (gw == 1 && Wg == 14) TAP_ROWS(14);
-            else if (gw == 1 && Wg == 28) TAP_ROWS(28);
-            else if (gw == 1 && Wg == 32) TAP_ROWS(32);
-            else if (gw == 1 && Wg == 56) TAP_ROWS(56);
-            else if (gw == 1) for (int u = 0; u < Hg; u++, d += Wg, b += step) copy_floats(d, b, Wg);
-            else if (gw == 2) for (int u = 0; u < Hg; u++, d += Wg, b += step) copy_stride2(d, b, Wg);
-            else
-                for (int u = 0; u < Hg; u++, d += Wg, b += step)
-                    for (int v = 0; v < Wg; v++) d[v] = b[v * gw];
+            switch (gw == 1 ? Wg : 0) {
+            case 2: TAP_ROWS(2); break;
+            case 4: TAP_ROWS(4); break;
+            case 7: TAP_ROWS(7); break;
+            case 8: TAP_ROWS(8); break;
+            case 14: TAP_ROWS(14); break;
+            case 16: TAP_ROWS(16); break;
+            case 28: TAP_ROWS(28); break;
+            case 32: TAP_ROWS(32); break;
+            case 56: TAP_ROWS(56); break;
+            default:
+                for (int u = 0; u < Hg; u++, d += Wg, b += step) {
+                    if (gw == 1) copy_floats(d, b, Wg);
+                    else if (gw == 2) copy_stride2(d, b, Wg);
+                    else
+                        for (int v = 0; v < Wg; v++) d[v] = b[v * gw];
+                }
+            }
 #undef TAP_ROWS
         }
     }

@@ -45,28 +45,17 @@ static void adam_range(const AdamJob *j, size_t lo, size_t hi) {
     const float *restrict g = j->g;
     const float neg_step = j->neg_step, bc2_sqrt = j->bc2_sqrt, b1 = j->b1, omb1 = j->omb1;
     const float b2 = j->b2, omb2 = j->omb2, eps = j->eps, wd = j->wd;
-    if (wd != 0.0f) {
-        for (size_t i = lo; i < hi; i++) {
-            float gi = fmaf(p[i], wd, g[i]);
-            float mi = fmaf(gi, omb1, m[i] * b1);
-            float vi = fmaf(omb2 * gi, gi, v[i] * b2);
-            float q = (neg_step * mi) / (sqrtf(vi) / bc2_sqrt + eps);
-            m[i] = mi;
-            v[i] = vi;
-            /* q == 0 (a zero gradient so far): p keeps its bits, even a -0.0 weight
-             * (p + 0 would turn -0.0 into +0.0) */
-            p[i] = q != 0.0f ? p[i] + q : p[i];
-        }
-    } else {
-        for (size_t i = lo; i < hi; i++) {
-            float gi = g[i];
-            float mi = fmaf(gi, omb1, m[i] * b1);
-            float vi = fmaf(omb2 * gi, gi, v[i] * b2);
-            float q = (neg_step * mi) / (sqrtf(vi) / bc2_sqrt + eps);
-            m[i] = mi;
-            v[i] = vi;
-            p[i] = q != 0.0f ? p[i] + q : p[i];
-        }
+    const int decay = wd != 0.0f; /* loop-invariant: the compiler unswitches the loop */
+    for (size_t i = lo; i < hi; i++) {
+        const float gi = decay ? fmaf(p[i], wd, g[i]) : g[i];
+        const float mi = fmaf(gi, omb1, m[i] * b1);
+        const float vi = fmaf(omb2 * gi, gi, v[i] * b2);
+        const float q = (neg_step * mi) / (sqrtf(vi) / bc2_sqrt + eps);
+        m[i] = mi;
+        v[i] = vi;
+        /* q == 0 (a zero gradient so far): p keeps its bits, even a -0.0 weight
+         * (p + 0 would turn -0.0 into +0.0) */
+        p[i] = q != 0.0f ? p[i] + q : p[i];
     }
 }
 

@@ -18,4 +18,11 @@ void gemm_st(int transA, int transB, int M, int N, int K, float alpha,
 void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The k-blocks gemm splits K into (depends on K alone): block kb of gemm_kblocks(K)
+ * is [*k0, *k1). C gets c + t per block in order, t being one FMA chain from 0 over
+ * the block's k ascending: a caller computing the same product another way in this
+ * order gets the same bits. */
+int gemm_kblocks(int K);
+void gemm_kblock(int K, int kb, int *k0, int *k1);
+
 #endif

@@ -316,6 +316,15 @@ typedef struct {
 /* k-blocks: K split into ceil(K/KC) nearly equal parts; depends on K alone. */
 static int kblocks(int K) { return (K + KC - 1) / KC; }
 
+int gemm_kblocks(int K) { return K > 0 ? kblocks(K) : 0; }
+
+void gemm_kblock(int K, int kb, int *k0, int *k1) {
+    long lo, hi;
+    par_range(K, kb, kblocks(K), &lo, &hi);
+    *k0 = (int)lo;
+    *k1 = (int)hi;
+}
+
 /* C'[m0:m1, n0:n1] of the job, single-threaded. */
 static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
     if (m1 <= m0 || n1 <= n0) return;

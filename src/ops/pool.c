@@ -28,12 +28,22 @@ typedef struct {
 /* Output (oh, ow) of a plane: the window scanned in row-major order, the first
  * maximum kept and a NaN taking over, with selects rather than branches (random data
  * would mispredict them). */
+/* Window of output (oh, ow) clipped to the plane: rows [h0, h1), columns [w0, w1). */
+typedef struct { int h0, h1, w0, w1; } Window;
+
+static Window window_of(const PoolJob *j, int oh, int ow) {
+    Window w = {oh * j->s - j->p, 0, ow * j->s - j->p, 0};
+    w.h1 = w.h0 + j->k < j->H ? w.h0 + j->k : j->H;
+    w.w1 = w.w0 + j->k < j->W ? w.w0 + j->k : j->W;
+    if (w.h0 < 0) w.h0 = 0;
+    if (w.w0 < 0) w.w0 = 0;
+    return w;
+}
+
 static void maxpool_one(const PoolJob *j, const float *xp, int oh, int ow, float *y, int32_t *a) {
-    const int H = j->H, W = j->W;
-    int h0 = oh * j->s - j->p, h1 = h0 + j->k < H ? h0 + j->k : H;
-    int w0 = ow * j->s - j->p, w1 = w0 + j->k < W ? w0 + j->k : W;
-    if (h0 < 0) h0 = 0;
-    if (w0 < 0) w0 = 0;
+    const int W = j->W;
+    const Window win = window_of(j, oh, ow);
+    const int h0 = win.h0, h1 = win.h1, w0 = win.w0, w1 = win.w1;
     float m = -INFINITY;
     int32_t am = h0 * W + w0;
     for (int ih = h0; ih < h1; ih++)
@@ -108,7 +118,7 @@ NO_INLINE static void take_lanes(const float *restrict v, int32_t idx, float *re
 }
 
 static void maxpool_small(const PoolJob *j, long nc0, int np) {
-    const int H = j->H, W = j->W, HW = H * W, HWo = j->Ho * j->Wo;
+    const int W = j->W, HW = j->H * W, HWo = j->Ho * j->Wo;
     float X[SMALL_PLANE * LANES], m[LANES];
     int32_t am[LANES];
     for (int l = 0; l < LANES; l++) {
@@ -117,16 +127,13 @@ static void maxpool_small(const PoolJob *j, long nc0, int np) {
     }
     for (int oh = 0; oh < j->Ho; oh++)
         for (int ow = 0; ow < j->Wo; ow++) {
-            int h0 = oh * j->s - j->p, h1 = h0 + j->k < H ? h0 + j->k : H;
-            int w0 = ow * j->s - j->p, w1 = w0 + j->k < W ? w0 + j->k : W;
-            if (h0 < 0) h0 = 0;
-            if (w0 < 0) w0 = 0;
+            const Window win = window_of(j, oh, ow);
             for (int l = 0; l < LANES; l++) {
                 m[l] = -INFINITY;
-                am[l] = h0 * W + w0;
+                am[l] = win.h0 * W + win.w0;
             }
-            for (int ih = h0; ih < h1; ih++)
-                for (int iw = w0; iw < w1; iw++) take_lanes(X + (size_t)(ih * W + iw) * LANES, ih * W + iw, m, am);
+            for (int ih = win.h0; ih < win.h1; ih++)
+                for (int iw = win.w0; iw < win.w1; iw++) take_lanes(X + (size_t)(ih * W + iw) * LANES, ih * W + iw, m, am);
             const int o = oh * j->Wo + ow;
             for (int l = 0; l < np; l++) {
                 j->y[(size_t)(nc0 + l) * HWo + o] = m[l];

@@ -19,6 +19,7 @@
  * References: plain loops with double accumulation.
  * Not for: inputs with more than one batch dimension (flatten first). */
 #include "ops/linear.h"
+#include "core/err.h"
 #include "core/gemm.h"
 #include "core/threads.h"
 #include <stddef.h>
@@ -241,32 +242,31 @@ static void axpy(int n, float d, const float *restrict x, float *restrict y) {
  * k-blocks in order, dy[n,o] times the chunk of row o of w, and is added to dx after
  * each block: exactly gemm's sums (gemm_kblock), so a row gets the same bits here as
  * through gemm in a larger batch, whatever the thread count. */
-#define DX_STREAM_MAX 3 /* larger batches: gemm (measured: streaming 2x faster at 1-2 rows,
-                         * even at 4, slower at 8 where gemm reuses each w load 8 times) */
-#define DXACC (8 * 1024) /* floats of acc (32 KiB) */
+#define DX_STREAM_MAX 3 /* larger batches: gemm. Measured on VGG's 25088x4096 layer:
+                         * streaming 2.3x faster at 1 row, 1.7x at 2, even at 4, and
+                         * slower at 8 (50 vs 41.5 ms: gemm reuses each w load 8 times) */
+#define DXACC (DX_STREAM_MAX * 2048) /* floats of acc: DX_STREAM_MAX rows of a chunk */
 static void dx_worker(void *arg, int ith, int nth) {
     const LinJob *j = arg;
-    const int N = j->N, I = j->I, O = j->O, nb = N < DXACC / TW ? N : DXACC / TW;
+    const int N = j->N, I = j->I, O = j->O, wch = DXACC / N / TW * TW; /* chunk: >= TW */
     float acc[DXACC];
     long lo, hi;
+    GAD_ASSERT(N >= 1 && N <= DX_STREAM_MAX);
     par_range((I + TW - 1) / TW, ith, nth, &lo, &hi);
     const int c_lo = (int)lo * TW, c_hi = hi * TW < I ? (int)hi * TW : I;
-    for (int n0 = 0; n0 < N; n0 += nb) {
-        const int nr = N - n0 < nb ? N - n0 : nb, wch = DXACC / nr / TW * TW; /* >= TW */
-        for (int c0 = c_lo; c0 < c_hi; c0 += wch) {
-            const int cw = c_hi - c0 < wch ? c_hi - c0 : wch;
-            for (int kb = 0; kb < gemm_kblocks(O); kb++) { /* gemm's k-blocks: gemm's bits */
-                int oa, ob;
-                gemm_kblock(O, kb, &oa, &ob);
-                for (int k = 0; k < nr * cw; k++) acc[k] = 0.0f;
-                for (int o = oa; o < ob; o++) {
-                    const float *wr = j->w + (size_t)o * I + c0;
-                    for (int r = 0; r < nr; r++) axpy(cw, j->dy[(size_t)(n0 + r) * O + o], wr, acc + (size_t)r * cw);
-                }
-                for (int r = 0; r < nr; r++) {
-                    float *d = j->dx + (size_t)(n0 + r) * I + c0;
-                    for (int c = 0; c < cw; c++) d[c] += acc[(size_t)r * cw + c];
-                }
+    for (int c0 = c_lo; c0 < c_hi; c0 += wch) {
+        const int cw = c_hi - c0 < wch ? c_hi - c0 : wch;
+        for (int kb = 0; kb < gemm_kblocks(O); kb++) { /* gemm's k-blocks: gemm's bits */
+            int oa, ob;
+            gemm_kblock(O, kb, &oa, &ob);
+            for (int k = 0; k < N * cw; k++) acc[k] = 0.0f;
+            for (int o = oa; o < ob; o++) {
+                const float *wr = j->w + (size_t)o * I + c0;
+                for (int n = 0; n < N; n++) axpy(cw, j->dy[(size_t)n * O + o], wr, acc + (size_t)n * cw);
+            }
+            for (int n = 0; n < N; n++) {
+                float *d = j->dx + (size_t)n * I + c0;
+                for (int c = 0; c < cw; c++) d[c] += acc[(size_t)n * cw + c];
             }
         }
     }

@@ -232,3 +232,36 @@ TEST(gemm_bitwise_same_inside_workers) {
     }
     par_shutdown();
 }
+
+/* gemm_rows_st (B given as rows scattered in one array, at arbitrary offsets, some
+ * overlapping as in a convolution's windows) against gemm on the same B written out
+ * as a matrix: the same bits, for beta 0 (NaN in C ignored) and 1, M not a multiple
+ * of the tile height (the half-height kernel), N not a multiple of 32, K over two
+ * k-blocks. The array is followed by 32 readable floats (the contract). */
+TEST(gemm_rows_bitwise_same_as_gemm) {
+    Rng r;
+    rng_seed(&r, 21);
+    static const int shapes[][3] = {{13, 70, 37}, {4, 33, 1500}, {64, 96, 576}, {9, 1, 20}, {100, 250, 1030}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int M = shapes[t][0], N = shapes[t][1], K = shapes[t][2];
+        const size_t span = (size_t)K * 3 + (size_t)N + 32;
+        float *arr = malloc(sizeof(float) * span), *A = malloc(sizeof(float) * (size_t)M * K);
+        float *B = malloc(sizeof(float) * (size_t)K * N);
+        ptrdiff_t *off = malloc(sizeof(ptrdiff_t) * (size_t)K);
+        for (size_t i = 0; i < span; i++) arr[i] = rng_normal(&r);
+        for (size_t i = 0; i < (size_t)M * K; i++) A[i] = rng_normal(&r);
+        for (int k = 0; k < K; k++) {
+            off[k] = (ptrdiff_t)rng_below(&r, (uint32_t)(3 * K)); /* rows overlap */
+            memcpy(B + (size_t)k * N, arr + off[k], sizeof(float) * (size_t)N);
+        }
+        for (int beta = 0; beta <= 1; beta++) {
+            float *c1 = malloc(sizeof(float) * (size_t)M * N), *c2 = malloc(sizeof(float) * (size_t)M * N);
+            for (size_t i = 0; i < (size_t)M * N; i++) c1[i] = c2[i] = beta ? rng_normal(&r) : NAN;
+            gemm_st(0, 0, M, N, K, 1.0f, A, K, B, N, (float)beta, c1, N);
+            gemm_rows_st(M, N, K, A, K, arr, off, (float)beta, c2, N);
+            CHECKF(same_bits(c1, c2, (size_t)M * N), "gemm_rows_st %dx%dx%d beta %d differs from gemm", M, N, K, beta);
+            free(c1); free(c2);
+        }
+        free(arr); free(A); free(B); free(off);
+    }
+}

@@ -5,6 +5,7 @@
  * Tolerances are stated where they are used. */
 #include "test.h"
 #include "core/err.h"
+#include "core/gemm.h"
 #include "core/rng.h"
 #include "core/threads.h"
 #include "core/ws.h"
@@ -155,6 +156,12 @@ TEST(ops_conv_blocked_matches_ref) {
         {3, 3, 36, 36, 16, 3, 3, 1, 1, 1, 1, 0},  /* the same, stride 1 */
         {9, 40, 1, 1, 48, 3, 3, 1, 1, 1, 1, 1},   /* 1x1 maps: only the centre tap lives */
         {9, 24, 2, 2, 48, 3, 3, 2, 2, 1, 1, 0},   /* 2x2 -> 1x1, stride 2: 4 live taps */
+        /* wide blocks (grids >= 48 wide, unit steps): the frame and gemm_rows_st */
+        {2, 120, 20, 50, 8, 3, 3, 1, 1, 1, 1, 1},  /* forward over two k-blocks */
+        {2, 40, 12, 64, 130, 3, 3, 1, 1, 1, 1, 0}, /* dx over two k-blocks */
+        {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1},   /* dx classes of stride 2, 5x5 */
+        {1, 3, 5, 61, 4, 3, 5, 1, 1, 0, 2, 0},     /* 3x5 kernel, pad (0, 2), few rows */
+        {3, 5, 7, 49, 6, 3, 3, 1, 1, 2, 0, 1},     /* pad (2, 0): the dx grid only */
     };
     for (int th = 1; th <= 2; th++) {
         par_init(th);
@@ -254,7 +261,10 @@ TEST(ops_conv_deterministic_batch_and_threads) {
                               /* few channels (dx by col2im) in pieces */
                               {5, 3, 50, 48, 16, 3, 3, 1, 1, 1, 1, 1},
                               /* taps that only see padding left out */
-                              {5, 32, 1, 1, 40, 3, 3, 1, 1, 1, 1, 1}};
+                              {5, 32, 1, 1, 40, 3, 3, 1, 1, 1, 1, 1},
+                              /* wide blocks: forward and dx, then dx over two k-blocks */
+                              {5, 8, 12, 60, 16, 3, 3, 1, 1, 1, 1, 1},
+                              {5, 40, 6, 50, 130, 3, 3, 1, 1, 1, 1, 0}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
@@ -721,6 +731,47 @@ TEST(ops_linear_fold) {
     free(x); free(w); free(b); free(dy); free(xf); free(wf); free(y); free(yr); free(dw); free(dwr); free(dwf);
 }
 
+/* Every route of the forward (bordered planes for small images, the general gather in
+ * pieces, wide blocks over one and two k-blocks, rectangular kernels) gives each output
+ * exactly the bits of one gemm element over the im2col matrix plus the bias: the
+ * determinism contract of conv.c, checked through gemm's own contract. */
+TEST(ops_conv_forward_is_gemm_bitwise) {
+    Rng r;
+    rng_seed(&r, 48);
+    static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1},    {2, 3, 40, 37, 8, 3, 3, 1, 1, 1, 1, 0},
+                                     {2, 120, 20, 50, 8, 3, 3, 1, 1, 1, 1, 1}, {2, 6, 9, 70, 12, 3, 3, 1, 1, 1, 1, 1},
+                                     {1, 3, 5, 61, 4, 3, 5, 1, 1, 0, 2, 1},    {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const ConvCase *c = &cases[t];
+        ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+        const int P = s.Ho * s.Wo, R = s.C * s.kh * s.kw;
+        size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * P;
+        float *x = randn(&r, nx, 1.0f), *w = randn(&r, (size_t)s.K * R, 0.3f), *b = randn(&r, s.K, 1.0f);
+        float *y = xmalloc(ny * 4), *ye = xmalloc(ny * 4), *cols = xmalloc((size_t)R * P * 4);
+        Workspace ws;
+        conv_reserve(&ws, &s);
+        conv2d_forward(&s, x, w, b, y, &ws);
+        for (int n = 0; n < s.N; n++) {
+            const float *xn = x + (size_t)n * s.C * s.H * s.W;
+            for (int row = 0; row < R; row++) {
+                const int ch = row / (s.kh * s.kw), i = row / s.kw % s.kh, j = row % s.kw;
+                for (int p = 0; p < P; p++) {
+                    const int ih = p / s.Wo * s.sh - s.ph + i, iw = p % s.Wo * s.sw - s.pw + j;
+                    const int in = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W;
+                    cols[(size_t)row * P + p] = in ? xn[((size_t)ch * s.H + ih) * s.W + iw] : 0.0f;
+                }
+            }
+            float *yn = ye + (size_t)n * s.K * P;
+            gemm(0, 0, s.K, P, R, 1.0f, w, R, cols, P, 0.0f, yn, P);
+            for (int k = 0; k < s.K; k++)
+                for (int p = 0; p < P; p++) yn[(size_t)k * P + p] += b[k];
+        }
+        CHECKF(bitwise_equal(y, ye, ny), "conv case %d: forward differs from gemm over im2col", (int)t);
+        ws_free(&ws);
+        free(x); free(w); free(b); free(y); free(ye); free(cols);
+    }
+}
+
 /* The forwards that apply a following ReLU as they write give exactly the bits of the
  * plain forward followed by relu_forward: conv (grouped and in pieces, with and
  * without bias, a 1x1 map), batch norm (train and eval), the residual add. */
@@ -728,7 +779,8 @@ TEST(ops_fused_relu_bitwise) {
     Rng r;
     rng_seed(&r, 47);
     static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1}, {2, 3, 40, 37, 8, 3, 3, 1, 1, 1, 1, 0},
-                                     {2, 4, 13, 11, 6, 3, 3, 2, 2, 1, 1, 1}, {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1}};
+                                     {2, 4, 13, 11, 6, 3, 3, 2, 2, 1, 1, 1}, {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1},
+                                     {2, 3, 9, 60, 8, 3, 3, 1, 1, 1, 1, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);

@@ -11,12 +11,24 @@
 #ifndef GAD_CORE_GEMM_H
 #define GAD_CORE_GEMM_H
 
+#include <stddef.h>
+
 void gemm(int transA, int transB, int M, int N, int K, float alpha,
           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void gemm_st(int transA, int transB, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* C[M,N] = A[M,K] . B' (+ C when beta = 1; beta is 0 or 1), single-threaded, where B'
+ * has its rows scattered in one array: B'(k, j) = B[off[k] + j] (an implicit
+ * im2col: each row of a convolution's column matrix is a shifted window of its
+ * zero-bordered input). A is row-major [M, lda >= K]. Reads B[off[k] + j] for j up to
+ * N rounded up to 32, so the caller keeps that much readable (the values past N are
+ * never used). Each C element is the same chain as gemm's: the same bits.
+ * Borrows A, B, off; writes C only. */
+void gemm_rows_st(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *off,
+                  float beta, float *C, int ldc);
 
 /* The k-blocks gemm splits K into (depends on K alone): block kb of gemm_kblocks(K)
  * is [*k0, *k1). C gets c + t per block in order, t being one FMA chain from 0 over

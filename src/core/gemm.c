@@ -238,6 +238,28 @@ KERNEL(kernel_half_halfn, MR_HALF, NR / 2)
 KERNEL(kernel_1, 1, NR)
 KERNEL(kernel_1_halfn, 1, NR / 2)
 
+/* The same chain with B given by rows: B(k, j) = b[off[k] + j], A packed. For
+ * gemm_rows_st (an implicit im2col: the rows are shifted windows of one array). */
+#define KERNEL_ROWS(name, R, C)                                                                   \
+    static void name(int kc, const float *restrict a, const float *restrict b,                    \
+                     const ptrdiff_t *restrict off, float *restrict t) {                          \
+        float acc[R][C];                                                                          \
+        for (int i = 0; i < R; i++)                                                               \
+            for (int j = 0; j < C; j++) acc[i][j] = 0.0f;                                         \
+        for (int k = 0; k < kc; k++) {                                                            \
+            const float *restrict bk = b + off[k];                                                \
+            for (int i = 0; i < R; i++) {                                                         \
+                float ai = a[(size_t)k * MR + i];                                                 \
+                VECTOR_LOOP                                                                       \
+                for (int j = 0; j < C; j++) acc[i][j] += ai * bk[j];                              \
+            }                                                                                     \
+        }                                                                                         \
+        for (int i = 0; i < R; i++)                                                               \
+            for (int j = 0; j < C; j++) t[i * NR + j] = acc[i][j];                                \
+    }
+KERNEL_ROWS(kernel_rows_full, MR, NR)
+KERNEL_ROWS(kernel_rows_half, MR_HALF, NR)
+
 typedef void (*KernelFn)(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b,
                          float *restrict t);
 
@@ -383,6 +405,39 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
             for (int j = 0; j < N; j++) c[j] *= beta;
     }
 }
+
+void gemm_rows_st(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *off,
+                  float beta, float *C, int ldc) {
+    GAD_ASSERT(beta == 0.0f || beta == 1.0f);
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { scale_c(M, N, beta, C, ldc); return; }
+    Scratch *s = scratch_get();
+    const int nkb = kblocks(K), kmax = (K + nkb - 1) / nkb;
+    const int mspan = M < MC ? M : MC;
+    s->a = grow(s->a, &s->acap, (size_t)(mspan + MR - 1) / MR * MR * kmax);
+    float t[MR * NR];
+    for (int kb = 0; kb < nkb; kb++) {
+        int pc, pe;
+        gemm_kblock(K, kb, &pc, &pe);
+        const int kc = pe - pc;
+        for (int ic = 0; ic < M; ic += MC) {
+            const int mc = M - ic < MC ? M - ic : MC;
+            pack_a(0, mc, kc, A + (size_t)ic * lda + pc, lda, s->a);
+            for (int jr = 0; jr < N; jr += NR) {
+                const int nr = N - jr < NR ? N - jr : NR;
+                for (int ir = 0; ir < mc; ir += MR) {
+                    const int mr = mc - ir < MR ? mc - ir : MR;
+                    float *ct = C + (size_t)(ic + ir) * ldc + jr;
+                    prefetch_tile(ct, mr, nr, (size_t)ldc, 1);
+                    if (mr <= MR_HALF) kernel_rows_half(kc, s->a + (size_t)ir * kc, B + jr, off + pc, t);
+                    else kernel_rows_full(kc, s->a + (size_t)ir * kc, B + jr, off + pc, t);
+                    update(mr, nr, t, 1.0f, beta, kb == 0, ct, (size_t)ldc, 1);
+                }
+            }
+        }
+    }
+}
+
 
 /* Reading A in place (row-major or transposed) beats packing it when each row
  * panel serves at most this many column panels (measured on Zen 5: in place was

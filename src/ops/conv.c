@@ -321,13 +321,14 @@ static void gather(const Gather *g, const float *src, int r0, int r1, int p0, in
 /* ---- blocks of columns ---- */
 typedef struct {
     int N, G;       /* images, grid columns per image */
+    int cut32;      /* pieces cut at multiples of 32 columns (wide blocks: whole panels) */
     int pieces;     /* > 0: each image cut into this many column ranges (block = piece) */
     int nblocks;    /* else the images are grouped into nblocks balanced groups */
     int width;      /* most columns of any block */
 } Blocks;
 
 static Blocks make_blocks(int N, int G, int target) {
-    Blocks b = {N, G, 0, 0, 0};
+    Blocks b = {N, G, 0, 0, 0, 0};
     if (G > target) {
         b.pieces = (G + target - 1) / target;  /* depends on the shape only */
         b.nblocks = N * b.pieces;
@@ -350,7 +351,13 @@ static void block_of(const Blocks *b, int i, int *n0, int *n1, int *p0, int *p1)
     if (b->pieces) {
         *n0 = i / b->pieces;
         *n1 = *n0 + 1;
-        par_range(b->G, i % b->pieces, b->pieces, &lo, &hi);
+        if (b->cut32) {
+            par_range((b->G + 31) / 32, i % b->pieces, b->pieces, &lo, &hi);
+            lo *= 32;
+            hi = hi * 32 < b->G ? hi * 32 : b->G;
+        } else {
+            par_range(b->G, i % b->pieces, b->pieces, &lo, &hi);
+        }
         *p0 = (int)lo;
         *p1 = (int)hi;
     } else {
@@ -367,6 +374,30 @@ static int per_thread(int nblocks, int nth, int nslices) {
     if (nth < 2 || nslices < nth || nblocks < nth) return 0;
     return (long)((nblocks + nth - 1) / nth) * nth * 5 <= (long)nblocks * 6;
 }
+
+/* ---- wide blocks: an implicit im2col ----
+ * With unit grid steps (a stride-1 forward or input gradient) and a block of whole
+ * grid rows, every row (cs, q, t) of the gathered matrix is one window of a frame
+ * that holds the block's source rows with their zero border, Wp = Wg + ntj - 1 floats
+ * wide, provided the block's grid is laid out Wp wide as well: its ntj - 1 extra
+ * columns per row are computed and dropped. gemm_rows_st reads those windows in
+ * place, so a block costs one copy of its source rows instead of a gather of
+ * kh*kw copies and the packing of them (the frame stays in cache). Used where the
+ * extra columns are few (wide maps); small maps keep the gathers above. */
+typedef struct {
+    int on;
+    int Wp;         /* frame row and wide grid row, floats */
+    int pieces;     /* blocks per image: ranges of whole 32-column panels of the wide grid */
+    int width;      /* most wide columns in a block */
+    int rmax;       /* most grid rows a block touches */
+    size_t fplane;  /* floats per source channel in the frame: (rmax + nti - 1) * Wp */
+    int omin, ojmin; /* the lowest tap offsets, row and column */
+} Wide;
+
+#define WIDE_SLACK 64 /* zeros after the frame: gemm_rows_st reads up to 31 past a row */
+#ifndef WIDE_MIN_W
+#define WIDE_MIN_W 48 /* narrowest grid for wide blocks: at most ~4% extra columns (3x3) */
+#endif
 
 /* ---- one product over blocks: dst (=|+=) A . gather(src) ----
  * A [M, rows]; grid point (u, v) of image n lands at
@@ -387,24 +418,103 @@ typedef struct {
     int relu;                /* forward: y = max(y, 0) after the bias */
     const ConvShape *col2im; /* set: the result is dcols [C*kh*kw, cols] of this shape,
                               * added into dst [N,C,H,W] by col2im */
-    float *scratch;          /* [nslices][slice]: cols [rows*width], out [M*width] */
-    size_t slice;
+    float *scratch;          /* [nslices][slice]: cols [rows*width] (wide: the frame), then out */
+    size_t slice, out_at;    /* floats per slice, where out starts in it */
+    Wide wd;                 /* wide blocks (set by prod_run) */
+    ptrdiff_t *off;          /* wide: [rows] where each gathered row starts in the frame */
     int nslices;
     int cur;                 /* the block being shared (shared mode) */
 } Prod;
+
+#ifndef WIDE_TARGET
+#define WIDE_TARGET 1024 /* wide columns per block */
+#endif
+
+/* Wide blocks for gather g, or .on = 0 where they do not apply. */
+static Wide wide_plan(const Gather *g) {
+    Wide w;
+    memset(&w, 0, sizeof w);
+    if (g->gh != 1 || g->gw != 1 || g->Wg < WIDE_MIN_W || g->Hg < 1 || g->nti < 1 || g->ntj < 1) return w;
+    if ((g->nti > 1 && g->si != 1 && g->si != -1) || (g->ntj > 1 && g->sj != 1 && g->sj != -1)) return w;
+    w.on = 1;
+    w.Wp = g->Wg + g->ntj - 1;
+    const int panels = (g->Hg * w.Wp + 31) / 32;
+    w.pieces = (panels * 32 + WIDE_TARGET - 1) / WIDE_TARGET;
+    w.width = (panels + w.pieces - 1) / w.pieces * 32;
+    w.rmax = imin(g->Hg, (w.width + w.Wp - 1) / w.Wp + 1);
+    w.fplane = (size_t)(w.rmax + g->nti - 1) * w.Wp;
+    w.omin = g->oi0 + imin(0, g->si * (g->nti - 1));
+    w.ojmin = g->oj0 + imin(0, g->sj * (g->ntj - 1));
+    return w;
+}
+
+/* Each image's wide grid [Hg, Wp] cut into w->pieces ranges of whole panels. */
+static Blocks wide_blocks(const Gather *g, const Wide *w, int N) {
+    Blocks b = {N, g->Hg * w->Wp, 1, w->pieces, 0, w->width};
+    b.nblocks = N * b.pieces;
+    return b;
+}
+
+/* A slice: the frame with its slack, then out [M, width]; *out_at: where out starts. */
+static size_t wide_slice(const Gather *g, const Wide *w, int M, size_t *out_at) {
+    *out_at = ws_round(sizeof(float) * ((size_t)g->Cs * w->fplane + WIDE_SLACK)) / sizeof(float);
+    return *out_at + ws_round(sizeof(float) * (size_t)M * w->width) / sizeof(float);
+}
+
+/* Scratch of a wide product: the row offsets and nth slices. */
+static size_t wide_floats(const Gather *g, const Wide *w, int M, int nth) {
+    size_t at;
+    return ws_round(sizeof(ptrdiff_t) * (size_t)g_rows(g)) / sizeof(float) + (size_t)nth * wide_slice(g, w, M, &at);
+}
+
+/* Where row (cs, q, t) starts in the frame: at grid row 0, column 0 of the block. */
+static void wide_offsets(const Gather *g, const Wide *w, ptrdiff_t *off) {
+    for (int cs = 0, r = 0; cs < g->Cs; cs++)
+        for (int q = 0; q < g->nti; q++)
+            for (int t = 0; t < g->ntj; t++, r++)
+                off[r] = (ptrdiff_t)cs * (ptrdiff_t)w->fplane + (ptrdiff_t)(g->oi0 + g->si * q - w->omin) * w->Wp +
+                         (g->oj0 + g->sj * t - w->ojmin);
+}
+
+/* Channels [c0, c1) of the frame of grid rows [u0, u1) of one image (src): frame row
+ * f of a channel is source row u0 + omin + f, columns from ojmin, zero outside; the
+ * plane's rows past those the block reads are zeroed too (all of it is defined). */
+static void wide_frame(const Gather *g, const Wide *w, const float *src, int u0, int u1, int c0, int c1,
+                       float *fr) {
+    const int nrow = u1 - u0 + g->nti - 1, Wp = w->Wp;
+    const int ca = imax(0, -w->ojmin), cb = imax(ca, imin(Wp, g->Ws - w->ojmin)); /* columns inside */
+    for (int c = c0; c < c1; c++) {
+        float *d = fr + (size_t)c * w->fplane;
+        const float *sc = src + (size_t)c * g->Hs * g->Ws;
+        for (int f = 0; f < nrow; f++, d += Wp) {
+            const int sr = u0 + w->omin + f;
+            if (sr < 0 || sr >= g->Hs || cb == ca) { zero(d, Wp); continue; }
+            zero(d, ca);
+            memcpy(d + ca, sc + (size_t)sr * g->Ws + w->ojmin + ca, sizeof(float) * (size_t)(cb - ca));
+            zero(d + cb, Wp - cb);
+        }
+        zero(d, (int)(w->fplane - (size_t)nrow * Wp));
+    }
+}
 
 /* gemm writes the block's result in place: dst is laid out like the grid and the
  * block is one image. When accumulating, only for pieces of images: gemm adds each
  * k-block to dst in turn, which rounds differently from adding the finished sum, so
  * an image must take the same route in any batch (pieces are chosen by shape). */
 static int block_direct(const Prod *P, int n0, int n1) {
-    return !P->col2im && n1 - n0 == 1 && P->a == 0 && P->b == 0 && P->sa == 1 && P->sb == 1 && P->Wd == P->g.Wg &&
+    return !P->wd.on && !P->col2im && n1 - n0 == 1 && P->a == 0 && P->b == 0 && P->sa == 1 && P->sb == 1 && P->Wd == P->g.Wg &&
            P->Hd == P->g.Hg && (!P->accumulate || P->bl.pieces);
 }
 
 static void block_gather(const Prod *P, int i, int r0, int r1, float *cols) {
     int n0, n1, p0, p1;
     block_of(&P->bl, i, &n0, &n1, &p0, &p1);
+    if (P->wd.on) { /* the frame's channels of rows [r0, r1), for the grid rows the block touches */
+        const int taps = P->g.nti * P->g.ntj;
+        wide_frame(&P->g, &P->wd, P->src + n0 * P->src_img, p0 / P->wd.Wp, (p1 - 1) / P->wd.Wp + 1, r0 / taps,
+                   (r1 + taps - 1) / taps, cols);
+        return;
+    }
     if (n1 - n0 == 1 && g_identity(&P->g)) return; /* read in place */
     const int w = p1 - p0;
     for (int n = n0; n < n1; n++)
@@ -415,6 +525,7 @@ static void block_gather(const Prod *P, int i, int r0, int r1, float *cols) {
 static int block_width(const Prod *P, int i) {
     int n0, n1, p0, p1;
     block_of(&P->bl, i, &n0, &n1, &p0, &p1);
+    if (P->wd.on) return p1 - p0;
     return (n1 - n0) * (p1 - p0);
 }
 
@@ -424,6 +535,12 @@ static void block_product(const Prod *P, int i, const float *cols, float *out, G
     int n0, n1, p0, p1;
     block_of(&P->bl, i, &n0, &n1, &p0, &p1);
     if (m1 <= m0 || q1 <= q0) return;
+    if (P->wd.on) {
+        const int w = block_width(P, i);
+        gemm_rows_st(m1 - m0, q1 - q0, P->rows, P->A + (size_t)m0 * P->rows, P->rows, cols + p0 % P->wd.Wp + q0, P->off, 0.0f,
+                     out + (size_t)m0 * w + q0, w);
+        return;
+    }
     const int w = (n1 - n0) * (p1 - p0), G = P->bl.G;
     const float *B = cols;
     int ldb = w;
@@ -503,6 +620,23 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
     }
     const int w = (n1 - n0) * (p1 - p0), Wg = P->g.Wg;
     const size_t plane = (size_t)P->Hd * P->Wd;
+    if (P->wd.on) { /* wide column p is grid point (p / Wp, p % Wp) if p % Wp < Wg */
+        const int Wp = P->wd.Wp, ww = p1 - p0;
+        for (int m = m0; m < m1; m++) {
+            const float bm = P->bias ? P->bias[m] : 0.0f;
+            for (int u = p0 / Wp; u * Wp < p1; u++) {
+                const int v0 = imax(0, p0 - u * Wp), v1 = imin(Wg, p1 - u * Wp);
+                if (v1 <= v0) continue;
+                const float *o = out + (size_t)m * ww + (u * Wp + v0 - p0);
+                float *dr = P->dst + n0 * P->dst_img + m * plane + (size_t)(P->a + P->sa * u) * P->Wd + P->b + v0 * P->sb;
+                if (!P->accumulate) finish_row(dr, o, v1 - v0, P->bias != NULL, bm, P->relu);
+                else if (P->sb == 1) add_floats(dr, o, v1 - v0);
+                else
+                    for (int k = 0; k < v1 - v0; k++) dr[k * P->sb] += o[k];
+            }
+        }
+        return;
+    }
     if (block_direct(P, n0, n1)) {
         if (P->accumulate || (!P->bias && !P->relu)) return;
         for (int m = m0; m < m1; m++) {
@@ -532,7 +666,7 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
 
 static float *slice_cols(const Prod *P, int ith) { return P->scratch + (size_t)ith * P->slice; }
 static float *slice_out(const Prod *P, int ith) {
-    return slice_cols(P, ith) + (size_t)P->rows * P->bl.width;
+    return slice_cols(P, ith) + P->out_at;
 }
 
 /* What block_finish splits between threads: rows of the result, or dx channels. */
@@ -552,8 +686,9 @@ static void own_blocks_worker(void *arg, int ith, int nth) {
 static void shared_gather_worker(void *arg, int ith, int nth) {
     const Prod *P = arg;
     long lo, hi;
-    par_range(P->rows, ith, nth, &lo, &hi);
-    block_gather(P, P->cur, (int)lo, (int)hi, slice_cols(P, 0));
+    const int unit = P->wd.on ? P->g.nti * P->g.ntj : 1; /* wide: whole channels of the frame */
+    par_range(P->rows / unit, ith, nth, &lo, &hi);
+    block_gather(P, P->cur, (int)lo * unit, (int)hi * unit, slice_cols(P, 0));
 }
 
 /* One block shared by the threads: each takes whole 32-column panels of the product
@@ -587,12 +722,23 @@ static void shared_finish_worker(void *arg, int ith, int nth) {
 static void prod_run(Prod *P, Workspace *ws) {
     if (P->bl.N == 0 || P->rows == 0 || P->bl.G == 0) return;
     const int nth = par_nthreads();
-    P->slice = slice_floats(P->rows, P->M, P->bl.width);
+    size_t mark = ws_mark(ws);
+    P->wd = P->col2im || P->tA ? P->wd : wide_plan(&P->g);
+    if (P->wd.on) {
+        P->bl = wide_blocks(&P->g, &P->wd, P->bl.N);
+        P->off = (ptrdiff_t *)ws_floats(ws, ws_round(sizeof(ptrdiff_t) * (size_t)P->rows) / sizeof(float));
+        wide_offsets(&P->g, &P->wd, P->off);
+        P->slice = wide_slice(&P->g, &P->wd, P->M, &P->out_at);
+    } else {
+        P->slice = slice_floats(P->rows, P->M, P->bl.width);
+        P->out_at = (size_t)P->rows * P->bl.width;
+    }
     size_t avail = (ws->cap - ws->used) / (P->slice * sizeof(float));
     GAD_ASSERT(avail >= 1); /* the caller forgot ws_reserve(conv_scratch_bytes()) */
     P->nslices = (int)(avail < (size_t)nth ? avail : (size_t)nth);
-    size_t mark = ws_mark(ws);
     P->scratch = ws_floats(ws, (size_t)P->nslices * P->slice);
+    if (P->wd.on) /* the slack after each frame, read as padding columns only */
+        for (int k = 0; k < P->nslices; k++) zero(slice_cols(P, k) + (size_t)P->g.Cs * P->wd.fplane, WIDE_SLACK);
     if (per_thread(P->bl.nblocks, nth, P->nslices) && !(P->col2im && P->bl.pieces)) {
         par_run(own_blocks_worker, P);
     } else {
@@ -700,6 +846,8 @@ static int max_width(int N, int G, int target) {
 
 static size_t fwd_floats(const ConvShape *s, int nth) {
     Gather g = fwd_gather(s);
+    const Wide w = wide_plan(&g);
+    if (w.on) return live_floats(s) + wide_floats(&g, &w, s->K, nth);
     const int rows = g_rows(&g);
     return live_floats(s) + (size_t)nth * slice_floats(rows, s->K, max_width(s->N, s->Ho * s->Wo, cols_target(rows)));
 }
@@ -718,8 +866,10 @@ static size_t dx_floats(const ConvShape *s, int nth) {
             Gather g = dx_class(s, a, b, &ia, &jb);
             const int rows = g_rows(&g);
             if (!rows) continue;
+            const Wide w = wide_plan(&g);
             size_t f = ws_round(sizeof(float) * (size_t)s->C * rows) / sizeof(float) +
-                       (size_t)nth * slice_floats(rows, s->C, max_width(s->N, g.Hg * g.Wg, cols_target(rows)));
+                       (w.on ? wide_floats(&g, &w, s->C, nth)
+                             : (size_t)nth * slice_floats(rows, s->C, max_width(s->N, g.Hg * g.Wg, cols_target(rows))));
             if (f > most) most = f;
         }
     return most;

@@ -265,3 +265,37 @@ TEST(gemm_rows_bitwise_same_as_gemm) {
         free(arr); free(A); free(B); free(off);
     }
 }
+
+/* gemm_arows_st (A's rows scattered in one array, read in place; B transposed; C
+ * written row-major or transposed) against gemm on the same A written out: the same
+ * bits, for beta 0 and 1, M and N not multiples of the tile, K over two k-blocks. */
+TEST(gemm_arows_bitwise_same_as_gemm) {
+    Rng r;
+    rng_seed(&r, 22);
+    static const int shapes[][3] = {{13, 70, 37}, {4, 33, 1500}, {576, 64, 700}, {9, 1, 20}, {100, 250, 1030}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int M = shapes[t][0], N = shapes[t][1], K = shapes[t][2];
+        const size_t span = (size_t)M * 3 + (size_t)K;
+        float *arr = malloc(sizeof(float) * span), *A = malloc(sizeof(float) * (size_t)M * K);
+        float *B = malloc(sizeof(float) * (size_t)N * (K + 3));
+        ptrdiff_t *off = malloc(sizeof(ptrdiff_t) * (size_t)M);
+        for (size_t i = 0; i < span; i++) arr[i] = rng_normal(&r);
+        for (size_t i = 0; i < (size_t)N * (K + 3); i++) B[i] = rng_normal(&r);
+        for (int i = 0; i < M; i++) {
+            off[i] = (ptrdiff_t)rng_below(&r, (uint32_t)(3 * M)); /* rows overlap */
+            memcpy(A + (size_t)i * K, arr + off[i], sizeof(float) * (size_t)K);
+        }
+        for (int v = 0; v < 4; v++) { /* beta = v & 1; C transposed when v >= 2 */
+            const int beta = v & 1, tr = v >= 2;
+            float *c1 = malloc(sizeof(float) * (size_t)M * N), *c2 = malloc(sizeof(float) * (size_t)M * N);
+            for (size_t i = 0; i < (size_t)M * N; i++) c1[i] = c2[i] = beta ? rng_normal(&r) : NAN;
+            if (tr) gemm_st(0, 1, N, M, K, 1.0f, B, K + 3, A, K, (float)beta, c1, M); /* C^T = B . A^T */
+            else gemm_st(0, 1, M, N, K, 1.0f, A, K, B, K + 3, (float)beta, c1, N);
+            gemm_arows_st(M, N, K, arr, off, B, K + 3, (float)beta, c2, tr ? 1 : (size_t)N, tr ? (size_t)M : 1);
+            CHECKF(same_bits(c1, c2, (size_t)M * N), "gemm_arows_st %dx%dx%d beta %d transposed %d differs from gemm", M,
+                   N, K, beta, tr);
+            free(c1); free(c2);
+        }
+        free(arr); free(A); free(B); free(off);
+    }
+}

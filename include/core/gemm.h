@@ -30,6 +30,14 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 void gemm_rows_st(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *off,
                   float beta, float *C, int ldc);
 
+/* C (+)= A' . B^T, single-threaded, with A's rows scattered in one array:
+ * A'(i, k) = A[off[i] + k] (read in place), B row-major [N, ldb >= K] (so op(B) = B^T:
+ * a convolution's weight gradient, dw^T = X . dy^T, X's rows windows of a frame); C
+ * element (i, j) at C[i*rs + j*cs]; beta is 0 or 1. Each C element is the same chain
+ * as gemm's: the same bits. Borrows A, off, B; writes C only. */
+void gemm_arows_st(int M, int N, int K, const float *A, const ptrdiff_t *off, const float *B, int ldb, float beta,
+                   float *C, size_t rs, size_t cs);
+
 /* The k-blocks gemm splits K into (depends on K alone): block kb of gemm_kblocks(K)
  * is [*k0, *k1). C gets c + t per block in order, t being one FMA chain from 0 over
  * the block's k ascending: a caller computing the same product another way in this

@@ -260,6 +260,26 @@ KERNEL(kernel_1_halfn, 1, NR / 2)
 KERNEL_ROWS(kernel_rows_full, MR, NR)
 KERNEL_ROWS(kernel_rows_half, MR_HALF, NR)
 
+/* And with A given by rows: A(i, k) = ar[i][k] (row pointers, read in place), B packed.
+ * For gemm_arows_st. */
+#define KERNEL_AROWS(name, R, C)                                                                  \
+    static void name(int kc, const float *const *restrict ar, const float *restrict b, float *restrict t) { \
+        float acc[R][C];                                                                          \
+        const float *restrict a[R];                                                               \
+        for (int i = 0; i < R; i++) a[i] = ar[i];                                                 \
+        for (int i = 0; i < R; i++)                                                               \
+            for (int j = 0; j < C; j++) acc[i][j] = 0.0f;                                         \
+        for (int k = 0; k < kc; k++)                                                              \
+            for (int i = 0; i < R; i++) {                                                         \
+                float ai = a[i][k];                                                               \
+                VECTOR_LOOP                                                                       \
+                for (int j = 0; j < C; j++) acc[i][j] += ai * b[(size_t)k * NR + j];              \
+            }                                                                                     \
+        for (int i = 0; i < R; i++)                                                               \
+            for (int j = 0; j < C; j++) t[i * NR + j] = acc[i][j];                                \
+    }
+KERNEL_AROWS(kernel_arows_full, MR, NR)
+
 typedef void (*KernelFn)(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b,
                          float *restrict t);
 
@@ -403,6 +423,43 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
         if (beta == 0.0f) memset(c, 0, sizeof(float) * (size_t)N);
         else if (beta != 1.0f)
             for (int j = 0; j < N; j++) c[j] *= beta;
+    }
+}
+
+void gemm_arows_st(int M, int N, int K, const float *A, const ptrdiff_t *off, const float *B, int ldb, float beta,
+                   float *C, size_t rs, size_t cs) {
+    GAD_ASSERT(beta == 0.0f || beta == 1.0f);
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (beta == 0.0f)
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) C[i * rs + j * cs] = 0.0f;
+        return;
+    }
+    Scratch *s = scratch_get();
+    const int nkb = kblocks(K), kmax = (K + nkb - 1) / nkb;
+    const int nspan = N < NC ? N : NC;
+    s->b = grow(s->b, &s->bcap, (size_t)(nspan + NR - 1) / NR * NR * kmax);
+    float t[MR * NR];
+    const float *ar[MR];
+    for (int jc = 0; jc < N; jc += NC) {
+        const int nc = N - jc < NC ? N - jc : NC;
+        for (int kb = 0; kb < nkb; kb++) {
+            int pc, pe;
+            gemm_kblock(K, kb, &pc, &pe);
+            const int kc = pe - pc;
+            pack_b(1, kc, nc, B + (size_t)jc * ldb + pc, ldb, s->b);
+            for (int ir = 0; ir < M; ir += MR) { /* A's rows stay in L1 across the panels */
+                const int mr = M - ir < MR ? M - ir : MR;
+                for (int i = 0; i < MR; i++) ar[i] = A + off[ir + (i < mr ? i : mr - 1)] + pc; /* edge: repeats */
+                for (int jr = 0; jr < nc; jr += NR) {
+                    const int nr = nc - jr < NR ? nc - jr : NR;
+                    float *ct = C + (size_t)ir * rs + (size_t)(jc + jr) * cs;
+                    kernel_arows_full(kc, ar, s->b + (size_t)jr * kc, t);
+                    update(mr, nr, t, 1.0f, beta, kb == 0, ct, rs, cs);
+                }
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -64,15 +65,32 @@ const char *fixture(const char *rel) {
     return buf;
 }
 
-const char *test_tmpdir(void) {
-    static char buf[256];
-    if (!buf[0]) {
-        snprintf(buf, sizeof buf, "build/tmp/t%ld", (long)getpid());
-        mkdir("build", 0777);
-        mkdir("build/tmp", 0777);
-        mkdir(buf, 0777);
+/* Each test gets a fresh directory (mkdtemp, made by the runner before the fork),
+ * removed after the test passes and kept, with its path printed, when it fails. A
+ * directory named after the process id could hold an older run's files (ids are
+ * reused), which once made a cache-dependent test fail. */
+static char tmpdir_buf[256];
+const char *test_tmpdir(void) { return tmpdir_buf; }
+
+static void remove_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            char sub[1024];
+            while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                    snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                    remove_tree(sub);
+                }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
     }
-    return buf;
 }
 
 const char *test_path(const char *name) {
@@ -103,6 +121,14 @@ int main(int argc, char **argv) {
         if (filter && !strstr(tests[i].name, filter)) continue;
         fprintf(stdout, "%s\n", tests[i].name);
         fflush(stdout);
+        mkdir("build", 0777);
+        mkdir("build/tmp", 0777);
+        snprintf(tmpdir_buf, sizeof tmpdir_buf, "build/tmp/%.100s.XXXXXX", tests[i].name);
+        if (!mkdtemp(tmpdir_buf)) {
+            fprintf(stdout, "  FAIL %s (cannot make a directory %s)\n", tests[i].name, tmpdir_buf);
+            failed++;
+            continue;
+        }
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         pid_t pid = fork();
@@ -124,6 +150,8 @@ int main(int argc, char **argv) {
             fprintf(stdout, "  FAIL %s (killed by signal %d)\n", tests[i].name, WTERMSIG(status));
         else
             fprintf(stdout, "  %s %s (%.2fs)\n", ok ? "ok  " : "FAIL", tests[i].name, dt);
+        if (ok) remove_tree(tmpdir_buf);
+        else fprintf(stdout, "       its files are kept in %s\n", tmpdir_buf);
         fflush(stdout);
     }
     printf("%d passed, %d failed\n", passed, failed);

@@ -227,7 +227,7 @@ static void check_vs_torch(const char *arch) {
     float *a = xmalloc(N * sizeof(float)), delta[2];
     const float *logits = getf(&fx.f, "logits", 20);
     if (logits) {
-        PassMode pm = {0, RELU_STANDARD, 0};
+        PassMode pm = {0, RELU_STANDARD, 0, 0};
         const float *y = model_forward(&fx.m, fx.p, fx.x, 2, pm);
         CHECK_CLOSE("logits", y, logits, 20, 1e-5f, 1e-4f);
     }
@@ -630,7 +630,7 @@ TEST(explain_cli) {
     char *a2[] = {"explain", "--weights", w, "--input", xin, "--method", "saliency", "--out", out, NULL};
     CHECK(explain(a2) == 0);
     REQUIRE(npy_read(out, &t) == 0);
-    PassMode pm = {0, RELU_STANDARD, 0};
+    PassMode pm = {0, RELU_STANDARD, 0, 0};
     const float *y = model_forward(&fx.m, fx.p, fx.x, 2, pm);
     int pred[2];
     for (int i = 0; i < 2; i++) {

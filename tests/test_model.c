@@ -55,7 +55,7 @@ static void no_dropout(Model *m) {
 }
 
 static PassMode mode_of(int train) {
-    PassMode pm = {train, RELU_STANDARD, 7};
+    PassMode pm = {train, RELU_STANDARD, 7, 0};
     return pm;
 }
 
@@ -73,6 +73,7 @@ static void compare_pass(Model *m, const StFile *ref, const char *size, int trai
     Plan *p = plan_new(m, n, H, W);
     if (!p) { test_fail(__FILE__, __LINE__, "plan_new: %s", err_get()); return; }
     PassMode pm = mode_of(train);
+    pm.param_grads = grads_prefix != NULL; /* else eval BN runs inside the conv before it */
     const float *y = model_forward(m, p, x->f32, n, pm);
     snprintf(what, sizeof what, "%s %s logits %s", model_arch_name(m->cfg.arch), train ? "train" : "eval", size);
     close_to(what, y, yl, (size_t)n * m->cfg.num_classes);
@@ -475,6 +476,7 @@ static void fd_case(Arch a, int train, float p_drop, int n, int H, float width) 
     REQUIRE(p);
     PassMode pm = mode_of(train);
     pm.seed = 1234; /* the same dropout masks in every pass */
+    pm.param_grads = 1;
     model_alloc_grads(&m);
     loss_at(&m, p, x, n, rr, pm);
     model_backward(&m, p, rr, dx, 1, pm);
@@ -588,7 +590,7 @@ TEST(model_relu_rules) {
     REQUIRE(p);
     float dl[2] = {1, 0};
     for (int k = 0; k < 3; k++) {
-        PassMode pm = {0, (ReluRule)k, 0};
+        PassMode pm = {0, (ReluRule)k, 0, 0};
         d[k] = xcalloc(nx, sizeof(float));
         model_forward(&m, p, x, 1, pm);
         model_backward(&m, p, dl, d[k], 0, pm);
@@ -597,7 +599,7 @@ TEST(model_relu_rules) {
     CHECK(memcmp(d[0], d[1], nx * sizeof(float)) && memcmp(d[0], d[2], nx * sizeof(float)) &&
           memcmp(d[1], d[2], nx * sizeof(float)));
     /* dx accumulates: a second backward adds the same again */
-    PassMode pm = {0, RELU_GUIDED, 0};
+    PassMode pm = {0, RELU_GUIDED, 0, 0};
     model_forward(&m, p, x, 1, pm);
     model_backward(&m, p, dl, d[2], 0, pm);
     float *once = xcalloc(nx, sizeof(float));
@@ -819,4 +821,50 @@ TEST(model_predict_usage) {
     CHECK(predict_status(badbatch, 7) == 2);
     char *novalue[] = {"predict", "--weights", NULL};
     CHECK(predict_status(novalue, 2) == 2);
+}
+
+/* An eval forward without parameter gradients applies each BN inside the output of
+ * the conv before it (and skips the BN layer): the logits and the input gradient are
+ * bitwise those of the unfused passes (param_grads = 1), for ResNet at two sizes and
+ * with batch statistics away from the initial ones (running stats and BN weights
+ * randomised). */
+TEST(model_bn_in_conv_bitwise) {
+    Model m;
+    REQUIRE(model_init(&m, ARCH_RESNET18, 5, 1.0f / 16, 0, 21) == 0);
+    Rng r;
+    rng_seed(&r, 22);
+    for (int l = 0; l < m.nlayers; l++) {
+        const Layer *L = &m.layers[l];
+        if (L->kind != LK_BN) continue;
+        const int c = m.params_info[L->w].dim[0];
+        for (int k = 0; k < c; k++) {
+            m.params_info[L->w].data[k] = 0.5f + rng_uniform(&r);
+            m.params_info[L->b].data[k] = rng_normal(&r) * 0.2f;
+            m.params_info[L->rm].data[k] = rng_normal(&r) * 0.2f;
+            m.params_info[L->rv].data[k] = 0.5f + rng_uniform(&r);
+        }
+    }
+    const int sizes[2] = {32, 45}, n = 3;
+    for (int t = 0; t < 2; t++) {
+        const int H = sizes[t];
+        Plan *p = plan_new(&m, n, H, H);
+        REQUIRE(p);
+        const size_t nx = (size_t)n * 3 * H * H;
+        float *x = xmalloc(nx * 4), *dl = xmalloc((size_t)n * 5 * 4), *z[2], *dx[2];
+        for (size_t i = 0; i < nx; i++) x[i] = rng_normal(&r);
+        for (int i = 0; i < n * 5; i++) dl[i] = rng_normal(&r);
+        for (int k = 0; k < 2; k++) {
+            PassMode pm = {0, RELU_STANDARD, 0, k};
+            z[k] = xmalloc((size_t)n * 5 * 4);
+            memcpy(z[k], model_forward(&m, p, x, n, pm), (size_t)n * 5 * 4);
+            dx[k] = xmalloc(nx * 4);
+            model_backward(&m, p, dl, dx[k], 0, pm);
+        }
+        CHECKF(!memcmp(z[0], z[1], (size_t)n * 5 * 4), "%dx%d: logits differ with BN inside the conv", H, H);
+        CHECKF(!memcmp(dx[0], dx[1], nx * 4), "%dx%d: input gradient differs with BN inside the conv", H, H);
+        for (int k = 0; k < 2; k++) { free(z[k]); free(dx[k]); }
+        free(x); free(dl);
+        plan_free(p);
+    }
+    model_free(&m);
 }

@@ -774,7 +774,8 @@ TEST(ops_conv_forward_is_gemm_bitwise) {
 
 /* The forwards that apply a following ReLU as they write give exactly the bits of the
  * plain forward followed by relu_forward: conv (grouped and in pieces, with and
- * without bias, a 1x1 map), batch norm (train and eval), the residual add. */
+ * without bias, a 1x1 map, wide blocks; also with eval-mode batch norm applied in its
+ * epilogue), batch norm (train and eval), the residual add. */
 TEST(ops_fused_relu_bitwise) {
     Rng r;
     rng_seed(&r, 47);
@@ -793,6 +794,18 @@ TEST(ops_fused_relu_bitwise) {
         relu_forward(ny, y1, y1);
         conv2d_forward_act(&s, x, w, b, y2, 1, &ws);
         CHECKF(bitwise_equal(y1, y2, ny), "conv case %d: fused ReLU differs", (int)t);
+        /* eval-mode batch norm (and its ReLU) in the convolution's epilogue */
+        float *g = randn(&r, s.K, 1.0f), *be = randn(&r, s.K, 0.5f), *rm = randn(&r, s.K, 0.3f);
+        float *rv = xmalloc(s.K * 4), *sc = xmalloc(s.K * 4), *sh = xmalloc(s.K * 4);
+        for (int k = 0; k < s.K; k++) rv[k] = 0.3f + 0.1f * (float)k;
+        bn_eval_affine(s.K, g, be, rm, rv, BN_EPS, sc, sh);
+        for (int relu = 0; relu <= 1; relu++) {
+            conv2d_forward(&s, x, w, b, y1, &ws);
+            bn_forward_eval_act(s.N, s.K, s.Ho * s.Wo, y1, g, be, rm, rv, BN_EPS, y1, relu);
+            conv2d_forward_affine(&s, x, w, b, sc, sh, y2, relu, &ws);
+            CHECKF(bitwise_equal(y1, y2, ny), "conv case %d relu %d: batch norm in the epilogue differs", (int)t, relu);
+        }
+        free(g); free(be); free(rm); free(rv); free(sc); free(sh);
         ws_free(&ws);
         free(x); free(w); free(b); free(y1); free(y2);
     }

@@ -294,7 +294,7 @@ static void alpha0_case(const char *file) {
     float *t = xmalloc((size_t)N * K * sizeof(float));
     Plan *p = plan_new(&m, 3, b.H, b.W);
     REQUIRE(p);
-    PassMode eval = {0, RELU_STANDARD, 0};
+    PassMode eval = {0, RELU_STANDARD, 0, 0};
     size_t per = (size_t)3 * b.H * b.W;
     for (int i = 0; i < N; i += 3) {
         int nb = N - i < 3 ? N - i : 3;
@@ -586,7 +586,7 @@ TEST(train_cosine_schedule) {
     adam_init(&a, ref.n_params, 1e-3f, 0);
     int K = ref.cfg.num_classes;
     float *dl = xmalloc((size_t)b.N * K * sizeof(float));
-    PassMode eval = {0, RELU_STANDARD, 0};
+    PassMode eval = {0, RELU_STANDARD, 0, 1}; /* eval mode, parameter gradients wanted */
     for (int s = 0; s < 2; s++) {
         model_zero_grads(&ref);
         const float *z = model_forward(&ref, p, b.x, b.N, eval);

@@ -58,7 +58,7 @@ static void run_case(Arch a, int side, int batch, int pass, int reps) {
     Adam opt;
     memset(&opt, 0, sizeof opt);
     if (pass == TRAIN) { model_alloc_grads(&m); adam_init(&opt, m.n_params, 1e-6f, 0); }
-    PassMode mode = {pass == TRAIN, RELU_STANDARD, 1};
+    PassMode mode = {pass == TRAIN, RELU_STANDARD, 1, 0};
     double *ts = xmalloc((size_t)(reps + 1) * sizeof(double));
     for (int it = 0; it <= reps; it++) { /* it == 0: warm-up */
         double t0 = now();

@@ -65,6 +65,9 @@ typedef struct {
     int train;
     ReluRule relu;
     uint64_t seed;       /* dropout masks */
+    int param_grads;     /* eval mode: 1 if the backward will ask for parameter gradients;
+                          * 0 (attribution, prediction) lets a BN run inside the output of
+                          * the conv before it (the same bits, one pass less) */
 } PassMode;
 
 /* Build with torchvision's initialisation (kaiming normal fan_out for convs, as

@@ -35,6 +35,12 @@ void bn_forward_train_act(int N, int C, int HW, const float *x, const float *gam
 void bn_forward_eval_act(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
                          const float *running_mean, const float *running_var, float eps, float *y, int relu);
 
+/* Eval mode is y = x * scale[c] + shift[c] (then the ReLU): writes scale, shift [C] as
+ * bn_forward_eval computes them, so a convolution can apply them to its own output
+ * (conv2d_forward_affine) with the same bits. */
+void bn_eval_affine(int C, const float *gamma, const float *beta, const float *running_mean,
+                    const float *running_var, float eps, float *scale, float *shift);
+
 /* Naive references (double accumulation, straightforward loops). */
 void bn_forward_train_ref(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
                           float *running_mean, float *running_var, float momentum, float eps,

@@ -26,6 +26,12 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w, const fl
  * the same bits as conv2d_forward followed by relu_forward. */
 void conv2d_forward_act(const ConvShape *s, const float *x, const float *w, const float *b, float *y, int relu,
                         Workspace *ws);
+/* And with eval-mode batch norm applied in between: y = conv * scale[k] + shift[k]
+ * (after the bias), then the ReLU: the same bits as conv2d_forward, bn_forward_eval
+ * (scale, shift from bn_eval_affine) and relu_forward. scale and shift both or
+ * neither (NULL). Borrows every array; writes y only. */
+void conv2d_forward_affine(const ConvShape *s, const float *x, const float *w, const float *b, const float *scale,
+                           const float *shift, float *y, int relu, Workspace *ws);
 void conv2d_backward(const ConvShape *s, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db, Workspace *ws);
 

@@ -143,7 +143,7 @@ static void onehot(const Ctx *c, int nb, const int *t) {
 
 /* g [n,CHW] = d logit_{t[i]} / d x_i for images x [n,CHW] under the ReLU rule. */
 static void gradients(Ctx *c, const float *x, int n, const int *t, ReluRule rule, float *g) {
-    PassMode mode = {0, rule, 0};
+    PassMode mode = {0, rule, 0, 0};
     for (int i0 = 0; i0 < n; i0 += c->B) {
         int nb = n - i0 < c->B ? n - i0 : c->B;
         size_t off = (size_t)i0 * c->CHW;
@@ -157,7 +157,7 @@ static void gradients(Ctx *c, const float *x, int n, const int *t, ReluRule rule
 /* logit_{t[i]} of images x [n,CHW] (eval mode) into f [n]. A NULL t means image 0
  * repeated: x is then one image and f[i] = its logit t0[i]. */
 static void target_logits(Ctx *c, const float *x, int n, const int *t, double *f) {
-    PassMode mode = {0, RELU_STANDARD, 0};
+    PassMode mode = {0, RELU_STANDARD, 0, 0};
     for (int i0 = 0; i0 < n; i0 += c->B) {
         int nb = n - i0 < c->B ? n - i0 : c->B;
         const float *y = model_forward(c->m, c->p, x + (size_t)i0 * c->CHW, nb, mode);
@@ -171,7 +171,7 @@ static void target_logits(Ctx *c, const float *x, int n, const int *t, double *f
  * size, to its image's sum (in step order, as Captum's sum over steps). */
 static void integrated_gradients(Ctx *c, const float *x, int n, const int *t, const float *b, int steps,
                                  float *out, double *delta) {
-    PassMode mode = {0, RELU_STANDARD, 0};
+    PassMode mode = {0, RELU_STANDARD, 0, 0};
     size_t CHW = (size_t)c->CHW;
     long total = (long)n * steps;
     memset(out, 0, (size_t)n * CHW * sizeof(float));

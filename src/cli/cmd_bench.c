@@ -196,14 +196,14 @@ typedef struct {
 
 static void run_forward(void *p) {
     ModelCase *c = p;
-    PassMode mode = {0, RELU_STANDARD, 0};
+    PassMode mode = {0, RELU_STANDARD, 0, 0};
     model_forward(c->m, c->plan, c->x, c->n, mode);
 }
 
 /* The gradient of each image's logit (i mod K) with respect to the input. */
 static void run_input_grad(void *p) {
     ModelCase *c = p;
-    PassMode mode = {0, RELU_STANDARD, 0};
+    PassMode mode = {0, RELU_STANDARD, 0, 0};
     model_forward(c->m, c->plan, c->x, c->n, mode);
     memset(c->dlogits, 0, sizeof(float) * (size_t)c->n * c->K);
     for (int i = 0; i < c->n; i++) c->dlogits[(size_t)i * c->K + i % c->K] = 1.0f;
@@ -213,7 +213,7 @@ static void run_input_grad(void *p) {
 
 static void run_train_step(void *p) {
     ModelCase *c = p;
-    PassMode mode = {1, RELU_STANDARD, 12345};
+    PassMode mode = {1, RELU_STANDARD, 12345, 0};
     const float *y = model_forward(c->m, c->plan, c->x, c->n, mode);
     loss_mse((size_t)c->n * c->K, y, c->target, c->dlogits);
     model_zero_grads(c->m);

@@ -125,7 +125,7 @@ int cmd_explain(int argc, char **argv) {
     if (target && parse_target(target, &m, &fixed)) goto done;
 
     /* logits (for the default target and the report) */
-    PassMode mode = {0, RELU_STANDARD, 0};
+    PassMode mode = {0, RELU_STANDARD, 0, 0};
     for (int i = 0; i < n; i += batch) {
         int nb = n - i < batch ? n - i : batch;
         memcpy(logits + (size_t)i * K, model_forward(&m, p, x.data + (size_t)i * per, nb, mode),

@@ -73,7 +73,7 @@ int cmd_predict(int argc, char **argv) {
         return cli_fail();
     }
     float *logits = xmalloc((size_t)n * K * sizeof(float));
-    PassMode mode = {0, RELU_STANDARD, 0};
+    PassMode mode = {0, RELU_STANDARD, 0, 0};
     size_t per = (size_t)3 * H * W;
     for (int i = 0; i < n; i += batch) {
         int nb = n - i < batch ? n - i : batch;

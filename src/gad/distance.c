@@ -22,7 +22,7 @@ void gad_logits(Model *m, Plan *p, const float *x, int n, float *out) {
     plan_size(p, &B, &H, &W);
     int K = m->cfg.num_classes;
     size_t isz = (size_t)3 * H * W;
-    PassMode eval = {0, RELU_STANDARD, 0};
+    PassMode eval = {0, RELU_STANDARD, 0, 0};
     for (int i = 0; i < n; i += B) {
         int nb = n - i < B ? n - i : B;
         const float *y = model_forward(m, p, x + (size_t)i * isz, nb, eval);

@@ -25,7 +25,7 @@ int gad_sup_mask(const unsigned char *orig, const unsigned char *gad, int npix, 
 
 static int eval_model_fn(void *ctx, const float *x, int n, float *out) {
     GadModelCtx *c = ctx;
-    PassMode mode = {0, RELU_STANDARD, 0};
+    PassMode mode = {0, RELU_STANDARD, 0, 0};
     const float *y = model_forward(c->m, c->p, x, n, mode);
     if (!y) return -1;
     memcpy(out, y, sizeof(float) * (size_t)n * (size_t)c->m->cfg.num_classes);

@@ -40,6 +40,11 @@ struct Plan {
     float **save_mean, **save_invstd; /* [nlayers] BN batch statistics [C], else NULL */
     int *relu_after;      /* [nlayers] 1: layer l + 1 is an in-place ReLU of this conv, BN or
                            * add, which applies it as it writes (the ReLU's forward is skipped) */
+    int *bn_fuse;         /* [nlayers] 1: conv l is read only by the BN l + 1, which an eval
+                           * forward without parameter gradients applies in the conv's
+                           * epilogue (scale and shift in the BN's save_mean, save_invstd;
+                           * the conv's own output is then never written) */
+    int last_fused;       /* the last forward did that */
     int *fold;            /* [nlayers] 1: an average pool of a 1x1 map, folded into the
                            * linear after it (2); 0 otherwise (see fold_pair) */
     float **wf, **dfeat;  /* [nlayers] at a folded linear: folded weights [O, C] and the
@@ -153,6 +158,10 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         p->relu_after[l] = (k == LK_CONV || k == LK_BN || k == LK_ADD) && is_inplace_relu(m, readers, l + 1) &&
                            m->layers[l + 1].in == l + 1;
     }
+    p->bn_fuse = xcalloc((size_t)nl, sizeof(int));
+    for (int l = 0; l + 1 < nl; l++)
+        p->bn_fuse[l] = m->layers[l].kind == LK_CONV && m->layers[l + 1].kind == LK_BN &&
+                        m->layers[l + 1].in == l + 1 && readers[l + 1] == 1;
     p->fold = xcalloc((size_t)nl, sizeof(int));
     for (int l = 0; l + 1 < nl; l++)
         if (fold_pair(m, readers, p->shape, l)) {
@@ -235,7 +244,7 @@ void plan_free(Plan *p) {
     if (!p) return;
     free(p->shape); free(p->val); free(p->gslot); free(p->glast); free(p->slot);
     free(p->argmax); free(p->mask); free(p->save_mean); free(p->save_invstd);
-    free(p->fold); free(p->wf); free(p->dfeat); free(p->relu_after);
+    free(p->fold); free(p->wf); free(p->dfeat); free(p->relu_after); free(p->bn_fuse);
     xfree_aligned(p->block);
     xfree_aligned(p->grad_block);
     ws_free(&p->ws);
@@ -267,6 +276,8 @@ const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mo
     GAD_ASSERT(n >= 1 && n <= p->max_batch);
     memcpy(p->val[0], x, (size_t)n * p->shape[0].per * sizeof(float));
     int has_bn = 0;
+    const int fuse = !mode.train && !mode.param_grads;
+    p->last_fused = 0;
     for (int l = 0; l < m->nlayers; l++) {
         const Layer *L = &m->layers[l];
         const ActShape *si = &p->shape[L->in], *so = &p->shape[l + 1];
@@ -276,7 +287,17 @@ const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mo
         switch (L->kind) {
         case LK_CONV: {
             ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
-            conv2d_forward_act(&cs, in, P(m, L->w), P(m, L->b), out, p->relu_after[l], &p->ws);
+            if (fuse && p->bn_fuse[l]) { /* conv, then BN l + 1 (and its ReLU) as it writes; BN skipped */
+                const Layer *B = &m->layers[l + 1];
+                float *sc = p->save_mean[l + 1], *sh = p->save_invstd[l + 1];
+                bn_eval_affine(L->cout, P(m, B->w), P(m, B->b), P(m, B->rm), P(m, B->rv), BN_EPS, sc, sh);
+                conv2d_forward_affine(&cs, in, P(m, L->w), P(m, L->b), sc, sh, p->val[l + 2], p->relu_after[l + 1],
+                                      &p->ws);
+                p->last_fused = 1;
+                l++;
+            } else {
+                conv2d_forward_act(&cs, in, P(m, L->w), P(m, L->b), out, p->relu_after[l], &p->ws);
+            }
             GAD_ASSERT(p->ws.used == 0);
             break;
         }
@@ -350,6 +371,9 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
     int n = p->last_n, nl = m->nlayers;
     GAD_ASSERT(n >= 1 && p->last_train == mode.train); /* backward of the last forward */
     GAD_ASSERT(!param_grads || m->grads);
+    /* parameter gradients after an eval forward need mode.param_grads set there (BN's
+     * weight gradient reads the conv output that the fused forward never wrote) */
+    GAD_ASSERT(!param_grads || !p->last_fused);
     memcpy(G(p, nl, dx), dlogits, (size_t)n * p->shape[nl].per * sizeof(float));
     for (int l = nl - 1; l >= 0; l--) {
         const Layer *L = &m->layers[l];

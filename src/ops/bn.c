@@ -204,9 +204,18 @@ static void fwd_eval_worker(void *p, int ith, int nth) {
     long lo, hi;
     par_range(C, ith, nth, &lo, &hi);
     for (long c = lo; c < hi; c++) {
-        const float invstd = (float)(1.0 / sqrt((double)j->rvar[c] + j->eps));
-        const float scale = j->gamma[c] * invstd, shift = j->beta[c] - j->rmean[c] * scale;
+        float scale, shift;
+        bn_eval_affine(1, j->gamma + c, j->beta + c, j->rmean + c, j->rvar + c, j->eps, &scale, &shift);
         for (int n = 0; n < N; n++) row_affine(&AT(j->x, n, c, 0), HW, scale, shift, j->relu, &AT(j->y, n, c, 0));
+    }
+}
+
+void bn_eval_affine(int C, const float *gamma, const float *beta, const float *running_mean,
+                    const float *running_var, float eps, float *scale, float *shift) {
+    for (int c = 0; c < C; c++) {
+        const float invstd = (float)(1.0 / sqrt((double)running_var[c] + eps));
+        scale[c] = gamma[c] * invstd;
+        shift[c] = beta[c] - running_mean[c] * scale[c];
     }
 }
 

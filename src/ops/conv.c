@@ -415,6 +415,7 @@ typedef struct {
     int Hd, Wd, a, b, sa, sb;
     int accumulate;          /* dst += product; else dst = product (+ bias) */
     const float *bias;       /* [M] or NULL (forward only) */
+    const float *scale, *shift; /* [M] or NULL (forward only): y = y * scale + shift after the bias */
     int relu;                /* forward: y = max(y, 0) after the bias */
     const ConvShape *col2im; /* set: the result is dcols [C*kh*kw, cols] of this shape,
                               * added into dst [N,C,H,W] by col2im */
@@ -594,23 +595,41 @@ static void col2im_add(const ConvShape *s, const float *dcols, size_t ld, int p0
             }
 }
 
-/* d[0:n] = o[0:n], plus bm with a bias, then max(., 0) with relu (d may be o): the
- * same operations as a separate bias add and relu_forward, so the same bits. */
-static void finish_row(float *d, const float *o, int n, int bias, float bm, int relu) {
+/* The forward's epilogue for output channel m: a bias, an affine map (eval-mode batch
+ * norm), a ReLU, each optional. */
+typedef struct {
+    int bias, affine, relu;
+    float bm, sc, sh;
+} Epi;
+
+static Epi epi_of(const Prod *P, int m) {
+    Epi e = {P->bias != NULL, P->scale != NULL, P->relu, P->bias ? P->bias[m] : 0.0f,
+             P->scale ? P->scale[m] : 1.0f, P->shift ? P->shift[m] : 0.0f};
+    return e;
+}
+
+/* d[0:n] = o[0:n], plus the bias, times scale plus shift, then max(., 0) (d may be o):
+ * the same operations as a separate bias add, bn_forward_eval and relu_forward, so the
+ * same bits. */
+static void finish_row(float *d, const float *o, int n, const Epi *e) {
+    const float bm = e->bm, sc = e->sc, sh = e->sh;
     int k = 0;
     for (; k + 16 <= n; k += 16) {
         float v[16];
         for (int t = 0; t < 16; t++) v[t] = o[k + t];
-        if (bias)
+        if (e->bias)
             for (int t = 0; t < 16; t++) v[t] += bm;
-        if (relu)
+        if (e->affine)
+            for (int t = 0; t < 16; t++) v[t] = v[t] * sc + sh;
+        if (e->relu)
             for (int t = 0; t < 16; t++) v[t] = v[t] > 0.0f ? v[t] : 0.0f;
         for (int t = 0; t < 16; t++) d[k + t] = v[t];
     }
     for (; k < n; k++) {
         float v = o[k];
-        if (bias) v += bm;
-        if (relu) v = v > 0.0f ? v : 0.0f;
+        if (e->bias) v += bm;
+        if (e->affine) v = v * sc + sh;
+        if (e->relu) v = v > 0.0f ? v : 0.0f;
         d[k] = v;
     }
 }
@@ -632,13 +651,13 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
     if (P->wd.on) { /* wide column p is grid point (p / Wp, p % Wp) if p % Wp < Wg */
         const int Wp = P->wd.Wp, ww = p1 - p0;
         for (int m = m0; m < m1; m++) {
-            const float bm = P->bias ? P->bias[m] : 0.0f;
+            const Epi e = epi_of(P, m);
             for (int u = p0 / Wp; u * Wp < p1; u++) {
                 const int v0 = imax(0, p0 - u * Wp), v1 = imin(Wg, p1 - u * Wp);
                 if (v1 <= v0) continue;
                 const float *o = out + (size_t)m * ww + (u * Wp + v0 - p0);
                 float *dr = P->dst + n0 * P->dst_img + m * plane + (size_t)(P->a + P->sa * u) * P->Wd + P->b + v0 * P->sb;
-                if (!P->accumulate) finish_row(dr, o, v1 - v0, P->bias != NULL, bm, P->relu);
+                if (!P->accumulate) finish_row(dr, o, v1 - v0, &e);
                 else if (P->sb == 1) add_floats(dr, o, v1 - v0);
                 else
                     for (int k = 0; k < v1 - v0; k++) dr[k * P->sb] += o[k];
@@ -647,10 +666,11 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
         return;
     }
     if (block_direct(P, n0, n1)) {
-        if (P->accumulate || (!P->bias && !P->relu)) return;
+        if (P->accumulate || (!P->bias && !P->scale && !P->relu)) return;
         for (int m = m0; m < m1; m++) {
             float *d = P->dst + n0 * P->dst_img + m * plane + p0;
-            finish_row(d, d, p1 - p0, P->bias != NULL, P->bias ? P->bias[m] : 0.0f, P->relu);
+            const Epi e = epi_of(P, m);
+            finish_row(d, d, p1 - p0, &e);
         }
         return;
     }
@@ -658,7 +678,7 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
         for (int m = m0; m < m1; m++) {
             const float *o = out + (size_t)m * w + (size_t)(n - n0) * (p1 - p0);
             float *d = P->dst + n * P->dst_img + m * plane;
-            const float bm = P->bias ? P->bias[m] : 0.0f;
+            const Epi e = epi_of(P, m);
             int u = p0 / Wg, v = p0 % Wg;
             for (int p = p0; p < p1; u++, v = 0) {
                 const int v1 = imin(Wg, v + (p1 - p));
@@ -666,7 +686,7 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
                 if (P->accumulate)
                     for (int k = v; k < v1; k++) dr[k * P->sb] += o[k - v];
                 else /* the forward: unit stride */
-                    finish_row(dr + v, o, v1 - v, P->bias != NULL, bm, P->relu);
+                    finish_row(dr + v, o, v1 - v, &e);
                 o += v1 - v;
                 p += v1 - v;
             }
@@ -932,10 +952,18 @@ void conv2d_forward(const ConvShape *s, const float *x, const float *w, const fl
 
 void conv2d_forward_act(const ConvShape *s, const float *x, const float *w, const float *b, float *y, int relu,
                         Workspace *ws) {
+    conv2d_forward_affine(s, x, w, b, NULL, NULL, y, relu, ws);
+}
+
+void conv2d_forward_affine(const ConvShape *s, const float *x, const float *w, const float *b, const float *scale,
+                           const float *shift, float *y, int relu, Workspace *ws) {
     if (s->N == 0) return;
+    GAD_ASSERT(!scale == !shift);
     size_t tap, T = (size_t)s->kh * s->kw;
     if (point_map(s, &tap)) {
         linear_forward_strided(s->N, s->C, s->K, x, w + tap, (size_t)s->C * T, T, b, y, ws);
+        if (scale) /* y [N, K]: as bn_forward_eval on 1x1 maps */
+            for (size_t i = 0; i < (size_t)s->N * s->K; i++) y[i] = y[i] * scale[i % s->K] + shift[i % s->K];
         if (relu) relu_forward((size_t)s->N * s->K, y, y);
         return;
     }
@@ -953,6 +981,8 @@ void conv2d_forward_act(const ConvShape *s, const float *x, const float *w, cons
     P.dst_img = (size_t)s->K * s->Ho * s->Wo;
     P.Hd = s->Ho; P.Wd = s->Wo; P.sa = P.sb = 1;
     P.bias = b;
+    P.scale = scale;
+    P.shift = shift;
     P.relu = relu;
     prod_run(&P, ws);
     ws_release(ws, mark);

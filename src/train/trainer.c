@@ -102,7 +102,7 @@ static float accuracy_with(Model *m, Plan *p, int cap, const float *x, const int
     size_t per = (size_t)3 * H * W;
     int K = m->cfg.num_classes;
     long right = 0;
-    PassMode mode = {0, RELU_STANDARD, 0};
+    PassMode mode = {0, RELU_STANDARD, 0, 0};
     for (int i = 0; i < n; i += cap) {
         int nb = n - i < cap ? n - i : cap;
         const float *z = model_forward(m, p, x + (size_t)i * per, nb, mode);
@@ -180,7 +180,7 @@ static float train_loop(Model *m, const float *x, const int *labels, const float
                 else memcpy(tb + (size_t)k * K, targets + (size_t)src * K, (size_t)K * sizeof(float));
             }
             /* dropout masks differ per step, reproducibly */
-            PassMode mode = {o->train_mode, RELU_STANDARD, o->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)++step)};
+            PassMode mode = {o->train_mode, RELU_STANDARD, o->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)++step), 1};
             if (o->cosine) adam.lr = 0.5 * (double)o->lr * (1.0 + cos(3.14159265358979323846 * (step - 1) / nsteps));
             model_zero_grads(m);
             const float *z = model_forward(m, p, xb, cnt, mode);

@@ -851,6 +851,24 @@ TEST(ops_relu_rules) {
                dx[2], dx[3], dx[4], dx[5]);
     }
     relu_backward(6, y, dy, NULL, RELU_STANDARD); /* NULL dx: nothing to do */
+    /* relu_backward_set: the bits of relu_backward onto zeros (-0 terms included),
+     * over whole blocks and a remainder, without reading dx (NaN there is ignored) */
+    {
+        Rng r;
+        rng_seed(&r, 50);
+        const size_t n = 1000;
+        float *yy = randn(&r, n, 1.0f), *dd = randn(&r, n, 1.0f), *acc = xcalloc(n, 4), *set = xmalloc(n * 4);
+        for (size_t i = 0; i < n; i += 7) dd[i] = -0.0f;
+        relu_forward(n, yy, yy);
+        for (int rule = 0; rule < 3; rule++) {
+            memset(acc, 0, n * 4);
+            for (size_t i = 0; i < n; i++) set[i] = NAN;
+            relu_backward(n, yy, dd, acc, (ReluRule)rule);
+            relu_backward_set(n, yy, dd, set, (ReluRule)rule);
+            CHECKF(bitwise_equal(acc, set, n), "relu rule %d: relu_backward_set differs", rule);
+        }
+        free(yy); free(dd); free(acc); free(set);
+    }
     float z[6];
     memcpy(z, x, sizeof z);
     relu_forward(6, z, z); /* in place */

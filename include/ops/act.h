@@ -17,6 +17,9 @@ typedef enum {
 void relu_forward(size_t n, const float *x, float *y);
 /* y: the forward output (y > 0 exactly where x > 0). */
 void relu_backward(size_t n, const float *y, const float *dy, float *dx, ReluRule rule);
+/* The same, writing dx instead of adding to it: the bits of relu_backward onto a zeroed
+ * dx, without the zeroing pass (for a gradient's first writer). */
+void relu_backward_set(size_t n, const float *y, const float *dy, float *dx, ReluRule rule);
 
 /* y = a + b (y may alias a or b). Backward: da += dy, db += dy. */
 void add_forward(size_t n, const float *a, const float *b, float *y);

@@ -379,7 +379,9 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
         const Layer *L = &m->layers[l];
         const ActShape *si = &p->shape[L->in], *so = &p->shape[l + 1];
         /* gradients that go live here start from zero (a folded linear's input has none) */
-        if (L->in > 0 && p->glast[L->in] == l && p->fold[l] != 2)
+        /* (a ReLU writes its input's gradient whole when it goes live here: no zeroing) */
+        const int first = L->in > 0 && p->glast[L->in] == l;
+        if (first && p->fold[l] != 2 && L->kind != LK_RELU)
             memset(G(p, L->in, dx), 0, (size_t)n * si->per * sizeof(float));
         if (L->in2 > 0 && p->glast[L->in2] == l)
             memset(G(p, L->in2, dx), 0, (size_t)n * p->shape[L->in2].per * sizeof(float));
@@ -404,7 +406,9 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
                 bn_backward_eval(n, si->c, si->h * si->w, in, P(m, L->w), P(m, L->rm), P(m, L->rv), BN_EPS, dy,
                                  din, dw, db);
             break;
-        case LK_RELU: relu_backward(cnt, p->val[l + 1], dy, din, mode.relu); break;
+        case LK_RELU:
+            (first ? relu_backward_set : relu_backward)(cnt, p->val[l + 1], dy, din, mode.relu);
+            break;
         case LK_MAXPOOL: maxpool_backward(n, si->c, si->h, si->w, L->k, L->s, L->pad, p->argmax[l], dy, din); break;
         case LK_AVGPOOL:
             if (p->fold[l]) add_backward((size_t)n * si->c, p->dfeat[l + 1], din, NULL); /* from the linear */

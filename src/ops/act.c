@@ -14,14 +14,15 @@
 #define BLK 16
 #define PAR_MIN 65536 /* elements below which one thread is faster than waking others */
 
-typedef enum { OP_RELU, OP_RELU_BWD, OP_ADD, OP_ADD_RELU, OP_ACC } ActOp;
+typedef enum { OP_RELU, OP_RELU_BWD, OP_RELU_BWD_SET, OP_ADD, OP_ADD_RELU, OP_ACC } ActOp;
 
 typedef struct {
     ActOp op;
     ReluRule rule;
     size_t n;
     const float *a, *b; /* inputs: x | y, dy | a, b | dy */
-    float *out;         /* y | dx | y | dx (accumulated for OP_RELU_BWD and OP_ACC) */
+    float *out;         /* y | dx | y | dx (accumulated for OP_RELU_BWD and OP_ACC; OP_RELU_BWD_SET
+                         * writes 0 + the term, the bits of accumulating onto zeros) */
 } ActJob;
 
 /* The rule's backward term for one element: dy where it passes, else 0. */
@@ -57,8 +58,9 @@ static void act_range(const ActJob *j, size_t lo, size_t hi) {
             for (int k = 0; k < BLK; k++) o[k] += a[k];
             break;
         case OP_RELU_BWD: /* a = y, b = dy */
+        case OP_RELU_BWD_SET:
             for (int k = 0; k < BLK; k++) b[k] = B[i + k];
-            for (int k = 0; k < BLK; k++) o[k] = O[i + k];
+            for (int k = 0; k < BLK; k++) o[k] = j->op == OP_RELU_BWD ? O[i + k] : 0.0f;
             if (j->rule == RELU_STANDARD)
                 for (int k = 0; k < BLK; k++) o[k] += a[k] > 0.0f ? b[k] : 0.0f;
             else if (j->rule == RELU_DECONV)
@@ -80,6 +82,7 @@ static void act_range(const ActJob *j, size_t lo, size_t hi) {
         }
         case OP_ACC: O[i] += A[i]; break;
         case OP_RELU_BWD: O[i] += relu_term(j->rule, A[i], B[i]); break;
+        case OP_RELU_BWD_SET: O[i] = 0.0f + relu_term(j->rule, A[i], B[i]); break;
         }
     }
 }
@@ -106,6 +109,13 @@ void relu_backward(size_t n, const float *y, const float *dy, float *dx, ReluRul
     if (!dx) return;
     GAD_ASSERT(rule == RELU_STANDARD || rule == RELU_DECONV || rule == RELU_GUIDED);
     ActJob j = {OP_RELU_BWD, rule, n, y, dy, dx};
+    act_run(&j);
+}
+
+void relu_backward_set(size_t n, const float *y, const float *dy, float *dx, ReluRule rule) {
+    if (!dx) return;
+    GAD_ASSERT(rule == RELU_STANDARD || rule == RELU_DECONV || rule == RELU_GUIDED);
+    ActJob j = {OP_RELU_BWD_SET, rule, n, y, dy, dx};
     act_run(&j);
 }
 

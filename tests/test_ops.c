@@ -731,6 +731,33 @@ TEST(ops_linear_fold) {
     free(x); free(w); free(b); free(dy); free(xf); free(wf); free(y); free(yr); free(dw); free(dwr); free(dwf);
 }
 
+/* conv2d_backward_fresh with dx_fresh: every input-gradient route (wide blocks, small
+ * planes, stride classes, col2im, 1x1 maps, classes no tap reaches) writes dx with
+ * exactly the bits of conv2d_backward onto zeros, whatever dx held (NaN here). */
+TEST(ops_conv_dx_fresh_bitwise) {
+    Rng r;
+    rng_seed(&r, 49);
+    static const ConvCase cases[] = {{2, 40, 12, 64, 130, 3, 3, 1, 1, 1, 1, 0}, {3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1},
+                                     {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1},  {2, 3, 80, 76, 16, 7, 7, 2, 2, 3, 3, 1},
+                                     {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1},     {3, 4, 7, 7, 6, 1, 1, 2, 2, 0, 0, 0},
+                                     {2, 3, 40, 37, 8, 3, 3, 1, 1, 1, 1, 0}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const ConvCase *c = &cases[t];
+        ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+        size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * s.Ho * s.Wo;
+        float *w = randn(&r, (size_t)s.K * s.C * s.kh * s.kw, 0.3f), *dy = randn(&r, ny, 1.0f);
+        float *d0 = xcalloc(nx, 4), *d1 = xmalloc(nx * 4);
+        for (size_t i = 0; i < nx; i++) d1[i] = NAN;
+        Workspace ws;
+        conv_reserve(&ws, &s);
+        conv2d_backward(&s, NULL, w, dy, d0, NULL, NULL, &ws);
+        conv2d_backward_fresh(&s, NULL, w, dy, d1, 1, NULL, NULL, &ws);
+        CHECKF(bitwise_equal(d0, d1, nx), "conv case %d: fresh dx differs from dx onto zeros", (int)t);
+        ws_free(&ws);
+        free(w); free(dy); free(d0); free(d1);
+    }
+}
+
 /* Every route of the forward (bordered planes for small images, the general gather in
  * pieces, wide blocks over one and two k-blocks, rectangular kernels) gives each output
  * exactly the bits of one gemm element over the im2col matrix plus the bias: the

@@ -34,6 +34,11 @@ void conv2d_forward_affine(const ConvShape *s, const float *x, const float *w, c
                            const float *shift, float *y, int relu, Workspace *ws);
 void conv2d_backward(const ConvShape *s, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db, Workspace *ws);
+/* The same, but with dx_fresh != 0 dx's old contents are ignored: it gets the input
+ * gradient itself, with the bits of conv2d_backward onto a zeroed dx (for a gradient's
+ * first writer: no zeroing pass). */
+void conv2d_backward_fresh(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
+                           int dx_fresh, float *dw, float *db, Workspace *ws);
 
 void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w, const float *b, float *y);
 void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w, const float *dy,

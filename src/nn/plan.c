@@ -381,7 +381,7 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
         /* gradients that go live here start from zero (a folded linear's input has none) */
         /* (a ReLU writes its input's gradient whole when it goes live here: no zeroing) */
         const int first = L->in > 0 && p->glast[L->in] == l;
-        if (first && p->fold[l] != 2 && L->kind != LK_RELU)
+        if (first && p->fold[l] != 2 && L->kind != LK_RELU && L->kind != LK_CONV)
             memset(G(p, L->in, dx), 0, (size_t)n * si->per * sizeof(float));
         if (L->in2 > 0 && p->glast[L->in2] == l)
             memset(G(p, L->in2, dx), 0, (size_t)n * p->shape[L->in2].per * sizeof(float));
@@ -394,7 +394,7 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
         switch (L->kind) {
         case LK_CONV: {
             ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
-            conv2d_backward(&cs, in, P(m, L->w), dy, din, dw, db, &p->ws);
+            conv2d_backward_fresh(&cs, in, P(m, L->w), dy, din, first, dw, db, &p->ws);
             GAD_ASSERT(p->ws.used == 0);
             break;
         }

@@ -414,6 +414,8 @@ typedef struct {
     size_t dst_img;
     int Hd, Wd, a, b, sa, sb;
     int accumulate;          /* dst += product; else dst = product (+ bias) */
+    int fresh;               /* with accumulate: dst's old contents are ignored, it gets
+                              * 0 + product (the bits of adding onto zeros) */
     const float *bias;       /* [M] or NULL (forward only) */
     const float *scale, *shift; /* [M] or NULL (forward only): y = y * scale + shift after the bias */
     int relu;                /* forward: y = max(y, 0) after the bias */
@@ -558,7 +560,7 @@ static void block_product(const Prod *P, int i, const float *cols, float *out, G
     const int lda = P->tA ? P->M : P->rows;
     const float *A = P->A + (P->tA ? (size_t)m0 : (size_t)m0 * lda);
     if (block_direct(P, n0, n1))
-        mm(P->tA, 0, m1 - m0, q1 - q0, P->rows, 1.0f, A, lda, B + q0, ldb, P->accumulate ? 1.0f : 0.0f,
+        mm(P->tA, 0, m1 - m0, q1 - q0, P->rows, 1.0f, A, lda, B + q0, ldb, P->accumulate && !P->fresh ? 1.0f : 0.0f,
            P->dst + n0 * P->dst_img + p0 + (size_t)m0 * G + q0, G);
     else
         mm(P->tA, 0, m1 - m0, q1 - q0, P->rows, 1.0f, A, lda, B + q0, ldb, 0.0f, out + (size_t)m0 * w + q0, w);
@@ -658,6 +660,8 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
                 const float *o = out + (size_t)m * ww + (u * Wp + v0 - p0);
                 float *dr = P->dst + n0 * P->dst_img + m * plane + (size_t)(P->a + P->sa * u) * P->Wd + P->b + v0 * P->sb;
                 if (!P->accumulate) finish_row(dr, o, v1 - v0, &e);
+                else if (P->fresh)
+                    for (int k = 0; k < v1 - v0; k++) dr[k * P->sb] = 0.0f + o[k];
                 else if (P->sb == 1) add_floats(dr, o, v1 - v0);
                 else
                     for (int k = 0; k < v1 - v0; k++) dr[k * P->sb] += o[k];
@@ -683,7 +687,9 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
             for (int p = p0; p < p1; u++, v = 0) {
                 const int v1 = imin(Wg, v + (p1 - p));
                 float *dr = d + (size_t)(P->a + P->sa * u) * P->Wd + P->b;
-                if (P->accumulate)
+                if (P->accumulate && P->fresh)
+                    for (int k = v; k < v1; k++) dr[k * P->sb] = 0.0f + o[k - v];
+                else if (P->accumulate)
                     for (int k = v; k < v1; k++) dr[k * P->sb] += o[k - v];
                 else /* the forward: unit stride */
                     finish_row(dr + v, o, v1 - v, &e);
@@ -1014,8 +1020,25 @@ static void wt_worker(void *arg, int ith, int nth) {
         }
 }
 
-static void backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, Workspace *ws) {
+/* Does every dx position belong to an input-gradient class that some tap reaches? */
+static int dx_classes_cover(const ConvShape *s) {
+    for (int a = 0; a < s->sh; a++)
+        for (int b = 0; b < s->sw; b++) {
+            int ia, jb;
+            Gather g = dx_class(s, a, b, &ia, &jb);
+            if (g.Hg > 0 && g.Wg > 0 && g_rows(&g) == 0) return 0;
+        }
+    return 1;
+}
+
+/* dx += (or, fresh, =) the input gradient. */
+static void backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, int fresh, Workspace *ws) {
     size_t tap, T = (size_t)s->kh * s->kw;
+    if (fresh && (point_map(s, &tap) || dx_by_col2im(s) || !dx_classes_cover(s))) {
+        /* routes that add onto dx in pieces (scatter, strided linear, uncovered classes) */
+        memset(dx, 0, sizeof(float) * (size_t)s->N * s->C * s->H * s->W);
+        fresh = 0;
+    }
     if (point_map(s, &tap)) {
         linear_backward_dx_strided(s->N, s->C, s->K, dy, w + tap, (size_t)s->C * T, T, dx, ws);
         return;
@@ -1064,6 +1087,7 @@ static void backward_dx(const ConvShape *s, const float *w, const float *dy, flo
             P.dst_img = (size_t)s->C * s->H * s->W;
             P.Hd = s->H; P.Wd = s->W; P.a = a; P.b = b; P.sa = s->sh; P.sb = s->sw;
             P.accumulate = 1;
+            P.fresh = fresh;
             prod_run(&P, ws);
             ws_release(ws, mark);
         }
@@ -1248,8 +1272,13 @@ static void db_worker(void *arg, int ith, int nth) {
 
 void conv2d_backward(const ConvShape *s, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db, Workspace *ws) {
+    conv2d_backward_fresh(s, x, w, dy, dx, 0, dw, db, ws);
+}
+
+void conv2d_backward_fresh(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
+                           int dx_fresh, float *dw, float *db, Workspace *ws) {
     if (s->N == 0) return;
-    if (dx) backward_dx(s, w, dy, dx, ws);
+    if (dx) backward_dx(s, w, dy, dx, dx_fresh, ws);
     if (dw) backward_dw(s, x, dy, dw, ws);
     if (db) {
         DbJob j = {s, dy, db};

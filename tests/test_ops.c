@@ -733,7 +733,8 @@ TEST(ops_linear_fold) {
 
 /* conv2d_backward_fresh with dx_fresh: every input-gradient route (wide blocks, small
  * planes, stride classes, col2im, 1x1 maps, classes no tap reaches) writes dx with
- * exactly the bits of conv2d_backward onto zeros, whatever dx held (NaN here). */
+ * exactly the bits of conv2d_backward onto zeros, whatever dx held (NaN here); and
+ * with a ReLU's output given, the bits of relu_backward_set after that, each rule. */
 TEST(ops_conv_dx_fresh_bitwise) {
     Rng r;
     rng_seed(&r, 49);
@@ -751,8 +752,18 @@ TEST(ops_conv_dx_fresh_bitwise) {
         Workspace ws;
         conv_reserve(&ws, &s);
         conv2d_backward(&s, NULL, w, dy, d0, NULL, NULL, &ws);
-        conv2d_backward_fresh(&s, NULL, w, dy, d1, 1, NULL, NULL, &ws);
+        conv2d_backward_fresh(&s, NULL, w, dy, d1, 1, NULL, RELU_STANDARD, NULL, NULL, &ws);
         CHECKF(bitwise_equal(d0, d1, nx), "conv case %d: fresh dx differs from dx onto zeros", (int)t);
+        /* with the backward of a ReLU before the conv applied in the same pass */
+        float *yr = randn(&r, nx, 1.0f), *d2 = xmalloc(nx * 4);
+        relu_forward(nx, yr, yr);
+        for (int rule = 0; rule < 3; rule++) {
+            relu_backward_set(nx, yr, d0, d2, (ReluRule)rule);
+            for (size_t i = 0; i < nx; i++) d1[i] = NAN;
+            conv2d_backward_fresh(&s, NULL, w, dy, d1, 1, yr, (ReluRule)rule, NULL, NULL, &ws);
+            CHECKF(bitwise_equal(d2, d1, nx), "conv case %d rule %d: dx through the ReLU differs", (int)t, rule);
+        }
+        free(yr); free(d2);
         ws_free(&ws);
         free(w); free(dy); free(d0); free(d1);
     }

@@ -17,6 +17,15 @@ typedef enum {
 void relu_forward(size_t n, const float *x, float *y);
 /* y: the forward output (y > 0 exactly where x > 0). */
 void relu_backward(size_t n, const float *y, const float *dy, float *dx, ReluRule rule);
+/* The rule's term for one element (y the forward output, g the incoming gradient): what
+ * relu_backward adds; kernels that apply the backward of a following ReLU use it. */
+static inline float relu_backward_term(ReluRule rule, float y, float g) {
+    switch (rule) {
+    case RELU_STANDARD: return y > 0.0f ? g : 0.0f;    /* the true gradient */
+    case RELU_DECONV: return g > 0.0f ? g : 0.0f;      /* ReLU of the signal */
+    default: return (y > 0.0f && g > 0.0f) ? g : 0.0f; /* guided: both */
+    }
+}
 /* The same, writing dx instead of adding to it: the bits of relu_backward onto a zeroed
  * dx, without the zeroing pass (for a gradient's first writer). */
 void relu_backward_set(size_t n, const float *y, const float *dy, float *dx, ReluRule rule);

@@ -8,6 +8,7 @@
 #ifndef GAD_OPS_CONV_H
 #define GAD_OPS_CONV_H
 #include "core/ws.h"
+#include "ops/act.h"
 #include <stddef.h>
 
 typedef struct {
@@ -36,9 +37,11 @@ void conv2d_backward(const ConvShape *s, const float *x, const float *w, const f
                      float *dx, float *dw, float *db, Workspace *ws);
 /* The same, but with dx_fresh != 0 dx's old contents are ignored: it gets the input
  * gradient itself, with the bits of conv2d_backward onto a zeroed dx (for a gradient's
- * first writer: no zeroing pass). */
+ * first writer: no zeroing pass). With relu_y (dx_fresh only; else NULL) the input was
+ * the output relu_y of a ReLU, and dx gets the gradient of the ReLU's input instead:
+ * the bits of relu_backward_set(relu_y, that input gradient, rule), in the same pass. */
 void conv2d_backward_fresh(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
-                           int dx_fresh, float *dw, float *db, Workspace *ws);
+                           int dx_fresh, const float *relu_y, ReluRule rule, float *dw, float *db, Workspace *ws);
 
 void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w, const float *b, float *y);
 void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w, const float *dy,

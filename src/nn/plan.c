@@ -45,6 +45,11 @@ struct Plan {
                            * epilogue (scale and shift in the BN's save_mean, save_invstd;
                            * the conv's own output is then never written) */
     int last_fused;       /* the last forward did that */
+    int *relu_into;       /* [nlayers] for a conv reading only the output of an in-place ReLU
+                           * (layer r, read by nothing else): r, whose backward the conv's
+                           * input gradient then includes (layer r's backward is skipped and
+                           * the conv writes the gradient of r's input); else -1 */
+    int *relu_done;       /* [nlayers] 1: a ReLU whose backward a conv does (relu_into) */
     int *fold;            /* [nlayers] 1: an average pool of a 1x1 map, folded into the
                            * linear after it (2); 0 otherwise (see fold_pair) */
     float **wf, **dfeat;  /* [nlayers] at a folded linear: folded weights [O, C] and the
@@ -158,6 +163,18 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         p->relu_after[l] = (k == LK_CONV || k == LK_BN || k == LK_ADD) && is_inplace_relu(m, readers, l + 1) &&
                            m->layers[l + 1].in == l + 1;
     }
+    p->relu_into = xmalloc((size_t)nl * sizeof(int));
+    for (int l = 0; l < nl; l++) {
+        const Layer *L = &m->layers[l];
+        const int r = L->in - 1;
+        p->relu_into[l] = L->kind == LK_CONV && r >= 0 && is_inplace_relu(m, readers, r) && readers[L->in] == 1 &&
+                                  m->layers[r].in > 0
+                              ? r
+                              : -1;
+    }
+    p->relu_done = xcalloc((size_t)nl, sizeof(int));
+    for (int l = 0; l < nl; l++)
+        if (p->relu_into[l] >= 0) p->relu_done[p->relu_into[l]] = 1;
     p->bn_fuse = xcalloc((size_t)nl, sizeof(int));
     for (int l = 0; l + 1 < nl; l++)
         p->bn_fuse[l] = m->layers[l].kind == LK_CONV && m->layers[l + 1].kind == LK_BN &&
@@ -220,13 +237,16 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
     p->gslot[nl] = p->nslots++;
     for (int l = nl - 1; l >= 0; l--) {
         const Layer *L = &m->layers[l];
-        int ins[2] = {L->in, L->in2};
+        if (p->relu_done[l]) continue; /* its output's gradient never exists: nothing to free */
+        const int r = p->relu_into[l];
+        int ins[2] = {r >= 0 ? m->layers[r].in : L->in, L->in2}; /* a fused conv writes r's input's */
         for (int j = 0; j < 2; j++) {
             int a = ins[j];
-            if (a > 0 && p->glast[a] == l) p->gslot[a] = nfree ? freelist[--nfree] : p->nslots++;
+            if (a > 0 && (p->glast[a] == l || (j == 0 && r >= 0))) p->gslot[a] = nfree ? freelist[--nfree] : p->nslots++;
         }
         freelist[nfree++] = p->gslot[l + 1];
     }
+
     free(freelist);
     size_t slot_bytes = ws_round(B * maxper * sizeof(float));
     /* Pages of slots a forward-only user never touches are never made resident. */
@@ -244,7 +264,8 @@ void plan_free(Plan *p) {
     if (!p) return;
     free(p->shape); free(p->val); free(p->gslot); free(p->glast); free(p->slot);
     free(p->argmax); free(p->mask); free(p->save_mean); free(p->save_invstd);
-    free(p->fold); free(p->wf); free(p->dfeat); free(p->relu_after); free(p->bn_fuse);
+    free(p->fold); free(p->wf); free(p->dfeat); free(p->relu_after); free(p->bn_fuse); free(p->relu_into);
+    free(p->relu_done);
     xfree_aligned(p->block);
     xfree_aligned(p->grad_block);
     ws_free(&p->ws);
@@ -378,6 +399,16 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
     for (int l = nl - 1; l >= 0; l--) {
         const Layer *L = &m->layers[l];
         const ActShape *si = &p->shape[L->in], *so = &p->shape[l + 1];
+        if (p->relu_done[l]) continue; /* done by the conv that reads it */
+        if (p->relu_into[l] >= 0) { /* the conv writes the gradient of the ReLU's input */
+            ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
+            float *dw = param_grads && L->w >= 0 ? m->params_info[L->w].grad : NULL;
+            float *db = param_grads && L->b >= 0 ? m->params_info[L->b].grad : NULL;
+            conv2d_backward_fresh(&cs, p->val[L->in], P(m, L->w), G(p, l + 1, dx), G(p, m->layers[p->relu_into[l]].in, dx), 1,
+                                  p->val[L->in], mode.relu, dw, db, &p->ws);
+            GAD_ASSERT(p->ws.used == 0);
+            continue;
+        }
         /* gradients that go live here start from zero (a folded linear's input has none) */
         /* (a ReLU writes its input's gradient whole when it goes live here: no zeroing) */
         const int first = L->in > 0 && p->glast[L->in] == l;
@@ -394,7 +425,7 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
         switch (L->kind) {
         case LK_CONV: {
             ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
-            conv2d_backward_fresh(&cs, in, P(m, L->w), dy, din, first, dw, db, &p->ws);
+            conv2d_backward_fresh(&cs, in, P(m, L->w), dy, din, first, NULL, mode.relu, dw, db, &p->ws);
             GAD_ASSERT(p->ws.used == 0);
             break;
         }

@@ -25,14 +25,6 @@ typedef struct {
                          * writes 0 + the term, the bits of accumulating onto zeros) */
 } ActJob;
 
-/* The rule's backward term for one element: dy where it passes, else 0. */
-static float relu_term(ReluRule rule, float y, float g) {
-    switch (rule) {
-    case RELU_STANDARD: return y > 0.0f ? g : 0.0f;               /* the true gradient */
-    case RELU_DECONV: return g > 0.0f ? g : 0.0f;                 /* ReLU of the signal */
-    default: return (y > 0.0f && g > 0.0f) ? g : 0.0f;            /* guided: both */
-    }
-}
 
 /* Elements [lo, hi): whole blocks, then the rest one by one (same arithmetic). */
 static void act_range(const ActJob *j, size_t lo, size_t hi) {
@@ -81,8 +73,8 @@ static void act_range(const ActJob *j, size_t lo, size_t hi) {
             break;
         }
         case OP_ACC: O[i] += A[i]; break;
-        case OP_RELU_BWD: O[i] += relu_term(j->rule, A[i], B[i]); break;
-        case OP_RELU_BWD_SET: O[i] = 0.0f + relu_term(j->rule, A[i], B[i]); break;
+        case OP_RELU_BWD: O[i] += relu_backward_term(j->rule, A[i], B[i]); break;
+        case OP_RELU_BWD_SET: O[i] = 0.0f + relu_backward_term(j->rule, A[i], B[i]); break;
         }
     }
 }

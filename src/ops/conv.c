@@ -416,6 +416,9 @@ typedef struct {
     int accumulate;          /* dst += product; else dst = product (+ bias) */
     int fresh;               /* with accumulate: dst's old contents are ignored, it gets
                               * 0 + product (the bits of adding onto zeros) */
+    const float *relu_y;     /* with fresh, or NULL: dst then gets the backward of the ReLU
+                              * whose output relu_y (laid out like dst) was: 0 + term(y, v) */
+    ReluRule rule;
     const float *bias;       /* [M] or NULL (forward only) */
     const float *scale, *shift; /* [M] or NULL (forward only): y = y * scale + shift after the bias */
     int relu;                /* forward: y = max(y, 0) after the bias */
@@ -636,6 +639,13 @@ static void finish_row(float *d, const float *o, int n, const Epi *e) {
     }
 }
 
+/* A fresh write of v at dst + i: 0 + v, then through the ReLU's backward if any (the
+ * ops of conv2d_backward onto zeros, then relu_backward_set). */
+static float fresh_value(const Prod *P, size_t i, float v) {
+    v = 0.0f + v;
+    return P->relu_y ? 0.0f + relu_backward_term(P->rule, P->relu_y[i], v) : v;
+}
+
 /* Rows [m0, m1) of the block's result (channels [m0, m1) for col2im): bias and ReLU,
  * or the scatter from out to dst. */
 static void block_finish(const Prod *P, int i, const float *out, int m0, int m1) {
@@ -661,7 +671,10 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
                 float *dr = P->dst + n0 * P->dst_img + m * plane + (size_t)(P->a + P->sa * u) * P->Wd + P->b + v0 * P->sb;
                 if (!P->accumulate) finish_row(dr, o, v1 - v0, &e);
                 else if (P->fresh)
-                    for (int k = 0; k < v1 - v0; k++) dr[k * P->sb] = 0.0f + o[k];
+                    for (int k = 0; k < v1 - v0; k++) {
+                        float *d = dr + k * P->sb;
+                        *d = fresh_value(P, (size_t)(d - P->dst), o[k]);
+                    }
                 else if (P->sb == 1) add_floats(dr, o, v1 - v0);
                 else
                     for (int k = 0; k < v1 - v0; k++) dr[k * P->sb] += o[k];
@@ -670,6 +683,11 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
         return;
     }
     if (block_direct(P, n0, n1)) {
+        if (P->accumulate && P->relu_y) /* gemm wrote 0 + product in place: the ReLU's backward */
+            for (int m = m0; m < m1; m++) {
+                float *d = P->dst + n0 * P->dst_img + m * plane + p0;
+                for (int k = 0; k < p1 - p0; k++) d[k] = 0.0f + relu_backward_term(P->rule, P->relu_y[d + k - P->dst], d[k]);
+            }
         if (P->accumulate || (!P->bias && !P->scale && !P->relu)) return;
         for (int m = m0; m < m1; m++) {
             float *d = P->dst + n0 * P->dst_img + m * plane + p0;
@@ -688,7 +706,10 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
                 const int v1 = imin(Wg, v + (p1 - p));
                 float *dr = d + (size_t)(P->a + P->sa * u) * P->Wd + P->b;
                 if (P->accumulate && P->fresh)
-                    for (int k = v; k < v1; k++) dr[k * P->sb] = 0.0f + o[k - v];
+                    for (int k = v; k < v1; k++) {
+                        float *dk = dr + k * P->sb;
+                        *dk = fresh_value(P, (size_t)(dk - P->dst), o[k - v]);
+                    }
                 else if (P->accumulate)
                     for (int k = v; k < v1; k++) dr[k * P->sb] += o[k - v];
                 else /* the forward: unit stride */
@@ -1031,13 +1052,20 @@ static int dx_classes_cover(const ConvShape *s) {
     return 1;
 }
 
-/* dx += (or, fresh, =) the input gradient. */
-static void backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, int fresh, Workspace *ws) {
+/* dx += (or, fresh, =) the input gradient; with relu_y (fresh only) through the
+ * backward of the ReLU whose output relu_y was. */
+static void backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, int fresh,
+                        const float *relu_y, ReluRule rule, Workspace *ws) {
     size_t tap, T = (size_t)s->kh * s->kw;
+    GAD_ASSERT(!relu_y || fresh);
     if (fresh && (point_map(s, &tap) || dx_by_col2im(s) || !dx_classes_cover(s))) {
-        /* routes that add onto dx in pieces (scatter, strided linear, uncovered classes) */
-        memset(dx, 0, sizeof(float) * (size_t)s->N * s->C * s->H * s->W);
-        fresh = 0;
+        /* routes that add onto dx in pieces (scatter, strided linear, uncovered classes):
+         * onto zeros, then the ReLU's backward in place */
+        const size_t n = (size_t)s->N * s->C * s->H * s->W;
+        memset(dx, 0, sizeof(float) * n);
+        backward_dx(s, w, dy, dx, 0, NULL, rule, ws);
+        if (relu_y) relu_backward_set(n, relu_y, dx, dx, rule);
+        return;
     }
     if (point_map(s, &tap)) {
         linear_backward_dx_strided(s->N, s->C, s->K, dy, w + tap, (size_t)s->C * T, T, dx, ws);
@@ -1088,6 +1116,8 @@ static void backward_dx(const ConvShape *s, const float *w, const float *dy, flo
             P.Hd = s->H; P.Wd = s->W; P.a = a; P.b = b; P.sa = s->sh; P.sb = s->sw;
             P.accumulate = 1;
             P.fresh = fresh;
+            P.relu_y = relu_y;
+            P.rule = rule;
             prod_run(&P, ws);
             ws_release(ws, mark);
         }
@@ -1272,13 +1302,13 @@ static void db_worker(void *arg, int ith, int nth) {
 
 void conv2d_backward(const ConvShape *s, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db, Workspace *ws) {
-    conv2d_backward_fresh(s, x, w, dy, dx, 0, dw, db, ws);
+    conv2d_backward_fresh(s, x, w, dy, dx, 0, NULL, RELU_STANDARD, dw, db, ws);
 }
 
 void conv2d_backward_fresh(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
-                           int dx_fresh, float *dw, float *db, Workspace *ws) {
+                           int dx_fresh, const float *relu_y, ReluRule rule, float *dw, float *db, Workspace *ws) {
     if (s->N == 0) return;
-    if (dx) backward_dx(s, w, dy, dx, dx_fresh, ws);
+    if (dx) backward_dx(s, w, dy, dx, dx_fresh, relu_y, rule, ws);
     if (dw) backward_dw(s, x, dy, dw, ws);
     if (db) {
         DbJob j = {s, dy, db};

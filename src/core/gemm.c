@@ -25,6 +25,9 @@
  * Padding never enters a sum that is kept: edge tiles compute into a temporary
  * tile of which only the valid part is added into C.
  *
+ * gemm_rows_st and gemm_arows_st run the same chains with B's (resp. A's) rows read in
+ * place at given offsets of one array, for convolutions without an im2col copy.
+ *
  * Scratch: each thread keeps its own packing buffers (pthread key), grown on demand
  * to at most MC*KC + KC*NC floats and kept for the thread's life: no allocation in
  * the steady state.

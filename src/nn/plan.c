@@ -9,7 +9,12 @@
  * two layers (the residual fan-out) simply receives both contributions.
  * Gradient buffers are recycled: the gradient of activation a lives from the backward
  * of its last reader to the backward of its producer; plan_new assigns buffers
- * ("slots") to these intervals once, and backward zeroes a slot when it goes live.
+ * ("slots") to these intervals once, and backward zeroes a slot when it goes live
+ * (a ReLU or conv that writes it first writes it whole instead: no zeroing pass).
+ * Fusions, each with the same bits as the layers apart: an eval forward without
+ * parameter gradients applies a BN inside the output of the conv before it
+ * (bn_fuse); a conv that alone reads an in-place ReLU's output does the ReLU's backward
+ * in its own input-gradient pass (relu_into), and that output's gradient never exists.
  * Not for: allocation during a pass, graphs other than the layer list, running two
  * passes on one plan at once. */
 #include "core/err.h"

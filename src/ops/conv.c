@@ -6,6 +6,9 @@
  *   forward  y  [K, cols] = w  [K, C*kh*kw] . X [C*kh*kw, cols]    X = im2col(x)
  *   input    dx [C, cols] += Wt [C, K*taps] . D [K*taps, cols]     D = gather of dy
  *   weights  dw [K, C*kh*kw] += dy [K, cols] . X^T                 (+ db = row sums)
+ * On wide maps with unit grid steps the gathered matrix is never built: each row of it
+ * is a window of a zero-bordered copy of the block's input rows, read in place by
+ * gemm_rows_st / gemm_arows_st (see "wide blocks" below).
  * The input gradient is written as a gather too (a transposed convolution): each dx
  * element is one dot product over (k, taps) of the flipped kernel, so there is no
  * col2im scatter-add, no race between threads and no summation order that depends on
@@ -470,25 +473,43 @@ static Blocks wide_blocks(const Gather *g, const Wide *w, int N) {
     return b;
 }
 
+/* Floats of a frame with its slack (rounded for the workspace). */
+static size_t frame_floats(const Gather *g, const Wide *w) {
+    return ws_round(sizeof(float) * ((size_t)g->Cs * w->fplane + WIDE_SLACK)) / sizeof(float);
+}
+
+/* Zero the slack after a frame (read as padding columns only). */
+static void frame_slack(const Gather *g, const Wide *w, float *frame) {
+    zero(frame + (size_t)g->Cs * w->fplane, WIDE_SLACK);
+}
+
 /* A slice: the frame with its slack, then out [M, width]; *out_at: where out starts. */
 static size_t wide_slice(const Gather *g, const Wide *w, int M, size_t *out_at) {
-    *out_at = ws_round(sizeof(float) * ((size_t)g->Cs * w->fplane + WIDE_SLACK)) / sizeof(float);
+    *out_at = frame_floats(g, w);
     return *out_at + ws_round(sizeof(float) * (size_t)M * w->width) / sizeof(float);
+}
+
+/* Workspace floats of the row offsets (one ptrdiff_t per gathered row). */
+static size_t offsets_floats(const Gather *g) {
+    return ws_round(sizeof(ptrdiff_t) * (size_t)g_rows(g)) / sizeof(float);
 }
 
 /* Scratch of a wide product: the row offsets and nth slices. */
 static size_t wide_floats(const Gather *g, const Wide *w, int M, int nth) {
     size_t at;
-    return ws_round(sizeof(ptrdiff_t) * (size_t)g_rows(g)) / sizeof(float) + (size_t)nth * wide_slice(g, w, M, &at);
+    return offsets_floats(g) + (size_t)nth * wide_slice(g, w, M, &at);
 }
 
-/* Where row (cs, q, t) starts in the frame: at grid row 0, column 0 of the block. */
-static void wide_offsets(const Gather *g, const Wide *w, ptrdiff_t *off) {
+/* The offsets, in ws: where row (cs, q, t) starts in the frame, at grid row 0, column 0
+ * of the block. */
+static ptrdiff_t *wide_offsets(const Gather *g, const Wide *w, Workspace *ws) {
+    ptrdiff_t *off = (ptrdiff_t *)ws_floats(ws, offsets_floats(g));
     for (int cs = 0, r = 0; cs < g->Cs; cs++)
         for (int q = 0; q < g->nti; q++)
             for (int t = 0; t < g->ntj; t++, r++)
                 off[r] = (ptrdiff_t)cs * (ptrdiff_t)w->fplane + (ptrdiff_t)(g->oi0 + g->si * q - w->omin) * w->Wp +
                          (g->oj0 + g->sj * t - w->ojmin);
+    return off;
 }
 
 /* Channels [c0, c1) of the frame of grid rows [u0, u1) of one image (src): frame row
@@ -782,8 +803,7 @@ static void prod_run(Prod *P, Workspace *ws) {
     P->wd = P->col2im || P->tA ? P->wd : wide_plan(&P->g, WIDE_TARGET, WIDE_MIN_W);
     if (P->wd.on) {
         P->bl = wide_blocks(&P->g, &P->wd, P->bl.N);
-        P->off = (ptrdiff_t *)ws_floats(ws, ws_round(sizeof(ptrdiff_t) * (size_t)P->rows) / sizeof(float));
-        wide_offsets(&P->g, &P->wd, P->off);
+        P->off = wide_offsets(&P->g, &P->wd, ws);
         P->slice = wide_slice(&P->g, &P->wd, P->M, &P->out_at);
     } else {
         P->slice = slice_floats(P->rows, P->M, P->bl.width);
@@ -794,7 +814,7 @@ static void prod_run(Prod *P, Workspace *ws) {
     P->nslices = (int)(avail < (size_t)nth ? avail : (size_t)nth);
     P->scratch = ws_floats(ws, (size_t)P->nslices * P->slice);
     if (P->wd.on) /* the slack after each frame, read as padding columns only */
-        for (int k = 0; k < P->nslices; k++) zero(slice_cols(P, k) + (size_t)P->g.Cs * P->wd.fplane, WIDE_SLACK);
+        for (int k = 0; k < P->nslices; k++) frame_slack(&P->g, &P->wd, slice_cols(P, k));
     if (per_thread(P->bl.nblocks, nth, P->nslices) && !(P->col2im && P->bl.pieces)) {
         par_run(own_blocks_worker, P);
     } else {
@@ -946,8 +966,7 @@ static int dw_wide(const ConvShape *s, Gather *g, Wide *w) {
 }
 
 static size_t dw_wide_floats(const ConvShape *s, const Gather *g, const Wide *w) {
-    return ws_round(sizeof(ptrdiff_t) * (size_t)g_rows(g)) / sizeof(float) +
-           ws_round(sizeof(float) * ((size_t)s->C * w->fplane + WIDE_SLACK)) / sizeof(float) +
+    return offsets_floats(g) + frame_floats(g, w) +
            ws_round(sizeof(float) * (size_t)s->K * w->width) / sizeof(float);
 }
 
@@ -1217,11 +1236,9 @@ static void backward_dw_wide(const ConvShape *s, const float *x, const float *dy
     j.x = x;
     j.dy = dy;
     j.dw = dw;
-    ptrdiff_t *off = (ptrdiff_t *)ws_floats(ws, ws_round(sizeof(ptrdiff_t) * (size_t)g_rows(&j.g)) / sizeof(float));
-    wide_offsets(&j.g, &j.w, off);
-    j.off = off;
-    j.frame = ws_floats(ws, ws_round(sizeof(float) * ((size_t)s->C * j.w.fplane + WIDE_SLACK)) / sizeof(float));
-    zero(j.frame + (size_t)s->C * j.w.fplane, WIDE_SLACK);
+    j.off = wide_offsets(&j.g, &j.w, ws);
+    j.frame = ws_floats(ws, frame_floats(&j.g, &j.w));
+    frame_slack(&j.g, &j.w, j.frame);
     j.dyw = ws_floats(ws, ws_round(sizeof(float) * (size_t)s->K * j.w.width) / sizeof(float));
     for (int i = 0; i < j.bl.nblocks; i++) {
         j.cur = i;

@@ -80,6 +80,15 @@ static int is_inplace_relu(const Model *m, const int *readers, int l) {
     return L->kind == LK_RELU && readers[L->in] == 1 && L->in > 0;
 }
 
+/* The activation whose gradient layer l's backward writes through its first input: its
+ * input, or for a conv that does a ReLU's backward (relu_into) the ReLU's input. *first:
+ * the backward is the first to write it (the gradient goes live there). */
+static int grad_target(const Model *m, const Plan *p, int l, int *first) {
+    const int r = p->relu_into[l], a = r >= 0 ? m->layers[r].in : m->layers[l].in;
+    *first = a > 0 && (r >= 0 || p->glast[a] == l);
+    return a;
+}
+
 Plan *plan_new(const Model *m, int max_batch, int H, int W) {
     int nl = m->nlayers, na = nl + 1, minside = model_min_input(m);
     if (max_batch < 1) { err_set("batch size %d: must be at least 1", max_batch); return NULL; }
@@ -243,15 +252,12 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
     for (int l = nl - 1; l >= 0; l--) {
         const Layer *L = &m->layers[l];
         if (p->relu_done[l]) continue; /* its output's gradient never exists: nothing to free */
-        const int r = p->relu_into[l];
-        int ins[2] = {r >= 0 ? m->layers[r].in : L->in, L->in2}; /* a fused conv writes r's input's */
-        for (int j = 0; j < 2; j++) {
-            int a = ins[j];
-            if (a > 0 && (p->glast[a] == l || (j == 0 && r >= 0))) p->gslot[a] = nfree ? freelist[--nfree] : p->nslots++;
-        }
+        int first;
+        const int a = grad_target(m, p, l, &first);
+        if (first) p->gslot[a] = nfree ? freelist[--nfree] : p->nslots++;
+        if (L->in2 > 0 && p->glast[L->in2] == l) p->gslot[L->in2] = nfree ? freelist[--nfree] : p->nslots++;
         freelist[nfree++] = p->gslot[l + 1];
     }
-
     free(freelist);
     size_t slot_bytes = ws_round(B * maxper * sizeof(float));
     /* Pages of slots a forward-only user never touches are never made resident. */
@@ -405,24 +411,16 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
         const Layer *L = &m->layers[l];
         const ActShape *si = &p->shape[L->in], *so = &p->shape[l + 1];
         if (p->relu_done[l]) continue; /* done by the conv that reads it */
-        if (p->relu_into[l] >= 0) { /* the conv writes the gradient of the ReLU's input */
-            ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
-            float *dw = param_grads && L->w >= 0 ? m->params_info[L->w].grad : NULL;
-            float *db = param_grads && L->b >= 0 ? m->params_info[L->b].grad : NULL;
-            conv2d_backward_fresh(&cs, p->val[L->in], P(m, L->w), G(p, l + 1, dx), G(p, m->layers[p->relu_into[l]].in, dx), 1,
-                                  p->val[L->in], mode.relu, dw, db, &p->ws);
-            GAD_ASSERT(p->ws.used == 0);
-            continue;
-        }
-        /* gradients that go live here start from zero (a folded linear's input has none) */
-        /* (a ReLU writes its input's gradient whole when it goes live here: no zeroing) */
-        const int first = L->in > 0 && p->glast[L->in] == l;
+        /* gradients that go live here start from zero (a folded linear's input has none;
+         * a ReLU or conv writes its input's gradient whole when it goes live: no zeroing) */
+        int first;
+        const int a = grad_target(m, p, l, &first);
         if (first && p->fold[l] != 2 && L->kind != LK_RELU && L->kind != LK_CONV)
-            memset(G(p, L->in, dx), 0, (size_t)n * si->per * sizeof(float));
+            memset(G(p, a, dx), 0, (size_t)n * si->per * sizeof(float));
         if (L->in2 > 0 && p->glast[L->in2] == l)
             memset(G(p, L->in2, dx), 0, (size_t)n * p->shape[L->in2].per * sizeof(float));
         const float *in = p->val[L->in], *dy = G(p, l + 1, dx);
-        float *din = G(p, L->in, dx);
+        float *din = G(p, a, dx);
         float *dw = param_grads && L->w >= 0 ? m->params_info[L->w].grad : NULL;
         float *db = param_grads && L->b >= 0 ? m->params_info[L->b].grad : NULL;
         size_t cnt = (size_t)n * so->per;
@@ -430,7 +428,9 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
         switch (L->kind) {
         case LK_CONV: {
             ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
-            conv2d_backward_fresh(&cs, in, P(m, L->w), dy, din, first, NULL, mode.relu, dw, db, &p->ws);
+            /* with relu_into, in is the ReLU's output and din its input's gradient */
+            conv2d_backward_fresh(&cs, in, P(m, L->w), dy, din, first, p->relu_into[l] >= 0 ? in : NULL, mode.relu,
+                                  dw, db, &p->ws);
             GAD_ASSERT(p->ws.used == 0);
             break;
         }

@@ -704,10 +704,10 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
         return;
     }
     if (block_direct(P, n0, n1)) {
-        if (P->accumulate && P->relu_y) /* gemm wrote 0 + product in place: the ReLU's backward */
+        if (P->accumulate && P->relu_y) /* gemm wrote 0 + product in place (0 + that is itself) */
             for (int m = m0; m < m1; m++) {
                 float *d = P->dst + n0 * P->dst_img + m * plane + p0;
-                for (int k = 0; k < p1 - p0; k++) d[k] = 0.0f + relu_backward_term(P->rule, P->relu_y[d + k - P->dst], d[k]);
+                for (int k = 0; k < p1 - p0; k++) d[k] = fresh_value(P, (size_t)(d + k - P->dst), d[k]);
             }
         if (P->accumulate || (!P->bias && !P->scale && !P->relu)) return;
         for (int m = m0; m < m1; m++) {

@@ -5,6 +5,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "core/ws.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,39 @@ TEST(core_ws) {
     ws_release(&ws, m);
     CHECK(ws_floats(&ws, 3) == a);
     ws_free(&ws);
+}
+
+/* Large blocks carry the huge-page advice: the mapping holding a fresh 8 MiB block
+ * shows "hg" (MADV_HUGEPAGE) in its VmFlags. A kernel without transparent huge
+ * pages (or no /proc) skips the check. Whether huge pages are then really given is
+ * the kernel's business (memory fragmentation), so that is not asserted. */
+TEST(core_large_blocks_ask_for_huge_pages) {
+    FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    FILE *f = thp ? fopen("/proc/self/smaps", "r") : NULL;
+    if (thp) fclose(thp);
+    if (!f) { printf("    skipped: no transparent huge pages or no /proc/self/smaps\n"); return; }
+    fclose(f);
+    const size_t n = (size_t)8 << 20;
+    unsigned char *p = xmalloc_aligned(n);
+    CHECK(((size_t)p & (((size_t)2 << 20) - 1)) == 0); /* whole 2 MiB pages */
+    memset(p, 1, n);
+    f = fopen("/proc/self/smaps", "r");
+    REQUIRE(f);
+    char line[512];
+    int inside = 0, found = 0, advised = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            inside = (unsigned long)(size_t)p >= lo && (unsigned long)(size_t)p < hi;
+            found |= inside;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            advised = strstr(line, " hg") != NULL;
+        }
+    }
+    fclose(f);
+    CHECKF(found, "no mapping holds the block at %p", (void *)p);
+    CHECKF(advised, "the block's mapping lacks the MADV_HUGEPAGE flag (hg)");
+    xfree_aligned(p);
 }
 
 static void count_job(void *ctx, int ith, int nth) {

@@ -1,10 +1,21 @@
 /* err: implementation of the error buffer and checked allocation (see core/err.h).
- * The message buffer is process-global: parsers run on the main thread. */
+ * The message buffer is process-global: parsers run on the main thread.
+ * Large blocks are offered to the kernel for transparent huge pages (Linux's
+ * madvise(MADV_HUGEPAGE), a hint, compiled only where it exists): with 4 KiB pages
+ * a 500 MB model costs ~128k first-touch faults and the TLB misses of strided
+ * reads; huge pages cut both by 512x. Nothing else changes: same memory, same bits. */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* madvise and MADV_HUGEPAGE beside _POSIX_C_SOURCE */
+#endif
 #include "core/err.h"
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 static char err_buf[1024];
 static int err_usage; /* the current message is about a bad argument */
@@ -43,9 +54,26 @@ static void oom(size_t n) {
     exit(1);
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)4 << 20) /* smaller blocks keep the allocator's pages */
+
+/* Ask for huge pages on the whole 2 MiB pages inside [p, p + n). A hint: failure
+ * (no THP, or THP off) changes nothing, so it is not reported. */
+static void advise_huge(void *p, size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (n < HUGE_MIN) return;
+    uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) oom(n);
+    advise_huge(p, n);
     return p;
 }
 
@@ -53,6 +81,7 @@ void *xcalloc(size_t count, size_t size) {
     if (size && count > (size_t)-1 / size) oom((size_t)-1);
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) oom(count * size);
+    advise_huge(p, count * size); /* before the first touch: calloc's large blocks are fresh zero pages */
     return p;
 }
 
@@ -75,7 +104,8 @@ char *xstrdup(const char *s) {
  * only pointer is interior would be. */
 void *xmalloc_aligned(size_t n) {
     void *p = NULL;
-    if (posix_memalign(&p, 64, n ? n : 1) != 0 || !p) oom(n);
+    if (posix_memalign(&p, n >= HUGE_MIN ? HUGE_PAGE : 64, n ? n : 1) != 0 || !p) oom(n);
+    advise_huge(p, n);
     return p;
 }
 

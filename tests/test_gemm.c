@@ -233,7 +233,47 @@ TEST(gemm_bitwise_same_inside_workers) {
     par_shutdown();
 }
 
-/* gemm_rows_st (B given as rows scattered in one array, at arbitrary offsets, some
+/* op(A) [M, K] packed whole, in two panel ranges (as two threads would); caller frees. */
+static float *pack_all(int tA, int M, int K, const float *A, int lda) {
+    float *Ap = malloc(sizeof(float) * (gemm_packed_floats(M, K) + 1));
+    const int np = (M + gemm_mr() - 1) / gemm_mr();
+    gemm_pack(tA, M, K, A, lda, Ap, np / 2, np);
+    gemm_pack(tA, M, K, A, lda, Ap, 0, np / 2);
+    return Ap;
+}
+
+/* gemm_packed_st (A packed once by gemm_pack, either transpose) against gemm: the
+ * same bits, for the whole of A and for a range of its rows, beta 0 and 1, shapes
+ * with edge tiles and several k-blocks. */
+TEST(gemm_packed_bitwise_same_as_gemm) {
+    Rng r;
+    rng_seed(&r, 23);
+    static const int shapes[][3] = {{13, 70, 37}, {64, 200, 1500}, {9, 1, 20}, {100, 250, 2100}, {512, 40, 64}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
+        for (int tA = 0; tA <= 1; tA++) {
+            const int M = shapes[t][0], N = shapes[t][1], K = shapes[t][2], lda = tA ? M + 3 : K + 1;
+            float *A = malloc(sizeof(float) * (size_t)(tA ? K : M) * lda), *B = malloc(sizeof(float) * (size_t)K * N);
+            for (size_t i = 0; i < (size_t)(tA ? K : M) * lda; i++) A[i] = rng_normal(&r);
+            for (size_t i = 0; i < (size_t)K * N; i++) B[i] = rng_normal(&r);
+            float *Ap = pack_all(tA, M, K, A, lda);
+            const int m0 = M > 2 * gemm_mr() ? 2 * gemm_mr() : 0;
+            for (int beta = 0; beta <= 1; beta++)
+                for (int sub = 0; sub <= 1; sub++) {
+                    const int r0 = sub ? m0 : 0, Ms = M - r0 - (sub && M > r0 + 3 ? 3 : 0);
+                    float *c1 = malloc(sizeof(float) * (size_t)M * N), *c2 = malloc(sizeof(float) * (size_t)M * N);
+                    for (size_t i = 0; i < (size_t)M * N; i++) c1[i] = c2[i] = beta ? rng_normal(&r) : NAN;
+                    const float *Ar = tA ? A + r0 : A + (size_t)r0 * lda;
+                    gemm_st(tA, 0, Ms, N, K, 1.0f, Ar, lda, B, N, (float)beta, c1, N);
+                    gemm_packed_st(Ms, N, K, Ap, M, r0, B, N, (float)beta, c2, N);
+                    CHECKF(same_bits(c1, c2, (size_t)Ms * N), "gemm_packed_st %dx%dx%d tA %d rows %d+%d beta %d differs",
+                           M, N, K, tA, r0, Ms, beta);
+                    free(c1); free(c2);
+                }
+            free(A); free(B); free(Ap);
+        }
+}
+
+/* gemm_rows_st (A packed, whole and from a row range; B given as rows scattered in one array, at arbitrary offsets, some
  * overlapping as in a convolution's windows) against gemm on the same B written out
  * as a matrix: the same bits, for beta 0 (NaN in C ignored) and 1, M not a multiple
  * of the tile height (the half-height kernel), N not a multiple of 32, K over two
@@ -254,15 +294,20 @@ TEST(gemm_rows_bitwise_same_as_gemm) {
             off[k] = (ptrdiff_t)rng_below(&r, (uint32_t)(3 * K)); /* rows overlap */
             memcpy(B + (size_t)k * N, arr + off[k], sizeof(float) * (size_t)N);
         }
-        for (int beta = 0; beta <= 1; beta++) {
-            float *c1 = malloc(sizeof(float) * (size_t)M * N), *c2 = malloc(sizeof(float) * (size_t)M * N);
-            for (size_t i = 0; i < (size_t)M * N; i++) c1[i] = c2[i] = beta ? rng_normal(&r) : NAN;
-            gemm_st(0, 0, M, N, K, 1.0f, A, K, B, N, (float)beta, c1, N);
-            gemm_rows_st(M, N, K, A, K, arr, off, (float)beta, c2, N);
-            CHECKF(same_bits(c1, c2, (size_t)M * N), "gemm_rows_st %dx%dx%d beta %d differs from gemm", M, N, K, beta);
-            free(c1); free(c2);
-        }
-        free(arr); free(A); free(B); free(off);
+        float *Ap = pack_all(0, M, K, A, K);
+        const int m0 = M > gemm_mr() ? gemm_mr() : 0; /* also a row range of the packing */
+        for (int beta = 0; beta <= 1; beta++)
+            for (int sub = 0; sub <= 1; sub++) {
+                const int r0 = sub ? m0 : 0, Ms = M - r0;
+                float *c1 = malloc(sizeof(float) * (size_t)M * N), *c2 = malloc(sizeof(float) * (size_t)M * N);
+                for (size_t i = 0; i < (size_t)M * N; i++) c1[i] = c2[i] = beta ? rng_normal(&r) : NAN;
+                gemm_st(0, 0, Ms, N, K, 1.0f, A + (size_t)r0 * K, K, B, N, (float)beta, c1, N);
+                gemm_rows_st(Ms, N, K, Ap, M, r0, arr, off, (float)beta, c2, N);
+                CHECKF(same_bits(c1, c2, (size_t)Ms * N), "gemm_rows_st %dx%dx%d rows from %d beta %d differs from gemm",
+                       M, N, K, r0, beta);
+                free(c1); free(c2);
+            }
+        free(arr); free(A); free(B); free(off); free(Ap);
     }
 }
 

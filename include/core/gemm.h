@@ -20,14 +20,31 @@ void gemm_st(int transA, int transB, int M, int N, int K, float alpha,
 void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
-/* C[M,N] = A[M,K] . B' (+ C when beta = 1; beta is 0 or 1), single-threaded, where B'
- * has its rows scattered in one array: B'(k, j) = B[off[k] + j] (an implicit
- * im2col: each row of a convolution's column matrix is a shifted window of its
- * zero-bordered input). A is row-major [M, lda >= K]. Reads B[off[k] + j] for j up to
- * N rounded up to 32, so the caller keeps that much readable (the values past N are
- * never used). Each C element is the same chain as gemm's: the same bits.
- * Borrows A, B, off; writes C only. */
-void gemm_rows_st(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *off,
+/* A packed once for many products (a convolution's weights, reused by every block
+ * of columns): op(A) [Mall, K] in the layout gemm packs its blocks in, so that the
+ * products below skip their own packing. gemm_packed_floats(Mall, K) floats; fill
+ * it with gemm_pack over all row panels (gemm_mr() rows each, the last one zero-
+ * padded): threads may pack disjoint panel ranges [p0, p1) side by side.
+ * Borrows A; writes Ap only. */
+int gemm_mr(void);
+size_t gemm_packed_floats(int Mall, int K);
+void gemm_pack(int transA, int Mall, int K, const float *A, int lda, float *Ap, int p0, int p1);
+/* C[M,N] = rows [m0, m0 + M) of the packed A . B (+ C when beta = 1; beta is 0 or 1),
+ * B row-major [K, ldb >= N], single-threaded; m0 a multiple of gemm_mr(). Each C
+ * element is the same chain as gemm's: the same bits. Borrows Ap, B; writes C only. */
+void gemm_packed_st(int M, int N, int K, const float *Ap, int Mall, int m0, const float *B, int ldb, float beta,
+                    float *C, int ldc);
+/* Whether gemm would pack A for this product (rather than read it in place or run
+ * it transposed): then a packed A costs nothing extra. */
+int gemm_packs_a(int transA, int M, int N, int K);
+/* C[M,N] = rows [m0, m0 + M) of the packed A . B' (+ C when beta = 1; beta is 0 or
+ * 1), single-threaded, where B' has its rows scattered in one array:
+ * B'(k, j) = B[off[k] + j] (an implicit im2col: each row of a convolution's column
+ * matrix is a shifted window of its zero-bordered input). m0 a multiple of
+ * gemm_mr(). Reads B[off[k] + j] for j up to N rounded up to 32, so the caller keeps
+ * that much readable (the values past N are never used). Each C element is the same
+ * chain as gemm's: the same bits. Borrows Ap, B, off; writes C only. */
+void gemm_rows_st(int M, int N, int K, const float *Ap, int Mall, int m0, const float *B, const ptrdiff_t *off,
                   float beta, float *C, int ldc);
 
 /* C (+)= A' . B^T, single-threaded, with A's rows scattered in one array:

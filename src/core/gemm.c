@@ -356,6 +356,9 @@ typedef struct {
     float *C;
     size_t rs, cs;
     int direct;
+    const float *Ap; /* or NULL: A already packed (gemm_pack), Mp rows padded, job row 0 at */
+    size_t Mp;       /* its row am0 */
+    int am0;
 } GemmJob;
 
 /* k-blocks: K split into ceil(K/KC) nearly equal parts; depends on K alone. */
@@ -378,7 +381,7 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
     int kmax = (g->K + nkb - 1) / nkb;
     int mspan = m1 - m0 < MC ? m1 - m0 : MC;
     int nspan = n1 - n0 < NC ? n1 - n0 : NC;
-    s->a = grow(s->a, &s->acap, (size_t)(mspan + MR - 1) / MR * MR * kmax);
+    if (!g->Ap) s->a = grow(s->a, &s->acap, (size_t)(mspan + MR - 1) / MR * MR * kmax);
     s->b = grow(s->b, &s->bcap, (size_t)(nspan + NR - 1) / NR * NR * kmax);
     /* A(i,k) at A[i*ars + k*acs] for the direct kernels */
     const size_t ars = g->tA ? 1 : (size_t)g->lda, acs = g->tA ? (size_t)g->lda : 1;
@@ -394,7 +397,8 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = m1 - ic < MC ? m1 - ic : MC;
                 const float *A = g->A + (size_t)ic * ars + (size_t)pc * acs;
-                if (!g->direct) pack_a(g->tA, mc, kc, A, g->lda, s->a);
+                const float *ap = g->Ap ? g->Ap + g->Mp * pc + (size_t)(g->am0 + ic) * kc : s->a;
+                if (!g->direct && !g->Ap) pack_a(g->tA, mc, kc, A, g->lda, s->a);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = s->b + (size_t)jr * kc;
@@ -409,7 +413,7 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
                             pack_a(g->tA, mr, kc, A + ir * ars, g->lda, s->a);
                             kern(kc, s->a, 1, MR, bp, t);
                         } else {
-                            kern(kc, s->a + (size_t)ir * kc, 1, MR, bp, t);
+                            kern(kc, ap + (size_t)ir * kc, 1, MR, bp, t);
                         }
                         update(mr, nr, t, g->alpha, g->beta, kb == 0, ct, g->rs, g->cs);
                     }
@@ -466,15 +470,14 @@ void gemm_arows_st(int M, int N, int K, const float *A, const ptrdiff_t *off, co
     }
 }
 
-void gemm_rows_st(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *off,
+void gemm_rows_st(int M, int N, int K, const float *Ap, int Mall, int m0, const float *B, const ptrdiff_t *off,
                   float beta, float *C, int ldc) {
     GAD_ASSERT(beta == 0.0f || beta == 1.0f);
+    GAD_ASSERT(m0 % MR == 0 && m0 + M <= Mall);
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { scale_c(M, N, beta, C, ldc); return; }
-    Scratch *s = scratch_get();
-    const int nkb = kblocks(K), kmax = (K + nkb - 1) / nkb;
-    const int mspan = M < MC ? M : MC;
-    s->a = grow(s->a, &s->acap, (size_t)(mspan + MR - 1) / MR * MR * kmax);
+    const size_t Mp = (size_t)(Mall + MR - 1) / MR * MR;
+    const int nkb = kblocks(K);
     float t[MR * NR];
     for (int kb = 0; kb < nkb; kb++) {
         int pc, pe;
@@ -482,15 +485,15 @@ void gemm_rows_st(int M, int N, int K, const float *A, int lda, const float *B, 
         const int kc = pe - pc;
         for (int ic = 0; ic < M; ic += MC) {
             const int mc = M - ic < MC ? M - ic : MC;
-            pack_a(0, mc, kc, A + (size_t)ic * lda + pc, lda, s->a);
+            const float *ap = Ap + Mp * pc + (size_t)(m0 + ic) * kc;
             for (int jr = 0; jr < N; jr += NR) {
                 const int nr = N - jr < NR ? N - jr : NR;
                 for (int ir = 0; ir < mc; ir += MR) {
                     const int mr = mc - ir < MR ? mc - ir : MR;
                     float *ct = C + (size_t)(ic + ir) * ldc + jr;
                     prefetch_tile(ct, mr, nr, (size_t)ldc, 1);
-                    if (mr <= MR_HALF) kernel_rows_half(kc, s->a + (size_t)ir * kc, B + jr, off + pc, t);
-                    else kernel_rows_full(kc, s->a + (size_t)ir * kc, B + jr, off + pc, t);
+                    if (mr <= MR_HALF) kernel_rows_half(kc, ap + (size_t)ir * kc, B + jr, off + pc, t);
+                    else kernel_rows_full(kc, ap + (size_t)ir * kc, B + jr, off + pc, t);
                     update(mr, nr, t, 1.0f, beta, kb == 0, ct, (size_t)ldc, 1);
                 }
             }
@@ -528,9 +531,9 @@ static double job_cost(const GemmJob *g) {
  * bits either way: each element is the same chain of FMAs). */
 static GemmJob make_job(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc) {
-    GemmJob g = {transA, transB, M, N, K, lda, ldb, alpha, beta, A, B, C, (size_t)ldc, 1, 0};
+    GemmJob g = {transA, transB, M, N, K, lda, ldb, alpha, beta, A, B, C, (size_t)ldc, 1, 0, NULL, 0, 0};
     /* A' = op(B)^T: A'(i,k) = op(B)(k,i), i.e. B read with the other transpose */
-    GemmJob t = {!transB, !transA, N, M, K, ldb, lda, alpha, beta, B, A, C, 1, (size_t)ldc, 0};
+    GemmJob t = {!transB, !transA, N, M, K, ldb, lda, alpha, beta, B, A, C, 1, (size_t)ldc, 0, NULL, 0, 0};
     set_direct(&g);
     set_direct(&t);
     return job_cost(&t) < job_cost(&g) ? t : g;
@@ -542,6 +545,47 @@ void gemm_st(int transA, int transB, int M, int N, int K, float alpha,
     if (K <= 0 || alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
     GemmJob g = make_job(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     gemm_block(&g, 0, g.M, 0, g.N);
+}
+
+int gemm_mr(void) { return MR; }
+
+size_t gemm_packed_floats(int M, int K) {
+    return M > 0 && K > 0 ? (size_t)(M + MR - 1) / MR * MR * (size_t)K : 0;
+}
+
+/* k-block kb ([pc, pe)) of the packing starts at Ap + Mp*pc; in it, panel p (rows
+ * p*MR...) at + p*MR*kc, laid out as pack_a lays out a block: [kc][MR]. */
+void gemm_pack(int transA, int M, int K, const float *A, int lda, float *Ap, int p0, int p1) {
+    const size_t Mp = (size_t)(M + MR - 1) / MR * MR;
+    const int nkb = K > 0 ? kblocks(K) : 0;
+    GAD_ASSERT(p0 >= 0 && p1 <= (M + MR - 1) / MR);
+    for (int kb = 0; kb < nkb; kb++) {
+        int pc, pe;
+        gemm_kblock(K, kb, &pc, &pe);
+        const int kc = pe - pc;
+        for (int p = p0; p < p1; p++) {
+            const int i0 = p * MR, mr = M - i0 < MR ? M - i0 : MR;
+            const float *a = transA ? A + (size_t)pc * lda + i0 : A + (size_t)i0 * lda + pc;
+            pack_a(transA, mr, kc, a, lda, Ap + Mp * pc + (size_t)i0 * kc);
+        }
+    }
+}
+
+void gemm_packed_st(int M, int N, int K, const float *Ap, int Mall, int m0, const float *B, int ldb, float beta,
+                    float *C, int ldc) {
+    GAD_ASSERT(beta == 0.0f || beta == 1.0f);
+    GAD_ASSERT(m0 % MR == 0 && m0 + M <= Mall);
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { scale_c(M, N, beta, C, ldc); return; }
+    GemmJob g = {0, 0, M, N, K, 0, ldb, 1.0f, beta, NULL, B, C, (size_t)ldc, 1, 0,
+                 Ap, (size_t)(Mall + MR - 1) / MR * MR, m0};
+    gemm_block(&g, 0, M, 0, N);
+}
+
+int gemm_packs_a(int transA, int M, int N, int K) {
+    static const float a, b; /* stand-ins: make_job only compares costs */
+    GemmJob j = make_job(transA, 0, M, N, K, 1.0f, &a, transA ? M : K, &b, N, 0.0f, NULL, N);
+    return j.A == &a && !j.direct;
 }
 
 /* Threads: a grid of tm x tn rectangles of whole tiles, one per thread. */

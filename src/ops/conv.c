@@ -21,7 +21,8 @@
  * several to a block. The gathered block lives in workspace scratch sized for its
  * cache budget. With enough blocks each thread takes whole blocks (gather, gemm_st,
  * write back: all in its own cache); with few, the threads share one block at a time
- * (rows of the gather split between them, then the threaded gemm).
+ * (rows of the gather split between them, then the threaded gemm). The weights are
+ * packed for gemm once per call (gemm_pack), not once per block and thread.
  *
  * Determinism: every y and dx element is one gemm element (fixed k-order whatever M,
  * N and threads, by gemm's contract) plus at most one bias add (and a ReLU), so an image's output
@@ -411,6 +412,7 @@ typedef struct {
     size_t src_img;          /* floats per source image */
     const float *A;          /* [M, rows], or [rows, M] when tA */
     int tA;
+    float *Ap;               /* A packed once for all blocks (gemm_pack; set by prod_run), or NULL */
     int M, rows;
     Blocks bl;
     float *dst;
@@ -573,7 +575,7 @@ static void block_product(const Prod *P, int i, const float *cols, float *out, G
     if (m1 <= m0 || q1 <= q0) return;
     if (P->wd.on) {
         const int w = block_width(P, i);
-        gemm_rows_st(m1 - m0, q1 - q0, P->rows, P->A + (size_t)m0 * P->rows, P->rows, cols + p0 % P->wd.Wp + q0, P->off, 0.0f,
+        gemm_rows_st(m1 - m0, q1 - q0, P->rows, P->Ap, P->M, m0, cols + p0 % P->wd.Wp + q0, P->off, 0.0f,
                      out + (size_t)m0 * w + q0, w);
         return;
     }
@@ -583,11 +585,14 @@ static void block_product(const Prod *P, int i, const float *cols, float *out, G
     if (n1 - n0 == 1 && g_identity(&P->g)) { B = P->src + n0 * P->src_img + p0; ldb = G; }
     const int lda = P->tA ? P->M : P->rows;
     const float *A = P->A + (P->tA ? (size_t)m0 : (size_t)m0 * lda);
-    if (block_direct(P, n0, n1))
-        mm(P->tA, 0, m1 - m0, q1 - q0, P->rows, 1.0f, A, lda, B + q0, ldb, P->accumulate && !P->fresh ? 1.0f : 0.0f,
-           P->dst + n0 * P->dst_img + p0 + (size_t)m0 * G + q0, G);
+    const int direct = block_direct(P, n0, n1);
+    const float beta = direct && P->accumulate && !P->fresh ? 1.0f : 0.0f;
+    float *C = direct ? P->dst + n0 * P->dst_img + p0 + (size_t)m0 * G + q0 : out + (size_t)m0 * w + q0;
+    const int ldc = direct ? G : w;
+    if (P->Ap)
+        gemm_packed_st(m1 - m0, q1 - q0, P->rows, P->Ap, P->M, m0, B + q0, ldb, beta, C, ldc);
     else
-        mm(P->tA, 0, m1 - m0, q1 - q0, P->rows, 1.0f, A, lda, B + q0, ldb, 0.0f, out + (size_t)m0 * w + q0, w);
+        mm(P->tA, 0, m1 - m0, q1 - q0, P->rows, 1.0f, A, lda, B + q0, ldb, beta, C, ldc);
 }
 
 /* dxn [C,H,W] += col2im of dcols rows of channels [c0, c1), output positions
@@ -780,9 +785,10 @@ static void shared_product_worker(void *arg, int ith, int nth) {
         par_range((w + 31) / 32, ith, nth, &lo, &hi);
         block_product(P, P->cur, slice_cols(P, 0), slice_out(P, 0), gemm_st, 0, P->M, (int)lo * 32,
                       imin(w, (int)hi * 32));
-    } else {
-        par_range((P->M + 7) / 8, ith, nth, &lo, &hi);
-        block_product(P, P->cur, slice_cols(P, 0), slice_out(P, 0), gemm_st, (int)lo * 8, imin(P->M, (int)hi * 8),
+    } else { /* whole panels of the packed A */
+        const int mr = gemm_mr();
+        par_range((P->M + mr - 1) / mr, ith, nth, &lo, &hi);
+        block_product(P, P->cur, slice_cols(P, 0), slice_out(P, 0), gemm_st, (int)lo * mr, imin(P->M, (int)hi * mr),
                       0, w);
     }
 }
@@ -794,6 +800,18 @@ static void shared_finish_worker(void *arg, int ith, int nth) {
     block_finish(P, P->cur, slice_out(P, 0), (int)lo, (int)hi);
 }
 
+
+static void pack_worker(void *arg, int ith, int nth) {
+    Prod *P = arg;
+    long lo, hi;
+    par_range((P->M + gemm_mr() - 1) / gemm_mr(), ith, nth, &lo, &hi);
+    gemm_pack(P->tA, P->M, P->rows, P->A, P->tA ? P->M : P->rows, P->Ap, (int)lo, (int)hi);
+}
+
+/* Workspace floats of A packed (prod_run packs it when a block's product would). */
+static size_t packed_floats(int M, int rows) {
+    return ws_round(sizeof(float) * gemm_packed_floats(M, rows)) / sizeof(float);
+}
 
 /* Run the product with the slices available in ws (at least one). */
 static void prod_run(Prod *P, Workspace *ws) {
@@ -808,6 +826,13 @@ static void prod_run(Prod *P, Workspace *ws) {
     } else {
         P->slice = slice_floats(P->rows, P->M, P->bl.width);
         P->out_at = (size_t)P->rows * P->bl.width;
+    }
+    /* the weights packed once, not once per block (and per thread): wide blocks
+     * always take them packed, other blocks when gemm would pack them itself */
+    P->Ap = NULL;
+    if (P->wd.on || gemm_packs_a(P->tA, P->M, P->bl.width, P->rows)) {
+        P->Ap = ws_floats(ws, packed_floats(P->M, P->rows));
+        par_run(pack_worker, P);
     }
     size_t avail = (ws->cap - ws->used) / (P->slice * sizeof(float));
     GAD_ASSERT(avail >= 1); /* the caller forgot ws_reserve(conv_scratch_bytes()) */
@@ -923,17 +948,18 @@ static int max_width(int N, int G, int target) {
 static size_t fwd_floats(const ConvShape *s, int nth) {
     Gather g = fwd_gather(s);
     const Wide w = wide_plan(&g, WIDE_TARGET, WIDE_MIN_W);
-    if (w.on) return live_floats(s) + wide_floats(&g, &w, s->K, nth);
     const int rows = g_rows(&g);
-    return live_floats(s) + (size_t)nth * slice_floats(rows, s->K, max_width(s->N, s->Ho * s->Wo, cols_target(rows)));
+    if (w.on) return live_floats(s) + packed_floats(s->K, rows) + wide_floats(&g, &w, s->K, nth);
+    return live_floats(s) + packed_floats(s->K, rows) +
+           (size_t)nth * slice_floats(rows, s->K, max_width(s->N, s->Ho * s->Wo, cols_target(rows)));
 }
 
 /* The largest class: its Wt and its slices (col2im: the slices of dcols). */
 static size_t dx_floats(const ConvShape *s, int nth) {
     if (dx_by_col2im(s)) {
         const Taps t = live_taps(s);
-        return live_floats(s) + (size_t)nth * slice_floats(s->K, s->C * t.nti * t.ntj,
-                                                           max_width(s->N, s->Ho * s->Wo, cols_target(s->K)));
+        return live_floats(s) + packed_floats(s->C * t.nti * t.ntj, s->K) +
+               (size_t)nth * slice_floats(s->K, s->C * t.nti * t.ntj, max_width(s->N, s->Ho * s->Wo, cols_target(s->K)));
     }
     size_t most = 0;
     for (int a = 0; a < s->sh; a++)
@@ -943,7 +969,7 @@ static size_t dx_floats(const ConvShape *s, int nth) {
             const int rows = g_rows(&g);
             if (!rows) continue;
             const Wide w = wide_plan(&g, WIDE_TARGET, WIDE_MIN_W);
-            size_t f = ws_round(sizeof(float) * (size_t)s->C * rows) / sizeof(float) +
+            size_t f = ws_round(sizeof(float) * (size_t)s->C * rows) / sizeof(float) + packed_floats(s->C, rows) +
                        (w.on ? wide_floats(&g, &w, s->C, nth)
                              : (size_t)nth * slice_floats(rows, s->C, max_width(s->N, g.Hg * g.Wg, cols_target(rows))));
             if (f > most) most = f;

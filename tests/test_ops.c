@@ -146,8 +146,8 @@ TEST(ops_conv_blocked_matches_ref) {
     Rng r;
     rng_seed(&r, 14);
     static const ConvCase cases[] = {
-        {3, 4, 40, 37, 8, 3, 3, 1, 1, 1, 1, 1},   /* pieces, per-thread blocks */
-        {2, 3, 70, 75, 6, 3, 3, 2, 2, 1, 1, 0},   /* strided, dx classes in pieces */
+        {3, 4, 52, 27, 8, 3, 3, 1, 1, 1, 1, 1},   /* pieces, per-thread blocks */
+        {2, 3, 110, 53, 6, 3, 3, 2, 2, 1, 1, 0},   /* strided, dx classes in pieces */
         {9, 64, 5, 5, 72, 3, 3, 1, 1, 1, 1, 1},   /* groups, long sums (dx by col2im) */
         {9, 64, 9, 9, 72, 3, 3, 1, 1, 1, 1, 1},   /* groups, long sums (dx by gather) */
         {3, 6, 45, 41, 5, 1, 1, 1, 1, 0, 0, 1},   /* pointwise pieces read in place */
@@ -156,7 +156,7 @@ TEST(ops_conv_blocked_matches_ref) {
         {3, 3, 36, 36, 16, 3, 3, 1, 1, 1, 1, 0},  /* the same, stride 1 */
         {9, 40, 1, 1, 48, 3, 3, 1, 1, 1, 1, 1},   /* 1x1 maps: only the centre tap lives */
         {9, 24, 2, 2, 48, 3, 3, 2, 2, 1, 1, 0},   /* 2x2 -> 1x1, stride 2: 4 live taps */
-        /* wide blocks (grids >= 48 wide, unit steps): the frame and gemm_rows_st */
+        /* wide blocks (grids >= 28 wide, unit steps): the frame and gemm_rows_st */
         {2, 120, 20, 50, 8, 3, 3, 1, 1, 1, 1, 1},  /* forward over two k-blocks */
         {2, 40, 12, 64, 130, 3, 3, 1, 1, 1, 1, 0}, /* dx over two k-blocks */
         {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1},   /* dx classes of stride 2, 5x5 */
@@ -256,8 +256,8 @@ TEST(ops_conv_deterministic_batch_and_threads) {
                               {5, 64, 9, 9, 72, 3, 3, 1, 1, 1, 1, 1},
                               {5, 16, 5, 5, 600, 3, 3, 1, 1, 1, 1, 0},
                               /* images cut into column pieces (forward, dx classes) */
-                              {5, 4, 40, 37, 8, 3, 3, 1, 1, 1, 1, 1},
-                              {5, 3, 70, 75, 8, 3, 3, 2, 2, 1, 1, 0},
+                              {5, 4, 52, 27, 8, 3, 3, 1, 1, 1, 1, 1},
+                              {5, 3, 110, 53, 8, 3, 3, 2, 2, 1, 1, 0},
                               /* few channels (dx by col2im) in pieces */
                               {5, 3, 50, 48, 16, 3, 3, 1, 1, 1, 1, 1},
                               /* taps that only see padding left out */
@@ -741,7 +741,7 @@ TEST(ops_conv_dx_fresh_bitwise) {
     static const ConvCase cases[] = {{2, 40, 12, 64, 130, 3, 3, 1, 1, 1, 1, 0}, {3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1},
                                      {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1},  {2, 3, 80, 76, 16, 7, 7, 2, 2, 3, 3, 1},
                                      {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1},     {3, 4, 7, 7, 6, 1, 1, 2, 2, 0, 0, 0},
-                                     {2, 3, 40, 37, 8, 3, 3, 1, 1, 1, 1, 0}};
+                                     {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
@@ -776,7 +776,7 @@ TEST(ops_conv_dx_fresh_bitwise) {
 TEST(ops_conv_forward_is_gemm_bitwise) {
     Rng r;
     rng_seed(&r, 48);
-    static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1},    {2, 3, 40, 37, 8, 3, 3, 1, 1, 1, 1, 0},
+    static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1},    {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0},
                                      {2, 120, 20, 50, 8, 3, 3, 1, 1, 1, 1, 1}, {2, 6, 9, 70, 12, 3, 3, 1, 1, 1, 1, 1},
                                      {1, 3, 5, 61, 4, 3, 5, 1, 1, 0, 2, 1},    {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
@@ -817,7 +817,7 @@ TEST(ops_conv_forward_is_gemm_bitwise) {
 TEST(ops_fused_relu_bitwise) {
     Rng r;
     rng_seed(&r, 47);
-    static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1}, {2, 3, 40, 37, 8, 3, 3, 1, 1, 1, 1, 0},
+    static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1}, {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0},
                                      {2, 4, 13, 11, 6, 3, 3, 2, 2, 1, 1, 1}, {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1},
                                      {2, 3, 9, 60, 8, 3, 3, 1, 1, 1, 1, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {

@@ -382,15 +382,20 @@ static int per_thread(int nblocks, int nth, int nslices) {
 /* ---- wide blocks: an implicit im2col ----
  * With unit grid steps (a stride-1 forward or input gradient) and a block of whole
  * grid rows, every row (cs, q, t) of the gathered matrix is one window of a frame
- * that holds the block's source rows with their zero border, Wp = Wg + ntj - 1 floats
- * wide, provided the block's grid is laid out Wp wide as well: its ntj - 1 extra
- * columns per row are computed and dropped. gemm_rows_st reads those windows in
- * place, so a block costs one copy of its source rows instead of a gather of
- * kh*kw copies and the packing of them (the frame stays in cache). Used where the
- * extra columns are few (wide maps); small maps keep the gathers above. */
+ * that holds the block's source rows with their zero border, provided the block's
+ * grid is laid out with the frame's row pitch Wp as well: its Wp - Wg extra columns
+ * per row are computed and dropped. The border columns are shared between rows: each
+ * frame row is `lead` zeros then its data, and a window that runs past a row's end
+ * reads the next row's leading zeros, so Wp = data + max(left, right border) (29 for
+ * a 28-wide 3x3 map, not 30). gemm_rows_st reads those windows in place, so a block
+ * costs one copy of its source rows instead of a gather of kh*kw copies and the
+ * packing of them (the frame stays in cache). Used where the extra columns are few
+ * (wide maps); small maps keep the gathers above. */
 typedef struct {
     int on;
     int Wp;         /* frame row and wide grid row, floats */
+    int lead, ca, nd; /* a frame row: lead zeros, then source columns ojmin + ca ... (nd of
+                       * them), then zeros to Wp */
     int pieces;     /* blocks per image: ranges of whole 32-column panels of the wide grid */
     int width;      /* most wide columns in a block */
     int rmax;       /* most grid rows a block touches */
@@ -400,7 +405,8 @@ typedef struct {
 
 #define WIDE_SLACK 64 /* zeros after the frame: gemm_rows_st reads up to 31 past a row */
 #ifndef WIDE_MIN_W
-#define WIDE_MIN_W 48 /* narrowest grid for wide blocks: at most ~4% extra columns (3x3) */
+#define WIDE_MIN_W 28 /* narrowest grid for wide blocks: at most ~3.5% extra columns (3x3); 14-wide
+                       * maps (7%) measured slower than their gathers */
 #endif
 
 /* ---- one product over blocks: dst (=|+=) A . gather(src) ----
@@ -455,16 +461,23 @@ static Wide wide_plan(const Gather *g, int target, int min_w) {
     Wide w;
     memset(&w, 0, sizeof w);
     if (g->gh != 1 || g->gw != 1 || g->Wg < min_w || g->Hg < 1 || g->nti < 1 || g->ntj < 1) return w;
+    if (g_identity(g)) return w; /* a 1x1 stride-1 map is read in place: nothing to build */
     if ((g->nti > 1 && g->si != 1 && g->si != -1) || (g->ntj > 1 && g->sj != 1 && g->sj != -1)) return w;
     w.on = 1;
-    w.Wp = g->Wg + g->ntj - 1;
+    w.ojmin = g->oj0 + imin(0, g->sj * (g->ntj - 1));
+    const int span = g->Wg + g->ntj - 1; /* columns the windows of a grid row cover, from ojmin */
+    w.ca = imax(0, -w.ojmin);
+    const int cb = imax(w.ca, imin(span, g->Ws - w.ojmin)); /* source columns: [ca, cb) of the span */
+    w.nd = cb - w.ca;
+    w.lead = imax(w.ca, span - cb); /* left border, and the previous row's right one */
+    w.Wp = w.lead + w.nd;           /* >= Wg: neither border is wider than ntj - 1 */
+    GAD_ASSERT(w.Wp >= g->Wg);
     const int panels = (g->Hg * w.Wp + 31) / 32;
     w.pieces = (panels * 32 + target - 1) / target;
     w.width = (panels + w.pieces - 1) / w.pieces * 32;
     w.rmax = imin(g->Hg, (w.width + w.Wp - 1) / w.Wp + 1);
     w.fplane = (size_t)(w.rmax + g->nti - 1) * w.Wp;
     w.omin = g->oi0 + imin(0, g->si * (g->nti - 1));
-    w.ojmin = g->oj0 + imin(0, g->sj * (g->ntj - 1));
     return w;
 }
 
@@ -510,26 +523,26 @@ static ptrdiff_t *wide_offsets(const Gather *g, const Wide *w, Workspace *ws) {
         for (int q = 0; q < g->nti; q++)
             for (int t = 0; t < g->ntj; t++, r++)
                 off[r] = (ptrdiff_t)cs * (ptrdiff_t)w->fplane + (ptrdiff_t)(g->oi0 + g->si * q - w->omin) * w->Wp +
-                         (g->oj0 + g->sj * t - w->ojmin);
+                         (w->lead - w->ca) + (g->oj0 + g->sj * t - w->ojmin);
     return off;
 }
 
 /* Channels [c0, c1) of the frame of grid rows [u0, u1) of one image (src): frame row
- * f of a channel is source row u0 + omin + f, columns from ojmin, zero outside; the
- * plane's rows past those the block reads are zeroed too (all of it is defined). */
+ * f of a channel is source row u0 + omin + f (lead zeros, its columns from ojmin + ca,
+ * zeros to Wp); the plane's rows past those the block reads are zeroed too (all of it
+ * is defined). */
 static void wide_frame(const Gather *g, const Wide *w, const float *src, int u0, int u1, int c0, int c1,
                        float *fr) {
-    const int nrow = u1 - u0 + g->nti - 1, Wp = w->Wp;
-    const int ca = imax(0, -w->ojmin), cb = imax(ca, imin(Wp, g->Ws - w->ojmin)); /* columns inside */
+    const int nrow = u1 - u0 + g->nti - 1, Wp = w->Wp, a = w->lead, b = w->lead + w->nd;
     for (int c = c0; c < c1; c++) {
         float *d = fr + (size_t)c * w->fplane;
         const float *sc = src + (size_t)c * g->Hs * g->Ws;
         for (int f = 0; f < nrow; f++, d += Wp) {
             const int sr = u0 + w->omin + f;
-            if (sr < 0 || sr >= g->Hs || cb == ca) { zero(d, Wp); continue; }
-            zero(d, ca);
-            memcpy(d + ca, sc + (size_t)sr * g->Ws + w->ojmin + ca, sizeof(float) * (size_t)(cb - ca));
-            zero(d + cb, Wp - cb);
+            if (sr < 0 || sr >= g->Hs || b == a) { zero(d, Wp); continue; }
+            zero(d, a);
+            memcpy(d + a, sc + (size_t)sr * g->Ws + w->ojmin + w->ca, sizeof(float) * (size_t)(b - a));
+            zero(d + b, Wp - b);
         }
         zero(d, (int)(w->fplane - (size_t)nrow * Wp));
     }

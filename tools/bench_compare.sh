@@ -8,6 +8,13 @@
 #
 #   tools/bench_compare.sh [--threads N] [--model vgg16|resnet18|sgemm|all]
 #                          [--size S] [--batch B] [--min-time SEC] [--out DIR]
+#                          [--settle SEC]
+#
+# Settling: after a process (either engine) whose peak RSS passed 3 GiB, the next run
+# waits --settle seconds (default 60). Measured here: after PyTorch's vgg16 224x224
+# batch 8 training step (4.3 GB), every process ran up to a third slower for about a
+# minute (the host's memory monitor, kdamond, at work), which hit whichever engine
+# came next, gad's resnet18 32x32 runs most.
 #
 # PyTorch (tools/bench_torch.py, /usr/bin/python3) runs under these environments and
 # the best of them is the figure compared against:
@@ -35,6 +42,7 @@ SIZE=0
 BATCH=0
 MIN_TIME=1
 OUT=build/bench
+SETTLE=60
 while [ $# -gt 0 ]; do
     case "$1" in
     --threads) THREADS=$2; shift 2 ;;
@@ -43,6 +51,7 @@ while [ $# -gt 0 ]; do
     --batch) BATCH=$2; shift 2 ;;
     --min-time) MIN_TIME=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --settle) SETTLE=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_compare: unknown argument '$1'" >&2; exit 2 ;;
     esac
@@ -73,6 +82,8 @@ torch_run() { # label, bench_torch.py args...
     esac
 }
 
+torch_quiet() { torch_run "$@" 2>/dev/null; }
+
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores;" \
     "$(date -u '+%Y-%m-%d %H:%M UTC'); threads $THREADS; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "command: $CMDLINE"
@@ -96,13 +107,26 @@ for m in sgemm:1024:1 sgemm:4096:1 vgg16:32:32 vgg16:224:1 vgg16:224:8 resnet18:
     CASES+=("$gm $gs $gb")
 done
 
+# run: one process's JSON lines appended to file $1 (and shown); then, if its peak RSS
+# passed 3 GiB, the settling pause before whatever runs next
+run() {
+    local file=$1 out
+    shift
+    out=$("$@") || true
+    printf '%s\n' "$out" | tee -a "$file" >&2
+    if printf '%s\n' "$out" | grep -oE '"max_rss_mb": [0-9]+' | awk '$2 > 3072 {big = 1} END {exit !big}'; then
+        echo "(settling ${SETTLE}s after a process of more than 3 GiB)" >&2
+        sleep "$SETTLE"
+    fi
+}
+
 for g in "${CASES[@]}"; do
     read -r gm gs gb <<<"$g"
     args=(--model "$gm" --size "$gs" --batch "$gb" --threads "$THREADS" --min-time "$MIN_TIME")
     echo "running $gm $gs batch $gb ..." >&2
-    ./gad bench --json "${args[@]}" | tee -a "$GAD_JSON" >&2
-    for label in "${ENVS[@]}"; do torch_run "$label" "${args[@]}" 2>/dev/null | tee -a "$TORCH_JSON" >&2; done
-    ./gad bench --json "${args[@]}" | tee -a "$GAD_JSON" >&2 # gad again: two runs each, as PyTorch has
+    run "$GAD_JSON" ./gad bench --json "${args[@]}"
+    for label in "${ENVS[@]}"; do run "$TORCH_JSON" torch_quiet "$label" "${args[@]}"; done
+    run "$GAD_JSON" ./gad bench --json "${args[@]}" # gad again: two runs each, as PyTorch has
 done
 
 # peak RSS: vgg16 224x224 batch 8 forward + input gradient, one process each

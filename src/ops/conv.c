@@ -787,9 +787,9 @@ static void shared_gather_worker(void *arg, int ith, int nth) {
 }
 
 /* One block shared by the threads: each takes whole 32-column panels of the product
- * (packing all of A, the weights) when the block has more columns than rows, else
- * whole 8-row panels (packing all of the gathered B). gemm_st gives every element the
- * same sum either way. */
+ * (reading all of A, the weights) when the block has more columns than rows, else
+ * whole row panels of gemm's tile height (packing all of the gathered B). gemm_st
+ * gives every element the same sum either way. */
 static void shared_product_worker(void *arg, int ith, int nth) {
     const Prod *P = arg;
     const int w = block_width(P, P->cur);
@@ -814,6 +814,7 @@ static void shared_finish_worker(void *arg, int ith, int nth) {
 }
 
 
+/* A's row panels split between the threads, packed into P->Ap. */
 static void pack_worker(void *arg, int ith, int nth) {
     Prod *P = arg;
     long lo, hi;

@@ -396,7 +396,8 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
             pack_b(g->tB, kc, nc, B, g->ldb, s->b);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = m1 - ic < MC ? m1 - ic : MC;
-                const float *A = g->A + (size_t)ic * ars + (size_t)pc * acs;
+                /* A's block in place (direct, or to pack), or already packed (no A then) */
+                const float *A = g->Ap ? NULL : g->A + (size_t)ic * ars + (size_t)pc * acs;
                 const float *ap = g->Ap ? g->Ap + g->Mp * pc + (size_t)(g->am0 + ic) * kc : s->a;
                 if (!g->direct && !g->Ap) pack_a(g->tA, mc, kc, A, g->lda, s->a);
                 for (int jr = 0; jr < nc; jr += NR) {

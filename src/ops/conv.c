@@ -403,7 +403,8 @@ typedef struct {
     int omin, ojmin; /* the lowest tap offsets, row and column */
 } Wide;
 
-#define WIDE_SLACK 64 /* zeros after the frame: gemm_rows_st reads up to 31 past a row */
+#define WIDE_SLACK 64 /* zeros after the frame: the last row's windows reach lead + ntj - 2
+                       * past it, and gemm_rows_st rounds a row up to 32 (wide_plan checks) */
 #ifndef WIDE_MIN_W
 #define WIDE_MIN_W 28 /* narrowest grid for wide blocks: at most ~3.5% extra columns (3x3); 14-wide
                        * maps (7%) measured slower than their gathers */
@@ -472,6 +473,7 @@ static Wide wide_plan(const Gather *g, int target, int min_w) {
     w.lead = imax(w.ca, span - cb); /* left border, and the previous row's right one */
     w.Wp = w.lead + w.nd;           /* >= Wg: neither border is wider than ntj - 1 */
     GAD_ASSERT(w.Wp >= g->Wg);
+    GAD_ASSERT(w.lead + g->ntj - 2 + 32 <= WIDE_SLACK);
     const int panels = (g->Hg * w.Wp + 31) / 32;
     w.pieces = (panels * 32 + target - 1) / target;
     w.width = (panels + w.pieces - 1) / w.pieces * 32;

@@ -311,6 +311,57 @@ TEST(gemm_rows_bitwise_same_as_gemm) {
     }
 }
 
+/* gemm_pix_st (A's rows through pointers with shared offsets, windows that overlap
+ * as a convolution's do; B packed by gemm_pack_b from row offsets, row-major and
+ * transposed, in two panel ranges) against gemm on A written out: the same bits,
+ * for beta 0 (NaN in C ignored) and 1, the whole of B and a range of its panels,
+ * M not a multiple of the tile (repeated edge rows), N not a multiple of 32, K over
+ * several k-blocks. */
+TEST(gemm_pix_bitwise_same_as_gemm) {
+    Rng r;
+    rng_seed(&r, 24);
+    static const int shapes[][3] = {{13, 70, 37}, {50, 33, 1500}, {64, 96, 2100}, {1, 9, 20}, {100, 250, 1030}};
+    const int nr = gemm_nr();
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
+        for (int tB = 0; tB <= 1; tB++) {
+            const int M = shapes[t][0], N = shapes[t][1], K = shapes[t][2], ldb = tB ? K + 2 : N + 1;
+            const size_t span = (size_t)K * 3 + (size_t)M;
+            float *arr = malloc(sizeof(float) * span), *A = malloc(sizeof(float) * (size_t)M * K);
+            float *B = malloc(sizeof(float) * (size_t)(tB ? N : K) * ldb);
+            ptrdiff_t *off = malloc(sizeof(ptrdiff_t) * (size_t)K);
+            const float **rows = malloc(sizeof(float *) * (size_t)M);
+            for (size_t i = 0; i < span; i++) arr[i] = rng_normal(&r);
+            for (size_t i = 0; i < (size_t)(tB ? N : K) * ldb; i++) B[i] = rng_normal(&r);
+            for (int k = 0; k < K; k++) off[k] = (ptrdiff_t)rng_below(&r, (uint32_t)(3 * K));
+            for (int i = 0; i < M; i++) {
+                rows[i] = arr + i; /* row i+1 is row i shifted by one: overlapping windows */
+                for (int k = 0; k < K; k++) A[(size_t)i * K + k] = rows[i][off[k]];
+            }
+            const int np = (N + nr - 1) / nr;
+            float *Bp = malloc(sizeof(float) * (gemm_packed_b_floats(K, N) + 1));
+            ptrdiff_t *roff = malloc(sizeof(ptrdiff_t) * (size_t)K);
+            for (int k = 0; k < K; k++) roff[k] = tB ? k : (ptrdiff_t)k * ldb;
+            gemm_pack_b(K, N, B, roff, tB ? (size_t)ldb : 1, Bp, np / 2, np);
+            gemm_pack_b(K, N, B, roff, tB ? (size_t)ldb : 1, Bp, 0, np / 2);
+            free(roff);
+            for (int beta = 0; beta <= 1; beta++)
+                for (int sub = 0; sub <= 1; sub++) {
+                    const int c0 = sub && np > 1 ? nr : 0, Ns = N - c0;
+                    float *c1 = malloc(sizeof(float) * (size_t)M * N), *c2 = malloc(sizeof(float) * (size_t)M * N);
+                    for (size_t i = 0; i < (size_t)M * N; i++) c1[i] = c2[i] = beta ? rng_normal(&r) : NAN;
+                    const float *Bs = tB ? B + (size_t)c0 * ldb : B + c0;
+                    gemm_st(0, tB, M, Ns, K, 1.0f, A, K, Bs, ldb, (float)beta, c1, N);
+                    gemm_pix_st(M, Ns, K, rows, off, Bp, N, c0, (float)beta, c2, N);
+                    int same = 1;
+                    for (int i = 0; i < M; i++) same &= same_bits(c1 + (size_t)i * N, c2 + (size_t)i * N, (size_t)Ns);
+                    CHECKF(same, "gemm_pix_st %dx%dx%d tB %d columns from %d beta %d differs from gemm", M, N, K, tB, c0,
+                           beta);
+                    free(c1); free(c2);
+                }
+            free(arr); free(A); free(B); free(off); free(rows); free(Bp);
+        }
+}
+
 /* gemm_arows_st (A's rows scattered in one array, read in place; B transposed; C
  * written row-major or transposed) against gemm on the same A written out: the same
  * bits, for beta 0 and 1, M and N not multiples of the tile, K over two k-blocks. */

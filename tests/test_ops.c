@@ -162,6 +162,9 @@ TEST(ops_conv_blocked_matches_ref) {
         {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1},   /* dx classes of stride 2, 5x5 */
         {1, 3, 5, 61, 4, 3, 5, 1, 1, 0, 2, 0},     /* 3x5 kernel, pad (0, 2), few rows */
         {3, 5, 7, 49, 6, 3, 3, 1, 1, 2, 0, 1},     /* pad (2, 0): the dx grid only */
+        /* dx by the direct route (small maps, fewer positions than K): two groups of
+         * images, two k-blocks, an edge tile of positions, C not a multiple of 32 */
+        {21, 72, 10, 10, 120, 3, 3, 1, 1, 1, 1, 1},
     };
     for (int th = 1; th <= 2; th++) {
         par_init(th);
@@ -264,7 +267,9 @@ TEST(ops_conv_deterministic_batch_and_threads) {
                               {5, 32, 1, 1, 40, 3, 3, 1, 1, 1, 1, 1},
                               /* wide blocks: forward and dx, then dx over two k-blocks */
                               {5, 8, 12, 60, 16, 3, 3, 1, 1, 1, 1, 1},
-                              {5, 40, 6, 50, 130, 3, 3, 1, 1, 1, 1, 0}};
+                              {5, 40, 6, 50, 130, 3, 3, 1, 1, 1, 1, 0},
+                              /* dx by the direct route */
+                              {5, 64, 10, 11, 120, 3, 3, 1, 1, 1, 1, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
@@ -741,7 +746,7 @@ TEST(ops_conv_dx_fresh_bitwise) {
     static const ConvCase cases[] = {{2, 40, 12, 64, 130, 3, 3, 1, 1, 1, 1, 0}, {3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1},
                                      {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1},  {2, 3, 80, 76, 16, 7, 7, 2, 2, 3, 3, 1},
                                      {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1},     {3, 4, 7, 7, 6, 1, 1, 2, 2, 0, 0, 0},
-                                     {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0}};
+                                     {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0},   {2, 64, 10, 10, 112, 3, 3, 1, 1, 1, 1, 0}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);

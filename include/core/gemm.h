@@ -55,6 +55,24 @@ void gemm_rows_st(int M, int N, int K, const float *Ap, int Mall, int m0, const 
 void gemm_arows_st(int M, int N, int K, const float *A, const ptrdiff_t *off, const float *B, int ldb, float beta,
                    float *C, size_t rs, size_t cs);
 
+/* B packed once for many products, by column panels of gemm_nr(): B [K, Nall] with
+ * element (k, j) at B[roff[k] + j*cs] (row-major: roff[k] = k*ldb, cs = 1; transposed:
+ * roff[k] = k, cs = ldb; or rows picked from anywhere: a convolution's flipped
+ * kernel taps), in gemm_packed_b_floats(K, Nall) floats, filled by gemm_pack_b over
+ * all panels (the last one zero-padded); threads may pack disjoint panel ranges
+ * [p0, p1). Borrows B, roff; writes Bp only. */
+int gemm_nr(void);
+size_t gemm_packed_b_floats(int K, int Nall);
+void gemm_pack_b(int K, int Nall, const float *B, const ptrdiff_t *roff, size_t cs, float *Bp, int p0, int p1);
+/* C[M,N] = A' . columns [n0, n0 + N) of the packed B (+ C when beta = 1; beta is 0 or
+ * 1), single-threaded, where A's rows are pointers sharing one set of offsets:
+ * A'(i, k) = a[i][off[k]] (a direct convolution on small maps: row i is one output
+ * position, a[i] where its window starts in a zero-bordered frame, off[k] a channel
+ * and tap of the window). n0 a multiple of gemm_nr(). Each C element is the same
+ * chain as gemm's: the same bits. Borrows a, off, Bp; writes C only. */
+void gemm_pix_st(int M, int N, int K, const float *const *a, const ptrdiff_t *off, const float *Bp, int Nall, int n0,
+                 float beta, float *C, int ldc);
+
 /* The k-blocks gemm splits K into (depends on K alone): block kb of gemm_kblocks(K)
  * is [*k0, *k1). C gets c + t per block in order, t being one FMA chain from 0 over
  * the block's k ascending: a caller computing the same product another way in this

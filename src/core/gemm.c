@@ -26,7 +26,9 @@
  * tile of which only the valid part is added into C.
  *
  * gemm_rows_st and gemm_arows_st run the same chains with B's (resp. A's) rows read in
- * place at given offsets of one array, for convolutions without an im2col copy.
+ * place at given offsets of one array, for convolutions without an im2col copy;
+ * gemm_pix_st with A's rows read through pointers and shared offsets (a direct
+ * convolution: rows are output positions, vectors run over output channels).
  *
  * Scratch: each thread keeps its own packing buffers (pthread key), grown on demand
  * to at most MC*KC + KC*NC floats and kept for the thread's life: no allocation in
@@ -282,6 +284,27 @@ KERNEL_ROWS(kernel_rows_half, MR_HALF, NR)
             for (int j = 0; j < C; j++) t[i * NR + j] = acc[i][j];                                \
     }
 KERNEL_AROWS(kernel_arows_full, MR, NR)
+
+/* And with A's rows as pointers sharing offsets: A(i, k) = ap[i][off[k]], B packed.
+ * For gemm_pix_st: each row an output position of a convolution, read from its frame. */
+static void kernel_pix(int kc, const float *const *restrict ap, const ptrdiff_t *restrict off,
+                       const float *restrict b, float *restrict t) {
+    float acc[MR][NR];
+    const float *restrict a[MR];
+    for (int i = 0; i < MR; i++) a[i] = ap[i];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = 0.0f;
+    for (int k = 0; k < kc; k++) {
+        const ptrdiff_t o = off[k];
+        for (int i = 0; i < MR; i++) {
+            float ai = a[i][o];
+            VECTOR_LOOP
+            for (int j = 0; j < NR; j++) acc[i][j] += ai * b[(size_t)k * NR + j];
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) t[i * NR + j] = acc[i][j];
+}
 
 typedef void (*KernelFn)(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b,
                          float *restrict t);
@@ -581,6 +604,64 @@ void gemm_packed_st(int M, int N, int K, const float *Ap, int Mall, int m0, cons
     GemmJob g = {0, 0, M, N, K, 0, ldb, 1.0f, beta, NULL, B, C, (size_t)ldc, 1, 0,
                  Ap, (size_t)(Mall + MR - 1) / MR * MR, m0};
     gemm_block(&g, 0, M, 0, N);
+}
+
+int gemm_nr(void) { return NR; }
+
+size_t gemm_packed_b_floats(int K, int N) {
+    return N > 0 && K > 0 ? (size_t)(N + NR - 1) / NR * NR * (size_t)K : 0;
+}
+
+/* k-block kb ([pc, pe)) of the packing starts at Bp + Np*pc; in it, panel p (columns
+ * p*NR...) at + p*NR*kc, laid out as pack_b lays out a panel: [kc][NR]. */
+void gemm_pack_b(int K, int N, const float *B, const ptrdiff_t *roff, size_t cs, float *Bp, int p0, int p1) {
+    const size_t Np = (size_t)(N + NR - 1) / NR * NR;
+    const int nkb = K > 0 ? kblocks(K) : 0;
+    GAD_ASSERT(p0 >= 0 && p1 <= (N + NR - 1) / NR);
+    for (int kb = 0; kb < nkb; kb++) {
+        int pc, pe;
+        gemm_kblock(K, kb, &pc, &pe);
+        const int kc = pe - pc;
+        for (int p = p0; p < p1; p++) {
+            const int j0 = p * NR, nr = N - j0 < NR ? N - j0 : NR;
+            float *d = Bp + Np * pc + (size_t)j0 * kc;
+            for (int k = pc; k < pe; k++, d += NR) {
+                const float *b = B + roff[k] + (size_t)j0 * cs;
+                if (cs == 1) memcpy(d, b, sizeof(float) * (size_t)nr);
+                else
+                    for (int j = 0; j < nr; j++) d[j] = b[(size_t)j * cs];
+                for (int j = nr; j < NR; j++) d[j] = 0.0f;
+            }
+        }
+    }
+}
+
+void gemm_pix_st(int M, int N, int K, const float *const *a, const ptrdiff_t *off, const float *Bp, int Nall, int n0,
+                 float beta, float *C, int ldc) {
+    GAD_ASSERT(beta == 0.0f || beta == 1.0f);
+    GAD_ASSERT(n0 % NR == 0 && n0 + N <= Nall);
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { scale_c(M, N, beta, C, ldc); return; }
+    const size_t Np = (size_t)(Nall + NR - 1) / NR * NR;
+    const int nkb = kblocks(K);
+    float t[MR * NR];
+    const float *ar[MR];
+    for (int kb = 0; kb < nkb; kb++) {
+        int pc, pe;
+        gemm_kblock(K, kb, &pc, &pe);
+        const int kc = pe - pc;
+        for (int jr = 0; jr < N; jr += NR) { /* the panel (kc x NR) stays in L2 across the rows */
+            const int nr = N - jr < NR ? N - jr : NR;
+            const float *bp = Bp + Np * pc + (size_t)(n0 + jr) * kc;
+            for (int ir = 0; ir < M; ir += MR) {
+                const int mr = M - ir < MR ? M - ir : MR;
+                for (int i = 0; i < MR; i++) ar[i] = a[ir + (i < mr ? i : mr - 1)]; /* edge: repeats */
+                float *ct = C + (size_t)ir * ldc + jr;
+                kernel_pix(kc, ar, off + pc, bp, t);
+                update(mr, nr, t, 1.0f, beta, kb == 0, ct, (size_t)ldc, 1);
+            }
+        }
+    }
 }
 
 int gemm_packs_a(int transA, int M, int N, int K) {

@@ -268,7 +268,8 @@ TEST(ops_conv_deterministic_batch_and_threads) {
                               /* wide blocks: forward and dx, then dx over two k-blocks */
                               {5, 8, 12, 60, 16, 3, 3, 1, 1, 1, 1, 1},
                               {5, 40, 6, 50, 130, 3, 3, 1, 1, 1, 1, 0},
-                              /* dx by the direct route */
+                              /* dx by the direct route; the forward by it in the batch,
+                               * by the gather alone (too few positions) */
                               {5, 64, 10, 11, 120, 3, 3, 1, 1, 1, 1, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
@@ -783,7 +784,10 @@ TEST(ops_conv_forward_is_gemm_bitwise) {
     rng_seed(&r, 48);
     static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1},    {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0},
                                      {2, 120, 20, 50, 8, 3, 3, 1, 1, 1, 1, 1}, {2, 6, 9, 70, 12, 3, 3, 1, 1, 1, 1, 1},
-                                     {1, 3, 5, 61, 4, 3, 5, 1, 1, 0, 2, 1},    {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1}};
+                                     {1, 3, 5, 61, 4, 3, 5, 1, 1, 0, 2, 1},    {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1},
+                                     /* the direct route: stride 1 over two k-blocks, stride 2, 3x5 taps */
+                                     {4, 120, 9, 10, 70, 3, 3, 1, 1, 1, 1, 1}, {8, 5, 13, 11, 66, 3, 3, 2, 2, 1, 1, 1},
+                                     {4, 6, 8, 12, 96, 3, 5, 1, 1, 1, 2, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
@@ -824,7 +828,8 @@ TEST(ops_fused_relu_bitwise) {
     rng_seed(&r, 47);
     static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1}, {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0},
                                      {2, 4, 13, 11, 6, 3, 3, 2, 2, 1, 1, 1}, {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1},
-                                     {2, 3, 9, 60, 8, 3, 3, 1, 1, 1, 1, 1}};
+                                     {2, 3, 9, 60, 8, 3, 3, 1, 1, 1, 1, 1}, {8, 6, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1},
+                                     {8, 6, 9, 9, 64, 3, 3, 1, 1, 1, 1, 0}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);

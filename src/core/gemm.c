@@ -626,7 +626,7 @@ void gemm_pack_b(int K, int N, const float *B, const ptrdiff_t *roff, size_t cs,
             const int j0 = p * NR, nr = N - j0 < NR ? N - j0 : NR;
             float *d = Bp + Np * pc + (size_t)j0 * kc;
             for (int k = pc; k < pe; k++, d += NR) {
-                const float *b = B + roff[k] + (size_t)j0 * cs;
+                const float *b = B + (roff ? roff[k] : k) + (size_t)j0 * cs;
                 if (cs == 1) memcpy(d, b, sizeof(float) * (size_t)nr);
                 else
                     for (int j = 0; j < nr; j++) d[j] = b[(size_t)j * cs];

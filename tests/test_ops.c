@@ -268,9 +268,10 @@ TEST(ops_conv_deterministic_batch_and_threads) {
                               /* wide blocks: forward and dx, then dx over two k-blocks */
                               {5, 8, 12, 60, 16, 3, 3, 1, 1, 1, 1, 1},
                               {5, 40, 6, 50, 130, 3, 3, 1, 1, 1, 1, 0},
-                              /* dx by the direct route; the forward by it in the batch,
-                               * by the gather alone (too few positions) */
-                              {5, 64, 10, 11, 120, 3, 3, 1, 1, 1, 1, 1}};
+                              /* dx by the direct route; the forward (and then dx) by it in
+                               * the batch, by the gather alone (too few positions) */
+                              {5, 64, 10, 11, 120, 3, 3, 1, 1, 1, 1, 1},
+                              {5, 64, 10, 11, 96, 3, 3, 1, 1, 1, 1, 0}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);

@@ -850,8 +850,8 @@ static size_t packed_floats(int M, int rows) {
 #ifndef PX_MIN_M
 #define PX_MIN_M 64       /* rows of the product (channels): at least two vector panels */
 #endif
-#ifndef PX_FWD_MIN_POSITIONS
-#define PX_FWD_MIN_POSITIONS 300 /* forward: positions in the batch that pay for the packing */
+#ifndef PX_MIN_POSITIONS
+#define PX_MIN_POSITIONS 300 /* positions in the batch that pay for packing the weights */
 #endif
 #define PX_MAX_W 32       /* widest grid px_finish takes */
 #ifndef PX_POSITIONS
@@ -1059,7 +1059,7 @@ static void prod_run(Prod *P, Workspace *ws) {
  * element on both, so the same bits. */
 static int fwd_by_px(const ConvShape *s, int N) {
     const int W = s->Wo;
-    return s->K >= PX_MIN_M && (long)N * s->Ho * W >= PX_FWD_MIN_POSITIONS &&
+    return s->K >= PX_MIN_M && (long)N * s->Ho * W >= PX_MIN_POSITIONS &&
            (W < WIDE_MIN_W || (W <= WIDE_MIN_W && s->K >= 512));
 }
 
@@ -1148,6 +1148,16 @@ static int dx_by_px(const ConvShape *s) {
            P < s->K && !point_map(s, &tap) && dx_classes_cover(s);
 }
 
+/* The classes of the gather route (not col2im) by the direct route: always where
+ * dx_by_px chose them, else on stride-1 grids under 28 wide with a batch of enough
+ * positions (batch 8 or 32, 2 threads: 9-10% faster at 16x16; at 28x28 or more level
+ * or slower). Both give each dx element the same gemm element, so the same bits:
+ * the batch may choose. */
+static int dx_px(const ConvShape *s, int N) {
+    return dx_by_px(s) || (s->sh == 1 && s->sw == 1 && s->W < WIDE_MIN_W && s->C >= PX_MIN_M &&
+                           (long)N * s->H * s->W >= PX_MIN_POSITIONS);
+}
+
 /* The classic way, dcols = w^T dy then col2im, instead of the gather when it is
  * cheaper: few input channels (a network's first layer: the gathered dy would hold
  * K*taps rows for only C output rows), or few positions per image (fewer than K:
@@ -1199,10 +1209,12 @@ static size_t dx_floats(const ConvShape *s, int nth) {
             const int rows = g_rows(&g);
             if (!rows) continue;
             const Wide w = wide_plan(&g, WIDE_TARGET, WIDE_MIN_W);
-            size_t f;
-            if (dx_by_px(s)) f = ws_round(sizeof(ptrdiff_t) * rows) / sizeof(float) + px_floats(&g, s->C, s->N);
-            else f = ws_round(sizeof(float) * (size_t)s->C * rows) / sizeof(float) + packed_floats(s->C, rows) + (w.on ? wide_floats(&g, &w, s->C, nth)
-                             : (size_t)nth * slice_floats(rows, s->C, max_width(s->N, g.Hg * g.Wg, cols_target(rows))));
+            /* the direct route, the gather, or (dx_px: the batch chooses) either */
+            const size_t px = ws_round(sizeof(ptrdiff_t) * rows) / sizeof(float) + px_floats(&g, s->C, s->N);
+            const size_t ga = ws_round(sizeof(float) * (size_t)s->C * rows) / sizeof(float) + packed_floats(s->C, rows) +
+                              (w.on ? wide_floats(&g, &w, s->C, nth)
+                                    : (size_t)nth * slice_floats(rows, s->C, max_width(s->N, g.Hg * g.Wg, cols_target(rows))));
+            const size_t f = dx_by_px(s) ? px : dx_px(s, s->N) && px > ga ? px : ga;
             if (f > most) most = f;
         }
     return most;
@@ -1379,7 +1391,7 @@ static void backward_dx(const ConvShape *s, const float *w, const float *dy, flo
             if (!rows) continue; /* no tap reaches these positions: nothing to add */
             Prod P;
             memset(&P, 0, sizeof P);
-            P.px = dx_by_px(s);
+            P.px = dx_px(s, s->N);
             if (P.px) { /* the class's taps read from w as they are packed: row r = (k, q, t) */
                 ptrdiff_t *roff = ws_alloc(ws, sizeof(ptrdiff_t) * (size_t)rows);
                 for (int k = 0, r = 0; k < s->K; k++)

@@ -202,8 +202,9 @@ static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *B
 }
 
 /* ---- micro-kernels ---------------------------------------------------------------
- * t[R][NR] (first C columns) = sum over k of A(i,k) * b[k][j], k ascending, one
- * accumulator per element. b: packed [kc][NR] (columns >= C not read). A(i,k) is
+ * t[R][NR] (first C columns) = sum over k of A(i,k) * b[k*bs + j], k ascending, one
+ * accumulator per element. b: packed [kc][NR] (bs = NR; columns >= C not read) or,
+ * for a product of one row panel, B itself (bs = ldb). A(i,k) is
  * a[i*ars + k*acs]: a packed panel [kc][MR] (ars = 1, acs = MR) or, when the
  * product has so few columns that packing A would cost more than it saves, A
  * itself (row-major: ars = lda, acs = 1; transposed: ars = 1, acs = lda).
@@ -222,7 +223,7 @@ static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *B
 
 #define KERNEL(name, R, C)                                                                        \
     static void name(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b, \
-                     float *restrict t) {                                                         \
+                     size_t bs, float *restrict t) {                                              \
         float acc[R][C];                                                                          \
         for (int i = 0; i < R; i++)                                                               \
             for (int j = 0; j < C; j++) acc[i][j] = 0.0f;                                         \
@@ -230,7 +231,7 @@ static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *B
             for (int i = 0; i < R; i++) {                                                         \
                 float ai = a[(size_t)k * acs + (size_t)i * ars];                                  \
                 VECTOR_LOOP                                                                       \
-                for (int j = 0; j < C; j++) acc[i][j] += ai * b[(size_t)k * NR + j];              \
+                for (int j = 0; j < C; j++) acc[i][j] += ai * b[(size_t)k * bs + j];              \
             }                                                                                     \
         for (int i = 0; i < R; i++)                                                               \
             for (int j = 0; j < C; j++) t[i * NR + j] = acc[i][j];                                \
@@ -287,27 +288,31 @@ KERNEL_AROWS(kernel_arows_full, MR, NR)
 
 /* And with A's rows as pointers sharing offsets: A(i, k) = ap[i][off[k]], B packed.
  * For gemm_pix_st: each row an output position of a convolution, read from its frame. */
-static void kernel_pix(int kc, const float *const *restrict ap, const ptrdiff_t *restrict off,
-                       const float *restrict b, float *restrict t) {
-    float acc[MR][NR];
-    const float *restrict a[MR];
-    for (int i = 0; i < MR; i++) a[i] = ap[i];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) acc[i][j] = 0.0f;
-    for (int k = 0; k < kc; k++) {
-        const ptrdiff_t o = off[k];
-        for (int i = 0; i < MR; i++) {
-            float ai = a[i][o];
-            VECTOR_LOOP
-            for (int j = 0; j < NR; j++) acc[i][j] += ai * b[(size_t)k * NR + j];
-        }
+#define KERNEL_PIX(name, R)                                                                       \
+    static void name(int kc, const float *const *restrict ap, const ptrdiff_t *restrict off,      \
+                     const float *restrict b, float *restrict t) {                                \
+        float acc[R][NR];                                                                         \
+        const float *restrict a[R];                                                               \
+        for (int i = 0; i < R; i++) a[i] = ap[i];                                                 \
+        for (int i = 0; i < R; i++)                                                               \
+            for (int j = 0; j < NR; j++) acc[i][j] = 0.0f;                                        \
+        for (int k = 0; k < kc; k++) {                                                            \
+            const ptrdiff_t o = off[k];                                                           \
+            for (int i = 0; i < R; i++) {                                                         \
+                float ai = a[i][o];                                                               \
+                VECTOR_LOOP                                                                       \
+                for (int j = 0; j < NR; j++) acc[i][j] += ai * b[(size_t)k * NR + j];             \
+            }                                                                                     \
+        }                                                                                         \
+        for (int i = 0; i < R; i++)                                                               \
+            for (int j = 0; j < NR; j++) t[i * NR + j] = acc[i][j];                               \
     }
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) t[i * NR + j] = acc[i][j];
-}
+KERNEL_PIX(kernel_pix, MR)
+KERNEL_PIX(kernel_pix_half, MR_HALF)
+KERNEL_PIX(kernel_pix_1, 1)
 
 typedef void (*KernelFn)(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b,
-                         float *restrict t);
+                         size_t bs, float *restrict t);
 
 /* The smallest kernel that covers an mr x nr tile; *rows gets the rows it reads. */
 static KernelFn kernel_for(int mr, int nr, int *rows) {
@@ -404,8 +409,11 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
     int kmax = (g->K + nkb - 1) / nkb;
     int mspan = m1 - m0 < MC ? m1 - m0 : MC;
     int nspan = n1 - n0 < NC ? n1 - n0 : NC;
+    /* one row panel uses each element of B once: B row-major is then read in place
+     * (packing it would only add a pass over it; a skinny product streams B) */
+    const int bdirect = !g->tB && m1 - m0 <= MR;
     if (!g->Ap) s->a = grow(s->a, &s->acap, (size_t)(mspan + MR - 1) / MR * MR * kmax);
-    s->b = grow(s->b, &s->bcap, (size_t)(nspan + NR - 1) / NR * NR * kmax);
+    s->b = grow(s->b, &s->bcap, (size_t)(bdirect ? NR : (nspan + NR - 1) / NR * NR) * kmax);
     /* A(i,k) at A[i*ars + k*acs] for the direct kernels */
     const size_t ars = g->tA ? 1 : (size_t)g->lda, acs = g->tA ? (size_t)g->lda : 1;
     float t[MR * NR];
@@ -416,7 +424,7 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
             par_range(g->K, kb, nkb, &plo, &phi);
             int pc = (int)plo, kc = (int)(phi - plo);
             const float *B = g->tB ? g->B + (size_t)jc * g->ldb + pc : g->B + (size_t)pc * g->ldb + jc;
-            pack_b(g->tB, kc, nc, B, g->ldb, s->b);
+            if (!bdirect) pack_b(g->tB, kc, nc, B, g->ldb, s->b);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = m1 - ic < MC ? m1 - ic : MC;
                 /* A's block in place (direct, or to pack), or already packed (no A then) */
@@ -426,18 +434,26 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = s->b + (size_t)jr * kc;
+                    size_t bs = NR;
+                    if (bdirect && nr == NR) { /* in place */
+                        bp = B + jr;
+                        bs = (size_t)g->ldb;
+                    } else if (bdirect) { /* the edge panel: packed alone (the kernel reads NR columns) */
+                        pack_b(0, kc, nr, B + jr, g->ldb, s->b);
+                        bp = s->b;
+                    }
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR, rows;
                         KernelFn kern = kernel_for(mr, nr, &rows);
                         float *ct = g->C + (size_t)(ic + ir) * g->rs + (size_t)(jc + jr) * g->cs;
                         prefetch_tile(ct, mr, nr, g->rs, g->cs);
                         if (g->direct && rows == mr) { /* read A in place */
-                            kern(kc, A + ir * ars, ars, acs, bp, t);
+                            kern(kc, A + ir * ars, ars, acs, bp, bs, t);
                         } else if (g->direct) {        /* a partial panel: pack it alone */
                             pack_a(g->tA, mr, kc, A + ir * ars, g->lda, s->a);
-                            kern(kc, s->a, 1, MR, bp, t);
+                            kern(kc, s->a, 1, MR, bp, bs, t);
                         } else {
-                            kern(kc, ap + (size_t)ir * kc, 1, MR, bp, t);
+                            kern(kc, ap + (size_t)ir * kc, 1, MR, bp, bs, t);
                         }
                         update(mr, nr, t, g->alpha, g->beta, kb == 0, ct, g->rs, g->cs);
                     }
@@ -545,7 +561,7 @@ static double job_cost(const GemmJob *g) {
     double mp = (double)((g->M + MR - 1) / MR * MR), np = (double)((g->N + NR - 1) / NR * NR);
     if (g->N <= NR / 2) np = NR / 2; /* the half-width kernels */
     double work = mp * np * g->K;
-    double b = (double)g->N * g->K * PACK_COST * (g->tB ? 2.0 : 1.0);
+    double b = !g->tB && g->M <= MR ? 0.0 : (double)g->N * g->K * PACK_COST * (g->tB ? 2.0 : 1.0); /* in place */
     double a = g->direct ? 0.0 : (double)g->M * g->K * PACK_COST * (g->tA ? 1.0 : 2.0) * ((g->N + NC - 1) / NC);
     double c = (double)g->M * g->N * kblocks(g->K) * UPDATE_COST * (g->cs == 1 ? 1.0 : 16.0);
     return work + a + b + c;
@@ -657,7 +673,9 @@ void gemm_pix_st(int M, int N, int K, const float *const *a, const ptrdiff_t *of
                 const int mr = M - ir < MR ? M - ir : MR;
                 for (int i = 0; i < MR; i++) ar[i] = a[ir + (i < mr ? i : mr - 1)]; /* edge: repeats */
                 float *ct = C + (size_t)ir * ldc + jr;
-                kernel_pix(kc, ar, off + pc, bp, t);
+                if (mr == 1) kernel_pix_1(kc, ar, off + pc, bp, t); /* edge tiles: less padding */
+                else if (mr <= MR_HALF) kernel_pix_half(kc, ar, off + pc, bp, t);
+                else kernel_pix(kc, ar, off + pc, bp, t);
                 update(mr, nr, t, 1.0f, beta, kb == 0, ct, (size_t)ldc, 1);
             }
         }

@@ -1139,7 +1139,7 @@ static int dx_classes_cover(const ConvShape *s);
  * so small that packing the weights, a fixed cost per call, dominates at batch 1
  * (7x7: a third slower). Decided by the shape alone (it sets the bits). */
 #ifndef PX_DX_MIN_POSITIONS
-#define PX_DX_MIN_POSITIONS 100
+#define PX_DX_MIN_POSITIONS 49
 #endif
 static int dx_by_px(const ConvShape *s) {
     size_t tap;

@@ -165,6 +165,10 @@ TEST(ops_conv_blocked_matches_ref) {
         /* dx by the direct route (small maps, fewer positions than K): two groups of
          * images, two k-blocks, an edge tile of positions, C not a multiple of 32 */
         {21, 72, 10, 10, 120, 3, 3, 1, 1, 1, 1, 1},
+        /* dw by the direct route (few rows, large kernels): two panels (the second
+         * partial), and one panel (threads split the rows), over several k-blocks */
+        {2, 3, 40, 36, 40, 7, 7, 2, 2, 3, 3, 1},
+        {3, 2, 30, 30, 32, 5, 5, 1, 1, 2, 2, 0},
     };
     for (int th = 1; th <= 2; th++) {
         par_init(th);
@@ -271,7 +275,10 @@ TEST(ops_conv_deterministic_batch_and_threads) {
                               /* dx by the direct route; the forward (and then dx) by it in
                                * the batch, by the gather alone (too few positions) */
                               {5, 64, 10, 11, 120, 3, 3, 1, 1, 1, 1, 1},
-                              {5, 64, 10, 11, 96, 3, 3, 1, 1, 1, 1, 0}};
+                              {5, 64, 10, 11, 96, 3, 3, 1, 1, 1, 1, 0},
+                              /* dw by the direct route: two panels, then one (rows split) */
+                              {5, 3, 23, 23, 40, 7, 7, 2, 2, 3, 3, 1},
+                              {5, 2, 17, 17, 32, 5, 5, 1, 1, 2, 2, 0}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);

@@ -641,8 +641,12 @@ void gemm_pack_b(int K, int N, const float *B, const ptrdiff_t *roff, size_t cs,
         for (int p = p0; p < p1; p++) {
             const int j0 = p * NR, nr = N - j0 < NR ? N - j0 : NR;
             float *d = Bp + Np * pc + (size_t)j0 * kc;
+            if (!roff) { /* B^T row-major: pack_b's transpose, 16 k (a cache line) at a time */
+                pack_b(1, kc, nr, B + (size_t)j0 * cs + pc, (int)cs, d);
+                continue;
+            }
             for (int k = pc; k < pe; k++, d += NR) {
-                const float *b = B + (roff ? roff[k] : k) + (size_t)j0 * cs;
+                const float *b = B + roff[k] + (size_t)j0 * cs;
                 if (cs == 1) memcpy(d, b, sizeof(float) * (size_t)nr);
                 else
                     for (int j = 0; j < nr; j++) d[j] = b[(size_t)j * cs];

@@ -1239,10 +1239,14 @@ static size_t dw_wide_floats(const ConvShape *s, const Gather *g, const Wide *w)
            ws_round(sizeof(float) * (size_t)s->K * w->width) / sizeof(float);
 }
 
+static size_t dw_px_floats(const ConvShape *s);
+static int dw_by_px(const ConvShape *s);
+
 static size_t dw_floats(const ConvShape *s) {
     Gather g;
     Wide w;
     if (dw_wide(s, &g, &w)) return dw_wide_floats(s, &g, &w);
+    if (dw_by_px(s)) return dw_px_floats(s);
     return live_floats(s) + slice_floats(dw_rows(s), 0, max_width(s->N, s->Ho * s->Wo, dw_target(dw_rows(s))));
 }
 
@@ -1531,6 +1535,127 @@ static void backward_dw_wide(const ConvShape *s, const float *x, const float *dy
     ws_release(ws, mark);
 }
 
+/* The weight gradient of layers with few gathered rows and large kernels (ResNet's
+ * 7x7 first layer: 147 rows) by the direct route, image by image:
+ *   T [rows, K] (+)= X' . dy_n^T,   X'(r, p) = frame[at(r) + pos(p)]
+ * with gemm_pix_st's rows the taps (each a pointer into the image's frame), its k
+ * the positions (their offsets in the frame) and dy_n packed by panels of output
+ * channels; dw += T^T at the end. No im2col of x (49 copies of it for a 7x7 kernel)
+ * and no transposed packing of it. The sum over positions runs in gemm's k-blocks,
+ * image after image: the bits depend on the batch (as every dw does), never on the
+ * threads (they split T's columns by panels, or its rows when there is one panel). */
+#ifndef DW_PX_MAX_ROWS
+#define DW_PX_MAX_ROWS 255 /* gathered rows at most (wide blocks take 256 and more) */
+#endif
+#ifndef DW_PX_MIN_TAPS
+#define DW_PX_MIN_TAPS 25  /* kernels of 5x5 and more. Measured, batch 8, 2 threads: ResNet's
+                            * 7x7/2 3->64 at 224x224 17.3 -> 11.0 ms (b1 1.6 -> 1.3); VGG's 3x3
+                            * 3->64 14.7 -> 18.9 and a 1x1/2 64->128 0.9 -> 1.5 (packing dy,
+                            * one float per position and channel, does not pay for few taps) */
+#endif
+
+static int dw_by_px(const ConvShape *s) {
+    const Taps t = live_taps(s);
+    const Gather g = fwd_gather(s);
+    return !pruned(s, t) && g_rows(&g) <= DW_PX_MAX_ROWS && s->kh * s->kw >= DW_PX_MIN_TAPS && s->K >= 32;
+}
+
+typedef struct {
+    const ConvShape *s;
+    Gather g;
+    Frame f;
+    const float *x, *dy;
+    float *frame, *Bp, *T;  /* [Cs][Hf][Wf]; dy_n packed [P][Kp]; T [rows][Kp] */
+    const float **at;       /* [rows] where tap r's window starts for position 0 */
+    ptrdiff_t *pos;         /* [P] where each position is from there */
+    int n, Kp;
+} DwPx;
+
+static size_t dw_px_floats(const ConvShape *s) {
+    const Gather g = fwd_gather(s);
+    const Frame f = px_frame(&g);
+    const int rows = g_rows(&g), P = s->Ho * s->Wo, Kp = (s->K + gemm_nr() - 1) / gemm_nr() * gemm_nr();
+    return (ws_round(sizeof(float) * f.img) + ws_round(sizeof(float) * gemm_packed_b_floats(P, s->K)) +
+            ws_round(sizeof(float) * (size_t)rows * Kp) + ws_round(sizeof(float *) * (size_t)rows) +
+            ws_round(sizeof(ptrdiff_t) * (size_t)P)) / sizeof(float);
+}
+
+/* Image n's frame (planes split) and dy_n packed (panels split). */
+static void dw_px_prep(void *arg, int ith, int nth) {
+    DwPx *j = arg;
+    const ConvShape *s = j->s;
+    const Gather *g = &j->g;
+    const Frame *f = &j->f;
+    const int P = s->Ho * s->Wo;
+    long lo, hi;
+    par_range(g->Cs, ith, nth, &lo, &hi);
+    for (long c = lo; c < hi; c++) {
+        const float *sc = j->x + (size_t)j->n * s->C * s->H * s->W + (size_t)c * g->Hs * g->Ws;
+        float *d = j->frame + (size_t)c * f->plane;
+        for (int r = 0; r < f->Hf; r++, d += f->Wf) {
+            const int sr = r - f->top;
+            if (sr < 0 || sr >= g->Hs) { zero(d, f->Wf); continue; }
+            zero(d, f->left);
+            memcpy(d + f->left, sc + (size_t)sr * g->Ws, sizeof(float) * (size_t)g->Ws);
+            zero(d + f->left + g->Ws, f->Wf - f->left - g->Ws);
+        }
+    }
+    par_range((s->K + gemm_nr() - 1) / gemm_nr(), ith, nth, &lo, &hi);
+    gemm_pack_b(P, s->K, j->dy + (size_t)j->n * s->K * P, NULL, (size_t)P, j->Bp, (int)lo, (int)hi);
+}
+
+static void dw_px_product(void *arg, int ith, int nth) {
+    DwPx *j = arg;
+    const ConvShape *s = j->s;
+    const int P = s->Ho * s->Wo, rows = g_rows(&j->g), nr = gemm_nr(), mr = gemm_mr();
+    const int panels = (s->K + nr - 1) / nr;
+    const float beta = j->n ? 1.0f : 0.0f;
+    long lo, hi;
+    if (panels >= nth) { /* columns of T by panels */
+        par_range(panels, ith, nth, &lo, &hi);
+        const int c0 = (int)lo * nr, c1 = imin(s->K, (int)hi * nr);
+        if (c1 > c0) gemm_pix_st(rows, c1 - c0, P, j->at, j->pos, j->Bp, s->K, c0, beta, j->T + c0, j->Kp);
+    } else { /* rows of T by tiles */
+        par_range((rows + mr - 1) / mr, ith, nth, &lo, &hi);
+        const int r0 = (int)lo * mr, r1 = imin(rows, (int)hi * mr);
+        if (r1 > r0)
+            gemm_pix_st(r1 - r0, s->K, P, j->at + r0, j->pos, j->Bp, s->K, 0, beta, j->T + (size_t)r0 * j->Kp, j->Kp);
+    }
+}
+
+static void backward_dw_px(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws) {
+    const int P = s->Ho * s->Wo, nr = gemm_nr();
+    size_t mark = ws_mark(ws);
+    DwPx j;
+    j.s = s;
+    j.g = fwd_gather(s);
+    j.f = px_frame(&j.g);
+    j.x = x;
+    j.dy = dy;
+    j.Kp = (s->K + nr - 1) / nr * nr;
+    const int rows = g_rows(&j.g);
+    j.frame = ws_floats(ws, ws_round(sizeof(float) * j.f.img) / sizeof(float));
+    j.Bp = ws_floats(ws, ws_round(sizeof(float) * gemm_packed_b_floats(P, s->K)) / sizeof(float));
+    j.T = ws_floats(ws, (size_t)rows * j.Kp);
+    j.at = ws_alloc(ws, sizeof(float *) * (size_t)rows);
+    j.pos = ws_alloc(ws, sizeof(ptrdiff_t) * (size_t)P);
+    const Gather *g = &j.g;
+    for (int cs = 0, r = 0; cs < g->Cs; cs++)
+        for (int q = 0; q < g->nti; q++)
+            for (int t = 0; t < g->ntj; t++, r++)
+                j.at[r] = j.frame + (ptrdiff_t)cs * (ptrdiff_t)j.f.plane + (ptrdiff_t)(g->oi0 + g->si * q + j.f.top) * j.f.Wf +
+                          (g->oj0 + g->sj * t + j.f.left);
+    for (int p = 0; p < P; p++)
+        j.pos[p] = (ptrdiff_t)(p / g->Wg * g->gh) * j.f.Wf + (ptrdiff_t)(p % g->Wg) * g->gw;
+    for (j.n = 0; j.n < s->N; j.n++) {
+        par_run(dw_px_prep, &j);
+        par_run(dw_px_product, &j);
+    }
+    for (int k = 0; k < s->K; k++) /* dw [K, rows] += T^T */
+        for (int r = 0; r < rows; r++) dw[(size_t)k * rows + r] += j.T[(size_t)r * j.Kp + k];
+    ws_release(ws, mark);
+}
+
 static void backward_dw(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws) {
     {
         Gather g;
@@ -1539,6 +1664,10 @@ static void backward_dw(const ConvShape *s, const float *x, const float *dy, flo
             backward_dw_wide(s, x, dy, dw, ws);
             return;
         }
+    }
+    if (dw_by_px(s)) {
+        backward_dw_px(s, x, dy, dw, ws);
+        return;
     }
     const int P = s->Ho * s->Wo;
     const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * P;

@@ -5,7 +5,7 @@
  * pass. gemm would copy w into packed panels first; two of the three products here
  * read w (or dw) where it lies instead, in 8 x TW register tiles:
  *   forward (linear_forward_ws)  y[n,o] = sum_i w[o,i] xt[i,n]: 8 rows of w broadcast,
- *            TW (or TW/2) rows of x as vector lanes (x transposed once into scratch);
+ *            TW (or TW/2, TW/4) rows of x as vector lanes (x transposed once into scratch);
  *   dw[o,i] += sum_n dy[n,o] x[n,i]: 8 rows o, TW columns i, a chain over n; dw is
  *            read and written once, an i-chunk of x stays in cache;
  *   dx[n,i] += sum_o dy[n,o] w[o,i] (batches up to 3; gemm above): w streams row by
@@ -61,6 +61,9 @@ TILE8(tile8)
 #define TILE_W (TW / 2)
 TILE8(tile8_half)
 #undef TILE_W
+#define TILE_W (TW / 4)
+TILE8(tile8_quarter)
+#undef TILE_W
 #undef TILE8
 #undef DECL
 #undef LOAD
@@ -84,6 +87,12 @@ static void tile(int len, const float *P, size_t ps, size_t pr, const float *Q, 
     else tile_edge(len, P, ps, pr, Q, qs, c0, cs, rows, tw);
 }
 
+/* The 8-row tile for `lanes` (TW, TW/2 or TW/4) columns. With 8 lanes (a batch of 8)
+ * the vectors are half as wide, but two of them issue per cycle where the full width
+ * takes one: no lane wasted. */
+typedef void (*TileFn)(int, const float *, size_t, size_t, const float *, size_t, float *, size_t, int);
+static TileFn lanes_tile(int lanes) { return lanes == TW ? tile8 : lanes == TW / 2 ? tile8_half : tile8_quarter; }
+
 /* ---- forward ---- */
 
 typedef struct {
@@ -94,7 +103,7 @@ typedef struct {
     const float *src;  /* the rows packed into xt: x [N,I] (forward) or dy [N,O] (dx) */
     int len;           /* their length, I or O */
     float *xt;         /* src^T of the current rows [len][lanes] */
-    int n0, lanes;     /* the first of those rows, TW or TW/2 of them */
+    int n0, lanes;     /* the first of those rows, TW, TW/2 or TW/4 of them */
 } LinJob;
 
 /* xt[i][t] = src[n0 + t][i] for the `lanes` rows from n0 (rows past N: zeros). */
@@ -128,7 +137,7 @@ static void fwd_worker(void *arg, int ith, int nth) {
         const int o0 = (int)ob * 8, rows = O - o0 < 8 ? O - o0 : 8;
         float t[8 * TW];
         for (int k = 0; k < 8 * TW; k++) t[k] = 0.0f;
-        (L == TW ? tile8 : tile8_half)(I, j->w + o0 * j->wr, j->wc, j->wr, j->xt, (size_t)L, t, (size_t)L, rows);
+        lanes_tile(L)(I, j->w + o0 * j->wr, j->wc, j->wr, j->xt, (size_t)L, t, (size_t)L, rows);
         for (int r = 0; r < rows; r++) {
             const float bo = j->b ? j->b[o0 + r] : 0.0f;
             for (int c = 0; c < rows_n; c++) {
@@ -151,7 +160,7 @@ static void dx_strided_worker(void *arg, int ith, int nth) {
         const int i0 = (int)ib * 8, rows = I - i0 < 8 ? I - i0 : 8;
         float t[8 * TW];
         for (int k = 0; k < 8 * TW; k++) t[k] = 0.0f;
-        (L == TW ? tile8 : tile8_half)(O, j->w + i0 * j->wc, j->wr, j->wc, j->xt, (size_t)L, t, (size_t)L, rows);
+        lanes_tile(L)(O, j->w + i0 * j->wc, j->wr, j->wc, j->xt, (size_t)L, t, (size_t)L, rows);
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < rows_n; c++) j->dx[(size_t)(j->n0 + c) * I + i0 + r] += t[r * L + c];
     }
@@ -159,13 +168,14 @@ static void dx_strided_worker(void *arg, int ith, int nth) {
 
 size_t linear_scratch_bytes(int len) { return ws_round(sizeof(float) * (size_t)len * TW); }
 
-/* Rows of src TW at a time (TW/2 for a small rest: fewer wasted lanes), each block
- * transposed into scratch, then `work`. */
+/* Rows of src TW at a time (TW/2 or TW/4 for a small rest: fewer wasted lanes), each
+ * block transposed into scratch, then `work`. */
 static void run_lanes(LinJob *j, par_fn work, Workspace *ws) {
     size_t mark = ws_mark(ws);
     j->xt = ws_floats(ws, (size_t)j->len * TW);
     for (j->n0 = 0; j->n0 < j->N; j->n0 += j->lanes) {
-        j->lanes = j->N - j->n0 <= TW / 2 ? TW / 2 : TW;
+        const int left = j->N - j->n0;
+        j->lanes = left <= TW / 4 ? TW / 4 : left <= TW / 2 ? TW / 2 : TW;
         par_run(pack_xt_worker, j);
         par_run(work, j);
     }

@@ -58,9 +58,9 @@ void gemm_arows_st(int M, int N, int K, const float *A, const ptrdiff_t *off, co
 /* B packed once for many products, by column panels of gemm_nr(): B [K, Nall] with
  * element (k, j) at B[roff[k] + j*cs] (row-major: roff[k] = k*ldb, cs = 1; transposed:
  * roff NULL, meaning roff[k] = k, and cs = ldb; or rows picked from anywhere: a
- * convolution's flipped kernel taps), in gemm_packed_b_floats(K, Nall) floats, filled by gemm_pack_b over
- * all panels (the last one zero-padded); threads may pack disjoint panel ranges
- * [p0, p1). Borrows B, roff; writes Bp only. */
+ * convolution's flipped kernel taps), in gemm_packed_b_floats(K, Nall) floats,
+ * filled by gemm_pack_b over all panels (the last one zero-padded); threads may pack
+ * disjoint panel ranges [p0, p1). Borrows B, roff; writes Bp only. */
 int gemm_nr(void);
 size_t gemm_packed_b_floats(int K, int Nall);
 void gemm_pack_b(int K, int Nall, const float *B, const ptrdiff_t *roff, size_t cs, float *Bp, int p0, int p1);

@@ -8,9 +8,10 @@
  *   weights  dw [K, C*kh*kw] += dy [K, cols] . X^T                 (+ db = row sums)
  * On wide maps with unit grid steps the gathered matrix is never built: each row of it
  * is a window of a zero-bordered copy of the block's input rows, read in place by
- * gemm_rows_st / gemm_arows_st (see "wide blocks" below). The input gradient of
- * stride-1 small maps is not gathered either: gemm_pix_st reads each position's
- * window from a bordered frame, vectors running over the channels ("small maps").
+ * gemm_rows_st / gemm_arows_st (see "wide blocks" below). On small maps the forward
+ * and the input gradient are not gathered either: gemm_pix_st reads each position's
+ * window from a bordered frame, its vectors running over the channels (see "small
+ * maps"); so is the weight gradient of a first layer with a large kernel.
  * The input gradient is written as a gather too (a transposed convolution): each dx
  * element is one dot product over (k, taps) of the flipped kernel, so there is no
  * col2im scatter-add, no race between threads and no summation order that depends on
@@ -880,6 +881,17 @@ static Frame px_frame(const Gather *g) {
     return f;
 }
 
+/* One channel plane of the frame: source plane sc [Hs, Ws] with its zero border. */
+static void frame_plane(const Gather *g, const Frame *f, const float *sc, float *d) {
+    for (int r = 0; r < f->Hf; r++, d += f->Wf) {
+        const int sr = r - f->top;
+        if (sr < 0 || sr >= g->Hs) { zero(d, f->Wf); continue; }
+        zero(d, f->left);
+        memcpy(d + f->left, sc + (size_t)sr * g->Ws, sizeof(float) * (size_t)g->Ws);
+        zero(d + f->left + g->Ws, f->Wf - f->left - g->Ws);
+    }
+}
+
 static int px_images(const Gather *g, int N) {
     return imax(1, imin(N, PX_POSITIONS / (g->Hg * g->Wg)));
 }
@@ -922,17 +934,9 @@ static void px_frame_worker(void *arg, int ith, int nth) {
     const int ni = X->n1 - X->n0, G = g->Hg * g->Wg;
     long lo, hi;
     par_range((long)ni * g->Cs, ith, nth, &lo, &hi);
-    for (long pl = lo; pl < hi; pl++) {
-        const float *sc = P->src + (size_t)(X->n0 + pl / g->Cs) * P->src_img + (size_t)(pl % g->Cs) * g->Hs * g->Ws;
-        float *d = X->frame + (size_t)pl * f->plane;
-        for (int r = 0; r < f->Hf; r++, d += f->Wf) {
-            const int sr = r - f->top;
-            if (sr < 0 || sr >= g->Hs) { zero(d, f->Wf); continue; }
-            zero(d, f->left);
-            memcpy(d + f->left, sc + (size_t)sr * g->Ws, sizeof(float) * (size_t)g->Ws);
-            zero(d + f->left + g->Ws, f->Wf - f->left - g->Ws);
-        }
-    }
+    for (long pl = lo; pl < hi; pl++)
+        frame_plane(g, f, P->src + (size_t)(X->n0 + pl / g->Cs) * P->src_img + (size_t)(pl % g->Cs) * g->Hs * g->Ws,
+                    X->frame + (size_t)pl * f->plane);
     par_range((long)ni * G, ith, nth, &lo, &hi);
     for (long p = lo; p < hi; p++) {
         const int n = (int)(p / G), u = (int)(p % G) / g->Wg, v = (int)(p % G) % g->Wg;
@@ -1134,10 +1138,12 @@ static Gather dx_class(const ConvShape *s, int a, int b, int *ia, int *jb) {
 static int dx_classes_cover(const ConvShape *s);
 
 /* Stride-1 maps under wide blocks' width with fewer positions than output channels
- * (where col2im would be used) take the gather by the direct route instead (px_run:
- * 15-24% faster at batch 8 on 14x14 maps, the same at batch 1), unless the map is
- * so small that packing the weights, a fixed cost per call, dominates at batch 1
- * (7x7: a third slower). Decided by the shape alone (it sets the bits). */
+ * (where col2im would be used) take the gather by the direct route instead (px_run).
+ * Measured, 2 threads: 14x14 15-24% faster at batch 8 and the same at batch 1; 7x7
+ * (512 channels) 15% faster at batch 8 (11.1 -> 9.4 ms) but 20% slower at batch 1
+ * (1.44 -> 1.73 ms: packing the weights, a fixed cost per call, is then half the
+ * work). The batches gad runs (training, attribution steps) favour the direct route;
+ * maps under 7x7 keep col2im. Decided by the shape alone (it sets the bits). */
 #ifndef PX_DX_MIN_POSITIONS
 #define PX_DX_MIN_POSITIONS 49
 #endif
@@ -1589,17 +1595,9 @@ static void dw_px_prep(void *arg, int ith, int nth) {
     const int P = s->Ho * s->Wo;
     long lo, hi;
     par_range(g->Cs, ith, nth, &lo, &hi);
-    for (long c = lo; c < hi; c++) {
-        const float *sc = j->x + (size_t)j->n * s->C * s->H * s->W + (size_t)c * g->Hs * g->Ws;
-        float *d = j->frame + (size_t)c * f->plane;
-        for (int r = 0; r < f->Hf; r++, d += f->Wf) {
-            const int sr = r - f->top;
-            if (sr < 0 || sr >= g->Hs) { zero(d, f->Wf); continue; }
-            zero(d, f->left);
-            memcpy(d + f->left, sc + (size_t)sr * g->Ws, sizeof(float) * (size_t)g->Ws);
-            zero(d + f->left + g->Ws, f->Wf - f->left - g->Ws);
-        }
-    }
+    for (long c = lo; c < hi; c++)
+        frame_plane(g, f, j->x + (size_t)j->n * s->C * s->H * s->W + (size_t)c * g->Hs * g->Ws,
+                    j->frame + (size_t)c * f->plane);
     par_range((s->K + gemm_nr() - 1) / gemm_nr(), ith, nth, &lo, &hi);
     gemm_pack_b(P, s->K, j->dy + (size_t)j->n * s->K * P, NULL, (size_t)P, j->Bp, (int)lo, (int)hi);
 }

@@ -544,6 +544,37 @@ TEST(ops_maxpool_ties_and_padding) {
     CHECK(isnan(yq[0]) && aq[0] == 1);
 }
 
+/* maxpool_backward_relu against its three steps apart (zeros, maxpool_backward,
+ * relu_backward_set), bitwise, for each rule: VGG's 2x2/2 and ResNet's overlapping
+ * 3x3/2 pad 1 (a position may take several gradients), odd sizes (a rest shorter
+ * than a block), dx full of NaN beforehand, 1 and 2 threads. */
+TEST(ops_maxpool_backward_relu_bitwise) {
+    static const int cases[][4] = {{2, 2, 0, 9}, {3, 2, 1, 13}, {2, 2, 0, 32}, {3, 2, 1, 56}};
+    Rng r;
+    rng_seed(&r, 77);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int k = cases[t][0], st = cases[t][1], pd = cases[t][2], H = cases[t][3], N = 2, C = 24;
+        const int Ho = pool_out_size(H, k, st, pd);
+        const size_t nx = (size_t)N * C * H * H, ny = (size_t)N * C * Ho * Ho;
+        float *x = randn(&r, nx, 1.0f), *y = xmalloc(ny * 4), *dy = randn(&r, ny, 1.0f);
+        float *d0 = xmalloc(nx * 4), *d1 = xmalloc(nx * 4);
+        int32_t *am = xmalloc(ny * sizeof(int32_t));
+        relu_forward(nx, x, x); /* the ReLU's output, with exact zeros */
+        maxpool_forward(N, C, H, H, k, st, pd, x, y, am);
+        for (int rule = 0; rule < 3; rule++)
+            for (int th = 1; th <= 2; th++) {
+                par_init(th);
+                memset(d0, 0, nx * 4);
+                maxpool_backward(N, C, H, H, k, st, pd, am, dy, d0);
+                relu_backward_set(nx, x, d0, d0, (ReluRule)rule);
+                for (size_t i = 0; i < nx; i++) d1[i] = NAN;
+                maxpool_backward_relu(N, C, H, H, k, st, pd, am, dy, x, (ReluRule)rule, d1);
+                CHECKF(bitwise_equal(d0, d1, nx), "case %d rule %d threads %d: fused differs", (int)t, rule, th);
+            }
+        free(x); free(y); free(dy); free(d0); free(d1); free(am);
+    }
+}
+
 /* Maxpool's vectorised stride-2 rows against a plain scan with PyTorch's rules
  * (first maximum in row-major order, a NaN takes over), on data full of ties, with
  * NaNs and -inf: bitwise values and indices, odd and even sizes, 1 and 2 threads. */

@@ -13,8 +13,9 @@
  * (a ReLU or conv that writes it first writes it whole instead: no zeroing pass).
  * Fusions, each with the same bits as the layers apart: an eval forward without
  * parameter gradients applies a BN inside the output of the conv before it
- * (bn_fuse); a conv that alone reads an in-place ReLU's output does the ReLU's backward
- * in its own input-gradient pass (relu_into), and that output's gradient never exists.
+ * (bn_fuse); a conv or max pool that alone reads an in-place ReLU's output does the
+ * ReLU's backward in its own input-gradient pass (relu_into), and that output's
+ * gradient never exists.
  * Not for: allocation during a pass, graphs other than the layer list, running two
  * passes on one plan at once. */
 #include "core/err.h"
@@ -50,11 +51,11 @@ struct Plan {
                            * epilogue (scale and shift in the BN's save_mean, save_invstd;
                            * the conv's own output is then never written) */
     int last_fused;       /* the last forward did that */
-    int *relu_into;       /* [nlayers] for a conv reading only the output of an in-place ReLU
-                           * (layer r, read by nothing else): r, whose backward the conv's
-                           * input gradient then includes (layer r's backward is skipped and
-                           * the conv writes the gradient of r's input); else -1 */
-    int *relu_done;       /* [nlayers] 1: a ReLU whose backward a conv does (relu_into) */
+    int *relu_into;       /* [nlayers] for a conv or max pool reading only the output of an
+                           * in-place ReLU (layer r, read by nothing else): r, whose backward
+                           * the layer's input gradient then includes (layer r's backward is
+                           * skipped and the layer writes the gradient of r's input); else -1 */
+    int *relu_done;       /* [nlayers] 1: a ReLU whose backward a conv or pool does (relu_into) */
     int *fold;            /* [nlayers] 1: an average pool of a 1x1 map, folded into the
                            * linear after it (2); 0 otherwise (see fold_pair) */
     float **wf, **dfeat;  /* [nlayers] at a folded linear: folded weights [O, C] and the
@@ -181,7 +182,7 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
     for (int l = 0; l < nl; l++) {
         const Layer *L = &m->layers[l];
         const int r = L->in - 1;
-        p->relu_into[l] = L->kind == LK_CONV && r >= 0 && is_inplace_relu(m, readers, r) && readers[L->in] == 1 &&
+        p->relu_into[l] = (L->kind == LK_CONV || L->kind == LK_MAXPOOL) && r >= 0 && is_inplace_relu(m, readers, r) && readers[L->in] == 1 &&
                                   m->layers[r].in > 0
                               ? r
                               : -1;
@@ -410,12 +411,13 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
     for (int l = nl - 1; l >= 0; l--) {
         const Layer *L = &m->layers[l];
         const ActShape *si = &p->shape[L->in], *so = &p->shape[l + 1];
-        if (p->relu_done[l]) continue; /* done by the conv that reads it */
+        if (p->relu_done[l]) continue; /* done by the conv or pool that reads it */
         /* gradients that go live here start from zero (a folded linear's input has none;
-         * a ReLU or conv writes its input's gradient whole when it goes live: no zeroing) */
+         * a ReLU, a conv or a pool with relu_into writes its input's gradient whole when
+         * it goes live: no zeroing) */
         int first;
         const int a = grad_target(m, p, l, &first);
-        if (first && p->fold[l] != 2 && L->kind != LK_RELU && L->kind != LK_CONV)
+        if (first && p->fold[l] != 2 && L->kind != LK_RELU && L->kind != LK_CONV && p->relu_into[l] < 0)
             memset(G(p, a, dx), 0, (size_t)n * si->per * sizeof(float));
         if (L->in2 > 0 && p->glast[L->in2] == l)
             memset(G(p, L->in2, dx), 0, (size_t)n * p->shape[L->in2].per * sizeof(float));
@@ -445,7 +447,13 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
         case LK_RELU:
             (first ? relu_backward_set : relu_backward)(cnt, p->val[l + 1], dy, din, mode.relu);
             break;
-        case LK_MAXPOOL: maxpool_backward(n, si->c, si->h, si->w, L->k, L->s, L->pad, p->argmax[l], dy, din); break;
+        case LK_MAXPOOL:
+            if (p->relu_into[l] >= 0) /* in is the ReLU's output, din its input's gradient */
+                maxpool_backward_relu(n, si->c, si->h, si->w, L->k, L->s, L->pad, p->argmax[l], dy, in, mode.relu,
+                                      din);
+            else
+                maxpool_backward(n, si->c, si->h, si->w, L->k, L->s, L->pad, p->argmax[l], dy, din);
+            break;
         case LK_AVGPOOL:
             if (p->fold[l]) add_backward((size_t)n * si->c, p->dfeat[l + 1], din, NULL); /* from the linear */
             else adaptive_avgpool_backward(n, si->c, si->h, si->w, so->h, so->w, dy, din);

@@ -73,7 +73,7 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 /* k-block: longer blocks mean fewer passes over C, whose tile updates (C rows far
  * apart, each line waited for) cost 5% of sgemm 4096^3 at KC 1024. KC 2048: one
  * thread 4096^3 106.5 -> 110 GFLOP/s, two 211 -> 216; the A block (768 KiB) still
- * fits L2; 4096 with MC 48 was slower (108). */
+ * fits L2; KC 4096 with MC 48 was slower (108). */
 #define GEMM_KC 2048
 #endif
 #ifndef GEMM_MC

@@ -182,10 +182,9 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
     for (int l = 0; l < nl; l++) {
         const Layer *L = &m->layers[l];
         const int r = L->in - 1;
-        p->relu_into[l] = (L->kind == LK_CONV || L->kind == LK_MAXPOOL) && r >= 0 && is_inplace_relu(m, readers, r) && readers[L->in] == 1 &&
-                                  m->layers[r].in > 0
-                              ? r
-                              : -1;
+        const int fuses = L->kind == LK_CONV || L->kind == LK_MAXPOOL;
+        p->relu_into[l] =
+            fuses && r >= 0 && is_inplace_relu(m, readers, r) && readers[L->in] == 1 && m->layers[r].in > 0 ? r : -1;
     }
     p->relu_done = xcalloc((size_t)nl, sizeof(int));
     for (int l = 0; l < nl; l++)

@@ -962,6 +962,49 @@ TEST(ops_relu_rules) {
     CHECK(memcmp(z, ey, sizeof z) == 0);
 }
 
+/* Every element-wise operation's vector blocks against one plain loop per element
+ * (the expressions of ops/act.h), bitwise, on data with zeros of both signs, NaN and
+ * infinities, 1 and 2 threads, a length with a remainder and one past PAR_MIN. */
+TEST(ops_act_blocks_vs_scalar) {
+    static const size_t lens[2] = {1003, 70001};
+    Rng r;
+    rng_seed(&r, 52);
+    for (int li = 0; li < 2; li++) {
+        const size_t n = lens[li];
+        float *a = randn(&r, n, 1.0f), *b = randn(&r, n, 1.0f), *o0 = randn(&r, n, 1.0f);
+        float *got = xmalloc(n * 4), *want = xmalloc(n * 4);
+        for (size_t i = 0; i < n; i += 11) a[i] = -0.0f;
+        for (size_t i = 3; i < n; i += 13) b[i] = 0.0f;
+        for (size_t i = 5; i < n; i += 17) b[i] = -0.0f;
+        a[1] = NAN; b[2] = NAN; a[4] = INFINITY; b[6] = -INFINITY;
+        for (int th = 1; th <= 2; th++) {
+            par_init(th);
+            for (int op = 0; op < 10; op++) { /* 4-6: relu_backward, 7-9: _set, rules 0-2 */
+                const ReluRule rule = (ReluRule)((op - 4) % 3);
+                memcpy(got, o0, n * 4);
+                if (op == 0) relu_forward(n, a, got);
+                else if (op == 1) add_forward(n, a, b, got);
+                else if (op == 2) add_relu_forward(n, a, b, got);
+                else if (op == 3) add_backward(n, a, got, NULL);
+                else if (op < 7) relu_backward(n, a, b, got, rule);
+                else relu_backward_set(n, a, b, got, rule);
+                for (size_t i = 0; i < n; i++) {
+                    float v;
+                    if (op == 0) v = a[i] > 0.0f ? a[i] : 0.0f;
+                    else if (op == 1) v = a[i] + b[i];
+                    else if (op == 2) v = a[i] + b[i] > 0.0f ? a[i] + b[i] : 0.0f;
+                    else if (op == 3) v = o0[i] + a[i];
+                    else if (op < 7) v = o0[i] + relu_backward_term(rule, a[i], b[i]);
+                    else v = 0.0f + relu_backward_term(rule, a[i], b[i]);
+                    want[i] = v;
+                }
+                CHECKF(bitwise_equal(got, want, n), "n %zu threads %d op %d: blocks differ", n, th, op);
+            }
+        }
+        free(a); free(b); free(o0); free(got); free(want);
+    }
+}
+
 TEST(ops_add) {
     const float a[3] = {1, 2, 3}, b[3] = {10, 20, 30}, dy[3] = {1, -1, 2};
     float y[3], da[3] = {1, 1, 1}, db[3] = {0, 0, 0};

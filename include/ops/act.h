@@ -29,6 +29,23 @@ static inline float relu_backward_term(ReluRule rule, float y, float g) {
 /* The same, writing dx instead of adding to it: the bits of relu_backward onto a zeroed
  * dx, without the zeroing pass (for a gradient's first writer). */
 void relu_backward_set(size_t n, const float *y, const float *dy, float *dx, ReluRule rule);
+/* relu_backward_set on one block of RELU_BLK elements: d[t] = 0 + term(y[t], g[t]) (d
+ * may be g). One fixed-trip-count loop per rule, which compilers vectorise at -O2:
+ * the block body of relu_backward_set and of the kernels that fuse a ReLU's backward
+ * into their own pass (conv's input gradient, max pool's). */
+#define RELU_BLK 16
+static inline void relu_backward_set_block(ReluRule rule, const float *y, const float *g, float *d) {
+    float a[RELU_BLK], b[RELU_BLK], o[RELU_BLK]; /* copied in: d may be g */
+    for (int t = 0; t < RELU_BLK; t++) a[t] = y[t];
+    for (int t = 0; t < RELU_BLK; t++) b[t] = g[t];
+    if (rule == RELU_STANDARD)
+        for (int t = 0; t < RELU_BLK; t++) o[t] = a[t] > 0.0f ? b[t] : 0.0f;
+    else if (rule == RELU_DECONV)
+        for (int t = 0; t < RELU_BLK; t++) o[t] = b[t] > 0.0f ? b[t] : 0.0f;
+    else
+        for (int t = 0; t < RELU_BLK; t++) o[t] = (a[t] > 0.0f && b[t] > 0.0f) ? b[t] : 0.0f;
+    for (int t = 0; t < RELU_BLK; t++) d[t] = 0.0f + o[t];
+}
 
 /* y = a + b (y may alias a or b). Backward: da += dy, db += dy. */
 void add_forward(size_t n, const float *a, const float *b, float *y);

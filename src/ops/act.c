@@ -11,7 +11,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 
-#define BLK 16
+#define BLK RELU_BLK
 #define PAR_MIN 65536 /* elements below which one thread is faster than waking others */
 
 typedef enum { OP_RELU, OP_RELU_BWD, OP_RELU_BWD_SET, OP_ADD, OP_ADD_RELU, OP_ACC } ActOp;
@@ -59,9 +59,7 @@ static void act_range(const ActJob *j, size_t lo, size_t hi) {
         else BLOCKS(c[k] + ((a[k] > 0.0f && b[k] > 0.0f) ? b[k] : 0.0f))
         break;
     case OP_RELU_BWD_SET:
-        if (std) BLOCKS(0.0f + (a[k] > 0.0f ? b[k] : 0.0f))
-        else if (dec) BLOCKS(0.0f + (b[k] > 0.0f ? b[k] : 0.0f))
-        else BLOCKS(0.0f + ((a[k] > 0.0f && b[k] > 0.0f) ? b[k] : 0.0f))
+        for (; i < end; i += BLK) relu_backward_set_block(j->rule, A + i, B + i, O + i);
         break;
     }
     for (; i < hi; i++) {

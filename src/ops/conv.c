@@ -694,28 +694,19 @@ static float fresh_value(const Prod *P, size_t i, float v) {
 }
 
 /* fresh_value over a row: d[k*sb] for k < n from o[k] (o may be d when sb == 1). Unit
- * strides run in blocks of 16 copied in and out (fixed trip counts, which gcc
- * vectorises at -O2), each element the same expression as fresh_value: the dx
- * epilogue of every input-gradient pass. */
-#define FRESH_BLK 16
+ * strides run in blocks (0 + o, then relu_backward_set_block), which gcc vectorises
+ * at -O2, each element the same operations as fresh_value: the dx epilogue of every
+ * input-gradient pass. */
 static void fresh_row(const Prod *P, float *d, const float *o, int n, int sb) {
     int k = 0;
     if (sb == 1) {
         const float *y = P->relu_y ? P->relu_y + (d - P->dst) : NULL;
-        const int rule = y ? (int)P->rule : -1;
-        for (; k + FRESH_BLK <= n; k += FRESH_BLK) {
-            float v[FRESH_BLK], r[FRESH_BLK];
-            for (int t = 0; t < FRESH_BLK; t++) v[t] = 0.0f + o[k + t];
-            if (rule == RELU_STANDARD)
-                for (int t = 0; t < FRESH_BLK; t++) r[t] = y[k + t] > 0.0f ? v[t] : 0.0f;
-            else if (rule == RELU_DECONV)
-                for (int t = 0; t < FRESH_BLK; t++) r[t] = v[t] > 0.0f ? v[t] : 0.0f;
-            else if (rule == RELU_GUIDED)
-                for (int t = 0; t < FRESH_BLK; t++) r[t] = (y[k + t] > 0.0f && v[t] > 0.0f) ? v[t] : 0.0f;
-            if (y)
-                for (int t = 0; t < FRESH_BLK; t++) d[k + t] = 0.0f + r[t];
+        for (; k + RELU_BLK <= n; k += RELU_BLK) {
+            float v[RELU_BLK];
+            for (int t = 0; t < RELU_BLK; t++) v[t] = 0.0f + o[k + t];
+            if (y) relu_backward_set_block(P->rule, y + k, v, d + k);
             else
-                for (int t = 0; t < FRESH_BLK; t++) d[k + t] = v[t];
+                for (int t = 0; t < RELU_BLK; t++) d[k + t] = v[t];
         }
     }
     for (; k < n; k++) d[k * sb] = fresh_value(P, (size_t)(d + k * sb - P->dst), o[k]);

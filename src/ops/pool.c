@@ -204,8 +204,7 @@ void maxpool_backward(int N, int C, int H, int W, int k, int s, int p, const int
 }
 
 /* Plane by plane, while it is in cache: zeros, the routed gradient added, then the
- * ReLU's backward set in place (0 + term), 16 at a time with one loop per rule. */
-#define RB 16
+ * ReLU's backward set in place (0 + term), block by block. */
 static void maxpool_bwd_relu_worker(void *arg, int ith, int nth) {
     const PoolJob *j = arg;
     const int HW = j->H * j->W, HWo = j->Ho * j->Wo;
@@ -221,18 +220,7 @@ static void maxpool_bwd_relu_worker(void *arg, int ith, int nth) {
             dp[ap[i]] += gp[i];
         }
         int i = 0;
-        for (; i + RB <= HW; i += RB) {
-            float g[RB], y[RB], o[RB];
-            for (int t = 0; t < RB; t++) g[t] = dp[i + t];
-            for (int t = 0; t < RB; t++) y[t] = yp[i + t];
-            if (j->rule == RELU_STANDARD)
-                for (int t = 0; t < RB; t++) o[t] = y[t] > 0.0f ? g[t] : 0.0f;
-            else if (j->rule == RELU_DECONV)
-                for (int t = 0; t < RB; t++) o[t] = g[t] > 0.0f ? g[t] : 0.0f;
-            else
-                for (int t = 0; t < RB; t++) o[t] = (y[t] > 0.0f && g[t] > 0.0f) ? g[t] : 0.0f;
-            for (int t = 0; t < RB; t++) dp[i + t] = 0.0f + o[t];
-        }
+        for (; i + RELU_BLK <= HW; i += RELU_BLK) relu_backward_set_block(j->rule, yp + i, dp + i, dp + i);
         for (; i < HW; i++) dp[i] = 0.0f + relu_backward_term(j->rule, yp[i], dp[i]);
     }
 }

@@ -55,7 +55,7 @@ $(BUILD)/%.o: %.c
 # vectorised by gcc only at -O3 (it needs a remainder loop). OPT on the command line
 # (e.g. make asan) still wins.
 KERNEL_OPT ?= -O3
-$(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o: OPT = $(KERNEL_OPT)
+$(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o $(BUILD)/src/ops/wino.o: OPT = $(KERNEL_OPT)
 
 # fp32 peak of this machine (independent FMA chains); a tool, not part of ./gad
 $(BUILD)/peak: tools/peak.c

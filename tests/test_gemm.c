@@ -242,6 +242,32 @@ static float *pack_all(int tA, int M, int K, const float *A, int lda) {
     return Ap;
 }
 
+/* The packed layout gemm.h states for one k-block, element by element, zero rows
+ * past M included (wino.c writes its panels that way). */
+TEST(gemm_pack_single_kblock_layout) {
+    Rng r;
+    rng_seed(&r, 29);
+    static const int shapes[][2] = {{13, 70}, {64, 512}, {5, 1}, {17, 2048}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int M = shapes[t][0], K = shapes[t][1], mr = gemm_mr(), np = (M + mr - 1) / mr;
+        REQUIRE(gemm_kblocks(K) == 1);
+        float *A = malloc(sizeof(float) * (size_t)M * K);
+        for (size_t i = 0; i < (size_t)M * K; i++) A[i] = rng_normal(&r);
+        float *Ap = pack_all(0, M, K, A, K);
+        CHECK(gemm_packed_floats(M, K) == (size_t)np * mr * K);
+        int bad = 0;
+        for (int p = 0; p < np; p++)
+            for (int k = 0; k < K; k++)
+                for (int i = 0; i < mr; i++) {
+                    const int row = p * mr + i;
+                    const float want = row < M ? A[(size_t)row * K + k] : 0.0f;
+                    bad += memcmp(&Ap[(size_t)p * mr * K + (size_t)k * mr + i], &want, sizeof want) != 0;
+                }
+        CHECKF(bad == 0, "%dx%d: %d packed elements not where gemm.h says", M, K, bad);
+        free(A); free(Ap);
+    }
+}
+
 /* gemm_packed_st (A packed once by gemm_pack, either transpose) against gemm: the
  * same bits, for the whole of A and for a range of its rows, beta 0 and 1, shapes
  * with edge tiles and several k-blocks. */

@@ -169,6 +169,10 @@ TEST(ops_conv_blocked_matches_ref) {
          * partial), and one panel (threads split the rows), over several k-blocks */
         {2, 3, 40, 36, 40, 7, 7, 2, 2, 3, 3, 1},
         {3, 2, 30, 30, 32, 5, 5, 1, 1, 2, 2, 0},
+        /* Winograd F(2x2, 3x3) (wino.c): odd sides (cropped tiles), a partial row panel
+         * (68 = 8*8 + 4); then groups of tile rows that span images (segments) */
+        {2, 64, 15, 17, 68, 3, 3, 1, 1, 1, 1, 1},
+        {4, 64, 40, 30, 72, 3, 3, 1, 1, 1, 1, 0},
     };
     for (int th = 1; th <= 2; th++) {
         par_init(th);
@@ -278,7 +282,10 @@ TEST(ops_conv_deterministic_batch_and_threads) {
                               {5, 64, 10, 11, 96, 3, 3, 1, 1, 1, 1, 0},
                               /* dw by the direct route: two panels, then one (rows split) */
                               {5, 3, 23, 23, 40, 7, 7, 2, 2, 3, 3, 1},
-                              {5, 2, 17, 17, 32, 5, 5, 1, 1, 2, 2, 0}};
+                              {5, 2, 17, 17, 32, 5, 5, 1, 1, 2, 2, 0},
+                              /* Winograd: odd sides, partial panel; groups across images */
+                              {5, 64, 15, 17, 68, 3, 3, 1, 1, 1, 1, 1},
+                              {5, 64, 40, 30, 72, 3, 3, 1, 1, 1, 1, 0}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
@@ -786,7 +793,8 @@ TEST(ops_conv_dx_fresh_bitwise) {
     static const ConvCase cases[] = {{2, 40, 12, 64, 130, 3, 3, 1, 1, 1, 1, 0}, {3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1},
                                      {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1},  {2, 3, 80, 76, 16, 7, 7, 2, 2, 3, 3, 1},
                                      {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1},     {3, 4, 7, 7, 6, 1, 1, 2, 2, 0, 0, 0},
-                                     {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0},   {2, 64, 10, 10, 112, 3, 3, 1, 1, 1, 1, 0}};
+                                     {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0},   {2, 64, 10, 10, 112, 3, 3, 1, 1, 1, 1, 0},
+                                     {3, 68, 15, 17, 64, 3, 3, 1, 1, 1, 1, 0}}; /* Winograd */
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
@@ -868,7 +876,9 @@ TEST(ops_fused_relu_bitwise) {
     static const ConvCase cases[] = {{3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1}, {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0},
                                      {2, 4, 13, 11, 6, 3, 3, 2, 2, 1, 1, 1}, {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1},
                                      {2, 3, 9, 60, 8, 3, 3, 1, 1, 1, 1, 1}, {8, 6, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1},
-                                     {8, 6, 9, 9, 64, 3, 3, 1, 1, 1, 1, 0}};
+                                     {8, 6, 9, 9, 64, 3, 3, 1, 1, 1, 1, 0},
+                                     /* Winograd, with and without bias */
+                                     {2, 64, 15, 17, 68, 3, 3, 1, 1, 1, 1, 1}, {2, 64, 15, 17, 68, 3, 3, 1, 1, 1, 1, 0}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);

@@ -29,6 +29,10 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 int gemm_mr(void);
 size_t gemm_packed_floats(int Mall, int K);
 void gemm_pack(int transA, int Mall, int K, const float *A, int lda, float *Ap, int p0, int p1);
+/* The layout, for a producer that writes packed values itself (no gemm_pack, no
+ * copy): when K is one k-block (gemm_kblocks(K) == 1), row panel p is the block
+ * Ap[p*MR*K .. (p+1)*MR*K) with op(A)(p*MR + i, k) at Ap[p*MR*K + k*MR + i], MR =
+ * gemm_mr(), rows past Mall zero. (More k-blocks interleave: use gemm_pack.) */
 /* C[M,N] = rows [m0, m0 + M) of the packed A . B (+ C when beta = 1; beta is 0 or 1),
  * B row-major [K, ldb >= N], single-threaded; m0 a multiple of gemm_mr(). Each C
  * element is the same chain as gemm's: the same bits. Borrows Ap, B; writes C only. */

@@ -27,15 +27,21 @@
  * (rows of the gather split between them, then the threaded gemm). The weights are
  * packed for gemm once per call (gemm_pack), not once per block and thread.
  *
+ * 3x3 stride-1 pad-1 layers with 64+ channels on maps of 14x14 and more take the
+ * Winograd route instead, forward and input gradient (wino.c; the choice depends on
+ * the shape alone, not the batch).
  * Determinism: every y and dx element is one gemm element (fixed k-order whatever M,
- * N and threads, by gemm's contract) plus at most one bias add (and a ReLU), so an image's output
+ * N and threads, by gemm's contract) plus at most one bias add (and a ReLU), or on the
+ * Winograd route a fixed transform of gemm elements, so an image's output
  * and input gradient are bitwise independent of the batch, its place in it and the
  * thread count. dw and db are reduced over blocks in batch order: they depend on the
  * batch (its grouping into blocks) but never on threads.
  * Not for: dilation, groups, other padding modes, non-float types. */
 #include "ops/conv.h"
 #include "ops/act.h"
+#include "ops/epi.h"
 #include "ops/linear.h"
+#include "ops/wino.h"
 #include "core/err.h"
 #include "core/gemm.h"
 #include "core/threads.h"
@@ -647,43 +653,11 @@ static void col2im_add(const ConvShape *s, const float *dcols, size_t ld, int p0
             }
 }
 
-/* The forward's epilogue for output channel m: a bias, an affine map (eval-mode batch
- * norm), a ReLU, each optional. */
-typedef struct {
-    int bias, affine, relu;
-    float bm, sc, sh;
-} Epi;
-
+/* The forward's epilogue for output channel m (ops/epi.h). */
 static Epi epi_of(const Prod *P, int m) {
     Epi e = {P->bias != NULL, P->scale != NULL, P->relu, P->bias ? P->bias[m] : 0.0f,
              P->scale ? P->scale[m] : 1.0f, P->shift ? P->shift[m] : 0.0f};
     return e;
-}
-
-/* d[0:n] = o[0:n], plus the bias, times scale plus shift, then max(., 0) (d may be o):
- * the same operations as a separate bias add, bn_forward_eval and relu_forward, so the
- * same bits. */
-static void finish_row(float *d, const float *o, int n, const Epi *e) {
-    const float bm = e->bm, sc = e->sc, sh = e->sh;
-    int k = 0;
-    for (; k + 16 <= n; k += 16) {
-        float v[16];
-        for (int t = 0; t < 16; t++) v[t] = o[k + t];
-        if (e->bias)
-            for (int t = 0; t < 16; t++) v[t] += bm;
-        if (e->affine)
-            for (int t = 0; t < 16; t++) v[t] = v[t] * sc + sh;
-        if (e->relu)
-            for (int t = 0; t < 16; t++) v[t] = v[t] > 0.0f ? v[t] : 0.0f;
-        for (int t = 0; t < 16; t++) d[k + t] = v[t];
-    }
-    for (; k < n; k++) {
-        float v = o[k];
-        if (e->bias) v += bm;
-        if (e->affine) v = v * sc + sh;
-        if (e->relu) v = v > 0.0f ? v : 0.0f;
-        d[k] = v;
-    }
 }
 
 /* A fresh write of v at dst + i: 0 + v, then through the ReLU's backward if any (the
@@ -735,7 +709,7 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
                 if (v1 <= v0) continue;
                 const float *o = out + (size_t)m * ww + (u * Wp + v0 - p0);
                 float *dr = P->dst + n0 * P->dst_img + m * plane + (size_t)(P->a + P->sa * u) * P->Wd + P->b + v0 * P->sb;
-                if (!P->accumulate) finish_row(dr, o, v1 - v0, &e);
+                if (!P->accumulate) epi_row(dr, o, v1 - v0, &e);
                 else if (P->fresh) fresh_row(P, dr, o, v1 - v0, P->sb);
                 else if (P->sb == 1) add_floats(dr, o, v1 - v0);
                 else
@@ -754,7 +728,7 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
         for (int m = m0; m < m1; m++) {
             float *d = P->dst + n0 * P->dst_img + m * plane + p0;
             const Epi e = epi_of(P, m);
-            finish_row(d, d, p1 - p0, &e);
+            epi_row(d, d, p1 - p0, &e);
         }
         return;
     }
@@ -771,7 +745,7 @@ static void block_finish(const Prod *P, int i, const float *out, int m0, int m1)
                 else if (P->accumulate)
                     for (int k = v; k < v1; k++) dr[k * P->sb] += o[k - v];
                 else /* the forward: unit stride */
-                    finish_row(dr + v, o, v1 - v, &e);
+                    epi_row(dr + v, o, v1 - v, &e);
                 o += v1 - v;
                 p += v1 - v;
             }
@@ -983,7 +957,7 @@ static void px_finish(const Px *X, int m0, int m1) {
                 for (int c = 0; c < nm; c++) {
                     const float *row = rows[c];
                     float *dr = P->dst + n * P->dst_img + (mb + c) * plane + (size_t)(P->a + P->sa * u) * P->Wd + P->b;
-                    if (!P->accumulate) finish_row(dr, row, run, &e[c]);
+                    if (!P->accumulate) epi_row(dr, row, run, &e[c]);
                     else if (P->fresh) fresh_row(P, dr, row, run, P->sb);
                     else if (P->sb == 1) add_floats(dr, row, run);
                     else
@@ -1285,10 +1259,10 @@ size_t conv_scratch_bytes(const ConvShape *s) {
         size_t a = linear_scratch_bytes(s->C), b = linear_scratch_bytes(s->K), c = dw_floats(s) * sizeof(float);
         return a > b ? (a > c ? a : c) : (b > c ? b : c);
     }
-    size_t f = fwd_floats(s, nth), x = dx_floats(s, nth), w = dw_floats(s);
+    size_t f = fwd_floats(s, nth), x = dx_floats(s, nth), w = dw_floats(s), wi = wino_scratch_bytes(s, nth);
     if (x > f) f = x;
     if (w > f) f = w;
-    return f * sizeof(float);
+    return f * sizeof(float) > wi ? f * sizeof(float) : wi;
 }
 
 /* ---- forward ---- */
@@ -1312,6 +1286,10 @@ void conv2d_forward_affine(const ConvShape *s, const float *x, const float *w, c
         if (scale) /* y [N, K]: as bn_forward_eval on 1x1 maps */
             for (size_t i = 0; i < (size_t)s->N * s->K; i++) y[i] = y[i] * scale[i % s->K] + shift[i % s->K];
         if (relu) relu_forward((size_t)s->N * s->K, y, y);
+        return;
+    }
+    if (wino_applies(s, 0)) {
+        wino_forward(s, x, w, b, scale, shift, relu, y, ws);
         return;
     }
     Prod P;
@@ -1380,6 +1358,10 @@ static void backward_dx(const ConvShape *s, const float *w, const float *dy, flo
                         const float *relu_y, ReluRule rule, Workspace *ws) {
     size_t tap, T = (size_t)s->kh * s->kw;
     GAD_ASSERT(!relu_y || fresh);
+    if (wino_applies(s, 1)) {
+        wino_backward_dx(s, w, dy, dx, fresh, relu_y, rule, ws);
+        return;
+    }
     if (fresh && (point_map(s, &tap) || dx_by_col2im(s) || !dx_classes_cover(s))) {
         /* routes that add onto dx in pieces (scatter, strided linear, uncovered classes):
          * onto zeros, then the ReLU's backward in place */

@@ -1,0 +1,387 @@
+/* wino: 3x3 stride-1 pad-1 convolutions by Winograd's F(2x2, 3x3) (see ops/wino.h).
+ *
+ * Each 2x2 tile of the output comes from a 4x4 patch d of the zero-bordered input
+ * (rows 2ty-1 .. 2ty+2, columns 2tx-1 .. 2tx+2):
+ *   y_tile = A^T [ sum_c (G g_kc G^T) (.) (B^T d_c B) ] A       (.) elementwise
+ *   B^T = | 1  0 -1  0 |   G = | 1    0    0  |   A^T = | 1 1  1  0 |
+ *         | 0  1  1  0 |       | 1/2  1/2  1/2|         | 0 1 -1 -1 |
+ *         | 0 -1  1  0 |       | 1/2 -1/2  1/2|
+ *         | 0  1  0 -1 |       | 0    0    1  |
+ * so the sum over channels is 16 matrix products, one per element e of the 4x4:
+ *   U[e] [Cout, Cin]  = (G g G^T)[e]         the weights, transformed and packed per call
+ *   V[e] [Cin, tiles] = (B^T d B)[e]         the input, transformed per group of tiles
+ *   M[e] [Cout, tiles] = U[e] . V[e]         gemm_packed_st
+ * then A^T M A per tile and channel, through the epilogue, into the output rows.
+ * The input gradient of such a convolution is the same convolution of dy with each
+ * kernel turned by 180 degrees and C and K swapped: g'[c][k] = rot180(w[k][c]).
+ *
+ * Work: a group is a run of whole tile rows (of one or more images), sized so that its
+ * V and M stay near the cache; each thread takes whole groups (transform, 16 products,
+ * back-transform: all in its own cache). The weights are transformed and packed once
+ * per call, the threads splitting the row panels.
+ * Determinism: an output element depends only on its tile's patch, the packed U and
+ * gemm's chain over Cin (fixed whatever N, position and thread count), so an image's
+ * output and input gradient are bitwise independent of the batch, its place in it and
+ * the threads. They differ from conv.c's direct products by rounding only (the
+ * transforms add and subtract before and after the sum; measured against the naive
+ * reference it is no less accurate, see tests).
+ * Not for: other kernels, strides, paddings, dilation; the weight gradient; Cin above
+ * one gemm k-block (the packing below writes single-k-block panels). */
+#include "ops/wino.h"
+#include "core/err.h"
+#include "core/gemm.h"
+#include "core/threads.h"
+#include "ops/epi.h"
+#include <string.h>
+
+#define WINO_GROUP_FLOATS (512u << 10) /* V and M of one group: 2 MiB, near one core's L2 */
+#ifndef WINO_MIN_CH
+#define WINO_MIN_CH 64 /* channels in and out (measured; see wino_applies) */
+#endif
+#ifndef WINO_MIN_AREA
+#define WINO_MIN_AREA 196 /* map positions, 14x14 (measured; see wino_applies) */
+#endif
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+int wino_applies(const ConvShape *s, int dx) {
+    const int cin = dx ? s->K : s->C, cout = dx ? s->C : s->K;
+    if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->ph != 1 || s->pw != 1) return 0;
+    if (gemm_kblocks(cin) != 1) return 0;
+    return cin >= WINO_MIN_CH && cout >= WINO_MIN_CH && s->H * s->W >= WINO_MIN_AREA;
+}
+
+/* The problem as the route sees it: src [N, Cin, H, W] -> dst [N, Cout, H, W]. */
+typedef struct {
+    int N, Cin, Cout, H, W;
+    int Th, Tw, G;       /* tile rows and columns per image, tile rows per group */
+    int slots;           /* threads with a scratch slice (the others idle) */
+    const float *w;      /* the conv's weights [K, C, 3, 3] */
+    int dx;              /* 1: input gradient (g' = rot180(w[k][c]), Cin = K) */
+    const float *src;
+    float *dst;
+    float *up;           /* 16 packed U[e], up_floats apart */
+    size_t up_floats;
+    float *scratch;      /* per thread: slice floats */
+    size_t slice;
+    /* forward epilogue */
+    const float *bias, *scale, *shift;
+    int relu;
+    /* input-gradient epilogue */
+    int fresh;
+    const float *relu_y;
+    ReluRule rule;
+} Job;
+
+/* Tile rows per group: within the cache budget, and a multiple of nth groups in all
+ * (each thread the same share). */
+static int group_rows(int N, int Cin, int Cout, int Th, int Tw, int nth) {
+    const int rows = N * Th;
+    const int fit = imax(1, (int)(WINO_GROUP_FLOATS / (16u * (unsigned)(Cin + Cout) * (unsigned)Tw)));
+    int groups = (rows + fit - 1) / fit;
+    groups = (groups + nth - 1) / nth * nth;
+    return imax(1, (rows + groups - 1) / groups);
+}
+
+#define TB 16 /* tiles per block of the transforms: loops of TB that gcc vectorises */
+
+/* Floats of one thread's slice: V and M of a group and the transforms' buffers. */
+static size_t slice_floats(int Cin, int Cout, int Tw, int G) {
+    const size_t pg = (size_t)G * Tw, vs = pg + TB, twp = (size_t)(Tw + TB - 1) / TB * TB;
+    const size_t in = (2 * twp + 4) + (2 * (size_t)G + 2) * 4 * twp;       /* input_seg */
+    const size_t out = 4 * vs + (2 * (size_t)G) * (2 * (size_t)Tw) + 2 * twp; /* output_seg */
+    size_t vm = 16 * (vs * (size_t)Cin + pg * (size_t)Cout) + (in > out ? in : out);
+    return (vm + 15) / 16 * 16; /* a multiple of 16: slices stay aligned */
+}
+
+static Job job_of(const ConvShape *s, int dx, int nth) {
+    Job j;
+    memset(&j, 0, sizeof j);
+    j.N = s->N; j.H = s->H; j.W = s->W;
+    j.Cin = dx ? s->K : s->C;
+    j.Cout = dx ? s->C : s->K;
+    j.dx = dx;
+    j.Th = (s->H + 1) / 2;
+    j.Tw = (s->W + 1) / 2;
+    j.slots = nth;
+    j.G = group_rows(s->N, j.Cin, j.Cout, j.Th, j.Tw, nth);
+    j.slice = slice_floats(j.Cin, j.Cout, j.Tw, j.G);
+    j.up_floats = gemm_packed_floats(j.Cout, j.Cin);
+    return j;
+}
+
+size_t wino_scratch_bytes(const ConvShape *s, int nth) {
+    size_t most = 0;
+    for (int dx = 0; dx < 2; dx++) {
+        if (!wino_applies(s, dx) || s->N == 0) continue;
+        const Job j = job_of(s, dx, nth);
+        const size_t f = 16 * j.up_floats + (size_t)nth * j.slice;
+        if (f > most) most = f;
+    }
+    return most ? ws_round(sizeof(float) * most) + 64 * (size_t)(nth + 1) : 0;
+}
+
+/* ---- weights: U[e] = (G g G^T)[e], packed for gemm by row panels ---- */
+
+#define WB 16 /* kernels transformed at once: each step a loop over WB that gcc vectorises */
+
+/* u[e][i] = (G g_i G^T)[e/4][e%4] for kernels g_i, i < WB: output row r0 + i % mr and
+ * input column c0 + i / mr, zero for rows past the panel's `rows` (gemm's zero padding)
+ * and junk for columns past Cin (the caller drops them). */
+static void kernel_block(const Job *j, int r0, int rows, int mr, int c0, float u[16][WB]) {
+    float g[9][WB], t[4][3][WB];
+    int at[WB], live[WB]; /* where lane i's kernel starts in w (a row inside the panel) */
+    for (int i = 0; i < WB; i++) {
+        const int r = r0 + imin(i % mr, rows - 1), c = imin(c0 + i / mr, j->Cin - 1);
+        /* forward: w[r][c]; input gradient: w[k = c][c' = r] turned by 180 degrees */
+        at[i] = (j->dx ? c * j->Cout + r : r * j->Cin + c) * 9;
+        live[i] = i % mr < rows;
+    }
+    if (j->dx)
+        for (int q = 0; q < 9; q++)
+            for (int i = 0; i < WB; i++) g[q][i] = live[i] ? j->w[at[i] + 8 - q] : 0.0f;
+    else
+        for (int q = 0; q < 9; q++)
+            for (int i = 0; i < WB; i++) g[q][i] = live[i] ? j->w[at[i] + q] : 0.0f;
+    for (int b = 0; b < 3; b++)
+        for (int i = 0; i < WB; i++) {
+            t[0][b][i] = g[b][i];
+            t[1][b][i] = 0.5f * (g[b][i] + g[3 + b][i] + g[6 + b][i]);
+            t[2][b][i] = 0.5f * (g[b][i] - g[3 + b][i] + g[6 + b][i]);
+            t[3][b][i] = g[6 + b][i];
+        }
+    for (int a = 0; a < 4; a++)
+        for (int i = 0; i < WB; i++) {
+            u[4 * a + 0][i] = t[a][0][i];
+            u[4 * a + 1][i] = 0.5f * (t[a][0][i] + t[a][1][i] + t[a][2][i]);
+            u[4 * a + 2][i] = 0.5f * (t[a][0][i] - t[a][1][i] + t[a][2][i]);
+            u[4 * a + 3][i] = t[a][2][i];
+        }
+}
+
+/* Row panels of mr output rows, written straight in gemm's packed layout (gemm.h: one
+ * k-block, as wino_applies ensures): panel p of U[e] holds (c, r) at c*mr + r, so a
+ * block's lanes (column c0 + i / mr, row i % mr) are WB consecutive floats. */
+static void pack_worker(void *arg, int ith, int nth) {
+    const Job *j = arg;
+    const int mr = gemm_mr(), panels = (j->Cout + mr - 1) / mr, cb = WB / mr; /* columns per block */
+    long lo, hi;
+    GAD_ASSERT(cb >= 1);
+    par_range(panels, ith, nth, &lo, &hi);
+    for (long p = lo; p < hi; p++) {
+        const int r0 = (int)p * mr, rows = imin(mr, j->Cout - r0);
+        float *panel = j->up + (size_t)r0 * j->Cin;
+        for (int c0 = 0; c0 < j->Cin; c0 += cb) {
+            float u[16][WB];
+            const int n = imin(cb, j->Cin - c0) * mr;
+            kernel_block(j, r0, rows, mr, c0, u);
+            for (int e = 0; e < 16; e++) memcpy(panel + e * j->up_floats + (size_t)c0 * mr, u[e], sizeof(float) * n);
+        }
+    }
+}
+
+/* ---- input: V[e][c][t] = (B^T d B)[e] for tile t of the group ---- */
+
+/* A segment: the group's tile rows [ty0, ty1) of image n, tiles [t0, ...) of the group. */
+typedef struct {
+    int n, ty0, ty1, t0;
+} Seg;
+
+/* d B across one bordered row d: h[a * hs + t] for n tiles t. */
+static void row_bt(const float *restrict d, float *restrict h, size_t hs, int n) {
+    for (int t = 0; t < n; t++) {
+        const float d0 = d[2 * t], d1 = d[2 * t + 1], d2 = d[2 * t + 2], d3 = d[2 * t + 3];
+        h[t] = d0 - d2;
+        h[hs + t] = d1 + d2;
+        h[2 * hs + t] = d2 - d1;
+        h[3 * hs + t] = d1 - d3;
+    }
+}
+
+/* B^T down four rows a, a + as, ..: v[i * vs + t] for n tiles t. */
+static void col_bt(const float *restrict a, size_t as, float *restrict v, size_t vs, int n) {
+    for (int t = 0; t < n; t++) {
+        const float x0 = a[t], x1 = a[as + t], x2 = a[2 * as + t], x3 = a[3 * as + t];
+        v[t] = x0 - x2;
+        v[vs + t] = x1 + x2;
+        v[2 * vs + t] = x2 - x1;
+        v[3 * vs + t] = x1 - x3;
+    }
+}
+
+/* The segment's tiles of plane x (one channel) into v (row e at + e*vs). First d B
+ * across each bordered input row (each row once), h [rows][4][twp]; then B^T (d B)
+ * down each tile's four rows. Loops run over whole blocks of TB tiles: the columns past
+ * Tw are junk that lands in the next tile row's place (written after it) or in the
+ * slack past the group's row (vs >= pg + TB). */
+static void input_seg(const Job *j, const float *x, const Seg *g, float *v, size_t vs, float *buf) {
+    const int W = j->W, Tw = j->Tw, twp = (Tw + TB - 1) / TB * TB, bw = 2 * twp + 4;
+    const int rows = 2 * (g->ty1 - g->ty0) + 2;
+    float *rb = buf, *h = buf + bw; /* one bordered row [bw], then h */
+    memset(rb, 0, sizeof(float) * (size_t)bw);
+    for (int i = 0; i < rows; i++) {
+        const int r = 2 * g->ty0 - 1 + i;
+        if (r >= 0 && r < j->H) memcpy(rb + 1, x + (size_t)r * W, sizeof(float) * (size_t)W);
+        else memset(rb + 1, 0, sizeof(float) * (size_t)W);
+        row_bt(rb, h + (size_t)(4 * i) * twp, (size_t)twp, twp);
+    }
+    for (int ty = g->ty0; ty < g->ty1; ty++) {
+        const float *hr = h + (size_t)(2 * (ty - g->ty0)) * 4 * twp; /* bordered rows 2ty .. 2ty+3 */
+        float *vr = v + g->t0 + (size_t)(ty - g->ty0) * Tw;
+        for (int b = 0; b < 4; b++) col_bt(hr + (size_t)b * twp, 4 * (size_t)twp, vr + (size_t)b * vs, 4 * vs, twp);
+    }
+}
+
+/* ---- output: A^T M A per tile, through the epilogue ---- */
+
+/* The dx epilogue: d += o, or fresh d = 0 + o, then through the ReLU's backward
+ * (relu_y y): the operations of conv.c's fresh_row. */
+static void dx_run(const Job *j, float *d, const float *o, const float *y, int n) {
+    int k = 0;
+    if (!j->fresh) {
+        for (; k < n; k++) d[k] += o[k];
+        return;
+    }
+    if (y)
+        for (; k + RELU_BLK <= n; k += RELU_BLK) {
+            float v[RELU_BLK];
+            for (int t = 0; t < RELU_BLK; t++) v[t] = 0.0f + o[k + t];
+            relu_backward_set_block(j->rule, y + k, v, d + k);
+        }
+    for (; k < n; k++) d[k] = y ? 0.0f + relu_backward_term(j->rule, y[k], 0.0f + o[k]) : 0.0f + o[k];
+}
+
+/* One output channel's tiles of the group: m row e at + e*ms, pg tiles, A^T m A into
+ * o [4][os] (o[(2i + j) * os + t] the output at (2ty + i, 2tx + j)), flat loops. */
+static void output_tiles(const float *restrict m, size_t ms, size_t pg, float *restrict o, size_t os) {
+    for (int i = 0; i < 2; i++) { /* output row i of the tiles: (A^T m)[i] A */
+        float *restrict oa = o + 2 * (size_t)i * os, *restrict ob = oa + os;
+        for (size_t t = 0; t < pg; t++) {
+            float s[4];
+            for (int b = 0; b < 4; b++) { /* (A^T m)[i][b]: m0 + m1 + m2, or m1 - m2 - m3 */
+                const float *restrict c = m + (size_t)b * ms + t;
+                s[b] = i ? c[4 * ms] - c[8 * ms] - c[12 * ms] : c[0] + c[4 * ms] + c[8 * ms];
+            }
+            oa[t] = s[0] + s[1] + s[2];
+            ob[t] = s[1] - s[2] - s[3];
+        }
+    }
+}
+
+/* The segment's output rows (o as output_tiles, os apart) interleaved into buf, then
+ * through the epilogue into the plane at offset `at` of dst: its rows are contiguous
+ * there, one run. Interleaving runs over whole blocks of TB tiles (junk past W lands
+ * on the next row, written after it, or in buf's slack). */
+static void output_seg(const Job *j, const float *o, size_t os, const Seg *g, size_t at, const Epi *e,
+                       float *buf) {
+    const int Tw = j->Tw, W = j->W, twp = (Tw + TB - 1) / TB * TB;
+    for (int ty = g->ty0; ty < g->ty1; ty++)
+        for (int i = 0; i < 2; i++) {
+            const float *restrict a = o + 2 * (size_t)i * os + g->t0 + (size_t)(ty - g->ty0) * Tw,
+                                  *restrict b = a + os;
+            float *restrict d = buf + (size_t)(2 * (ty - g->ty0) + i) * W;
+            for (int t = 0; t < twp; t++) {
+                d[2 * t] = a[t];
+                d[2 * t + 1] = b[t];
+            }
+        }
+    const int r0 = 2 * g->ty0, r1 = imin(j->H, 2 * g->ty1), n = (r1 - r0) * W;
+    const size_t r = at + (size_t)r0 * W;
+    if (j->dx) dx_run(j, j->dst + r, buf, j->relu_y ? j->relu_y + r : NULL, n);
+    else epi_row(j->dst + r, buf, n, e);
+}
+
+/* ---- groups ---- */
+
+/* Segment s of the group's tile rows [q0, q1): *g, or 0 past the last. */
+static int seg_of(const Job *j, int q0, int q1, int q, Seg *g) {
+    if (q >= q1) return 0;
+    g->n = q / j->Th;
+    g->ty0 = q % j->Th;
+    g->ty1 = imin(j->Th, g->ty0 + (q1 - q));
+    g->t0 = (q - q0) * j->Tw;
+    return 1;
+}
+
+static void group_worker(void *arg, int ith, int nth) {
+    const Job *j = arg;
+    const int rows = j->N * j->Th, groups = (rows + j->G - 1) / j->G;
+    const size_t plane = (size_t)j->H * j->W;
+    float *V = j->scratch + (size_t)ith * j->slice;
+    long lo, hi;
+    if (ith >= j->slots) return;
+    par_range(groups, ith, nth < j->slots ? nth : j->slots, &lo, &hi);
+    for (long gi = lo; gi < hi; gi++) {
+        const int q0 = (int)gi * j->G, q1 = imin(rows, q0 + j->G);
+        const size_t pg = (size_t)(q1 - q0) * j->Tw, vs = pg + TB;
+        float *M = V + 16 * vs * j->Cin, *buf = M + 16 * pg * j->Cout;
+        Seg g;
+        for (int c = 0; c < j->Cin; c++)
+            for (int q = q0; seg_of(j, q0, q1, q, &g); q += g.ty1 - g.ty0)
+                input_seg(j, j->src + ((size_t)g.n * j->Cin + c) * plane, &g, V + (size_t)c * vs, j->Cin * vs, buf);
+        for (int e = 0; e < 16; e++)
+            gemm_packed_st(j->Cout, (int)pg, j->Cin, j->up + e * j->up_floats, j->Cout, 0, V + e * j->Cin * vs,
+                           (int)vs, 0.0f, M + e * j->Cout * pg, (int)pg);
+        for (int k = 0; k < j->Cout; k++) {
+            Epi ep = {0, 0, 0, 0.0f, 1.0f, 0.0f};
+            if (!j->dx) {
+                ep.bias = j->bias != NULL;
+                ep.affine = j->scale != NULL;
+                ep.relu = j->relu;
+                ep.bm = j->bias ? j->bias[k] : 0.0f;
+                ep.sc = j->scale ? j->scale[k] : 1.0f;
+                ep.sh = j->shift ? j->shift[k] : 0.0f;
+            }
+            output_tiles(M + (size_t)k * pg, j->Cout * pg, pg, buf, vs);
+            for (int q = q0; seg_of(j, q0, q1, q, &g); q += g.ty1 - g.ty0)
+                output_seg(j, buf, vs, &g, ((size_t)g.n * j->Cout + k) * plane, &ep, buf + 4 * vs);
+        }
+    }
+}
+
+/* The packed weights, then one slice per thread; with a workspace reserved for fewer
+ * threads than now run, fewer slices (smaller groups or idle threads: the same bits). */
+static void run(Job *j, Workspace *ws) {
+    const size_t mark = ws_mark(ws);
+    j->up = ws_floats(ws, 16 * j->up_floats);
+    const size_t avail = ws->cap - ws->used;
+    while (j->slots > 1 && ws_round(sizeof(float) * (size_t)j->slots * j->slice) > avail) {
+        j->slots--;
+        j->G = group_rows(j->N, j->Cin, j->Cout, j->Th, j->Tw, j->slots);
+        j->slice = slice_floats(j->Cin, j->Cout, j->Tw, j->G);
+    }
+    j->scratch = ws_floats(ws, (size_t)j->slots * j->slice); /* asserts if even one does not fit */
+    par_run(pack_worker, j);
+    par_run(group_worker, j);
+    ws_release(ws, mark);
+}
+
+void wino_forward(const ConvShape *s, const float *x, const float *w, const float *b, const float *scale,
+                  const float *shift, int relu, float *y, Workspace *ws) {
+    GAD_ASSERT(wino_applies(s, 0) && !scale == !shift);
+    if (s->N == 0) return;
+    Job j = job_of(s, 0, par_nthreads());
+    j.w = w;
+    j.src = x;
+    j.dst = y;
+    j.bias = b;
+    j.scale = scale;
+    j.shift = shift;
+    j.relu = relu;
+    run(&j, ws);
+}
+
+void wino_backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, int fresh,
+                      const float *relu_y, ReluRule rule, Workspace *ws) {
+    GAD_ASSERT(wino_applies(s, 1) && (!relu_y || fresh));
+    if (s->N == 0) return;
+    Job j = job_of(s, 1, par_nthreads());
+    j.w = w;
+    j.src = dy;
+    j.dst = dx;
+    j.fresh = fresh;
+    j.relu_y = relu_y;
+    j.rule = rule;
+    run(&j, ws);
+}

@@ -1,10 +1,10 @@
 /* wino: 3x3 stride-1 pad-1 convolutions by Winograd's minimal filtering F(2x2, 3x3)
  * (Lavin and Gray, "Fast algorithms for convolutional neural networks", 2016): the
- * forward and the input gradient of conv.h's convolution, 16 multiplications per
+ * forward, input and weight gradients of conv.h's convolution, 16 multiplications per
  * 2x2 output tile and (k, c) pair instead of 36. conv.c routes a shape here when
  * wino_applies; callers use conv.h, not this header.
  *   x [N,Cin,H,W] -> y [N,Cout,H,W], w as conv.h's: [K,C,3,3]
- * Not for: other kernels, strides or paddings; the weight gradient (conv.c's). */
+ * Not for: other kernels, strides or paddings. */
 #ifndef GAD_OPS_WINO_H
 #define GAD_OPS_WINO_H
 #include "core/ws.h"
@@ -28,5 +28,10 @@ void wino_forward(const ConvShape *s, const float *x, const float *w, const floa
  * writes dx only. */
 void wino_backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, int fresh,
                       const float *relu_y, ReluRule rule, Workspace *ws);
+
+/* dw += the weight gradient (x the layer's input, dy its output's gradient), summed
+ * over the batch in an order set by the shape and the batch, never the threads.
+ * Borrows x, dy; writes dw only. */
+void wino_backward_dw(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws);
 
 #endif

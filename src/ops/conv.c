@@ -1659,6 +1659,10 @@ static void backward_dw_px(const ConvShape *s, const float *x, const float *dy, 
 }
 
 static void backward_dw(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws) {
+    if (wino_applies(s, 0)) {
+        wino_backward_dw(s, x, dy, dw, ws);
+        return;
+    }
     {
         Gather g;
         Wide w;

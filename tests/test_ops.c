@@ -173,6 +173,8 @@ TEST(ops_conv_blocked_matches_ref) {
          * (68 = 8*8 + 4); then groups of tile rows that span images (segments) */
         {2, 64, 15, 17, 68, 3, 3, 1, 1, 1, 1, 1},
         {4, 64, 40, 30, 72, 3, 3, 1, 1, 1, 1, 0},
+        /* few tiles (72 < 2 * 200): the threads split the output channels */
+        {1, 64, 15, 16, 200, 3, 3, 1, 1, 1, 1, 1},
     };
     for (int th = 1; th <= 2; th++) {
         par_init(th);
@@ -285,7 +287,9 @@ TEST(ops_conv_deterministic_batch_and_threads) {
                               {5, 2, 17, 17, 32, 5, 5, 1, 1, 2, 2, 0},
                               /* Winograd: odd sides, partial panel; groups across images */
                               {5, 64, 15, 17, 68, 3, 3, 1, 1, 1, 1, 1},
-                              {5, 64, 40, 30, 72, 3, 3, 1, 1, 1, 1, 0}};
+                              {5, 64, 40, 30, 72, 3, 3, 1, 1, 1, 1, 0},
+                              /* an image alone splits the channels, the batch the tiles */
+                              {5, 64, 14, 15, 100, 3, 3, 1, 1, 1, 1, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
@@ -794,7 +798,8 @@ TEST(ops_conv_dx_fresh_bitwise) {
                                      {2, 4, 30, 101, 6, 5, 5, 2, 2, 2, 2, 1},  {2, 3, 80, 76, 16, 7, 7, 2, 2, 3, 3, 1},
                                      {4, 6, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1},     {3, 4, 7, 7, 6, 1, 1, 2, 2, 0, 0, 0},
                                      {2, 3, 52, 27, 8, 3, 3, 1, 1, 1, 1, 0},   {2, 64, 10, 10, 112, 3, 3, 1, 1, 1, 1, 0},
-                                     {3, 68, 15, 17, 64, 3, 3, 1, 1, 1, 1, 0}}; /* Winograd */
+                                     {3, 68, 15, 17, 64, 3, 3, 1, 1, 1, 1, 0}, /* Winograd */
+                                     {1, 200, 14, 14, 72, 3, 3, 1, 1, 1, 1, 1}}; /* its channel split */
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);

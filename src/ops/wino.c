@@ -38,6 +38,9 @@
 #ifndef WINO_MIN_CH
 #define WINO_MIN_CH 64 /* channels in and out (measured; see wino_applies) */
 #endif
+#ifndef WINO_ROWS_TILES
+#define WINO_ROWS_TILES 2 /* fewer tiles than Cout times this: threads split the channels */
+#endif
 #ifndef WINO_MIN_AREA
 #define WINO_MIN_AREA 196 /* map positions, 14x14 (measured; see wino_applies) */
 #endif
@@ -57,6 +60,7 @@ typedef struct {
     int N, Cin, Cout, H, W;
     int Th, Tw, G;       /* tile rows and columns per image, tile rows per group */
     int slots;           /* threads with a scratch slice (the others idle) */
+    int by_rows;         /* threads split the output channels, not the tiles (few tiles) */
     const float *w;      /* the conv's weights [K, C, 3, 3] */
     int dx;              /* 1: input gradient (g' = rot180(w[k][c]), Cin = K) */
     const float *src;
@@ -109,7 +113,8 @@ static Job job_of(const ConvShape *s, int dx, int nth) {
     j.Th = (s->H + 1) / 2;
     j.Tw = (s->W + 1) / 2;
     j.slots = nth;
-    j.G = group_rows(s->N, j.Cin, j.Cout, j.Th, j.Tw, nth);
+    j.by_rows = nth > 1 && (long)s->N * j.Th * j.Tw < (long)j.Cout * WINO_ROWS_TILES;
+    j.G = group_rows(s->N, j.Cin, j.Cout, j.Th, j.Tw, j.by_rows ? 1 : nth);
     j.slice = slice_floats(j.Cin, j.Cout, j.Tw, j.G);
     j.up_floats = gemm_packed_floats(j.Cout, j.Cin);
     return j;
@@ -169,12 +174,9 @@ static void kernel_block(const Job *j, int r0, int rows, int mr, int c0, float u
 /* Row panels of mr output rows, written straight in gemm's packed layout (gemm.h: one
  * k-block, as wino_applies ensures): panel p of U[e] holds (c, r) at c*mr + r, so a
  * block's lanes (column c0 + i / mr, row i % mr) are WB consecutive floats. */
-static void pack_worker(void *arg, int ith, int nth) {
-    const Job *j = arg;
-    const int mr = gemm_mr(), panels = (j->Cout + mr - 1) / mr, cb = WB / mr; /* columns per block */
-    long lo, hi;
+static void pack_panels(const Job *j, long lo, long hi) {
+    const int mr = gemm_mr(), cb = WB / mr; /* columns per block */
     GAD_ASSERT(cb >= 1);
-    par_range(panels, ith, nth, &lo, &hi);
     for (long p = lo; p < hi; p++) {
         const int r0 = (int)p * mr, rows = imin(mr, j->Cout - r0);
         float *panel = j->up + (size_t)r0 * j->Cin;
@@ -185,6 +187,13 @@ static void pack_worker(void *arg, int ith, int nth) {
             for (int e = 0; e < 16; e++) memcpy(panel + e * j->up_floats + (size_t)c0 * mr, u[e], sizeof(float) * n);
         }
     }
+}
+
+static void pack_worker(void *arg, int ith, int nth) {
+    const Job *j = arg;
+    long lo, hi;
+    par_range((j->Cout + gemm_mr() - 1) / gemm_mr(), ith, nth, &lo, &hi);
+    pack_panels(j, lo, hi);
 }
 
 /* ---- input: V[e][c][t] = (B^T d B)[e] for tile t of the group ---- */
@@ -326,41 +335,60 @@ static int seg_of(const Job *j, int q0, int q1, int q, Seg *g) {
     return 1;
 }
 
+/* Tile rows [q0, q1) for output channels [r0, r1) (r0 a multiple of gemm_mr()), with
+ * V, M and the row buffers in the thread's slice. */
+static void group(const Job *j, int q0, int q1, int r0, int r1, float *V) {
+    const size_t plane = (size_t)j->H * j->W, pg = (size_t)(q1 - q0) * j->Tw, vs = pg + TB;
+    const size_t ms = (size_t)(r1 - r0) * pg; /* floats between M's rows e */
+    float *M = V + 16 * vs * j->Cin, *buf = M + 16 * ms;
+    Seg g;
+    for (int c = 0; c < j->Cin; c++)
+        for (int q = q0; seg_of(j, q0, q1, q, &g); q += g.ty1 - g.ty0)
+            input_seg(j, j->src + ((size_t)g.n * j->Cin + c) * plane, &g, V + (size_t)c * vs, j->Cin * vs, 0, 16, buf);
+    for (int e = 0; e < 16; e++)
+        gemm_packed_st(r1 - r0, (int)pg, j->Cin, j->up + e * j->up_floats, j->Cout, r0, V + e * j->Cin * vs, (int)vs,
+                       0.0f, M + e * ms, (int)pg);
+    for (int k = r0; k < r1; k++) {
+        Epi ep = {0, 0, 0, 0.0f, 1.0f, 0.0f};
+        if (!j->dx) {
+            ep.bias = j->bias != NULL;
+            ep.affine = j->scale != NULL;
+            ep.relu = j->relu;
+            ep.bm = j->bias ? j->bias[k] : 0.0f;
+            ep.sc = j->scale ? j->scale[k] : 1.0f;
+            ep.sh = j->shift ? j->shift[k] : 0.0f;
+        }
+        output_tiles(M + (size_t)(k - r0) * pg, ms, pg, buf, vs);
+        for (int q = q0; seg_of(j, q0, q1, q, &g); q += g.ty1 - g.ty0)
+            output_seg(j, buf, vs, &g, ((size_t)g.n * j->Cout + k) * plane, &ep, buf + 4 * vs);
+    }
+}
+
+/* Each thread its share of the groups, every output channel (after pack_worker). */
 static void group_worker(void *arg, int ith, int nth) {
     const Job *j = arg;
     const int rows = j->N * j->Th, groups = (rows + j->G - 1) / j->G;
-    const size_t plane = (size_t)j->H * j->W;
-    float *V = j->scratch + (size_t)ith * j->slice;
     long lo, hi;
     if (ith >= j->slots) return;
     par_range(groups, ith, nth < j->slots ? nth : j->slots, &lo, &hi);
-    for (long gi = lo; gi < hi; gi++) {
-        const int q0 = (int)gi * j->G, q1 = imin(rows, q0 + j->G);
-        const size_t pg = (size_t)(q1 - q0) * j->Tw, vs = pg + TB;
-        float *M = V + 16 * vs * j->Cin, *buf = M + 16 * pg * j->Cout;
-        Seg g;
-        for (int c = 0; c < j->Cin; c++)
-            for (int q = q0; seg_of(j, q0, q1, q, &g); q += g.ty1 - g.ty0)
-                input_seg(j, j->src + ((size_t)g.n * j->Cin + c) * plane, &g, V + (size_t)c * vs, j->Cin * vs, 0, 16,
-                          buf);
-        for (int e = 0; e < 16; e++)
-            gemm_packed_st(j->Cout, (int)pg, j->Cin, j->up + e * j->up_floats, j->Cout, 0, V + e * j->Cin * vs,
-                           (int)vs, 0.0f, M + e * j->Cout * pg, (int)pg);
-        for (int k = 0; k < j->Cout; k++) {
-            Epi ep = {0, 0, 0, 0.0f, 1.0f, 0.0f};
-            if (!j->dx) {
-                ep.bias = j->bias != NULL;
-                ep.affine = j->scale != NULL;
-                ep.relu = j->relu;
-                ep.bm = j->bias ? j->bias[k] : 0.0f;
-                ep.sc = j->scale ? j->scale[k] : 1.0f;
-                ep.sh = j->shift ? j->shift[k] : 0.0f;
-            }
-            output_tiles(M + (size_t)k * pg, j->Cout * pg, pg, buf, vs);
-            for (int q = q0; seg_of(j, q0, q1, q, &g); q += g.ty1 - g.ty0)
-                output_seg(j, buf, vs, &g, ((size_t)g.n * j->Cout + k) * plane, &ep, buf + 4 * vs);
-        }
-    }
+    for (long gi = lo; gi < hi; gi++)
+        group(j, (int)gi * j->G, imin(rows, ((int)gi + 1) * j->G), 0, j->Cout, j->scratch + (size_t)ith * j->slice);
+}
+
+/* Few tiles: each thread packs its own row panels of U and computes those output
+ * channels for every group, transforming the input itself (the input transforms are
+ * repeated per thread, but U, the bulk, never changes cores). */
+static void rows_worker(void *arg, int ith, int nth) {
+    const Job *j = arg;
+    const int rows = j->N * j->Th, mr = gemm_mr();
+    long lo, hi;
+    if (ith >= j->slots) return;
+    par_range((j->Cout + mr - 1) / mr, ith, nth < j->slots ? nth : j->slots, &lo, &hi);
+    pack_panels(j, lo, hi);
+    const int r0 = (int)lo * mr, r1 = imin(j->Cout, (int)hi * mr);
+    if (r0 >= r1) return;
+    for (int q0 = 0; q0 < rows; q0 += j->G)
+        group(j, q0, imin(rows, q0 + j->G), r0, r1, j->scratch + (size_t)ith * j->slice);
 }
 
 /* ---- weight gradient: dU[e] = sum over tiles of (A dY A^T)[e] . V[e]^T ---- */
@@ -547,12 +575,15 @@ static void run(Job *j, Workspace *ws) {
     const size_t avail = ws->cap - ws->used;
     while (j->slots > 1 && ws_round(sizeof(float) * (size_t)j->slots * j->slice) > avail) {
         j->slots--;
-        j->G = group_rows(j->N, j->Cin, j->Cout, j->Th, j->Tw, j->slots);
+        j->G = group_rows(j->N, j->Cin, j->Cout, j->Th, j->Tw, j->by_rows ? 1 : j->slots);
         j->slice = slice_floats(j->Cin, j->Cout, j->Tw, j->G);
     }
     j->scratch = ws_floats(ws, (size_t)j->slots * j->slice); /* asserts if even one does not fit */
-    par_run(pack_worker, j);
-    par_run(group_worker, j);
+    if (j->by_rows) par_run(rows_worker, j);
+    else {
+        par_run(pack_worker, j);
+        par_run(group_worker, j);
+    }
     ws_release(ws, mark);
 }
 

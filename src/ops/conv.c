@@ -882,14 +882,23 @@ static int px_images(const Gather *g, int N) {
     return imax(1, imin(N, PX_POSITIONS / (g->Hg * g->Wg)));
 }
 
-/* Workspace floats of px_run for batches up to N: A packed, the offsets, and for one
- * group the frame, the position pointers and out. */
-static size_t px_floats(const Gather *g, int M, int N) {
-    const int gi = px_images(g, N);
+/* Images per group when each of nth threads takes its own images (px_run's split). */
+static int px_split_images(const Gather *g, int N, int nth) { return imin(px_images(g, N), (N + nth - 1) / nth); }
+
+/* Floats of one group's buffers: the frame, the position pointers and out. */
+static size_t px_group_floats(const Gather *g, int M, int gi) {
     const size_t pos = (size_t)gi * g->Hg * g->Wg, Mp = (size_t)(M + gemm_nr() - 1) / gemm_nr() * gemm_nr();
-    return (ws_round(sizeof(float) * gemm_packed_b_floats(g_rows(g), M)) + ws_round(sizeof(ptrdiff_t) * g_rows(g)) +
-            ws_round(sizeof(float) * gi * px_frame(g).img) +
-            ws_round(sizeof(float *) * pos) + ws_round(sizeof(float) * pos * Mp)) / sizeof(float);
+    return (ws_round(sizeof(float) * gi * px_frame(g).img) + ws_round(sizeof(float *) * pos) +
+            ws_round(sizeof(float) * pos * Mp)) / sizeof(float);
+}
+
+/* Workspace floats of px_run for batches up to N: A packed, the offsets, and one
+ * group's buffers (shared by the threads), or with N >= nth one per thread. */
+static size_t px_floats(const Gather *g, int M, int N, int nth) {
+    const size_t shared = px_group_floats(g, M, px_images(g, N));
+    const size_t split = nth > 1 && N >= nth ? (size_t)nth * px_group_floats(g, M, px_split_images(g, N, nth)) : 0;
+    return (ws_round(sizeof(float) * gemm_packed_b_floats(g_rows(g), M)) + ws_round(sizeof(ptrdiff_t) * g_rows(g))) /
+               sizeof(float) + (split > shared ? split : shared);
 }
 
 typedef struct {
@@ -901,6 +910,9 @@ typedef struct {
     const float **at;   /* [positions of a group] where each window starts */
     float *out;         /* [positions of a group][Mp] */
     int Mp, n0, n1;     /* the group: images [n0, n1) */
+    float *split;       /* px_split_worker: nth slices of `slice` floats (frame, at, out) */
+    size_t slice;
+    int gi;             /* and images per group */
 } Px;
 
 static void px_pack_worker(void *arg, int ith, int nth) {
@@ -911,23 +923,36 @@ static void px_pack_worker(void *arg, int ith, int nth) {
     gemm_pack_b(P->rows, P->M, P->A, P->roff, P->rcs, X->Ap, (int)lo, (int)hi);
 }
 
+/* Planes [lo, hi) of the group's frame (of images [n0, n1)). */
+static void px_frame_planes(const Px *X, long lo, long hi) {
+    const Prod *P = X->P;
+    const Gather *g = &P->g;
+    for (long pl = lo; pl < hi; pl++)
+        frame_plane(g, &X->f, P->src + (size_t)(X->n0 + pl / g->Cs) * P->src_img + (size_t)(pl % g->Cs) * g->Hs * g->Ws,
+                    X->frame + (size_t)pl * X->f.plane);
+}
+
+/* Positions [lo, hi) of the group: where each window starts in the frame. */
+static void px_window_starts(const Px *X, long lo, long hi) {
+    const Gather *g = &X->P->g;
+    const int G = g->Hg * g->Wg;
+    for (long p = lo; p < hi; p++) {
+        const int n = (int)(p / G), u = (int)(p % G) / g->Wg, v = (int)(p % G) % g->Wg;
+        X->at[p] = X->frame + (size_t)n * X->f.img + (size_t)(u * g->gh + X->f.top) * X->f.Wf + (size_t)v * g->gw +
+                   X->f.left;
+    }
+}
+
 /* The group's frame (planes split between the threads) and its window starts. */
 static void px_frame_worker(void *arg, int ith, int nth) {
     Px *X = arg;
-    const Prod *P = X->P;
-    const Gather *g = &P->g;
-    const Frame *f = &X->f;
+    const Gather *g = &X->P->g;
     const int ni = X->n1 - X->n0, G = g->Hg * g->Wg;
     long lo, hi;
     par_range((long)ni * g->Cs, ith, nth, &lo, &hi);
-    for (long pl = lo; pl < hi; pl++)
-        frame_plane(g, f, P->src + (size_t)(X->n0 + pl / g->Cs) * P->src_img + (size_t)(pl % g->Cs) * g->Hs * g->Ws,
-                    X->frame + (size_t)pl * f->plane);
+    px_frame_planes(X, lo, hi);
     par_range((long)ni * G, ith, nth, &lo, &hi);
-    for (long p = lo; p < hi; p++) {
-        const int n = (int)(p / G), u = (int)(p % G) / g->Wg, v = (int)(p % G) % g->Wg;
-        X->at[p] = X->frame + (size_t)n * f->img + (size_t)(u * g->gh + f->top) * f->Wf + (size_t)v * g->gw + f->left;
-    }
+    px_window_starts(X, lo, hi);
 }
 
 /* Channels [m0, m1) of the group's out written to dst, as block_finish does: PX_FIN_CH
@@ -980,23 +1005,55 @@ static void px_product_worker(void *arg, int ith, int nth) {
     px_finish(X, m0, m1);
 }
 
+/* The split: each thread its own images, in groups of X->gi, with its own frame,
+ * window starts and out (slice ith of X->split), every channel: nothing it writes is
+ * read by the other threads (this VM moves cache lines between its cores slowly: the
+ * shared frame cost 64ch 8x8 batch 32 more with two threads than with one). */
+static void px_split_worker(void *arg, int ith, int nth) {
+    const Px *S = arg;
+    const Prod *P = S->P;
+    const Gather *g = &P->g;
+    const int G = g->Hg * g->Wg;
+    long lo, hi;
+    par_range(P->bl.N, ith, nth, &lo, &hi);
+    Px X = *S;
+    X.frame = S->split + (size_t)ith * S->slice;
+    X.at = (const float **)(X.frame + ws_round(sizeof(float) * S->gi * X.f.img) / sizeof(float));
+    X.out = (float *)X.at + ws_round(sizeof(float *) * (size_t)S->gi * G) / sizeof(float);
+    for (X.n0 = (int)lo; X.n0 < hi; X.n0 = X.n1) {
+        X.n1 = imin((int)hi, X.n0 + S->gi);
+        px_frame_planes(&X, 0, (long)(X.n1 - X.n0) * g->Cs);
+        px_window_starts(&X, 0, (long)(X.n1 - X.n0) * G);
+        gemm_pix_st((X.n1 - X.n0) * G, P->M, P->rows, X.at, X.off, X.Ap, P->M, 0, 0.0f, X.out, X.Mp);
+        px_finish(&X, 0, P->M);
+    }
+}
+
 static void px_run(Prod *P, Workspace *ws) {
     const Gather *g = &P->g;
-    const int nr = gemm_nr(), gi = px_images(g, P->bl.N), G = g->Hg * g->Wg;
+    const int nr = gemm_nr(), gi = px_images(g, P->bl.N), G = g->Hg * g->Wg, nth = par_nthreads();
     Px X;
     X.P = P;
     X.f = px_frame(g);
     X.Mp = (P->M + nr - 1) / nr * nr;
     X.Ap = ws_floats(ws, ws_round(sizeof(float) * gemm_packed_b_floats(P->rows, P->M)) / sizeof(float));
     X.off = ws_alloc(ws, sizeof(ptrdiff_t) * (size_t)P->rows);
-    X.frame = ws_floats(ws, ws_round(sizeof(float) * gi * X.f.img) / sizeof(float));
-    X.at = ws_alloc(ws, sizeof(float *) * (size_t)gi * G);
-    X.out = ws_floats(ws, ws_round(sizeof(float) * (size_t)gi * G * X.Mp) / sizeof(float));
     for (int cs = 0, r = 0; cs < g->Cs; cs++)
         for (int q = 0; q < g->nti; q++)
             for (int t = 0; t < g->ntj; t++, r++)
                 X.off[r] = (ptrdiff_t)cs * (ptrdiff_t)X.f.plane + (ptrdiff_t)(g->oi0 + g->si * q) * X.f.Wf +
                            (g->oj0 + g->sj * t);
+    X.gi = px_split_images(g, P->bl.N, nth);
+    X.slice = px_group_floats(g, P->M, X.gi);
+    if (nth > 1 && P->bl.N >= nth && ws->cap - ws->used >= ws_round(sizeof(float) * (size_t)nth * X.slice)) {
+        X.split = ws_floats(ws, (size_t)nth * X.slice); /* each thread its own images */
+        par_run(px_pack_worker, &X);
+        par_run(px_split_worker, &X);
+        return;
+    }
+    X.frame = ws_floats(ws, ws_round(sizeof(float) * gi * X.f.img) / sizeof(float));
+    X.at = ws_alloc(ws, sizeof(float *) * (size_t)gi * G);
+    X.out = ws_floats(ws, ws_round(sizeof(float) * (size_t)gi * G * X.Mp) / sizeof(float));
     par_run(px_pack_worker, &X);
     for (X.n0 = 0; X.n0 < P->bl.N; X.n0 = X.n1) {
         X.n1 = imin(P->bl.N, X.n0 + gi);
@@ -1189,7 +1246,7 @@ static size_t fwd_floats(const ConvShape *s, int nth) {
     const Wide w = wide_plan(&g, WIDE_TARGET, WIDE_MIN_W);
     const int rows = g_rows(&g);
     /* the direct route's scratch grows with the batch: a smaller batch takes either */
-    const size_t px = fwd_by_px(s, s->N) ? px_floats(&g, s->K, s->N) : 0;
+    const size_t px = fwd_by_px(s, s->N) ? px_floats(&g, s->K, s->N, nth) : 0;
     const size_t live = live_floats(s) + packed_floats(s->K, rows);
     if (w.on) return live + (px > wide_floats(&g, &w, s->K, nth) ? px : wide_floats(&g, &w, s->K, nth));
     const size_t sl = (size_t)nth * slice_floats(rows, s->K, max_width(s->N, s->Ho * s->Wo, cols_target(rows)));
@@ -1212,7 +1269,7 @@ static size_t dx_floats(const ConvShape *s, int nth) {
             if (!rows) continue;
             const Wide w = wide_plan(&g, WIDE_TARGET, WIDE_MIN_W);
             /* the direct route, the gather, or (dx_px: the batch chooses) either */
-            const size_t px = ws_round(sizeof(ptrdiff_t) * rows) / sizeof(float) + px_floats(&g, s->C, s->N);
+            const size_t px = ws_round(sizeof(ptrdiff_t) * rows) / sizeof(float) + px_floats(&g, s->C, s->N, nth);
             const size_t ga = ws_round(sizeof(float) * (size_t)s->C * rows) / sizeof(float) + packed_floats(s->C, rows) +
                               (w.on ? wide_floats(&g, &w, s->C, nth)
                                     : (size_t)nth * slice_floats(rows, s->C, max_width(s->N, g.Hg * g.Wg, cols_target(rows))));

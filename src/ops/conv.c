@@ -830,9 +830,11 @@ static size_t packed_floats(int M, int rows) {
  * position's input broadcast from where its window starts in the frame: no copy but
  * the frame, no wasted columns, the positions of all the group's images in one
  * stream. Each element is the same gemm chain as the gather route's (A . X over the
- * same k order), so the same bits. The threads split M by panels, then write their
- * own channels out. Used for the input gradient (dx_by_px); the forward keeps its
- * gathers, where packing transposed weights per call cost what the route saves. */
+ * same k order), so the same bits. With a batch of at least one image per thread the
+ * threads split the images, each with its own frame and out (nothing one writes is
+ * read by another: this VM moves cache lines between its cores slowly at times);
+ * else they split M by panels, then write their own channels out. Used for the
+ * forward (fwd_by_px) and the input gradient (dx_by_px, dx_px). */
 #ifndef PX_MIN_M
 #define PX_MIN_M 64       /* rows of the product (channels): at least two vector panels */
 #endif

@@ -151,34 +151,36 @@ size_t wino_scratch_bytes(const ConvShape *s, int nth) {
  * input column c0 + i / mr, zero for rows past the panel's `rows` (gemm's zero padding)
  * and junk for columns past Cin (the caller drops them). */
 static void kernel_block(const Job *j, int r0, int rows, int mr, int c0, float u[16][WB]) {
-    float g[9][WB], t[4][3][WB];
-    int at[WB], live[WB]; /* where lane i's kernel starts in w (a row inside the panel) */
-    for (int i = 0; i < WB; i++) {
+    for (int i = 0; i < WB; i++) { /* one kernel at a time, in registers: no strided gathers */
         const int r = r0 + imin(i % mr, rows - 1), c = imin(c0 + i / mr, j->Cin - 1);
         /* forward: w[r][c]; input gradient: w[k = c][c' = r] turned by 180 degrees */
-        at[i] = (j->dx ? c * j->Cout + r : r * j->Cin + c) * 9;
-        live[i] = i % mr < rows;
+        const float *k = j->w + (size_t)(j->dx ? c * j->Cout + r : r * j->Cin + c) * 9;
+        if (i % mr >= rows) {
+            for (int e = 0; e < 16; e++) u[e][i] = 0.0f;
+            continue;
+        }
+        float g0, g1, g2, g3, g4, g5, g6, g7, g8;
+        if (j->dx) {
+            g0 = k[8]; g1 = k[7]; g2 = k[6]; g3 = k[5]; g4 = k[4]; g5 = k[3]; g6 = k[2]; g7 = k[1]; g8 = k[0];
+        } else {
+            g0 = k[0]; g1 = k[1]; g2 = k[2]; g3 = k[3]; g4 = k[4]; g5 = k[5]; g6 = k[6]; g7 = k[7]; g8 = k[8];
+        }
+        /* t = G g: rows a, columns b */
+        const float t00 = g0, t01 = g1, t02 = g2;
+        const float t10 = 0.5f * (g0 + g3 + g6), t11 = 0.5f * (g1 + g4 + g7), t12 = 0.5f * (g2 + g5 + g8);
+        const float t20 = 0.5f * (g0 - g3 + g6), t21 = 0.5f * (g1 - g4 + g7), t22 = 0.5f * (g2 - g5 + g8);
+        const float t30 = g6, t31 = g7, t32 = g8;
+#define WINO_ROW(a, x0, x1, x2)                                                                                   \
+    u[4 * (a)][i] = (x0);                                                                                         \
+    u[4 * (a) + 1][i] = 0.5f * ((x0) + (x1) + (x2));                                                              \
+    u[4 * (a) + 2][i] = 0.5f * ((x0) - (x1) + (x2));                                                              \
+    u[4 * (a) + 3][i] = (x2);
+        WINO_ROW(0, t00, t01, t02)
+        WINO_ROW(1, t10, t11, t12)
+        WINO_ROW(2, t20, t21, t22)
+        WINO_ROW(3, t30, t31, t32)
+#undef WINO_ROW
     }
-    if (j->dx)
-        for (int q = 0; q < 9; q++)
-            for (int i = 0; i < WB; i++) g[q][i] = live[i] ? j->w[at[i] + 8 - q] : 0.0f;
-    else
-        for (int q = 0; q < 9; q++)
-            for (int i = 0; i < WB; i++) g[q][i] = live[i] ? j->w[at[i] + q] : 0.0f;
-    for (int b = 0; b < 3; b++)
-        for (int i = 0; i < WB; i++) {
-            t[0][b][i] = g[b][i];
-            t[1][b][i] = 0.5f * (g[b][i] + g[3 + b][i] + g[6 + b][i]);
-            t[2][b][i] = 0.5f * (g[b][i] - g[3 + b][i] + g[6 + b][i]);
-            t[3][b][i] = g[6 + b][i];
-        }
-    for (int a = 0; a < 4; a++)
-        for (int i = 0; i < WB; i++) {
-            u[4 * a + 0][i] = t[a][0][i];
-            u[4 * a + 1][i] = 0.5f * (t[a][0][i] + t[a][1][i] + t[a][2][i]);
-            u[4 * a + 2][i] = 0.5f * (t[a][0][i] - t[a][1][i] + t[a][2][i]);
-            u[4 * a + 3][i] = t[a][2][i];
-        }
 }
 
 /* Row panels of mr output rows, written straight in gemm's packed layout (gemm.h: one

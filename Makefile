@@ -4,6 +4,7 @@
 #   make asan       the whole test suite under AddressSanitizer + UBSan
 #   THREADS=0       build without pthreads
 #   make build/peak the machine's fp32 peak (tools/peak.c)
+#   make build/pingpong  the core-to-core round trip (tools/pingpong.c)
 CC      ?= cc
 OPT     ?= -O2
 WARN     = -std=c99 -Wall -Wextra -pedantic
@@ -61,6 +62,11 @@ $(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o $(BUILD)/src/ops/wino.o: OPT 
 $(BUILD)/peak: tools/peak.c
 	@mkdir -p $(BUILD)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA) $(KERNEL_OPT) -o $@ $< $(LIBS)
+
+# round trip of a cache line between two threads (tools/pingpong.c); a tool, not part of ./gad
+$(BUILD)/pingpong: tools/pingpong.c
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< -lpthread
 
 # every TEST(name) line of tests/*.c becomes X(name) in the runner's registry
 $(BUILD)/test_registry.h: $(TEST_SRC)

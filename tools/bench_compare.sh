@@ -25,6 +25,11 @@
 #   auto+malloc    as auto, with glibc keeping freed memory and huge pages:
 #                  MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
 #                  MALLOC_TOP_PAD_=1073741824 GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+# Core-to-core latency: before each gad run the log shows build/pingpong's round trip
+# of a cache line between the two threads. It is 50-110 ns most of the time here and
+# 350-530 ns in stretches of a minute or so (seen after PyTorch's 4.3 GB vgg16 training
+# step), in which gad's two-thread ResNet passes lose up to a third of their speed (the
+# same binary: resnet18 224x224 batch 1 forward 50 images/s at 54-112 ns, 36 at 343-531).
 # Also measured: the fp32 peak (build/peak) to state sgemm as a fraction of it, and
 # the peak RSS of vgg16 224x224 batch 8 forward + input gradient, each engine in a
 # process of its own. Raw JSON lines are kept in DIR (default build/bench).
@@ -58,7 +63,7 @@ while [ $# -gt 0 ]; do
 done
 
 PY=/usr/bin/python3
-make -s gad build/peak >&2
+make -s gad build/peak build/pingpong >&2
 mkdir -p "$OUT"
 GAD_JSON=$OUT/gad.jsonl
 TORCH_JSON=$OUT/torch.jsonl
@@ -124,8 +129,10 @@ for g in "${CASES[@]}"; do
     read -r gm gs gb <<<"$g"
     args=(--model "$gm" --size "$gs" --batch "$gb" --threads "$THREADS" --min-time "$MIN_TIME")
     echo "running $gm $gs batch $gb ..." >&2
+    ./build/pingpong >&2 || true
     run "$GAD_JSON" ./gad bench --json "${args[@]}"
     for label in "${ENVS[@]}"; do run "$TORCH_JSON" torch_quiet "$label" "${args[@]}"; done
+    ./build/pingpong >&2 || true
     run "$GAD_JSON" ./gad bench --json "${args[@]}" # gad again: two runs each, as PyTorch has
 done
 

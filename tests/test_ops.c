@@ -335,10 +335,14 @@ TEST(ops_conv_deterministic_batch_and_threads) {
             par_init(1);
             conv_reserve(&ws, &s);
             par_init(2);
-            float *y3 = xmalloc(5 * ys * sizeof(float));
+            float *y3 = xmalloc(5 * ys * sizeof(float)), *dx3 = copyf(dx0, 5 * xs);
+            float *dw3 = xcalloc(nw, sizeof(float)), *db3 = xcalloc(s.K, sizeof(float));
             conv2d_forward(&s, x, w, b, y3, &ws);
             CHECKF(bitwise_equal(y3, y[0], 5 * ys), "case %d: small workspace changes y", (int)t);
-            free(y3);
+            conv2d_backward(&s, x, w, dy, dx3, dw3, db3, &ws);
+            CHECKF(bitwise_equal(dx3, dx[0], 5 * xs) && bitwise_equal(dw3, dw[0], nw),
+                   "case %d: small workspace changes dx or dw", (int)t);
+            free(y3); free(dx3); free(dw3); free(db3);
             ws_free(&ws);
         }
         for (int th = 0; th < 2; th++) { free(y[th]); free(dx[th]); free(dw[th]); free(db[th]); }

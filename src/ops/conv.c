@@ -654,11 +654,7 @@ static void col2im_add(const ConvShape *s, const float *dcols, size_t ld, int p0
 }
 
 /* The forward's epilogue for output channel m (ops/epi.h). */
-static Epi epi_of(const Prod *P, int m) {
-    Epi e = {P->bias != NULL, P->scale != NULL, P->relu, P->bias ? P->bias[m] : 0.0f,
-             P->scale ? P->scale[m] : 1.0f, P->shift ? P->shift[m] : 0.0f};
-    return e;
-}
+static Epi epi_of(const Prod *P, int m) { return epi_for(P->bias, P->scale, P->shift, P->relu, m); }
 
 /* A fresh write of v at dst + i: 0 + v, then through the ReLU's backward if any (the
  * ops of conv2d_backward onto zeros, then relu_backward_set). */
@@ -668,22 +664,14 @@ static float fresh_value(const Prod *P, size_t i, float v) {
 }
 
 /* fresh_value over a row: d[k*sb] for k < n from o[k] (o may be d when sb == 1). Unit
- * strides run in blocks (0 + o, then relu_backward_set_block), which gcc vectorises
- * at -O2, each element the same operations as fresh_value: the dx epilogue of every
- * input-gradient pass. */
+ * strides go to epi_dx_fresh (ops/epi.h: blocks that gcc vectorises, each element the
+ * same operations as fresh_value): the dx epilogue of every input-gradient pass. */
 static void fresh_row(const Prod *P, float *d, const float *o, int n, int sb) {
-    int k = 0;
     if (sb == 1) {
-        const float *y = P->relu_y ? P->relu_y + (d - P->dst) : NULL;
-        for (; k + RELU_BLK <= n; k += RELU_BLK) {
-            float v[RELU_BLK];
-            for (int t = 0; t < RELU_BLK; t++) v[t] = 0.0f + o[k + t];
-            if (y) relu_backward_set_block(P->rule, y + k, v, d + k);
-            else
-                for (int t = 0; t < RELU_BLK; t++) d[k + t] = v[t];
-        }
+        epi_dx_fresh(P->rule, P->relu_y ? P->relu_y + (d - P->dst) : NULL, d, o, n);
+        return;
     }
-    for (; k < n; k++) d[k * sb] = fresh_value(P, (size_t)(d + k * sb - P->dst), o[k]);
+    for (int k = 0; k < n; k++) d[k * sb] = fresh_value(P, (size_t)(d + k * sb - P->dst), o[k]);
 }
 
 /* Rows [m0, m1) of the block's result (channels [m0, m1) for col2im): bias and ReLU,

@@ -278,23 +278,6 @@ static void input_seg(const Job *j, const float *x, const Seg *g, float *v, size
 
 /* ---- output: A^T M A per tile, through the epilogue ---- */
 
-/* The dx epilogue: d += o, or fresh d = 0 + o, then through the ReLU's backward
- * (relu_y y): the operations of conv.c's fresh_row. */
-static void dx_run(const Job *j, float *d, const float *o, const float *y, int n) {
-    int k = 0;
-    if (!j->fresh) {
-        for (; k < n; k++) d[k] += o[k];
-        return;
-    }
-    if (y)
-        for (; k + RELU_BLK <= n; k += RELU_BLK) {
-            float v[RELU_BLK];
-            for (int t = 0; t < RELU_BLK; t++) v[t] = 0.0f + o[k + t];
-            relu_backward_set_block(j->rule, y + k, v, d + k);
-        }
-    for (; k < n; k++) d[k] = y ? 0.0f + relu_backward_term(j->rule, y[k], 0.0f + o[k]) : 0.0f + o[k];
-}
-
 /* One output channel's tiles of the group: m row e at + e*ms, pg tiles, A^T m A into
  * o [4][os] (o[(2i + j) * os + t] the output at (2ty + i, 2tx + j)), flat loops. */
 static void output_tiles(const float *restrict m, size_t ms, size_t pg, float *restrict o, size_t os) {
@@ -331,8 +314,10 @@ static void output_seg(const Job *j, const float *o, size_t os, const Seg *g, si
         }
     const int r0 = 2 * g->ty0, r1 = imin(j->H, 2 * g->ty1), n = (r1 - r0) * W;
     const size_t r = at + (size_t)r0 * W;
-    if (j->dx) dx_run(j, j->dst + r, buf, j->relu_y ? j->relu_y + r : NULL, n);
-    else epi_row(j->dst + r, buf, n, e);
+    if (!j->dx) epi_row(j->dst + r, buf, n, e);
+    else if (j->fresh) epi_dx_fresh(j->rule, j->relu_y ? j->relu_y + r : NULL, j->dst + r, buf, n);
+    else
+        for (int k = 0; k < n; k++) j->dst[r + k] += buf[k];
 }
 
 /* ---- groups ---- */
@@ -361,15 +346,7 @@ static void group(const Job *j, int q0, int q1, int r0, int r1, float *V) {
         gemm_packed_st(r1 - r0, (int)pg, j->Cin, j->up + e * j->up_floats, j->Cout, r0, V + e * j->Cin * vs, (int)vs,
                        0.0f, M + e * ms, (int)pg);
     for (int k = r0; k < r1; k++) {
-        Epi ep = {0, 0, 0, 0.0f, 1.0f, 0.0f};
-        if (!j->dx) {
-            ep.bias = j->bias != NULL;
-            ep.affine = j->scale != NULL;
-            ep.relu = j->relu;
-            ep.bm = j->bias ? j->bias[k] : 0.0f;
-            ep.sc = j->scale ? j->scale[k] : 1.0f;
-            ep.sh = j->shift ? j->shift[k] : 0.0f;
-        }
+        const Epi ep = epi_for(j->bias, j->scale, j->shift, j->relu, k); /* the forward's (dx: all NULL, 0) */
         output_tiles(M + (size_t)(k - r0) * pg, ms, pg, buf, vs);
         for (int q = q0; seg_of(j, q0, q1, q, &g); q += g.ty1 - g.ty0)
             output_seg(j, buf, vs, &g, ((size_t)g.n * j->Cout + k) * plane, &ep, buf + 4 * vs);
@@ -423,6 +400,7 @@ typedef struct {
     float *scratch; /* per thread: `slice` floats of row buffers */
     size_t slice, vs;
     int G;          /* tile rows per group */
+    int slots;      /* threads with a slice (a workspace reserved for fewer: the others idle) */
     Job shape;      /* H, W, Th, Tw for the transforms */
 } DwJob;
 
@@ -479,7 +457,8 @@ static void dw_worker(void *arg, int ith, int nth) {
     float *buf = d->scratch + (size_t)ith * d->slice;
     long e0, e1;
     Seg g;
-    par_range(16, ith, nth, &e0, &e1);
+    if (ith >= d->slots) return;
+    par_range(16, ith, nth < d->slots ? nth : d->slots, &e0, &e1);
     for (int q0 = 0; q0 < rows; q0 += d->G) {
         const int q1 = imin(rows, q0 + d->G), pg = (q1 - q0) * j->Tw;
         for (int c = 0; c < s->C; c++)
@@ -573,7 +552,9 @@ void wino_backward_dw(const ConvShape *s, const float *x, const float *dy, float
     d.du = ws_floats(ws, 16 * (size_t)s->K * s->C);
     d.V = ws_floats(ws, 16 * d.vs * s->C);
     d.Z = ws_floats(ws, 16 * d.vs * s->K);
-    d.scratch = ws_floats(ws, (size_t)nth * d.slice);
+    d.slots = nth;
+    while (d.slots > 1 && ws_round(sizeof(float) * (size_t)d.slots * d.slice) > ws->cap - ws->used) d.slots--;
+    d.scratch = ws_floats(ws, (size_t)d.slots * d.slice); /* asserts if even one does not fit */
     par_run(dw_worker, &d);
     par_run(dw_finish_worker, &d);
     ws_release(ws, mark);

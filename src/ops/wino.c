@@ -514,8 +514,9 @@ static void dw_finish_worker(void *arg, int ith, int nth) {
 /* Tile rows per group of the weight gradient (shape and batch only): the cache budget,
  * but at least WINO_DW_MIN_TILES tiles, so that wide layers (512 channels: 16 MiB of
  * dU) do not spend their time adding short products onto dU. Measured, batch 8, 2
- * threads, 512ch 14x14: budget alone (35 tiles) 41.4 ms, 154 tiles 26.7, the old direct
- * route 40.5; 64ch 56x56 prefers the budget (7.3 ms against 8.2 with 4x it). */
+ * threads, 512ch 14x14: budget alone (35 tiles) 41.4 ms, 154 tiles 26.7, 392 (this
+ * rule) 22.7, the direct route 40.5; 64ch 56x56 prefers the budget (7.3 ms against 8.2
+ * with 4x it). */
 #define WINO_DW_MIN_TILES 512
 static int dw_group_rows(const ConvShape *s, int Th, int Tw) {
     const int fit = (int)(WINO_DW_GROUP_FLOATS / (16u * (unsigned)(s->C + s->K) * (unsigned)(Tw + TB)));

@@ -20,6 +20,7 @@
 #include "io/safetensors.h"
 #include "nn/layers.h"
 #include "nn/model.h"
+#include "ops/conv.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -464,6 +465,7 @@ static void fd_case(Arch a, int train, float p_drop, int n, int H, float width) 
         if (m.params_info[i].ndim == 2)
             for (size_t k = 0; k < m.params_info[i].numel; k++)
                 m.params_info[i].data[k] = rng_normal(&r) / sqrtf((float)m.params_info[i].dim[1]);
+    model_params_changed(&m); /* written directly: the contract of model.h */
     int W = H, K = 3, nt = m.nparams;
     size_t nx = (size_t)n * 3 * H * W, np = m.n_params;
     float *x = xmalloc(nx * sizeof(float)), *xp = xmalloc(nx * sizeof(float)), *dx = xcalloc(nx, sizeof(float));
@@ -509,10 +511,13 @@ static void fd_case(Arch a, int train, float p_drop, int n, int H, float width) 
             if (q->is_buffer) continue;
             size_t o = (size_t)(q->data - m.params);
             for (size_t i = 0; i < q->numel; i++) q->data[i] = p0[o + i] + (float)h * w[o + i];
+            model_params_changed(&m);
             double lp = loss_at(&m, p, x, n, rr, pm);
             for (size_t i = 0; i < q->numel; i++) q->data[i] = p0[o + i] - (float)h * w[o + i];
+            model_params_changed(&m);
             fd_p[t] = (lp - loss_at(&m, p, x, n, rr, pm)) / (2 * h);
             memcpy(q->data, p0 + o, q->numel * sizeof(float));
+            model_params_changed(&m);
             double e = fabs(fd_p[t] - an_p[t]) / (fabs(an_p[t]) + 0.1 * rms);
             if (e < best_t[t]) best_t[t] = e;
         }
@@ -844,6 +849,7 @@ TEST(model_bn_in_conv_bitwise) {
             m.params_info[L->rv].data[k] = 0.5f + rng_uniform(&r);
         }
     }
+    model_params_changed(&m);
     const int sizes[2] = {32, 45}, n = 3;
     for (int t = 0; t < 2; t++) {
         const int H = sizes[t];
@@ -866,5 +872,74 @@ TEST(model_bn_in_conv_bitwise) {
         free(x); free(dl);
         plan_free(p);
     }
+    model_free(&m);
+}
+
+/* Prepared weights (plan.c, conv_prep): a plan keeps the Winograd layers' transformed
+ * kernels between eval passes without parameter gradients. Those passes give exactly
+ * the bits of the same passes made without them (an eval pass that asks for parameter
+ * gradients prepares per call), and follow the weights: after model_params_changed,
+ * and when one plan serves two models (a clone) in turn. resnet18 at width 1/4 on
+ * 224x224 (layer3: 64 channels on 14x14 maps, 98 tiles per call at batch 2). */
+static void prep_pass(Model *m, Plan *p, const float *x, const float *dl, int n, int prepared, float *z, float *dx,
+                      size_t nx) {
+    const int K = m->cfg.num_classes;
+    PassMode pm = {0, RELU_STANDARD, 0, !prepared};
+    memcpy(z, model_forward(m, p, x, n, pm), (size_t)n * K * 4);
+    memset(dx, 0, nx * 4);
+    if (!prepared) model_zero_grads(m);
+    model_backward(m, p, dl, dx, !prepared, pm);
+}
+
+TEST(model_prepared_weights_follow_changes) {
+    Model m, c;
+    REQUIRE(model_init(&m, ARCH_RESNET18, 4, 0.25f, 0, 31) == 0);
+    model_alloc_grads(&m);
+    const int n = 2, H = 224, K = 4;
+    const size_t nx = (size_t)n * 3 * H * H, nz = (size_t)n * K;
+    Rng r;
+    rng_seed(&r, 32);
+    float *x = xmalloc(nx * 4), *dl = xmalloc(nz * 4), *dx[2], *z[2], *z0 = xmalloc(nz * 4);
+    for (size_t i = 0; i < nx; i++) x[i] = rng_normal(&r);
+    for (size_t i = 0; i < nz; i++) dl[i] = rng_normal(&r);
+    for (int k = 0; k < 2; k++) { dx[k] = xmalloc(nx * 4); z[k] = xmalloc(nz * 4); }
+    Plan *p = plan_new(&m, n, H, H);
+    REQUIRE(p);
+    Param *w = model_find(&m, "layer3.1.conv1.weight");
+    REQUIRE(w && w->dim[0] == 64 && w->dim[1] == 64);
+    ConvShape cs = conv_shape(n, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1);
+    CHECK(conv_prep_floats(&cs, 0) > 0 && conv_prep_floats(&cs, 1) > 0); /* the layer has them */
+    for (int step = 0; step < 3; step++) {
+        if (step == 1) { /* new values for one prepared layer */
+            for (size_t i = 0; i < w->numel; i++) w->data[i] *= -1.5f;
+            model_params_changed(&m);
+        }
+        for (int rep = 0; rep < 2; rep++) { /* the second prepared pass reuses them */
+            prep_pass(&m, p, x, dl, n, 1, z[1], dx[1], nx);
+            prep_pass(&m, p, x, dl, n, 0, z[0], dx[0], nx);
+            CHECKF(!memcmp(z[0], z[1], nz * 4), "step %d pass %d: logits differ with prepared weights", step, rep);
+            CHECKF(!memcmp(dx[0], dx[1], nx * 4), "step %d pass %d: input gradient differs with prepared weights",
+                   step, rep);
+        }
+        if (step == 0) memcpy(z0, z[0], nz * 4);
+        if (step == 1) CHECKF(memcmp(z0, z[0], nz * 4), "the changed weights left the logits as they were");
+    }
+    /* one plan, two models in turn: each pass with its own weights */
+    model_clone(&c, &m);
+    model_alloc_grads(&c);
+    Param *wc = model_find(&c, "layer3.1.conv1.weight");
+    for (size_t i = 0; i < wc->numel; i++) wc->data[i] *= 0.5f;
+    model_params_changed(&c);
+    for (int k = 0; k < 4; k++) {
+        Model *mk = k % 2 ? &c : &m;
+        prep_pass(mk, p, x, dl, n, 0, z[0], dx[0], nx);
+        prep_pass(mk, p, x, dl, n, 1, z[1], dx[1], nx);
+        CHECKF(!memcmp(z[0], z[1], nz * 4) && !memcmp(dx[0], dx[1], nx * 4),
+               "model %d of two on one plan: prepared weights of the other model used", k % 2);
+    }
+    for (int k = 0; k < 2; k++) { free(dx[k]); free(z[k]); }
+    free(x); free(dl); free(z0);
+    plan_free(p);
+    model_free(&c);
     model_free(&m);
 }

@@ -814,7 +814,7 @@ TEST(ops_conv_dx_fresh_bitwise) {
         Workspace ws;
         conv_reserve(&ws, &s);
         conv2d_backward(&s, NULL, w, dy, d0, NULL, NULL, &ws);
-        conv2d_backward_fresh(&s, NULL, w, dy, d1, 1, NULL, RELU_STANDARD, NULL, NULL, &ws);
+        conv2d_backward_fresh(&s, NULL, w, NULL, dy, d1, 1, NULL, RELU_STANDARD, NULL, NULL, &ws);
         CHECKF(bitwise_equal(d0, d1, nx), "conv case %d: fresh dx differs from dx onto zeros", (int)t);
         /* with the backward of a ReLU before the conv applied in the same pass */
         float *yr = randn(&r, nx, 1.0f), *d2 = xmalloc(nx * 4);
@@ -822,7 +822,7 @@ TEST(ops_conv_dx_fresh_bitwise) {
         for (int rule = 0; rule < 3; rule++) {
             relu_backward_set(nx, yr, d0, d2, (ReluRule)rule);
             for (size_t i = 0; i < nx; i++) d1[i] = NAN;
-            conv2d_backward_fresh(&s, NULL, w, dy, d1, 1, yr, (ReluRule)rule, NULL, NULL, &ws);
+            conv2d_backward_fresh(&s, NULL, w, NULL, dy, d1, 1, yr, (ReluRule)rule, NULL, NULL, &ws);
             CHECKF(bitwise_equal(d2, d1, nx), "conv case %d rule %d: dx through the ReLU differs", (int)t, rule);
         }
         free(yr); free(d2);
@@ -908,7 +908,7 @@ TEST(ops_fused_relu_bitwise) {
         for (int relu = 0; relu <= 1; relu++) {
             conv2d_forward(&s, x, w, b, y1, &ws);
             bn_forward_eval_act(s.N, s.K, s.Ho * s.Wo, y1, g, be, rm, rv, BN_EPS, y1, relu);
-            conv2d_forward_affine(&s, x, w, b, sc, sh, y2, relu, &ws);
+            conv2d_forward_affine(&s, x, w, NULL, b, sc, sh, y2, relu, &ws);
             CHECKF(bitwise_equal(y1, y2, ny), "conv case %d relu %d: batch norm in the epilogue differs", (int)t, relu);
         }
         free(g); free(be); free(rm); free(rv); free(sc); free(sh);
@@ -934,6 +934,73 @@ TEST(ops_fused_relu_bitwise) {
     add_relu_forward(n, x, a2, y2);
     CHECKF(bitwise_equal(y1, y2, n), "add: fused ReLU differs");
     free(x); free(g); free(be); free(rm); free(rv); free(y1); free(y2); free(a2);
+}
+
+/* Prepared weights (conv_prep): the forward (with bias, batch norm and ReLU in the
+ * epilogue) and the input gradient (added, and fresh through a ReLU's backward) give
+ * exactly the bits they give without, for Winograd's tile groups and its channel
+ * split, prepared with 2 threads and used with 1 or 2 (the prepared floats are the
+ * same either way); shapes with nothing to prepare, or many tiles, report 0. */
+TEST(ops_conv_prep_bitwise) {
+    Rng r;
+    rng_seed(&r, 46);
+    static const ConvCase cases[] = {{2, 64, 15, 17, 68, 3, 3, 1, 1, 1, 1, 1},   /* groups of tile rows */
+                                     {1, 64, 15, 16, 200, 3, 3, 1, 1, 1, 1, 1},  /* forward: channel split */
+                                     {1, 200, 14, 14, 72, 3, 3, 1, 1, 1, 1, 0}}; /* dx: channel split */
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const ConvCase *c = &cases[t];
+        ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+        size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * s.Ho * s.Wo;
+        float *x = randn(&r, nx, 1.0f), *w = randn(&r, (size_t)s.K * s.C * 9, 0.3f), *dy = randn(&r, ny, 1.0f);
+        float *b = c->bias ? randn(&r, s.K, 1.0f) : NULL, *sc = randn(&r, s.K, 1.0f), *sh = randn(&r, s.K, 0.5f);
+        float *yr = randn(&r, nx, 1.0f), *base = randn(&r, nx, 1.0f);
+        relu_forward(nx, yr, yr);
+        float *y[2], *d[2], *prep[2][2];
+        for (int k = 0; k < 2; k++) { y[k] = xmalloc(ny * 4); d[k] = xmalloc(nx * 4); }
+        for (int dx = 0; dx < 2; dx++) {
+            const size_t f = conv_prep_floats(&s, dx);
+            REQUIRE(f > 0);
+            for (int th = 1; th <= 2; th++) {
+                par_init(th);
+                prep[dx][th - 1] = xmalloc(f * 4);
+                conv_prep(&s, w, dx, prep[dx][th - 1]);
+            }
+            CHECKF(!memcmp(prep[dx][0], prep[dx][1], f * 4), "conv case %d dx %d: prepared with 1 and 2 threads differ",
+                   (int)t, dx);
+        }
+        for (int th = 1; th <= 2; th++) {
+            par_init(th);
+            Workspace ws;
+            conv_reserve(&ws, &s);
+            for (int k = 0; k < 2; k++) /* k = 1: prepared */
+                conv2d_forward_affine(&s, x, w, k ? prep[0][1] : NULL, b, sc, sh, y[k], 1, &ws);
+            CHECKF(bitwise_equal(y[0], y[1], ny), "conv case %d threads %d: forward differs prepared", (int)t, th);
+            for (int fresh = 0; fresh < 2; fresh++) {
+                for (int k = 0; k < 2; k++) {
+                    memcpy(d[k], base, nx * 4);
+                    conv2d_backward_fresh(&s, NULL, w, k ? prep[1][1] : NULL, dy, d[k], fresh, fresh ? yr : NULL,
+                                          RELU_GUIDED, NULL, NULL, &ws);
+                }
+                CHECKF(bitwise_equal(d[0], d[1], nx), "conv case %d threads %d fresh %d: dx differs prepared", (int)t, th,
+                       fresh);
+            }
+            ws_free(&ws);
+        }
+        for (int k = 0; k < 2; k++) { free(y[k]); free(d[k]); free(prep[k][0]); free(prep[k][1]); }
+        free(x); free(w); free(dy); free(b); free(sc); free(sh); free(yr); free(base);
+    }
+    par_shutdown();
+    /* nothing to prepare: other kernels, strides, few channels; or too many tiles */
+    static const ConvCase none[] = {{1, 64, 14, 14, 64, 3, 3, 2, 2, 1, 1, 1}, {1, 32, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1},
+                                    {1, 64, 14, 14, 64, 1, 1, 1, 1, 0, 0, 1}, {8, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, 1}};
+    for (size_t t = 0; t < sizeof none / sizeof none[0]; t++) {
+        const ConvCase *c = &none[t];
+        ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+        CHECKF(conv_prep_floats(&s, 0) == 0 && conv_prep_floats(&s, 1) == 0, "case %d: prepared floats reported",
+               (int)t);
+    }
+    ConvShape one = conv_shape(1, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1); /* 196 tiles: the same layer at batch 1 */
+    CHECK(conv_prep_floats(&one, 0) > 0);
 }
 
 /* ---- element-wise ---- */

@@ -69,6 +69,7 @@ static void run_case(Arch a, int side, int batch, int pass, int reps) {
             loss_mse(ny, y, t, dy);
             model_backward(&m, p, dy, NULL, 1, mode);
             adam_step(&opt, m.params, m.grads);
+            model_params_changed(&m);
         }
         ts[it] = now() - t0;
     }

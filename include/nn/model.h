@@ -54,6 +54,10 @@ typedef struct {
     float *buffers;      /* [n_buffers] BN running means/vars (owned) */
     size_t n_params, n_buffers;
     int64_t bn_batches;  /* num_batches_tracked, the same for every BN layer */
+    uint64_t stamp;      /* names the current values of params: a new one, unique in the
+                          * process, at every change made through this API (model_init,
+                          * model_load, model_clone, train_*'s steps) and at
+                          * model_params_changed; plans keep weights prepared for a stamp */
     Meta meta;           /* every __metadata__ entry (loaded, or set before saving) */
     int nlayers;
     Layer *layers;       /* [nlayers] private */
@@ -84,6 +88,11 @@ int model_save(const Model *m, const char *path);
 void model_free(Model *m);
 /* dst gets a deep copy of src (weights, buffers, config, metadata; no grads). */
 void model_clone(Model *dst, const Model *src);
+/* Contract: after writing m->params other than through this API (an optimizer step of
+ * your own, a perturbation), call this before the next pass; plans otherwise go on
+ * using the weights they prepared from the old values (conv_prep). Not thread-safe
+ * with itself or the functions above (one process-wide counter). */
+void model_params_changed(Model *m);
 /* Parameter by state_dict name, NULL when absent. */
 Param *model_find(Model *m, const char *name);
 const char *model_arch_name(Arch a);     /* "vgg16" / "resnet18" */

@@ -22,6 +22,18 @@ ConvShape conv_shape(int N, int C, int H, int W, int K, int kh, int kw, int sh, 
 /* Workspace bytes that forward and backward may take (for ws_reserve). */
 size_t conv_scratch_bytes(const ConvShape *s);
 
+/* Prepared weights: the part of a pass that depends on w alone (the Winograd route's
+ * transformed kernels, ops/wino.h: 16/9 the floats of w), which a caller whose w stays
+ * fixed over many passes makes once and passes back: the same bits, less work per
+ * call. conv_prep_floats: floats of it for the forward (dx = 0) or the input gradient
+ * (dx = 1) at batches up to s->N; 0 when there is nothing to prepare, or when it
+ * would save little (calls of more than 1024 Winograd tiles: there the per-call work
+ * is under 1% of the pass), and then the passes take NULL. */
+size_t conv_prep_floats(const ConvShape *s, int dx);
+/* dst [conv_prep_floats(s, dx)] = the prepared weights of w (threaded; any batch of
+ * the shape may use them). Borrows w; writes dst only. */
+void conv_prep(const ConvShape *s, const float *w, int dx, float *dst);
+
 void conv2d_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y, Workspace *ws);
 /* The forward with y = max(y, 0) applied while the block is in cache (relu != 0):
  * the same bits as conv2d_forward followed by relu_forward. */
@@ -30,18 +42,21 @@ void conv2d_forward_act(const ConvShape *s, const float *x, const float *w, cons
 /* And with eval-mode batch norm applied in between: y = conv * scale[k] + shift[k]
  * (after the bias), then the ReLU: the same bits as conv2d_forward, bn_forward_eval
  * (scale, shift from bn_eval_affine) and relu_forward. scale and shift both or
- * neither (NULL). Borrows every array; writes y only. */
-void conv2d_forward_affine(const ConvShape *s, const float *x, const float *w, const float *b, const float *scale,
-                           const float *shift, float *y, int relu, Workspace *ws);
+ * neither (NULL). prep: conv_prep(s, w, 0) of these w, or NULL. Borrows every array;
+ * writes y only. */
+void conv2d_forward_affine(const ConvShape *s, const float *x, const float *w, const float *prep, const float *b,
+                           const float *scale, const float *shift, float *y, int relu, Workspace *ws);
 void conv2d_backward(const ConvShape *s, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db, Workspace *ws);
 /* The same, but with dx_fresh != 0 dx's old contents are ignored: it gets the input
  * gradient itself, with the bits of conv2d_backward onto a zeroed dx (for a gradient's
  * first writer: no zeroing pass). With relu_y (dx_fresh only; else NULL) the input was
  * the output relu_y of a ReLU, and dx gets the gradient of the ReLU's input instead:
- * the bits of relu_backward_set(relu_y, that input gradient, rule), in the same pass. */
-void conv2d_backward_fresh(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
-                           int dx_fresh, const float *relu_y, ReluRule rule, float *dw, float *db, Workspace *ws);
+ * the bits of relu_backward_set(relu_y, that input gradient, rule), in the same pass.
+ * prep_dx: conv_prep(s, w, 1) of these w, or NULL. */
+void conv2d_backward_fresh(const ConvShape *s, const float *x, const float *w, const float *prep_dx,
+                           const float *dy, float *dx, int dx_fresh, const float *relu_y, ReluRule rule, float *dw,
+                           float *db, Workspace *ws);
 
 void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w, const float *b, float *y);
 void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w, const float *dy,

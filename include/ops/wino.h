@@ -18,15 +18,23 @@
 int wino_applies(const ConvShape *s, int dx);
 /* Workspace bytes that wino_forward and wino_backward_dx may take with nth threads. */
 size_t wino_scratch_bytes(const ConvShape *s, int nth);
+/* Floats of the transformed, packed weights U of the forward (dx = 0) or input
+ * gradient (dx = 1); 0 where the route does not apply. Independent of s->N. */
+size_t wino_prep_floats(const ConvShape *s, int dx);
+/* up [wino_prep_floats] = U of w, as the passes below make per call (threaded). A
+ * caller keeping it while w is unchanged passes it back and skips that work, with the
+ * same bits. Borrows w; writes up only. */
+void wino_prep(const ConvShape *s, const float *w, int dx, float *up);
 /* y = conv(x, w) + b (b may be NULL), then y * scale[k] + shift[k] (both or neither
  * NULL), then max(y, 0) if relu: the operations of conv2d_forward_affine's epilogue.
- * Borrows every array; writes y only. */
-void wino_forward(const ConvShape *s, const float *x, const float *w, const float *b, const float *scale,
-                  const float *shift, int relu, float *y, Workspace *ws);
+ * up: wino_prep(s, w, 0) of these w, or NULL (made per call). Borrows every array;
+ * writes y only. */
+void wino_forward(const ConvShape *s, const float *x, const float *w, const float *up, const float *b,
+                  const float *scale, const float *shift, int relu, float *y, Workspace *ws);
 /* dx += the input gradient of dy (fresh: dx = 0 + it, then with relu_y the backward of
- * the ReLU whose output relu_y was, as conv2d_backward_fresh). Borrows w, dy, relu_y;
- * writes dx only. */
-void wino_backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, int fresh,
+ * the ReLU whose output relu_y was, as conv2d_backward_fresh). up: wino_prep(s, w, 1)
+ * or NULL. Borrows w, up, dy, relu_y; writes dx only. */
+void wino_backward_dx(const ConvShape *s, const float *w, const float *up, const float *dy, float *dx, int fresh,
                       const float *relu_y, ReluRule rule, Workspace *ws);
 
 /* dw += the weight gradient (x the layer's input, dy its output's gradient), summed

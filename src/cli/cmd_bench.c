@@ -219,6 +219,7 @@ static void run_train_step(void *p) {
     model_zero_grads(c->m);
     model_backward(c->m, c->plan, c->dlogits, NULL, 1, mode);
     adam_step(c->adam, c->m->params, c->m->grads);
+    model_params_changed(c->m);
 }
 
 static int bench_model(const Opts *o, Arch arch) {

@@ -204,7 +204,12 @@ int model_build_spec(Model *m, Arch arch, int num_classes, float width, int hidd
     return 0;
 }
 
+static uint64_t last_stamp; /* process-wide: a stamp names one model's values */
+
+void model_params_changed(Model *m) { m->stamp = ++last_stamp; }
+
 void model_build_alloc(Model *m, const size_t *off) {
+    model_params_changed(m);
     m->params = xcalloc(m->n_params ? m->n_params : 1, sizeof(float));
     m->buffers = xcalloc(m->n_buffers ? m->n_buffers : 1, sizeof(float));
     for (int i = 0; i < m->nparams; i++) {
@@ -344,4 +349,5 @@ void model_clone(Model *dst, const Model *src) {
     dst->layers = xmalloc((size_t)(src->nlayers ? src->nlayers : 1) * sizeof(Layer));
     memcpy(dst->layers, src->layers, (size_t)src->nlayers * sizeof(Layer));
     meta_copy(&dst->meta, &src->meta);
+    model_params_changed(dst);
 }

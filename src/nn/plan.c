@@ -11,6 +11,12 @@
  * of its last reader to the backward of its producer; plan_new assigns buffers
  * ("slots") to these intervals once, and backward zeroes a slot when it goes live
  * (a ReLU or conv that writes it first writes it whole instead: no zeroing pass).
+ * Prepared weights: where a conv's route has work that depends on its weights alone
+ * and would be a notable share of a pass at this plan's batch (conv_prep_floats), the
+ * plan keeps the result per layer and direction, made again when the model's stamp
+ * changes (a new model, or new values: model_params_changed), so passes over fixed
+ * weights (attribution, prediction: no parameter gradients) do that work once. The
+ * same bits either way.
  * Fusions, each with the same bits as the layers apart: an eval forward without
  * parameter gradients applies a BN inside the output of the conv before it
  * (bn_fuse); a conv or max pool that alone reads an in-place ReLU's output does the
@@ -60,6 +66,10 @@ struct Plan {
                            * linear after it (2); 0 otherwise (see fold_pair) */
     float **wf, **dfeat;  /* [nlayers] at a folded linear: folded weights [O, C] and the
                            * gradient of the pool's input [max_batch, C], else NULL */
+    float **prep;         /* [2*nlayers] conv l's prepared weights for the forward (2l) and
+                           * the input gradient (2l+1) in prep_block, else NULL */
+    uint64_t *prep_stamp; /* [2*nlayers] the model stamp they were made from (0: none yet) */
+    float *prep_block;
     void *block;          /* everything above that is per-activation data (one allocation) */
     float *grad_block;    /* the slots */
     Workspace ws;
@@ -243,6 +253,27 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
     }
     free(off_val); free(off_aux); free(off_aux2); free(readers);
 
+    /* prepared weights (pages first touched when made: a forward-only user never
+     * touches those of the input gradient) */
+    p->prep = xcalloc((size_t)2 * nl, sizeof(float *));
+    p->prep_stamp = xcalloc((size_t)2 * nl, sizeof(uint64_t));
+    size_t *prep_off = xcalloc((size_t)2 * nl, sizeof(size_t)), prep_bytes = 0;
+    for (int l = 0; l < nl; l++) {
+        const Layer *L = &m->layers[l];
+        if (L->kind != LK_CONV) continue;
+        const ActShape *in = &p->shape[L->in];
+        ConvShape cs = conv_shape(max_batch, in->c, in->h, in->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
+        for (int d = 0; d < 2; d++) {
+            const size_t f = conv_prep_floats(&cs, d);
+            prep_off[2 * l + d] = f ? prep_bytes + 1 : 0; /* 0: none */
+            prep_bytes += ws_round(f * sizeof(float));
+        }
+    }
+    if (prep_bytes) p->prep_block = xmalloc_aligned(prep_bytes);
+    for (int i = 0; i < 2 * nl; i++)
+        if (prep_off[i]) p->prep[i] = (float *)((char *)p->prep_block + prep_off[i] - 1);
+    free(prep_off);
+
     /* gradient slots: replay the backward order, taking a slot when a gradient goes
      * live (at its last reader) and giving it back after its producer ran */
     p->gslot = xmalloc((size_t)na * sizeof(int));
@@ -276,7 +307,8 @@ void plan_free(Plan *p) {
     free(p->shape); free(p->val); free(p->gslot); free(p->glast); free(p->slot);
     free(p->argmax); free(p->mask); free(p->save_mean); free(p->save_invstd);
     free(p->fold); free(p->wf); free(p->dfeat); free(p->relu_after); free(p->bn_fuse); free(p->relu_into);
-    free(p->relu_done);
+    free(p->relu_done); free(p->prep); free(p->prep_stamp);
+    xfree_aligned(p->prep_block);
     xfree_aligned(p->block);
     xfree_aligned(p->grad_block);
     ws_free(&p->ws);
@@ -303,6 +335,21 @@ static void check_plan(const Model *m, const Plan *p) {
     GAD_ASSERT(p->nlayers == m->nlayers && p->n_params == m->n_params);
 }
 
+/* Conv l's prepared weights for the forward (dx = 0) or input gradient, made again
+ * if the model's values are not those they were made from; NULL where the plan keeps
+ * none, or in passes that are a training step's (want: 0), whose weights change
+ * before the next pass (the route then prepares them in the workspace: the same
+ * work, in memory the cache already holds). */
+static const float *prep_of(Model *m, Plan *p, int l, const ConvShape *cs, int dx, int want) {
+    float *d = p->prep[2 * l + dx];
+    if (!d || !want) return NULL;
+    if (p->prep_stamp[2 * l + dx] != m->stamp) {
+        conv_prep(cs, P(m, m->layers[l].w), dx, d);
+        p->prep_stamp[2 * l + dx] = m->stamp;
+    }
+    return d;
+}
+
 const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mode) {
     check_plan(m, p);
     GAD_ASSERT(n >= 1 && n <= p->max_batch);
@@ -323,12 +370,13 @@ const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mo
                 const Layer *B = &m->layers[l + 1];
                 float *sc = p->save_mean[l + 1], *sh = p->save_invstd[l + 1];
                 bn_eval_affine(L->cout, P(m, B->w), P(m, B->b), P(m, B->rm), P(m, B->rv), BN_EPS, sc, sh);
-                conv2d_forward_affine(&cs, in, P(m, L->w), P(m, L->b), sc, sh, p->val[l + 2], p->relu_after[l + 1],
-                                      &p->ws);
+                conv2d_forward_affine(&cs, in, P(m, L->w), prep_of(m, p, l, &cs, 0, fuse), P(m, L->b), sc, sh,
+                                      p->val[l + 2], p->relu_after[l + 1], &p->ws);
                 p->last_fused = 1;
                 l++;
             } else {
-                conv2d_forward_act(&cs, in, P(m, L->w), P(m, L->b), out, p->relu_after[l], &p->ws);
+                conv2d_forward_affine(&cs, in, P(m, L->w), prep_of(m, p, l, &cs, 0, fuse), P(m, L->b), NULL, NULL, out,
+                                      p->relu_after[l], &p->ws);
             }
             GAD_ASSERT(p->ws.used == 0);
             break;
@@ -430,8 +478,8 @@ void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int para
         case LK_CONV: {
             ConvShape cs = conv_shape(n, si->c, si->h, si->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
             /* with relu_into, in is the ReLU's output and din its input's gradient */
-            conv2d_backward_fresh(&cs, in, P(m, L->w), dy, din, first, p->relu_into[l] >= 0 ? in : NULL, mode.relu,
-                                  dw, db, &p->ws);
+            conv2d_backward_fresh(&cs, in, P(m, L->w), prep_of(m, p, l, &cs, 1, din && !param_grads), dy, din, first,
+                                  p->relu_into[l] >= 0 ? in : NULL, mode.relu, dw, db, &p->ws);
             GAD_ASSERT(p->ws.used == 0);
             break;
         }

@@ -9,6 +9,7 @@
  *         | 0  1  0 -1 |       | 0    0    1  |
  * so the sum over channels is 16 matrix products, one per element e of the 4x4:
  *   U[e] [Cout, Cin]  = (G g G^T)[e]         the weights, transformed and packed per call
+ *                                            (or once by the caller: wino_prep)
  *   V[e] [Cin, tiles] = (B^T d B)[e]         the input, transformed per group of tiles
  *   M[e] [Cout, tiles] = U[e] . V[e]         gemm_packed_st
  * then A^T M A per tile and channel, through the epilogue, into the output rows.
@@ -20,7 +21,8 @@
  * Work: a group is a run of whole tile rows (of one or more images), sized so that its
  * V and M stay near the cache; each thread takes whole groups (transform, 16 products,
  * back-transform: all in its own cache). The weights are transformed and packed once
- * per call, the threads splitting the row panels. With few tiles the threads split the
+ * per call, the threads splitting the row panels, or once for as long as they do not
+ * change (the caller keeps wino_prep's result). With few tiles the threads split the
  * output channels instead, each packing and using its own panels. The rule throughout:
  * what a thread writes, the same thread reads (moving cache lines between the two
  * cores of this VM is slow at times).
@@ -75,7 +77,8 @@ typedef struct {
     int dx;              /* 1: input gradient (g' = rot180(w[k][c]), Cin = K) */
     const float *src;
     float *dst;
-    float *up;           /* 16 packed U[e], up_floats apart */
+    const float *up;     /* 16 packed U[e], up_floats apart (the caller's, or up_out) */
+    float *up_out;       /* where pack_panels writes them (NULL: the caller's are ready) */
     size_t up_floats;
     float *scratch;      /* per thread: slice floats */
     size_t slice;
@@ -191,7 +194,7 @@ static void pack_panels(const Job *j, long lo, long hi) {
     GAD_ASSERT(cb >= 1);
     for (long p = lo; p < hi; p++) {
         const int r0 = (int)p * mr, rows = imin(mr, j->Cout - r0);
-        float *panel = j->up + (size_t)r0 * j->Cin;
+        float *panel = j->up_out + (size_t)r0 * j->Cin;
         for (int c0 = 0; c0 < j->Cin; c0 += cb) {
             float u[16][WB];
             const int n = imin(cb, j->Cin - c0) * mr;
@@ -373,7 +376,7 @@ static void rows_worker(void *arg, int ith, int nth) {
     long lo, hi;
     if (ith >= j->slots) return;
     par_range((j->Cout + mr - 1) / mr, ith, nth < j->slots ? nth : j->slots, &lo, &hi);
-    pack_panels(j, lo, hi);
+    if (j->up_out) pack_panels(j, lo, hi);
     const int r0 = (int)lo * mr, r1 = imin(j->Cout, (int)hi * mr);
     if (r0 >= r1) return;
     for (int q0 = 0; q0 < rows; q0 += j->G)
@@ -561,11 +564,13 @@ void wino_backward_dw(const ConvShape *s, const float *x, const float *dy, float
     ws_release(ws, mark);
 }
 
-/* The packed weights, then one slice per thread; with a workspace reserved for fewer
- * threads than now run, fewer slices (smaller groups or idle threads: the same bits). */
-static void run(Job *j, Workspace *ws) {
+/* The packed weights (unless the caller prepared them: up given), then one slice per
+ * thread; with a workspace reserved for fewer threads than now run, fewer slices
+ * (smaller groups or idle threads: the same bits). */
+static void run(Job *j, const float *up, Workspace *ws) {
     const size_t mark = ws_mark(ws);
-    j->up = ws_floats(ws, 16 * j->up_floats);
+    j->up_out = up ? NULL : ws_floats(ws, 16 * j->up_floats);
+    j->up = up ? up : j->up_out;
     const size_t avail = ws->cap - ws->used;
     while (j->slots > 1 && ws_round(sizeof(float) * (size_t)j->slots * j->slice) > avail) {
         j->slots--;
@@ -575,14 +580,27 @@ static void run(Job *j, Workspace *ws) {
     j->scratch = ws_floats(ws, (size_t)j->slots * j->slice); /* asserts if even one does not fit */
     if (j->by_rows) par_run(rows_worker, j);
     else {
-        par_run(pack_worker, j);
+        if (j->up_out) par_run(pack_worker, j);
         par_run(group_worker, j);
     }
     ws_release(ws, mark);
 }
 
-void wino_forward(const ConvShape *s, const float *x, const float *w, const float *b, const float *scale,
-                  const float *shift, int relu, float *y, Workspace *ws) {
+size_t wino_prep_floats(const ConvShape *s, int dx) {
+    if (!wino_applies(s, dx)) return 0;
+    return 16 * gemm_packed_floats(dx ? s->C : s->K, dx ? s->K : s->C);
+}
+
+void wino_prep(const ConvShape *s, const float *w, int dx, float *up) {
+    GAD_ASSERT(wino_applies(s, dx));
+    Job j = job_of(s, dx, par_nthreads());
+    j.w = w;
+    j.up = j.up_out = up;
+    par_run(pack_worker, &j);
+}
+
+void wino_forward(const ConvShape *s, const float *x, const float *w, const float *up, const float *b,
+                  const float *scale, const float *shift, int relu, float *y, Workspace *ws) {
     GAD_ASSERT(wino_applies(s, 0) && !scale == !shift);
     if (s->N == 0) return;
     Job j = job_of(s, 0, par_nthreads());
@@ -593,10 +611,10 @@ void wino_forward(const ConvShape *s, const float *x, const float *w, const floa
     j.scale = scale;
     j.shift = shift;
     j.relu = relu;
-    run(&j, ws);
+    run(&j, up, ws);
 }
 
-void wino_backward_dx(const ConvShape *s, const float *w, const float *dy, float *dx, int fresh,
+void wino_backward_dx(const ConvShape *s, const float *w, const float *up, const float *dy, float *dx, int fresh,
                       const float *relu_y, ReluRule rule, Workspace *ws) {
     GAD_ASSERT(wino_applies(s, 1) && (!relu_y || fresh));
     if (s->N == 0) return;
@@ -607,5 +625,5 @@ void wino_backward_dx(const ConvShape *s, const float *w, const float *dy, float
     j.fresh = fresh;
     j.relu_y = relu_y;
     j.rule = rule;
-    run(&j, ws);
+    run(&j, up, ws);
 }

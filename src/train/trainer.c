@@ -192,6 +192,7 @@ static float train_loop(Model *m, const float *x, const int *labels, const float
             }
             model_backward(m, p, dl, NULL, 1, mode);
             adam_step(&adam, m->params, m->grads);
+            model_params_changed(m);
             loss_sum += (double)loss * cnt;
             seen += cnt;
             pg.done += cnt;

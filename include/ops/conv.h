@@ -23,16 +23,17 @@ ConvShape conv_shape(int N, int C, int H, int W, int K, int kh, int kw, int sh, 
 size_t conv_scratch_bytes(const ConvShape *s);
 
 /* Prepared weights: the part of a pass that depends on w alone (the Winograd route's
- * transformed kernels, ops/wino.h: 16/9 the floats of w), which a caller whose w stays
- * fixed over many passes makes once and passes back: the same bits, less work per
- * call. conv_prep_floats: floats of it for the forward (dx = 0) or the input gradient
- * (dx = 1) at batches up to s->N; 0 when there is nothing to prepare, or when it
- * would save little (calls of more than 1024 Winograd tiles: there the per-call work
- * is under 1% of the pass), and then the passes take NULL. */
+ * transformed kernels, ops/wino.h, 16/9 the floats of w; the input gradient's packed
+ * weights on small stride-1 maps), which a caller whose w stays fixed over many
+ * passes makes once and passes back: the same bits, less work per call.
+ * conv_prep_floats: floats of it for the forward (dx = 0) or the input gradient
+ * (dx = 1) at batches up to s->N; 0 when there is nothing to prepare, or when it would
+ * save little (calls of more than 1024 Winograd tiles or 4096 positions: there the
+ * per-call work is about 1% of the pass), and then the passes take NULL. */
 size_t conv_prep_floats(const ConvShape *s, int dx);
 /* dst [conv_prep_floats(s, dx)] = the prepared weights of w (threaded; any batch of
- * the shape may use them). Borrows w; writes dst only. */
-void conv_prep(const ConvShape *s, const float *w, int dx, float *dst);
+ * the shape may use them; ws: scratch as conv_scratch_bytes). Borrows w; writes dst. */
+void conv_prep(const ConvShape *s, const float *w, int dx, float *dst, Workspace *ws);
 
 void conv2d_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y, Workspace *ws);
 /* The forward with y = max(y, 0) applied while the block is in cache (relu != 0):

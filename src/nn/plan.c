@@ -344,7 +344,7 @@ static const float *prep_of(Model *m, Plan *p, int l, const ConvShape *cs, int d
     float *d = p->prep[2 * l + dx];
     if (!d || !want) return NULL;
     if (p->prep_stamp[2 * l + dx] != m->stamp) {
-        conv_prep(cs, P(m, m->layers[l].w), dx, d);
+        conv_prep(cs, P(m, m->layers[l].w), dx, d, &p->ws);
         p->prep_stamp[2 * l + dx] = m->stamp;
     }
     return d;

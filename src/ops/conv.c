@@ -454,6 +454,7 @@ typedef struct {
     int px;                  /* small maps: a direct convolution (px_run) instead of blocks; */
     const ptrdiff_t *roff;   /* then A (m, r) is A[roff[r] + m*rcs] (read in place when packed) */
     size_t rcs;
+    const float *prep;       /* px: A already packed by the caller (conv_prep), or NULL */
 } Prod;
 
 #ifndef WIDE_TARGET
@@ -622,35 +623,65 @@ static void block_product(const Prod *P, int i, const float *cols, float *out, G
         mm(P->tA, 0, m1 - m0, q1 - q0, P->rows, 1.0f, A, lda, B + q0, ldb, beta, C, ldc);
 }
 
+/* Smallest q with q * d >= a (d > 0, a of either sign). */
+static int ceil_div(int a, int d) { return a >= 0 ? (a + d - 1) / d : -(-a / d); }
+
+/* dr[2q] += a[q], dr[2q + 1] += b[q] for q in [q0, q1): two taps j, j + 1 of a
+ * stride-2 row, which land on alternate dx columns. */
+static void add_pair(float *restrict dr, const float *restrict a, const float *restrict b, int q0, int q1) {
+    for (int q = q0; q < q1; q++) {
+        dr[2 * q] += a[q];
+        dr[2 * q + 1] += b[q];
+    }
+}
+
 /* dxn [C,H,W] += col2im of dcols rows of channels [c0, c1), output positions
  * [p0, p1) (row (c*nti + i - ilo)*ntj + j - jlo for the live taps, column p - p0,
- * leading dimension ld). Each dx element receives its terms in a fixed order: rows,
- * then positions, ascending. */
-static void col2im_add(const ConvShape *s, const float *dcols, size_t ld, int p0, int p1, int c0, int c1,
-                       float *dxn) {
+ * leading dimension ld), into dx rows [h0, h1) only (the terms for other rows are
+ * skipped: threads split the rows). Each dx element receives its terms in a fixed
+ * order: rows, then positions, ascending; it gets at most one term per row, so with a
+ * stride of 2 the taps j and j + 1 (alternate columns) go in one pass, the same bits. */
+static void col2im_add(const ConvShape *s, const float *dcols, size_t ld, int p0, int p1, int c0, int c1, int h0,
+                       int h1, float *dxn) {
     const int Wo = s->Wo;
     const Taps t = live_taps(s);
     for (int c = c0; c < c1; c++)
-        for (int i = t.ilo; i < t.ilo + t.nti; i++)
+        for (int i = t.ilo; i < t.ilo + t.nti; i++) {
+            /* the output rows whose tap row i lands in [h0, h1): positions [pa, pb) */
+            const int pa = imax(p0, ceil_div(h0 + s->ph - i, s->sh) * Wo);
+            const int pb = imin(p1, ceil_div(h1 + s->ph - i, s->sh) * Wo);
+            if (pa >= pb) continue;
             for (int j = t.jlo; j < t.jlo + t.ntj; j++) {
                 const float *row = dcols + ((size_t)(c * t.nti + i - t.ilo) * t.ntj + j - t.jlo) * ld;
+                const int pair = s->sw == 2 && j + 1 < t.jlo + t.ntj; /* with tap j + 1 */
+                const float *row2 = row + ld;
                 const int off = j - s->pw;
-                int lo, hi;
+                int lo, hi, lo2 = 0, hi2 = 0;
                 span(Wo, s->W, s->sw, off, &lo, &hi);
-                int oh = p0 / Wo, ow = p0 % Wo;
-                for (int p = p0; p < p1; oh++, ow = 0) {
-                    const int ow1 = imin(Wo, ow + (p1 - p)), ih = oh * s->sh - s->ph + i;
-                    if (ih >= 0 && ih < s->H) {
-                        float *xr = dxn + ((size_t)c * s->H + ih) * s->W;
-                        const int rb = p - p0 - ow; /* row[rb + q]: column of (oh, q) */
-                        const int qa = imax(ow, lo), qb = imin(ow1, hi);
-                        if (s->sw == 1) add_floats(xr + qa + off, row + rb + qa, qb - qa);
-                        else
-                            for (int q = qa; q < qb; q++) xr[q * s->sw + off] += row[rb + q];
+                if (pair) span(Wo, s->W, s->sw, off + 1, &lo2, &hi2);
+                int oh = pa / Wo, ow = pa % Wo;
+                for (int p = pa; p < pb; oh++, ow = 0) {
+                    const int ow1 = imin(Wo, ow + (pb - p)), ih = oh * s->sh - s->ph + i;
+                    float *xr = dxn + ((size_t)c * s->H + ih) * s->W;
+                    const int rb = p - p0 - ow; /* row[rb + q]: column of (oh, q) */
+                    const int qa = imax(ow, lo), qb = imin(ow1, hi);
+                    if (s->sw == 1) add_floats(xr + qa + off, row + rb + qa, qb - qa);
+                    else if (!pair)
+                        for (int q = qa; q < qb; q++) xr[q * s->sw + off] += row[rb + q];
+                    else { /* both taps on [m0, m1), each alone on the rest of its range */
+                        const int qa2 = imax(ow, lo2), qb2 = imin(ow1, hi2);
+                        const int m0 = imax(qa, qa2), m1 = imax(m0, imin(qb, qb2));
+                        for (int q = qa; q < imin(qb, m0); q++) xr[2 * q + off] += row[rb + q];
+                        for (int q = qa2; q < imin(qb2, m0); q++) xr[2 * q + off + 1] += row2[rb + q];
+                        add_pair(xr + off, row + rb, row2 + rb, m0, m1);
+                        for (int q = imax(qa, m1); q < qb; q++) xr[2 * q + off] += row[rb + q];
+                        for (int q = imax(qa2, m1); q < qb2; q++) xr[2 * q + off + 1] += row2[rb + q];
                     }
                     p += ow1 - ow;
                 }
+                j += pair;
             }
+        }
 }
 
 /* The forward's epilogue for output channel m (ops/epi.h). */
@@ -676,13 +707,15 @@ static void fresh_row(const Prod *P, float *d, const float *o, int n, int sb) {
 
 /* Rows [m0, m1) of the block's result (channels [m0, m1) for col2im): bias and ReLU,
  * or the scatter from out to dst. */
-static void block_finish(const Prod *P, int i, const float *out, int m0, int m1) {
+/* Rows [m0, m1) of the block's result into the destination (col2im: dx channels
+ * [m0, m1), dx rows [h0, h1) of them; else h0, h1 unused). */
+static void block_finish(const Prod *P, int i, const float *out, int m0, int m1, int h0, int h1) {
     int n0, n1, p0, p1;
     block_of(&P->bl, i, &n0, &n1, &p0, &p1);
     if (P->col2im) {
         const int w = (n1 - n0) * (p1 - p0);
         for (int n = n0; n < n1; n++)
-            col2im_add(P->col2im, out + (size_t)(n - n0) * (p1 - p0), (size_t)w, p0, p1, m0, m1,
+            col2im_add(P->col2im, out + (size_t)(n - n0) * (p1 - p0), (size_t)w, p0, p1, m0, m1, h0, h1,
                        P->dst + n * P->dst_img);
         return;
     }
@@ -755,7 +788,7 @@ static void own_blocks_worker(void *arg, int ith, int nth) {
     for (long i = lo; i < hi; i++) {
         block_gather(P, (int)i, 0, P->rows, slice_cols(P, ith));
         block_product(P, (int)i, slice_cols(P, ith), slice_out(P, ith), gemm_st, 0, P->M, 0, block_width(P, (int)i));
-        block_finish(P, (int)i, slice_out(P, ith), 0, finish_rows(P));
+        block_finish(P, (int)i, slice_out(P, ith), 0, finish_rows(P), 0, P->col2im ? P->col2im->H : 0);
     }
 }
 
@@ -787,11 +820,23 @@ static void shared_product_worker(void *arg, int ith, int nth) {
     }
 }
 
+/* Split by result rows (col2im: dx channels), or with fewer dx channels than 4 per
+ * thread (a network's first layer has 3: 2 threads would split them 2:1) by the band
+ * of dx rows the block reaches. */
 static void shared_finish_worker(void *arg, int ith, int nth) {
     const Prod *P = arg;
     long lo, hi;
+    if (P->col2im && P->col2im->C < 4 * nth) {
+        const ConvShape *s = P->col2im;
+        int n0, n1, p0, p1;
+        block_of(&P->bl, P->cur, &n0, &n1, &p0, &p1);
+        const int b0 = imax(0, p0 / s->Wo * s->sh - s->ph), b1 = imin(s->H, (p1 - 1) / s->Wo * s->sh - s->ph + s->kh);
+        par_range(imax(0, b1 - b0), ith, nth, &lo, &hi);
+        if (hi > lo) block_finish(P, P->cur, slice_out(P, 0), 0, s->C, b0 + (int)lo, b0 + (int)hi);
+        return;
+    }
     par_range(finish_rows(P), ith, nth, &lo, &hi);
-    block_finish(P, P->cur, slice_out(P, 0), (int)lo, (int)hi);
+    block_finish(P, P->cur, slice_out(P, 0), (int)lo, (int)hi, 0, P->col2im ? P->col2im->H : 0);
 }
 
 
@@ -894,7 +939,8 @@ static size_t px_floats(const Gather *g, int M, int N, int nth) {
 typedef struct {
     Prod *P;
     Frame f;
-    float *Ap;          /* A packed by column panels (gemm_pack_b of A^T) */
+    const float *Ap;    /* A packed by column panels (gemm_pack_b of A^T): P->prep or Apw */
+    float *Apw;         /* where px_pack_worker packs it (NULL: prepared) */
     ptrdiff_t *off;     /* [rows] where row (cs, q, t) is, from a window's start */
     float *frame;       /* [images of a group][Cs][Hf][Wf] */
     const float **at;   /* [positions of a group] where each window starts */
@@ -910,7 +956,7 @@ static void px_pack_worker(void *arg, int ith, int nth) {
     const Prod *P = X->P;
     long lo, hi;
     par_range((P->M + gemm_nr() - 1) / gemm_nr(), ith, nth, &lo, &hi);
-    gemm_pack_b(P->rows, P->M, P->A, P->roff, P->rcs, X->Ap, (int)lo, (int)hi);
+    gemm_pack_b(P->rows, P->M, P->A, P->roff, P->rcs, X->Apw, (int)lo, (int)hi);
 }
 
 /* Planes [lo, hi) of the group's frame (of images [n0, n1)). */
@@ -1026,7 +1072,8 @@ static void px_run(Prod *P, Workspace *ws) {
     X.P = P;
     X.f = px_frame(g);
     X.Mp = (P->M + nr - 1) / nr * nr;
-    X.Ap = ws_floats(ws, ws_round(sizeof(float) * gemm_packed_b_floats(P->rows, P->M)) / sizeof(float));
+    X.Apw = P->prep ? NULL : ws_floats(ws, ws_round(sizeof(float) * gemm_packed_b_floats(P->rows, P->M)) / sizeof(float));
+    X.Ap = P->prep ? P->prep : X.Apw;
     X.off = ws_alloc(ws, sizeof(ptrdiff_t) * (size_t)P->rows);
     for (int cs = 0, r = 0; cs < g->Cs; cs++)
         for (int q = 0; q < g->nti; q++)
@@ -1037,14 +1084,14 @@ static void px_run(Prod *P, Workspace *ws) {
     X.slice = px_group_floats(g, P->M, X.gi);
     if (nth > 1 && P->bl.N >= nth && ws->cap - ws->used >= ws_round(sizeof(float) * (size_t)nth * X.slice)) {
         X.split = ws_floats(ws, (size_t)nth * X.slice); /* each thread its own images */
-        par_run(px_pack_worker, &X);
+        if (X.Apw) par_run(px_pack_worker, &X);
         par_run(px_split_worker, &X);
         return;
     }
     X.frame = ws_floats(ws, ws_round(sizeof(float) * gi * X.f.img) / sizeof(float));
     X.at = ws_alloc(ws, sizeof(float *) * (size_t)gi * G);
     X.out = ws_floats(ws, ws_round(sizeof(float) * (size_t)gi * G * X.Mp) / sizeof(float));
-    par_run(px_pack_worker, &X);
+    if (X.Apw) par_run(px_pack_worker, &X);
     for (X.n0 = 0; X.n0 < P->bl.N; X.n0 = X.n1) {
         X.n1 = imin(P->bl.N, X.n0 + gi);
         par_run(px_frame_worker, &X);
@@ -1323,19 +1370,63 @@ void conv2d_forward_act(const ConvShape *s, const float *x, const float *w, cons
     conv2d_forward_affine(s, x, w, NULL, b, NULL, NULL, y, relu, ws);
 }
 
-/* Prepared weights pay where a call has few tiles (measured, 2 threads: resnet18
- * 224x224 batch 1 forward 60.5 -> 70 images/s, input gradient 27.4 -> 31.3, with 49
- * to 784 tiles per call; batch 8, 392 to 6272 tiles: 1%). */
+/* Prepared weights pay where a call has few positions: Winograd's transformed kernels
+ * (measured, 2 threads: resnet18 224x224 batch 1 forward 60.5 -> 70 images/s, input
+ * gradient 27.4 -> 31.3, with 49 to 784 tiles per call; batch 8, 392 to 6272 tiles:
+ * 1%), and the input gradient's direct route packed weights (dx_prep_px). */
 #define PREP_MAX_TILES 1024
+#define PREP_MAX_POSITIONS 4096
+
+static int dx_by_px(const ConvShape *s);
+static Gather dx_class(const ConvShape *s, int a, int b, int *ia, int *jb);
+
+/* The input gradient by the direct route with one class (stride 1), chosen by the
+ * shape alone: its weights packed for gemm_pix_st may be prepared. */
+static int dx_prep_px(const ConvShape *s) { return s->sh == 1 && s->sw == 1 && dx_by_px(s); }
+
+/* The direct route's row offsets of class (ia, jb)'s taps into w: row r = (k, q, t). */
+static void dx_roff(const ConvShape *s, const Gather *g, int ia, int jb, ptrdiff_t *roff) {
+    for (int k = 0, r = 0; k < s->K; k++)
+        for (int q = 0; q < g->nti; q++)
+            for (int t = 0; t < g->ntj; t++, r++)
+                roff[r] = ((ptrdiff_t)k * s->C * s->kh + ia + s->sh * q) * s->kw + jb + s->sw * t;
+}
 
 size_t conv_prep_floats(const ConvShape *s, int dx) {
     const long tiles = (long)s->N * ((s->H + 1) / 2) * ((s->W + 1) / 2);
-    return tiles <= PREP_MAX_TILES ? wino_prep_floats(s, dx) : 0;
+    if (wino_applies(s, dx)) return tiles <= PREP_MAX_TILES ? wino_prep_floats(s, dx) : 0;
+    if (dx && dx_prep_px(s) && (long)s->N * s->H * s->W <= PREP_MAX_POSITIONS) {
+        int ia, jb;
+        const Gather g = dx_class(s, 0, 0, &ia, &jb);
+        return gemm_packed_b_floats(g_rows(&g), s->C);
+    }
+    return 0;
 }
 
-void conv_prep(const ConvShape *s, const float *w, int dx, float *dst) {
+void conv_prep(const ConvShape *s, const float *w, int dx, float *dst, Workspace *ws) {
     GAD_ASSERT(conv_prep_floats(s, dx) > 0);
-    wino_prep(s, w, dx, dst);
+    if (wino_applies(s, dx)) {
+        wino_prep(s, w, dx, dst);
+        return;
+    }
+    Prod P; /* as backward_dx sets it up for the direct route, packing into dst */
+    memset(&P, 0, sizeof P);
+    int ia, jb;
+    const Gather g = dx_class(s, 0, 0, &ia, &jb);
+    const size_t mark = ws_mark(ws);
+    ptrdiff_t *roff = ws_alloc(ws, sizeof(ptrdiff_t) * (size_t)g_rows(&g));
+    dx_roff(s, &g, ia, jb, roff);
+    P.A = w;
+    P.roff = roff;
+    P.rcs = (size_t)s->kh * s->kw;
+    P.M = s->C;
+    P.rows = g_rows(&g);
+    Px X;
+    memset(&X, 0, sizeof X);
+    X.P = &P;
+    X.Apw = dst;
+    par_run(px_pack_worker, &X);
+    ws_release(ws, mark);
 }
 
 void conv2d_forward_affine(const ConvShape *s, const float *x, const float *w, const float *prep, const float *b,
@@ -1421,7 +1512,7 @@ static void backward_dx(const ConvShape *s, const float *w, const float *prep, c
                         int fresh, const float *relu_y, ReluRule rule, Workspace *ws) {
     size_t tap, T = (size_t)s->kh * s->kw;
     GAD_ASSERT(!relu_y || fresh);
-    GAD_ASSERT(!prep || wino_applies(s, 1));
+    GAD_ASSERT(!prep || wino_applies(s, 1) || dx_prep_px(s));
     if (wino_applies(s, 1)) {
         wino_backward_dx(s, w, prep, dy, dx, fresh, relu_y, rule, ws);
         return;
@@ -1470,15 +1561,14 @@ static void backward_dx(const ConvShape *s, const float *w, const float *prep, c
             Prod P;
             memset(&P, 0, sizeof P);
             P.px = dx_px(s, s->N);
+            GAD_ASSERT(!prep || P.px);
             if (P.px) { /* the class's taps read from w as they are packed: row r = (k, q, t) */
                 ptrdiff_t *roff = ws_alloc(ws, sizeof(ptrdiff_t) * (size_t)rows);
-                for (int k = 0, r = 0; k < s->K; k++)
-                    for (int q = 0; q < g.nti; q++)
-                        for (int t = 0; t < g.ntj; t++, r++)
-                            roff[r] = ((ptrdiff_t)k * s->C * s->kh + ia + s->sh * q) * s->kw + jb + s->sw * t;
+                dx_roff(s, &g, ia, jb, roff);
                 P.A = w;
                 P.roff = roff;
                 P.rcs = (size_t)s->kh * s->kw;
+                P.prep = prep; /* or packed per call */
             } else {
                 float *wt = ws_floats(ws, (size_t)s->C * rows);
                 WtJob wj = {s, &g, w, wt, ia, jb};

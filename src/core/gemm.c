@@ -700,7 +700,94 @@ int gemm_packs_a(int transA, int M, int N, int K) {
 typedef struct {
     GemmJob g;
     int tm, tn;
+    /* shared B (gemm_shared): the current panel, packed once by all the threads */
+    float *bp;
+    const float *B;
+    int jc, nc, kb, pc, kc;
+    int item_rows, nitems; /* the row blocks handed out in turn (par_take) */
+    long next;
 } ParJob;
+
+/* ---- large products: one packed B panel shared by the threads -----------------
+ * With the rows split between the threads (tn = 1), each would pack the whole B
+ * panel for itself. Here the threads pack the panel's NR-wide micro-panels together,
+ * then take blocks of rows in turn (par_take) and run each against all of it: this
+ * VM's two cores differ in speed by up to 12% (two one-thread sgemm processes side by
+ * side: 193 and 171 GFLOP/s), and a fixed half each waits for the slower. Each C
+ * element is still the same chain as in gemm_block (the k-blocks, kernels and updates
+ * are the same; a k-block's blocks all finish before the next starts), so the same
+ * bits whichever thread takes a block. */
+#define SHARED_MIN_COST (1L << 28) /* multiply-adds (M*N*K): 645^3 and up */
+
+#define SHARED_PACK_PANELS 4 /* NR-wide micro-panels per packing item */
+
+static void shared_pack_worker(void *p, int ith, int nth) {
+    ParJob *j = p;
+    const long items = ((j->nc + NR - 1) / NR + SHARED_PACK_PANELS - 1) / SHARED_PACK_PANELS;
+    (void)ith, (void)nth;
+    for (long it; (it = par_take(&j->next)) < items;) {
+        const int c0 = (int)it * SHARED_PACK_PANELS * NR;
+        const int c1 = c0 + SHARED_PACK_PANELS * NR < j->nc ? c0 + SHARED_PACK_PANELS * NR : j->nc;
+        const float *B = j->g.tB ? j->B + (size_t)c0 * j->g.ldb : j->B + c0;
+        pack_b(j->g.tB, j->kc, c1 - c0, B, j->g.ldb, j->bp + (size_t)c0 * j->kc);
+    }
+}
+
+static void shared_rows_worker(void *p, int ith, int nth) {
+    ParJob *j = p;
+    const GemmJob *g = &j->g;
+    (void)ith, (void)nth;
+    Scratch *s = scratch_get();
+    s->a = grow(s->a, &s->acap, (size_t)MC * j->kc);
+    float t[MR * NR];
+    for (long it; (it = par_take(&j->next)) < j->nitems;) {
+        const int ic = (int)it * j->item_rows, mc = g->M - ic < j->item_rows ? g->M - ic : j->item_rows;
+        const float *A = g->tA ? g->A + (size_t)j->pc * g->lda + ic : g->A + (size_t)ic * g->lda + j->pc;
+        pack_a(g->tA, mc, j->kc, A, g->lda, s->a);
+        for (int jr = 0; jr < j->nc; jr += NR) {
+            const int nr = j->nc - jr < NR ? j->nc - jr : NR;
+            const float *bp = j->bp + (size_t)jr * j->kc;
+            for (int ir = 0; ir < mc; ir += MR) {
+                int mr = mc - ir < MR ? mc - ir : MR, rows;
+                KernelFn kern = kernel_for(mr, nr, &rows);
+                float *ct = g->C + (size_t)(ic + ir) * g->rs + (size_t)(j->jc + jr) * g->cs;
+                prefetch_tile(ct, mr, nr, g->rs, g->cs);
+                kern(j->kc, s->a + (size_t)ir * j->kc, 1, MR, bp, NR, t);
+                update(mr, nr, t, g->alpha, g->beta, j->kb == 0, ct, g->rs, g->cs);
+            }
+        }
+    }
+}
+
+/* The whole job with B panels shared (caller: tm = nth threads, tn = 1). */
+static void gemm_shared(ParJob *j) {
+    const GemmJob *g = &j->g;
+    const int nkb = kblocks(g->K), kmax = (g->K + nkb - 1) / nkb;
+    Scratch *s = scratch_get(); /* the caller's B buffer holds the shared panel */
+    s->b = grow(s->b, &s->bcap, (size_t)(NC + NR - 1) / NR * NR * kmax);
+    j->bp = s->b;
+    /* blocks of MC rows, or smaller (whole MR tiles) to make at least 8 per thread */
+    const int want = 8 * par_nthreads(), tiles = (g->M + MR - 1) / MR;
+#ifndef SHARED_ITEM_ROWS
+#define SHARED_ITEM_ROWS MC
+#endif
+    j->item_rows = (g->M + SHARED_ITEM_ROWS - 1) / SHARED_ITEM_ROWS >= want ? SHARED_ITEM_ROWS : ((tiles + want - 1) / want) * MR;
+    j->nitems = (g->M + j->item_rows - 1) / j->item_rows;
+    for (j->jc = 0; j->jc < g->N; j->jc += NC) {
+        j->nc = g->N - j->jc < NC ? g->N - j->jc : NC;
+        for (j->kb = 0; j->kb < nkb; j->kb++) {
+            long plo, phi;
+            par_range(g->K, j->kb, nkb, &plo, &phi);
+            j->pc = (int)plo;
+            j->kc = (int)(phi - plo);
+            j->B = g->tB ? g->B + (size_t)j->jc * g->ldb + j->pc : g->B + (size_t)j->pc * g->ldb + j->jc;
+            j->next = 0;
+            par_run(shared_pack_worker, j);
+            j->next = 0;
+            par_run(shared_rows_worker, j);
+        }
+    }
+}
 
 static void gemm_worker(void *p, int ith, int nth) {
     ParJob *j = p;
@@ -720,7 +807,10 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha,
           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
-    ParJob j = {make_job(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), 1, 1};
+    ParJob j;
+    memset(&j, 0, sizeof j);
+    j.g = make_job(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    j.tm = j.tn = 1;
     int nth = job_cost(&j.g) < (1 << 19) ? 1 : par_nthreads(); /* ~10 us: not worth a wake-up */
     if (nth > 1) {
         /* the split with the fewest tiles on the busiest thread; on a tie, more
@@ -735,5 +825,9 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha,
         }
     }
     if (j.tm * j.tn == 1) { gemm_block(&j.g, 0, j.g.M, 0, j.g.N); return; }
+    if (j.tn == 1 && !j.g.direct && !j.g.Ap && j.g.M > MR && job_cost(&j.g) >= SHARED_MIN_COST) {
+        gemm_shared(&j);
+        return;
+    }
     par_run(gemm_worker, &j);
 }

@@ -115,8 +115,10 @@ static int same_bits(const float *a, const float *b, size_t n) { return memcmp(a
 TEST(gemm_bitwise_same_for_any_thread_count) {
     Rng r;
     rng_seed(&r, 9);
-    /* large enough to be threaded; tall, wide, tiny-N (transposed orientation) */
-    static const int shapes[][3] = {{100, 300, 150}, {37, 1000, 70}, {700, 3, 200}, {64, 64, 1500}, {5, 900, 90}};
+    /* large enough to be threaded; tall, wide, tiny-N (transposed orientation); and
+     * one big enough for the shared B panel and row blocks taken in turn (M*N*K >= 2^28) */
+    static const int shapes[][3] = {{100, 300, 150}, {37, 1000, 70}, {700, 3, 200}, {64, 64, 1500}, {5, 900, 90},
+                                    {700, 660, 600}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int t = 0; t < 4; t++) {
             Prob p = prob_new(&r, t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], 1);

@@ -28,8 +28,8 @@ size_t conv_scratch_bytes(const ConvShape *s);
  * passes makes once and passes back: the same bits, less work per call.
  * conv_prep_floats: floats of it for the forward (dx = 0) or the input gradient
  * (dx = 1) at batches up to s->N; 0 when there is nothing to prepare, or when it would
- * save little (calls of more than 1024 Winograd tiles or 4096 positions: there the
- * per-call work is about 1% of the pass), and then the passes take NULL. */
+ * save little (calls of more than 256 Winograd tiles or 1024 positions: there the
+ * per-call work is a few % of the pass at most), and then the passes take NULL. */
 size_t conv_prep_floats(const ConvShape *s, int dx);
 /* dst [conv_prep_floats(s, dx)] = the prepared weights of w (threaded; any batch of
  * the shape may use them; ws: scratch as conv_scratch_bytes). Borrows w; writes dst. */

@@ -343,7 +343,7 @@ static void check_plan(const Model *m, const Plan *p) {
 static const float *prep_of(Model *m, Plan *p, int l, const ConvShape *cs, int dx, int want) {
     float *d = p->prep[2 * l + dx];
     if (!d || !want) return NULL;
-    if (p->prep_stamp[2 * l + dx] != m->stamp) {
+    if (m->stamp == 0 || p->prep_stamp[2 * l + dx] != m->stamp) { /* 0: a model made by hand */
         conv_prep(cs, P(m, m->layers[l].w), dx, d, &p->ws);
         p->prep_stamp[2 * l + dx] = m->stamp;
     }

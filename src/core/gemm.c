@@ -768,10 +768,7 @@ static void gemm_shared(ParJob *j) {
     j->bp = s->b;
     /* blocks of MC rows, or smaller (whole MR tiles) to make at least 8 per thread */
     const int want = 8 * par_nthreads(), tiles = (g->M + MR - 1) / MR;
-#ifndef SHARED_ITEM_ROWS
-#define SHARED_ITEM_ROWS MC
-#endif
-    j->item_rows = (g->M + SHARED_ITEM_ROWS - 1) / SHARED_ITEM_ROWS >= want ? SHARED_ITEM_ROWS : ((tiles + want - 1) / want) * MR;
+    j->item_rows = (g->M + MC - 1) / MC >= want ? MC : (tiles + want - 1) / want * MR;
     j->nitems = (g->M + j->item_rows - 1) / j->item_rows;
     for (j->jc = 0; j->jc < g->N; j->jc += NC) {
         j->nc = g->N - j->jc < NC ? g->N - j->jc : NC;

@@ -705,10 +705,9 @@ static void fresh_row(const Prod *P, float *d, const float *o, int n, int sb) {
     for (int k = 0; k < n; k++) d[k * sb] = fresh_value(P, (size_t)(d + k * sb - P->dst), o[k]);
 }
 
-/* Rows [m0, m1) of the block's result (channels [m0, m1) for col2im): bias and ReLU,
- * or the scatter from out to dst. */
-/* Rows [m0, m1) of the block's result into the destination (col2im: dx channels
- * [m0, m1), dx rows [h0, h1) of them; else h0, h1 unused). */
+/* Rows [m0, m1) of the block's result into the destination: bias and ReLU, or the
+ * scatter from out to dst (col2im: dx channels [m0, m1), dx rows [h0, h1) of them;
+ * else h0, h1 unused). */
 static void block_finish(const Prod *P, int i, const float *out, int m0, int m1, int h0, int h1) {
     int n0, n1, p0, p1;
     block_of(&P->bl, i, &n0, &n1, &p0, &p1);
@@ -1371,9 +1370,9 @@ void conv2d_forward_act(const ConvShape *s, const float *x, const float *w, cons
 }
 
 /* Prepared weights pay where a call has few positions: Winograd's transformed kernels
- * (measured, 2 threads: resnet18 224x224 batch 1 forward 60.5 -> 70 images/s, input
- * gradient 27.4 -> 31.3, with 49 to 784 tiles per call; batch 8, 392 to 6272 tiles:
- * 1%), and the input gradient's direct route packed weights (dx_prep_px). The bounds
+ * (measured with the bound at 1024 tiles, 2 threads: resnet18 224x224 batch 1 forward
+ * 60.5 -> 70 images/s, input gradient 27.4 -> 31.3, with 49 to 784 tiles per call;
+ * batch 8, 392 to 6272 tiles: 1%; at 256 batch 1 was the same within the noise), and the input gradient's direct route packed weights (dx_prep_px). The bounds
  * keep the memory where it pays: at 1024 tiles vgg16 224x224 batch 8 kept 96 MiB of
  * transformed 14x14 kernels (392 tiles) for about 1%, its peak RSS 1300 -> 1396 MiB. */
 #define PREP_MAX_TILES 256

@@ -587,8 +587,7 @@ static void run(Job *j, const float *up, Workspace *ws) {
 }
 
 size_t wino_prep_floats(const ConvShape *s, int dx) {
-    if (!wino_applies(s, dx)) return 0;
-    return 16 * gemm_packed_floats(dx ? s->C : s->K, dx ? s->K : s->C);
+    return wino_applies(s, dx) ? 16 * job_of(s, dx, 1).up_floats : 0;
 }
 
 void wino_prep(const ConvShape *s, const float *w, int dx, float *up) {

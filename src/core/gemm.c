@@ -712,8 +712,8 @@ typedef struct {
  * With the rows split between the threads (tn = 1), each would pack the whole B
  * panel for itself. Here the threads pack the panel's NR-wide micro-panels together,
  * then take blocks of rows in turn (par_take) and run each against all of it: this
- * VM's two cores differ in speed by up to 12% (two one-thread sgemm processes side by
- * side: 193 and 171 GFLOP/s), and a fixed half each waits for the slower. Each C
+ * VM's two cores differ in speed (pinned one-thread sgemm 4096^3: 167-170 GFLOP/s on
+ * core 0, 184-192 on core 1), and a fixed half each waits for the slower. Each C
  * element is still the same chain as in gemm_block (the k-blocks, kernels and updates
  * are the same; a k-block's blocks all finish before the next starts), so the same
  * bits whichever thread takes a block. */

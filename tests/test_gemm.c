@@ -116,9 +116,12 @@ TEST(gemm_bitwise_same_for_any_thread_count) {
     Rng r;
     rng_seed(&r, 9);
     /* large enough to be threaded; tall, wide, tiny-N (transposed orientation); and
-     * one big enough for the shared B panel and row blocks taken in turn (M*N*K >= 2^28) */
+     * one big enough for the shared B panels and row blocks taken in turn (M*N*K >=
+     * 2^28, split by rows at two threads), with two k-blocks and two column panels (one
+     * past NC 2048, narrower than a micro-panel): each of the two panel buffers is
+     * packed while the other is read, twice (one buffer for both fails here) */
     static const int shapes[][3] = {{100, 300, 150}, {37, 1000, 70}, {700, 3, 200}, {64, 64, 1500}, {5, 900, 90},
-                                    {700, 660, 600}};
+                                    {800, 2060, 1000}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int t = 0; t < 4; t++) {
             Prob p = prob_new(&r, t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], 1);
@@ -249,7 +252,10 @@ static float *pack_all(int tA, int M, int K, const float *A, int lda) {
 TEST(gemm_pack_single_kblock_layout) {
     Rng r;
     rng_seed(&r, 29);
-    static const int shapes[][2] = {{13, 70}, {64, 512}, {5, 1}, {17, 2048}};
+    int kmax = 1; /* the longest K in one k-block */
+    while (gemm_kblocks(kmax + 1) == 1) kmax++;
+    REQUIRE(kmax >= 512); /* Winograd's 512 channels (wino_applies) */
+    const int shapes[][2] = {{13, 70}, {64, 512}, {5, 1}, {17, kmax}};
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         const int M = shapes[t][0], K = shapes[t][1], mr = gemm_mr(), np = (M + mr - 1) / mr;
         REQUIRE(gemm_kblocks(K) == 1);

@@ -70,17 +70,21 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 #endif
 #endif
 #ifndef GEMM_KC
-/* k-block: longer blocks mean fewer passes over C, whose tile updates (C rows far
- * apart, each line waited for) cost 5% of sgemm 4096^3 at KC 1024. KC 2048: one
- * thread 4096^3 106.5 -> 110 GFLOP/s, two 211 -> 216; the A block (768 KiB) still
- * fits L2; KC 4096 with MC 48 was slower (108). */
-#define GEMM_KC 2048
+/* k-block. Longer blocks mean fewer passes over C, shorter ones keep the A block and
+ * the B micro-panels in L2 together (Zen 5: 1 MiB L2). Pinned one-thread sgemm
+ * 4096^3 on this machine, variants side by side (GFLOP/s): KC 2048 176-184, 1024
+ * 186-193, 768 195-201, 512 196-199, 384 189-195, 256 190-194; OpenBLAS 180-202
+ * beside them. Of the two best, 768 leaves more convolutions in one k-block (3x3
+ * with up to 85 channels), and it must stay >= 512: Winograd needs its 512 channels
+ * in one k-block (wino_applies). The k-blocks set the bits of every product with
+ * K > KC. */
+#define GEMM_KC 768
 #endif
 #ifndef GEMM_MC
 #define GEMM_MC 96    /* A block MC x KC stays in L2; multiple of MR */
 #endif
 #ifndef GEMM_NC
-#define GEMM_NC 2048  /* B panel KC x NC (16 MiB) streams from L3/memory; multiple of NR */
+#define GEMM_NC 2048  /* B panel KC x NC (6 MiB) streams from L3/memory; multiple of NR */
 #endif
 #define MR GEMM_MR
 #define NR GEMM_NR
@@ -698,64 +702,97 @@ int gemm_packs_a(int transA, int M, int N, int K) {
 
 /* Threads: a grid of tm x tn rectangles of whole tiles, one per thread. */
 typedef struct {
+    int jc, nc, pc, kc, kb; /* columns [jc, jc + nc) of k-block kb = [pc, pc + kc) */
+    const float *B;         /* op(B) at (pc, jc) */
+    float *bp;              /* its packed micro-panels [ceil(nc/NR)][kc][NR] */
+} Panel;
+
+typedef struct {
     GemmJob g;
     int tm, tn;
-    /* shared B (gemm_shared): the current panel, packed once by all the threads */
-    float *bp;
-    const float *B;
-    int jc, nc, kb, pc, kc;
-    int item_rows, nitems; /* the row blocks handed out in turn (par_take) */
+    /* shared B (gemm_shared): the panel multiplied in this par_run, the one packed */
+    Panel cur, nxt;
+    int item_rows, nitems; /* row blocks of a panel, handed out in turn (par_take) */
+    long rows, npack;      /* this run's items: rows blocks of cur, then npack of nxt */
     long next;
 } ParJob;
 
 /* ---- large products: one packed B panel shared by the threads -----------------
  * With the rows split between the threads (tn = 1), each would pack the whole B
  * panel for itself. Here the threads pack the panel's NR-wide micro-panels together,
- * then take blocks of rows in turn (par_take) and run each against all of it: this
- * VM's two cores differ in speed (pinned one-thread sgemm 4096^3: 167-170 GFLOP/s on
- * core 0, 184-192 on core 1), and a fixed half each waits for the slower. Each C
- * element is still the same chain as in gemm_block (the k-blocks, kernels and updates
- * are the same; a k-block's blocks all finish before the next starts), so the same
- * bits whichever thread takes a block. */
+ * then take blocks of rows in turn (par_take) and run each against all of it: the
+ * two vCPUs of this VM have differed in speed (pinned one-thread sgemm 4096^3: 167-
+ * 170 GFLOP/s on core 0, 184-192 on core 1 one day), and a fixed half each waits for
+ * the slower. The panels (columns, then k-blocks) take one par_run each, whose items
+ * are the current panel's row blocks and then the packing of the next panel into the
+ * other buffer: a thread out of row blocks packs while the other finishes its last,
+ * and no separate packing pass waits for both. Each C element is still the same
+ * chain as in gemm_block (the k-blocks, kernels and updates are the same; a k-block's
+ * blocks all finish before the next starts), so the same bits whichever thread takes
+ * a block. */
 #define SHARED_MIN_COST (1L << 28) /* multiply-adds (M*N*K): 645^3 and up */
 
 #define SHARED_PACK_PANELS 4 /* NR-wide micro-panels per packing item */
 
-static void shared_pack_worker(void *p, int ith, int nth) {
-    ParJob *j = p;
-    const long items = ((j->nc + NR - 1) / NR + SHARED_PACK_PANELS - 1) / SHARED_PACK_PANELS;
-    (void)ith, (void)nth;
-    for (long it; (it = par_take(&j->next)) < items;) {
-        const int c0 = (int)it * SHARED_PACK_PANELS * NR;
-        const int c1 = c0 + SHARED_PACK_PANELS * NR < j->nc ? c0 + SHARED_PACK_PANELS * NR : j->nc;
-        const float *B = j->g.tB ? j->B + (size_t)c0 * j->g.ldb : j->B + c0;
-        pack_b(j->g.tB, j->kc, c1 - c0, B, j->g.ldb, j->bp + (size_t)c0 * j->kc);
+/* Panel q of the job: columns (q / nkb) * NC.., k-block q % nkb, packed into bp. */
+static Panel panel_of(const GemmJob *g, int q, int nkb, float *bp) {
+    Panel p;
+    long lo, hi;
+    p.jc = q / nkb * NC;
+    p.nc = g->N - p.jc < NC ? g->N - p.jc : NC;
+    p.kb = q % nkb;
+    par_range(g->K, p.kb, nkb, &lo, &hi);
+    p.pc = (int)lo;
+    p.kc = (int)(hi - lo);
+    p.B = g->tB ? g->B + (size_t)p.jc * g->ldb + p.pc : g->B + (size_t)p.pc * g->ldb + p.jc;
+    p.bp = bp;
+    return p;
+}
+
+static long pack_items(const Panel *p) {
+    return ((p->nc + NR - 1) / NR + SHARED_PACK_PANELS - 1) / SHARED_PACK_PANELS;
+}
+
+/* Packing item it of panel p: SHARED_PACK_PANELS micro-panels (fewer at the edge). */
+static void pack_item(const GemmJob *g, const Panel *p, long it) {
+    const int c0 = (int)it * SHARED_PACK_PANELS * NR;
+    const int c1 = c0 + SHARED_PACK_PANELS * NR < p->nc ? c0 + SHARED_PACK_PANELS * NR : p->nc;
+    const float *B = g->tB ? p->B + (size_t)c0 * g->ldb : p->B + c0;
+    pack_b(g->tB, p->kc, c1 - c0, B, g->ldb, p->bp + (size_t)c0 * p->kc);
+}
+
+/* Row block it of panel p against all of it; a: the thread's [item_rows][kc] A block. */
+static void rows_item(const ParJob *j, const Panel *p, long it, float *a) {
+    const GemmJob *g = &j->g;
+    const int ic = (int)it * j->item_rows, mc = g->M - ic < j->item_rows ? g->M - ic : j->item_rows;
+    const float *A = g->tA ? g->A + (size_t)p->pc * g->lda + ic : g->A + (size_t)ic * g->lda + p->pc;
+    float t[MR * NR];
+    pack_a(g->tA, mc, p->kc, A, g->lda, a);
+    for (int jr = 0; jr < p->nc; jr += NR) {
+        const int nr = p->nc - jr < NR ? p->nc - jr : NR;
+        const float *bp = p->bp + (size_t)jr * p->kc;
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = mc - ir < MR ? mc - ir : MR, rows;
+            KernelFn kern = kernel_for(mr, nr, &rows);
+            float *ct = g->C + (size_t)(ic + ir) * g->rs + (size_t)(p->jc + jr) * g->cs;
+            prefetch_tile(ct, mr, nr, g->rs, g->cs);
+            kern(p->kc, a + (size_t)ir * p->kc, 1, MR, bp, NR, t);
+            update(mr, nr, t, g->alpha, g->beta, p->kb == 0, ct, g->rs, g->cs);
+        }
     }
 }
 
-static void shared_rows_worker(void *p, int ith, int nth) {
+static void shared_worker(void *p, int ith, int nth) {
     ParJob *j = p;
-    const GemmJob *g = &j->g;
+    float *a = NULL;
     (void)ith, (void)nth;
-    Scratch *s = scratch_get();
-    s->a = grow(s->a, &s->acap, (size_t)MC * j->kc);
-    float t[MR * NR];
-    for (long it; (it = par_take(&j->next)) < j->nitems;) {
-        const int ic = (int)it * j->item_rows, mc = g->M - ic < j->item_rows ? g->M - ic : j->item_rows;
-        const float *A = g->tA ? g->A + (size_t)j->pc * g->lda + ic : g->A + (size_t)ic * g->lda + j->pc;
-        pack_a(g->tA, mc, j->kc, A, g->lda, s->a);
-        for (int jr = 0; jr < j->nc; jr += NR) {
-            const int nr = j->nc - jr < NR ? j->nc - jr : NR;
-            const float *bp = j->bp + (size_t)jr * j->kc;
-            for (int ir = 0; ir < mc; ir += MR) {
-                int mr = mc - ir < MR ? mc - ir : MR, rows;
-                KernelFn kern = kernel_for(mr, nr, &rows);
-                float *ct = g->C + (size_t)(ic + ir) * g->rs + (size_t)(j->jc + jr) * g->cs;
-                prefetch_tile(ct, mr, nr, g->rs, g->cs);
-                kern(j->kc, s->a + (size_t)ir * j->kc, 1, MR, bp, NR, t);
-                update(mr, nr, t, g->alpha, g->beta, j->kb == 0, ct, g->rs, g->cs);
-            }
-        }
+    if (j->rows) {
+        Scratch *s = scratch_get();
+        a = s->a = grow(s->a, &s->acap, (size_t)j->item_rows * j->cur.kc);
+    }
+    for (long it; (it = par_take(&j->next)) < j->rows + j->npack;) {
+        if (it < j->rows) rows_item(j, &j->cur, it, a);
+        else pack_item(&j->g, &j->nxt, it - j->rows);
     }
 }
 
@@ -763,26 +800,25 @@ static void shared_rows_worker(void *p, int ith, int nth) {
 static void gemm_shared(ParJob *j) {
     const GemmJob *g = &j->g;
     const int nkb = kblocks(g->K), kmax = (g->K + nkb - 1) / nkb;
-    Scratch *s = scratch_get(); /* the caller's B buffer holds the shared panel */
-    s->b = grow(s->b, &s->bcap, (size_t)(NC + NR - 1) / NR * NR * kmax);
-    j->bp = s->b;
+    const int npanels = (g->N + NC - 1) / NC * nkb;
+    const size_t pfloats = (size_t)(NC + NR - 1) / NR * NR * kmax;
+    Scratch *s = scratch_get(); /* the caller's B buffer holds the two panels */
+    s->b = grow(s->b, &s->bcap, 2 * pfloats);
     /* blocks of MC rows, or smaller (whole MR tiles) to make at least 8 per thread */
     const int want = 8 * par_nthreads(), tiles = (g->M + MR - 1) / MR;
     j->item_rows = (g->M + MC - 1) / MC >= want ? MC : (tiles + want - 1) / want * MR;
     j->nitems = (g->M + j->item_rows - 1) / j->item_rows;
-    for (j->jc = 0; j->jc < g->N; j->jc += NC) {
-        j->nc = g->N - j->jc < NC ? g->N - j->jc : NC;
-        for (j->kb = 0; j->kb < nkb; j->kb++) {
-            long plo, phi;
-            par_range(g->K, j->kb, nkb, &plo, &phi);
-            j->pc = (int)plo;
-            j->kc = (int)(phi - plo);
-            j->B = g->tB ? g->B + (size_t)j->jc * g->ldb + j->pc : g->B + (size_t)j->pc * g->ldb + j->jc;
-            j->next = 0;
-            par_run(shared_pack_worker, j);
-            j->next = 0;
-            par_run(shared_rows_worker, j);
+    /* run q multiplies panel q - 1 (none in run 0) and packs panel q (none in the last) */
+    for (int q = 0; q <= npanels; q++) {
+        j->cur = j->nxt;
+        j->rows = q > 0 ? j->nitems : 0;
+        j->npack = 0;
+        if (q < npanels) {
+            j->nxt = panel_of(g, q, nkb, s->b + (size_t)(q % 2) * pfloats);
+            j->npack = pack_items(&j->nxt);
         }
+        j->next = 0;
+        par_run(shared_worker, j);
     }
 }
 

@@ -700,13 +700,14 @@ int gemm_packs_a(int transA, int M, int N, int K) {
     return j.A == &a && !j.direct;
 }
 
-/* Threads: a grid of tm x tn rectangles of whole tiles, one per thread. */
+/* A B panel of gemm_shared: one column block's one k-block. */
 typedef struct {
     int jc, nc, pc, kc, kb; /* columns [jc, jc + nc) of k-block kb = [pc, pc + kc) */
     const float *B;         /* op(B) at (pc, jc) */
     float *bp;              /* its packed micro-panels [ceil(nc/NR)][kc][NR] */
 } Panel;
 
+/* Threads: a grid of tm x tn rectangles of whole tiles, one per thread. */
 typedef struct {
     GemmJob g;
     int tm, tn;

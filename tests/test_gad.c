@@ -541,37 +541,52 @@ TEST(gad_support_alpha0_is_the_original_and_is_cached) {
     plan_free(p);
     gad_distance(logits, cls, N, 2, 0, 1, 0.0f, t);
     SupportOpts so = {0.0f, 2, 4, 4e-5f, 0, 0, 0};
-    char key[17], path[512];
-    gad_support_key(1, 2, 0, 1, &so, key);
-    snprintf(path, sizeof path, "%s/cache/s.safetensors", test_tmpdir());
+    SupportId id;
+    gad_support_id(&id, "m", 1, 2, 0, 1, &so);
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/cache", test_tmpdir());
+    CHECK(!strncmp(id.file, "m-0-1-a0-", 9) && !strncmp(id.file + 9, id.key, 8));
     Model s;
-    int trained = -1;
     float loss;
-    REQUIRE(gad_support_get(&m, path, key, x, NULL, N, S, S, &so, 0, NULL, &s, &trained, &loss) == 1);
-    REQUIRE(gad_support_get(&m, path, key, x, t, N, S, S, &so, 0, NULL, &s, &trained, &loss) == 0);
-    CHECK(trained == 1);
+    REQUIRE(gad_support_find(&id, NULL, dir, &m, &s, &loss, path, sizeof path) == 0);
+    CHECK(isnan(loss));
+    CHECK(!strncmp(path, dir, strlen(dir)) && strstr(path, id.file));
+    REQUIRE(gad_support_train(&id, &m, x, t, N, S, S, path, 0, NULL, &s, &loss) == 0);
     CHECK(loss == 0.0f);
     CHECK(s.n_params == m.n_params && !memcmp(s.params, m.params, sizeof(float) * m.n_params));
     CHECK(s.n_buffers == m.n_buffers && !memcmp(s.buffers, m.buffers, sizeof(float) * m.n_buffers));
     model_free(&s);
     /* the same key again: loaded, not trained (targets not even needed) */
-    REQUIRE(gad_support_get(&m, path, key, x, NULL, N, S, S, &so, 0, NULL, &s, &trained, &loss) == 0);
-    CHECK(trained == 0);
+    REQUIRE(gad_support_find(&id, NULL, dir, &m, &s, &loss, path, sizeof path) == 1);
+    CHECK(loss == 0.0f);
     CHECK(!memcmp(s.params, m.params, sizeof(float) * m.n_params));
+    model_free(&s);
+    /* a read-only directory is searched first; an absent one is no error */
+    char ro[600];
+    snprintf(ro, sizeof ro, "%s/nothing-here", test_tmpdir());
+    REQUIRE(gad_support_find(&id, ro, dir, &m, &s, &loss, path, sizeof path) == 1);
+    CHECK(!strncmp(path, dir, strlen(dir)));
+    model_free(&s);
+    REQUIRE(gad_support_find(&id, dir, ro, &m, &s, &loss, path, sizeof path) == 1);
+    CHECK(!strncmp(path, dir, strlen(dir)));
     model_free(&s);
     /* another alpha, another key: training needed */
     SupportOpts s2 = so;
     s2.alpha = 2;
-    char key2[17];
-    gad_support_key(1, 2, 0, 1, &s2, key2);
-    CHECK(strcmp(key, key2) != 0);
-    CHECK(gad_support_get(&m, path, key2, x, NULL, N, S, S, &s2, 0, NULL, &s, &trained, &loss) == 1);
+    SupportId id2;
+    gad_support_id(&id2, "m", 1, 2, 0, 1, &s2);
+    CHECK(strcmp(id.key, id2.key) != 0);
+    CHECK(gad_support_find(&id2, NULL, dir, &m, &s, &loss, path, sizeof path) == 0);
     /* alpha = 2 moves the weights */
     gad_distance(logits, cls, N, 2, 0, 1, 2.0f, t);
-    REQUIRE(gad_support_get(&m, path, key2, x, t, N, S, S, &s2, 0, NULL, &s, &trained, &loss) == 0);
-    CHECK(trained == 1 && loss > 0);
+    REQUIRE(gad_support_train(&id2, &m, x, t, N, S, S, path, 0, NULL, &s, &loss) == 0);
+    CHECK(loss > 0);
     CHECK(memcmp(s.params, m.params, sizeof(float) * m.n_params) != 0);
     model_free(&s);
+    /* a file under the right name with another key is not taken */
+    SupportId wrong = id2;
+    wrong.key[0] = wrong.key[0] == '0' ? '1' : '0';
+    CHECK(gad_support_find(&wrong, NULL, dir, &m, &s, &loss, path, sizeof path) == 0);
     free(x);
     model_free(&m);
 }

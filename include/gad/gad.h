@@ -63,9 +63,18 @@ typedef struct {
 /* present[npix] = 1 where the pixel is present in map imp[npix], else 0.
  * Returns the number of present pixels. */
 int gad_present(const float *imp, int npix, Presence p, unsigned char *present);
-/* GAD map: out[i] = maps[0][i] (the original) where pixel i is present in every one
- * of the nmaps maps (original included), 0 elsewhere. maps: nmaps pointers to
- * [npix]. out may alias maps[0]. Returns the number of non-zero pixels of out. */
+/* acc[npix] &= presence of map imp[npix]: what a support model's map does to the
+ * running "present in every map so far" mask (start it with gad_present of the
+ * original). */
+void gad_present_and(const float *imp, int npix, Presence p, unsigned char *acc);
+/* The GAD map (Fig. 3, "filtered attribution maps"): out[i] = orig[i] where
+ * present_all[i] (present in every map), 0 elsewhere. out may alias orig. Returns
+ * the number of non-zero pixels of out. */
+int gad_map_mask(const float *orig, const unsigned char *present_all, int npix, float *out);
+/* The whole of §4.3 at once: gad_present of maps[0] (the original), gad_present_and
+ * of every other, gad_map_mask. maps: nmaps pointers to [npix]. out may alias
+ * maps[0]. Returns the number of non-zero pixels of out. The pipeline calls the
+ * same three functions one support model at a time (gad/run.h). */
 int gad_intersect(const float *const *maps, int nmaps, int npix, Presence p, float *out);
 
 /* ---- hulls ---- */

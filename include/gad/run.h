@@ -54,17 +54,31 @@ uint64_t gad_hash(uint64_t h, const void *p, size_t n);
 /* The cache key (16 hex digits + NUL) of a support model. */
 void gad_support_key(uint64_t weights_hash, uint64_t data_hash, int o1, int o2, const SupportOpts *o,
                      char key[17]);
-/* Get the support model for opts: load `path` if it exists and its metadata key is
- * `key` (and its architecture matches orig), else clone orig, fit it to targets
- * [n,K] (from x [n,3,H,W]) with train_regression and save it to `path` atomically.
- * targets may be NULL: then, when training is needed, the function returns 1
- * without training and the caller computes the targets and calls again.
- * *trained (may be NULL) = 1 if it trained; *loss (may be NULL) = the final epoch's
- * training loss (stored in the metadata, so also known for a reused model).
- * out: a model the caller frees. Returns 0, 1 (targets needed) or -1 (err set). */
-int gad_support_get(const Model *orig, const char *path, const char *key, const float *x,
-                    const float *targets, int n, int H, int W, const SupportOpts *o, int verbose,
-                    const char *label, Model *out, int *trained, float *loss);
+/* One support model: its settings, its cache key and its file name
+ * (<model>-<o1>-<o2>-a<alpha>-<first 8 key digits>.safetensors). */
+typedef struct {
+    SupportOpts opts;
+    char key[17];
+    char file[320];
+} SupportId;
+void gad_support_id(SupportId *id, const char *model_name, uint64_t weights_hash, uint64_t data_hash, int o1,
+                    int o2, const SupportOpts *o);
+/* The cache, read side: ro_dir/file (ro_dir may be NULL; never written), then
+ * dir/file. A file is taken when its metadata key is id->key and its architecture
+ * and sizes are orig's; it is then loaded into out (the caller frees it) and *loss
+ * (may be NULL) gets the final training loss stored with it. path [len] gets the
+ * file taken, or dir/file when none was (where gad_support_train should write).
+ * Returns 1 (found) or 0 (not found; a file that cannot be read is reported on
+ * stderr and counts as not found). */
+int gad_support_find(const SupportId *id, const char *ro_dir, const char *dir, const Model *orig, Model *out,
+                     float *loss, char *path, size_t len);
+/* The cache, write side: clone orig into out, fit it to targets [n,K] from
+ * x [n,3,H,W] with train_regression, and save it to path atomically (creating the
+ * directory) with the key and the settings in its metadata. label names the
+ * progress lines (verbose). Returns 0 (out: a model the caller frees; *loss, may
+ * be NULL: the final epoch's loss) or -1 (err set, nothing left at path). */
+int gad_support_train(const SupportId *id, const Model *orig, const float *x, const float *targets, int n, int H,
+                      int W, const char *path, int verbose, const char *label, Model *out, float *loss);
 
 /* ---- the run ---- */
 

@@ -72,21 +72,28 @@ int gad_present(const float *imp, int npix, Presence p, unsigned char *present) 
     return count;
 }
 
+void gad_present_and(const float *imp, int npix, Presence p, unsigned char *acc) {
+    unsigned char *pr = xmalloc((size_t)(npix > 0 ? npix : 1));
+    gad_present(imp, npix, p, pr);
+    for (int i = 0; i < npix; i++) acc[i] &= pr[i];
+    free(pr);
+}
+
+int gad_map_mask(const float *orig, const unsigned char *present_all, int npix, float *out) {
+    int nnz = 0;
+    for (int i = 0; i < npix; i++) {
+        out[i] = present_all[i] ? orig[i] : 0.0f;
+        nnz += out[i] > 0.0f;
+    }
+    return nnz;
+}
+
 int gad_intersect(const float *const *maps, int nmaps, int npix, Presence p, float *out) {
     GAD_ASSERT(nmaps >= 1);
     unsigned char *all = xmalloc((size_t)(npix > 0 ? npix : 1));
-    unsigned char *pr = xmalloc((size_t)(npix > 0 ? npix : 1));
     gad_present(maps[0], npix, p, all);
-    for (int k = 1; k < nmaps; k++) {
-        gad_present(maps[k], npix, p, pr);
-        for (int i = 0; i < npix; i++) all[i] &= pr[i];
-    }
-    int nnz = 0;
-    for (int i = 0; i < npix; i++) {
-        out[i] = all[i] ? maps[0][i] : 0.0f;
-        nnz += out[i] > 0.0f;
-    }
-    free(pr);
+    for (int k = 1; k < nmaps; k++) gad_present_and(maps[k], npix, p, all);
+    int nnz = gad_map_mask(maps[0], all, npix, out);
     free(all);
     return nnz;
 }

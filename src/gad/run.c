@@ -1,16 +1,20 @@
-/* run: GAD end to end for one or more models (paper §4-§6). For each model:
- *   1. data: the two classes, held-out images to explain, training images for the
- *      supports (io/dataset.h);
- *   2. the original model's attribution maps for every method and both classes
- *      (importance = |channel sum|), and which pixels are present in them;
- *   3. every support model (trained or reused, one in memory at a time): its maps,
- *      AND-ed into the presence of the original's (§4.3);
- *   4. per image, method and class: the GAD map, both hulls, RC, the masks and RS
- *      on the original model (occluded images batched);
- *   5. the figures of this model.
+/* run: GAD end to end for one or more models (paper §4-§6), one function per step
+ * (run_model calls them in order):
+ *   1. data (load_model_and_data, select_images): the two classes, held-out images
+ *      to explain with the original's outputs, training images for the supports;
+ *   2. original maps (original_maps): every method and both classes, importance =
+ *      |channel sum| (gad_importance), and which pixels are present (gad_present);
+ *   3. support models (support_maps, support_model): each from the cache or
+ *      trained (gad/run.h), one in memory at a time, its maps AND-ed into the
+ *      presence (gad_present_and);
+ *   4. GAD maps (gad_map_of = gad_map_mask of the original and the presence);
+ *   5. metrics (metrics, image_metrics): per image, method and class both hulls, RC,
+ *      the masks and RS on the original model (occluded images batched); then
+ *      the tables' tallies from those cells (tally);
+ *   6. figures (figures: Fig. 5 maps, Fig. 6 hulls).
  * Memory: the original's importance maps and the running presence masks of every
  * image (N * methods * 2 * H*W * 5 bytes), one support model at a time.
- * Not for: the geometry (hull.c), the report files (report.c), flags (cli/). */
+ * Not for: the geometry and metrics (gad.h), the report files (report.c), flags (cli/). */
 #include "gad/run.h"
 #include "core/err.h"
 #include "io/dataset.h"
@@ -100,6 +104,7 @@ static void prog_break(Progress *p) {
 
 typedef struct {
     const RunOpts *o;
+    int k;                   /* which of o->weights */
     GadModelResult *res;
     Model orig;
     Dataset d;
@@ -121,55 +126,59 @@ static size_t slot(const Ctx *c, int i, int m, int a) {
     return (((size_t)i * c->nm + m) * 2 + a) * (size_t)c->npix;
 }
 
+/* The GAD map of image i, method slot m, class a into g [npix] (§4.3: the
+ * original's importance where the pixel is present in every map). */
+static int gad_map_of(const Ctx *c, int i, int m, int a, float *g) {
+    size_t s = slot(c, i, m, a);
+    return gad_map_mask(c->imp + s, c->pres + s, c->npix, g);
+}
+
 static double method_cost(const RunOpts *o, AttrMethod m) { return m == ATTR_IG ? o->ig_steps : 1; }
 
-/* Attribution maps of model m for every image, method and class: the first model
- * (the original) sets the importance and presence, the others AND their presence. */
+/* Importance maps of model m for images i0..i0+nb-1, method slot mi, class a:
+ * the original (first) sets the importance and the presence, a support ANDs its
+ * presence in (gad_present_and). attr: room for nb attributions. */
+static int maps_chunk(Ctx *c, Model *m, Plan *p, int first, int i0, int nb, int mi, int a, float *attr,
+                      float *imp, const char *label) {
+    size_t isz = (size_t)3 * c->npix;
+    int targets[MAP_CHUNK];
+    AttrOpts ao;
+    attr_opts_default(&ao);
+    ao.method = c->o->methods[mi];
+    ao.steps = c->o->ig_steps;
+    for (int j = 0; j < nb; j++) targets[j] = c->res->o[a];
+    if (attr_compute(m, p, c->xe + (size_t)i0 * isz, nb, targets, &ao, attr, NULL) != 0) return -1;
+    for (int j = 0; j < nb; j++) {
+        gad_importance(attr + (size_t)j * isz, 3, c->H, c->W, imp);
+        for (int k = 0; k < c->npix; k++)
+            if (!isfinite(imp[k]))
+                return err_set("%s: %s attributions are not finite (image %d)", label, attr_method_name(ao.method),
+                               c->res->img[i0 + j].index);
+        size_t s = slot(c, i0 + j, mi, a);
+        if (first) {
+            memcpy(c->imp + s, imp, sizeof(float) * (size_t)c->npix);
+            gad_present(imp, c->npix, c->o->present, c->pres + s);
+        } else {
+            gad_present_and(imp, c->npix, c->o->present, c->pres + s);
+        }
+    }
+    prog_add(&c->prog, nb * method_cost(c->o, ao.method), 0);
+    return 0;
+}
+
+/* Attribution maps of model m for every image, method and class (maps_chunk). */
 static int compute_maps(Ctx *c, Model *m, int first, const char *label) {
     Plan *p = plan_new(m, PLAN_BATCH, c->H, c->W);
     if (!p) return -1;
-    size_t isz = (size_t)3 * c->npix;
-    float *attr = xmalloc(sizeof(float) * isz * MAP_CHUNK);
+    float *attr = xmalloc(sizeof(float) * (size_t)3 * c->npix * MAP_CHUNK);
     float *imp = xmalloc(sizeof(float) * (size_t)c->npix);
-    unsigned char *pr = xmalloc((size_t)c->npix);
-    int targets[MAP_CHUNK], rc = 0;
+    int rc = 0;
     c->prog.what = label;
     for (int i0 = 0; i0 < c->ne && rc == 0; i0 += MAP_CHUNK) {
         int nb = c->ne - i0 < MAP_CHUNK ? c->ne - i0 : MAP_CHUNK;
-        for (int mi = 0; mi < c->nm && rc == 0; mi++) {
-            AttrOpts ao;
-            attr_opts_default(&ao);
-            ao.method = c->o->methods[mi];
-            ao.steps = c->o->ig_steps;
-            for (int a = 0; a < 2 && rc == 0; a++) {
-                for (int j = 0; j < nb; j++) targets[j] = c->res->o[a];
-                if (attr_compute(m, p, c->xe + (size_t)i0 * isz, nb, targets, &ao, attr, NULL) != 0) {
-                    rc = -1;
-                    break;
-                }
-                for (int j = 0; j < nb; j++) {
-                    gad_importance(attr + (size_t)j * isz, 3, c->H, c->W, imp);
-                    for (int k = 0; k < c->npix; k++)
-                        if (!isfinite(imp[k])) {
-                            rc = err_set("%s: %s attributions are not finite (image %d)", label,
-                                         attr_method_name(ao.method), c->res->img[i0 + j].index);
-                            break;
-                        }
-                    if (rc) break;
-                    size_t s = slot(c, i0 + j, mi, a);
-                    gad_present(imp, c->npix, c->o->present, pr);
-                    if (first) {
-                        memcpy(c->imp + s, imp, sizeof(float) * (size_t)c->npix);
-                        memcpy(c->pres + s, pr, (size_t)c->npix);
-                    } else {
-                        for (int k = 0; k < c->npix; k++) c->pres[s + k] &= pr[k];
-                    }
-                }
-                prog_add(&c->prog, nb * method_cost(c->o, ao.method), 0);
-            }
-        }
+        for (int mi = 0; mi < c->nm && rc == 0; mi++)
+            for (int a = 0; a < 2 && rc == 0; a++) rc = maps_chunk(c, m, p, first, i0, nb, mi, a, attr, imp, label);
     }
-    free(pr);
     free(imp);
     free(attr);
     plan_free(p);
@@ -273,18 +282,61 @@ static void model_label(const RunOpts *o, int k, char *name, size_t len) {
 
 /* ---- metrics per image ---- */
 
+/* Per image: the GAD map, both hulls, RC and the masks of every method and class,
+ * then RS of all of them on the original model in one gad_rs call. */
+typedef struct {
+    unsigned char *masks;    /* [nm*2][2][npix]: M_GAD, M_orig - M_GAD */
+    unsigned char *mo;       /* [npix] M_orig */
+    float *g;                /* [npix] GAD map */
+    GadRsJob *jobs;          /* [nm*2*2] */
+    double *rs;              /* [nm*2*2] */
+    float *base;             /* [3,H,W] occlusion baseline or NULL */
+} MetricBufs;
+
+static int image_metrics(Ctx *c, const GadEval *ev, MetricBufs *b, int i) {
+    const RunOpts *o = c->o;
+    int npix = c->npix, njob = c->nm * 2 * 2;
+    GadImageResult *im = &c->res->img[i];
+    const float *x = c->xe + (size_t)i * 3 * npix;
+    for (int m = 0; m < c->nm; m++)
+        for (int a = 0; a < 2; a++) {
+            GadCell *cell = &im->cell[m * 2 + a];
+            unsigned char *mg = b->masks + (size_t)((m * 2 + a) * 2) * npix, *ms = mg + npix;
+            cell->gad_nnz = gad_map_of(c, i, m, a, b->g);
+            gad_map_hull(c->imp + slot(c, i, m, a), c->H, c->W, o->hull_keep, &cell->orig, NULL, b->mo);
+            gad_map_hull(b->g, c->H, c->W, o->hull_keep, &cell->gad, NULL, mg);
+            cell->rc = gad_rc(&cell->gad, &cell->orig, o->rc_area);
+            cell->sup_pixels = gad_sup_mask(b->mo, mg, npix, ms);
+            for (int k = 0; k < 2; k++) {
+                GadRsJob *j = &b->jobs[(m * 2 + a) * 2 + k];
+                j->x = x;
+                j->mask = k == 0 ? mg : ms;
+                j->target = c->res->o[a];
+                j->y0 = c->oute[(size_t)i * c->K + c->res->o[a]];
+            }
+        }
+    if (gad_rs(ev, 3, c->H, c->W, b->jobs, njob, b->base, b->rs) < 0) return -1;
+    for (int k = 0; k < c->nm * 2; k++) {
+        im->cell[k].rs_gad = b->rs[k * 2];
+        im->cell[k].rs_sup = b->rs[k * 2 + 1];
+    }
+    return 0;
+}
+
 static int metrics(Ctx *c) {
     const RunOpts *o = c->o;
-    int nm = c->nm, npix = c->npix, njob = nm * 2 * 2;
-    unsigned char *masks = xmalloc((size_t)njob * npix), *mo = xmalloc((size_t)npix);
-    float *g = xmalloc(sizeof(float) * (size_t)npix);
-    GadRsJob *jobs = xmalloc(sizeof(GadRsJob) * (size_t)njob);
-    double *rs = xmalloc(sizeof(double) * (size_t)njob);
-    float *base = NULL;
+    int npix = c->npix, njob = c->nm * 2 * 2;
+    MetricBufs b;
+    b.masks = xmalloc((size_t)njob * npix);
+    b.mo = xmalloc((size_t)npix);
+    b.g = xmalloc(sizeof(float) * (size_t)npix);
+    b.jobs = xmalloc(sizeof(GadRsJob) * (size_t)njob);
+    b.rs = xmalloc(sizeof(double) * (size_t)njob);
+    b.base = NULL;
     if (o->occlude_black) {
-        base = xmalloc(sizeof(float) * 3 * (size_t)npix);
+        b.base = xmalloc(sizeof(float) * 3 * (size_t)npix);
         for (int ch = 0; ch < 3; ch++)
-            for (int k = 0; k < npix; k++) base[ch * npix + k] = c->mean ? (0.0f - c->mean[ch]) / c->std[ch] : 0.0f;
+            for (int k = 0; k < npix; k++) b.base[ch * npix + k] = c->mean ? (0.0f - c->mean[ch]) / c->std[ch] : 0.0f;
     }
     Plan *p = plan_new(&c->orig, PLAN_BATCH, c->H, c->W);
     int rc = p ? 0 : -1;
@@ -293,80 +345,48 @@ static int metrics(Ctx *c) {
     if (p) gad_eval_model(&ev, &mc, &c->orig, p, PLAN_BATCH);
     prog_start(&c->prog, "RC/RS", c->ne, o->verbose);
     for (int i = 0; i < c->ne && rc == 0; i++) {
-        GadImageResult *im = &c->res->img[i];
-        const float *x = c->xe + (size_t)i * 3 * npix;
-        for (int m = 0; m < nm; m++)
-            for (int a = 0; a < 2; a++) {
-                size_t s = slot(c, i, m, a);
-                GadCell *cell = &im->cell[m * 2 + a];
-                int nnz = 0;
-                for (int k = 0; k < npix; k++) {
-                    g[k] = c->pres[s + k] ? c->imp[s + k] : 0.0f;
-                    nnz += g[k] > 0;
-                }
-                unsigned char *mg = masks + (size_t)((m * 2 + a) * 2) * npix, *ms = mg + npix;
-                gad_map_hull(c->imp + s, c->H, c->W, o->hull_keep, &cell->orig, NULL, mo);
-                gad_map_hull(g, c->H, c->W, o->hull_keep, &cell->gad, NULL, mg);
-                cell->gad_nnz = nnz;
-                cell->rc = gad_rc(&cell->gad, &cell->orig, o->rc_area);
-                cell->sup_pixels = gad_sup_mask(mo, mg, npix, ms);
-                for (int k = 0; k < 2; k++) {
-                    GadRsJob *j = &jobs[(m * 2 + a) * 2 + k];
-                    j->x = x;
-                    j->mask = k == 0 ? mg : ms;
-                    j->target = c->res->o[a];
-                    j->y0 = c->oute[(size_t)i * c->K + c->res->o[a]];
-                }
-            }
-        if (gad_rs(&ev, 3, c->H, c->W, jobs, njob, base, rs) < 0) {
-            rc = -1;
-            break;
-        }
-        for (int m = 0; m < nm; m++)
-            for (int a = 0; a < 2; a++) {
-                GadCell *cell = &im->cell[m * 2 + a];
-                cell->rs_gad = rs[(m * 2 + a) * 2];
-                cell->rs_sup = rs[(m * 2 + a) * 2 + 1];
-                AttrMethod am = o->methods[m];
-                gad_tally_rc(&c->res->rc[am][a], cell->rc);
-                gad_tally_rs(&c->res->rs_gad[am][a], cell->rs_gad);
-                gad_tally_rs(&c->res->rs_sup[am][a], cell->rs_sup);
-                c->res->gad_empty[am][a] += cell->gad_nnz == 0;
-            }
-        prog_add(&c->prog, 1, i == c->ne - 1);
+        rc = image_metrics(c, &ev, &b, i);
+        if (rc == 0) prog_add(&c->prog, 1, i == c->ne - 1);
     }
     if (p) plan_free(p);
-    free(base);
-    free(rs);
-    free(jobs);
-    free(g);
-    free(mo);
-    free(masks);
+    free(b.base);
+    free(b.rs);
+    free(b.jobs);
+    free(b.g);
+    free(b.mo);
+    free(b.masks);
     return rc;
+}
+
+/* Tables 1 and 2 from the per-image cells, in image order (so the sums, and the
+ * bits of the means, depend on the images alone). */
+static void tally(const RunOpts *o, GadModelResult *r) {
+    for (int i = 0; i < r->nimages; i++)
+        for (int m = 0; m < o->nmethods; m++)
+            for (int a = 0; a < 2; a++) {
+                const GadCell *cell = &r->img[i].cell[m * 2 + a];
+                AttrMethod am = o->methods[m];
+                gad_tally_rc(&r->rc[am][a], cell->rc);
+                gad_tally_rs(&r->rs_gad[am][a], cell->rs_gad);
+                gad_tally_rs(&r->rs_sup[am][a], cell->rs_sup);
+                r->gad_empty[am][a] += cell->gad_nnz == 0;
+            }
 }
 
 /* ---- figures ---- */
 
-static int write_cell_path(const Ctx *c, char *path, size_t len, const char *kind, AttrMethod m, int col) {
+static void cell_path(const Ctx *c, char *path, size_t len, const char *kind, AttrMethod m, int col) {
     char rel[256];
     gad_fig_name(rel, sizeof rel, c->res->name, kind, m, col);
     snprintf(path, len, "%s/%s", c->o->out_dir, rel);
-    return 0;
 }
 
-/* Fig. 5: per column an input and, per method, its original and GAD maps for the
- * image's own class. Fig. 6: the least activated images with both hulls. */
-static int figures(Ctx *c) {
+/* Fig. 5 columns: the first fig_images held-out images of each class. Fig. 6
+ * columns: the fig_least least activated images of each class, by the original
+ * model's output for their own class (ties keep dataset order). */
+static void figure_columns(Ctx *c) {
     const RunOpts *o = c->o;
     GadModelResult *r = c->res;
-    int scale = heatmap_auto_scale(c->H > c->W ? c->H : c->W);
-    char path[1024];
-    size_t npix = (size_t)c->npix;
-    float *g = xmalloc(sizeof(float) * npix);
-    unsigned char *rgb = xmalloc(3 * npix);
-    GadPoint *vo = xmalloc(sizeof(GadPoint) * (npix + 1)), *vg = xmalloc(sizeof(GadPoint) * (npix + 1));
-    int rc = 0;
-    /* Fig. 5 columns: the first fig_images held-out images of each class */
     r->fig5_cols = 0;
     for (int a = 0; a < 2; a++)
         for (int i = 0, k = 0; i < c->ne && k < o->fig_images && r->fig5_cols < 32; i++)
@@ -374,8 +394,6 @@ static int figures(Ctx *c) {
                 r->fig5_img[r->fig5_cols++] = i;
                 k++;
             }
-    /* Fig. 6 columns: the fig_least least activated images of each class, by the
-     * original model's output for their own class */
     r->fig6_cols = 0;
     int *ord = xmalloc(sizeof(int) * (size_t)c->ne);
     for (int a = 0; a < 2; a++) {
@@ -383,7 +401,7 @@ static int figures(Ctx *c) {
         for (int i = 0; i < c->ne; i++)
             if (c->cls_e[i] == a) ord[n++] = i;
         for (int k = 0; k < o->fig_least && k < n && r->fig6_cols < 32; k++) {
-            int best = k;  /* selection sort: ties keep dataset order */
+            int best = k;  /* selection sort */
             for (int j = k + 1; j < n; j++)
                 if (c->oute[(size_t)ord[j] * c->K + r->o[a]] < c->oute[(size_t)ord[best] * c->K + r->o[a]]) best = j;
             int t = ord[k];
@@ -393,59 +411,83 @@ static int figures(Ctx *c) {
         }
     }
     free(ord);
-    snprintf(path, sizeof path, "%s/fig/%s", o->out_dir, r->name);
-    if (file_mkdirs(path) != 0) rc = -1;
+}
 
+/* Fig. 5: per column an input and, per method, its original and GAD maps for the
+ * image's own class, the GAD map on the original's colour scale. */
+static int figure5(Ctx *c, int scale, float *g, unsigned char *rgb) {
+    GadModelResult *r = c->res;
+    char path[1024];
+    int rc = 0;
     GadGrid grid;
-    if (rc == 0 && r->fig5_cols > 0) {
-        gad_grid_init(&grid, 1 + 2 * c->nm, r->fig5_cols, c->H, c->W, scale);
-        for (int col = 0; col < r->fig5_cols && rc == 0; col++) {
-            int i = r->fig5_img[col], a = c->cls_e[i];
-            heatmap_input_rgb(c->xe + (size_t)i * 3 * npix, c->H, c->W, c->mean, c->std, rgb);
-            write_cell_path(c, path, sizeof path, "input", ATTR_SALIENCY, col);
-            rc = gad_grid_put(&grid, 0, col, rgb, NULL, 0, NULL, 0, path);
-            for (int m = 0; m < c->nm && rc == 0; m++) {
-                size_t s = slot(c, i, m, a);
-                for (size_t k = 0; k < npix; k++) g[k] = c->pres[s + k] ? c->imp[s + k] : 0.0f;
-                float thr = gad_tile_map(c->imp + s, 0, c->H, c->W, rgb);
-                write_cell_path(c, path, sizeof path, "orig", o->methods[m], col);
-                if ((rc = gad_grid_put(&grid, 1 + 2 * m, col, rgb, NULL, 0, NULL, 0, path)) != 0) break;
-                gad_tile_map(g, thr, c->H, c->W, rgb);  /* on the original's scale */
-                write_cell_path(c, path, sizeof path, "gad", o->methods[m], col);
-                rc = gad_grid_put(&grid, 2 + 2 * m, col, rgb, NULL, 0, NULL, 0, path);
-            }
+    gad_grid_init(&grid, 1 + 2 * c->nm, r->fig5_cols, c->H, c->W, scale);
+    for (int col = 0; col < r->fig5_cols && rc == 0; col++) {
+        int i = r->fig5_img[col], a = c->cls_e[i];
+        heatmap_input_rgb(c->xe + (size_t)i * 3 * c->npix, c->H, c->W, c->mean, c->std, rgb);
+        cell_path(c, path, sizeof path, "input", ATTR_SALIENCY, col);
+        rc = gad_grid_put(&grid, 0, col, rgb, NULL, 0, NULL, 0, path);
+        for (int m = 0; m < c->nm && rc == 0; m++) {
+            gad_map_of(c, i, m, a, g);
+            float thr = gad_tile_map(c->imp + slot(c, i, m, a), 0, c->H, c->W, rgb);
+            cell_path(c, path, sizeof path, "orig", c->o->methods[m], col);
+            if ((rc = gad_grid_put(&grid, 1 + 2 * m, col, rgb, NULL, 0, NULL, 0, path)) != 0) break;
+            gad_tile_map(g, thr, c->H, c->W, rgb);
+            cell_path(c, path, sizeof path, "gad", c->o->methods[m], col);
+            rc = gad_grid_put(&grid, 2 + 2 * m, col, rgb, NULL, 0, NULL, 0, path);
         }
-        write_cell_path(c, path, sizeof path, "fig5", ATTR_SALIENCY, 0);
-        if (rc == 0) rc = gad_grid_write(&grid, path);
-        else canvas_free(&grid.canvas);
     }
-    if (rc == 0 && r->fig6_cols > 0) {
-        gad_grid_init(&grid, c->nm, r->fig6_cols, c->H, c->W, scale);
-        for (int col = 0; col < r->fig6_cols && rc == 0; col++) {
-            int i = r->fig6_img[col], a = c->cls_e[i];
-            heatmap_input_rgb(c->xe + (size_t)i * 3 * npix, c->H, c->W, c->mean, c->std, rgb);
-            for (int m = 0; m < c->nm && rc == 0; m++) {
-                size_t s = slot(c, i, m, a);
-                for (size_t k = 0; k < npix; k++) g[k] = c->pres[s + k] ? c->imp[s + k] : 0.0f;
-                GadHull ho, hg;
-                gad_map_hull(c->imp + s, c->H, c->W, o->hull_keep, &ho, vo, NULL);
-                gad_map_hull(g, c->H, c->W, o->hull_keep, &hg, vg, NULL);
-                write_cell_path(c, path, sizeof path, "hull", o->methods[m], col);
-                rc = gad_grid_put(&grid, m, col, rgb, vo, ho.nvert, vg, hg.nvert, path);
-            }
+    cell_path(c, path, sizeof path, "fig5", ATTR_SALIENCY, 0);
+    if (rc == 0) return gad_grid_write(&grid, path);
+    canvas_free(&grid.canvas);
+    return rc;
+}
+
+/* Fig. 6: the least activated images, per method both hulls over the input. */
+static int figure6(Ctx *c, int scale, float *g, unsigned char *rgb) {
+    GadModelResult *r = c->res;
+    char path[1024];
+    size_t npix = (size_t)c->npix;
+    GadPoint *vo = xmalloc(sizeof(GadPoint) * (npix + 1)), *vg = xmalloc(sizeof(GadPoint) * (npix + 1));
+    int rc = 0;
+    GadGrid grid;
+    gad_grid_init(&grid, c->nm, r->fig6_cols, c->H, c->W, scale);
+    for (int col = 0; col < r->fig6_cols && rc == 0; col++) {
+        int i = r->fig6_img[col], a = c->cls_e[i];
+        heatmap_input_rgb(c->xe + (size_t)i * 3 * npix, c->H, c->W, c->mean, c->std, rgb);
+        for (int m = 0; m < c->nm && rc == 0; m++) {
+            GadHull ho, hg;
+            gad_map_of(c, i, m, a, g);
+            gad_map_hull(c->imp + slot(c, i, m, a), c->H, c->W, c->o->hull_keep, &ho, vo, NULL);
+            gad_map_hull(g, c->H, c->W, c->o->hull_keep, &hg, vg, NULL);
+            cell_path(c, path, sizeof path, "hull", c->o->methods[m], col);
+            rc = gad_grid_put(&grid, m, col, rgb, vo, ho.nvert, vg, hg.nvert, path);
         }
-        write_cell_path(c, path, sizeof path, "fig6", ATTR_SALIENCY, 0);
-        if (rc == 0) rc = gad_grid_write(&grid, path);
-        else canvas_free(&grid.canvas);
     }
+    cell_path(c, path, sizeof path, "fig6", ATTR_SALIENCY, 0);
+    if (rc == 0) rc = gad_grid_write(&grid, path);
+    else canvas_free(&grid.canvas);
     free(vg);
     free(vo);
+    return rc;
+}
+
+static int figures(Ctx *c) {
+    char path[1024];
+    figure_columns(c);
+    snprintf(path, sizeof path, "%s/fig/%s", c->o->out_dir, c->res->name);
+    if (file_mkdirs(path) != 0) return -1;
+    int scale = heatmap_auto_scale(c->H > c->W ? c->H : c->W);
+    float *g = xmalloc(sizeof(float) * (size_t)c->npix);
+    unsigned char *rgb = xmalloc(3 * (size_t)c->npix);
+    int rc = 0;
+    if (c->res->fig5_cols > 0) rc = figure5(c, scale, g, rgb);
+    if (rc == 0 && c->res->fig6_cols > 0) rc = figure6(c, scale, g, rgb);
     free(rgb);
     free(g);
     return rc;
 }
 
-/* ---- one model ---- */
+/* ---- one model: the steps ---- */
 
 static void ctx_free(Ctx *c) {
     free(c->pres);
@@ -459,182 +501,188 @@ static void ctx_free(Ctx *c) {
     model_free(&c->orig);
 }
 
-static int run_model(const RunOpts *o, int k, GadModelResult *r) {
-    Ctx c;
-    memset(&c, 0, sizeof c);
-    c.o = o;
-    c.res = r;
-    c.nm = o->nmethods;
-    double t0 = now_s();
-    snprintf(r->weights, sizeof r->weights, "%s", o->weights[k]);
-    model_label(o, k, r->name, sizeof r->name);
-    if (model_load(&c.orig, o->weights[k]) != 0) return -1;
-    snprintf(r->arch, sizeof r->arch, "%s", model_arch_name(c.orig.cfg.arch));
-    c.K = c.orig.cfg.num_classes;
-    if (c.orig.cfg.has_norm) {
-        c.mean = c.orig.cfg.mean;
-        c.std = c.orig.cfg.std;
+/* Step 1a: the original model and the two classes of the data at its input size. */
+static int load_model_and_data(Ctx *c) {
+    const RunOpts *o = c->o;
+    GadModelResult *r = c->res;
+    snprintf(r->weights, sizeof r->weights, "%s", o->weights[c->k]);
+    model_label(o, c->k, r->name, sizeof r->name);
+    if (model_load(&c->orig, o->weights[c->k]) != 0) return -1;
+    snprintf(r->arch, sizeof r->arch, "%s", model_arch_name(c->orig.cfg.arch));
+    c->K = c->orig.cfg.num_classes;
+    if (c->orig.cfg.has_norm) {
+        c->mean = c->orig.cfg.mean;
+        c->std = c->orig.cfg.std;
     }
-    int side = o->size ? o->size : c.orig.cfg.in_h;
-    int side_w = o->size ? o->size : c.orig.cfg.in_w;
+    int side = o->size ? o->size : c->orig.cfg.in_h;
+    int side_w = o->size ? o->size : c->orig.cfg.in_w;
     float vf = o->val_frac;
     if (vf < 0) {
-        const char *v = meta_get(&c.orig.meta, "val_frac");
+        const char *v = meta_get(&c->orig.meta, "val_frac");
         vf = v ? strtof(v, NULL) : 0.2f;
     }
-    if (dataset_load(&c.d, o->data, o->classes, side, side_w, c.mean, c.std, vf) != 0) {
-        ctx_free(&c);
-        return -1;
-    }
-    if (c.d.nclasses != 2) {
-        ctx_free(&c);
-        return err_set("%s: GAD compares two classes, the data has %d (give --classes a,b)", o->data,
-                       c.d.nclasses);
-    }
-    c.H = c.d.h;
-    c.W = c.d.w;
-    c.npix = c.H * c.W;
-    if (c.H < model_min_input(&c.orig) || c.W < model_min_input(&c.orig)) {
-        ctx_free(&c);
-        return err_set("%s: images are %dx%d, %s takes at least %d: give --size", o->data, c.H, c.W,
-                       r->arch, model_min_input(&c.orig));
-    }
-    r->H = c.H;
-    r->W = c.W;
-    for (int a = 0; a < 2; a++) snprintf(r->class_name[a], sizeof r->class_name[a], "%s", c.d.class_names[a]);
-    if (resolve_outputs(&c) != 0) {
-        ctx_free(&c);
-        return -1;
-    }
+    if (dataset_load(&c->d, o->data, o->classes, side, side_w, c->mean, c->std, vf) != 0) return -1;
+    if (c->d.nclasses != 2)
+        return err_set("%s: GAD compares two classes, the data has %d (give --classes a,b)", o->data, c->d.nclasses);
+    c->H = c->d.h;
+    c->W = c->d.w;
+    c->npix = c->H * c->W;
+    if (c->H < model_min_input(&c->orig) || c->W < model_min_input(&c->orig))
+        return err_set("%s: images are %dx%d, %s takes at least %d: give --size", o->data, c->H, c->W, r->arch,
+                       model_min_input(&c->orig));
+    r->H = c->H;
+    r->W = c->W;
+    for (int a = 0; a < 2; a++) snprintf(r->class_name[a], sizeof r->class_name[a], "%s", c->d.class_names[a]);
+    return resolve_outputs(c);
+}
+
+/* Step 1b: the images to explain (held out) with the original's outputs, and the
+ * supports' training images. */
+static int select_images(Ctx *c) {
+    const RunOpts *o = c->o;
+    GadModelResult *r = c->res;
     int *index = NULL;
-    c.ne = take(&c, 1, o->images / 2, &c.xe, &c.cls_e, &index);
-    if (c.ne < 0) {
+    c->ne = take(c, 1, o->images / 2, &c->xe, &c->cls_e, &index);
+    if (c->ne < 0) {
         free(index);
-        ctx_free(&c);
         return -1;
     }
-    c.nt = take(&c, 0, o->train_images, &c.xt, &c.cls_t, NULL);
-    if (c.nt < 0) {
+    c->nt = take(c, 0, o->train_images, &c->xt, &c->cls_t, NULL);
+    if (c->nt < 0) {
         free(index);
-        ctx_free(&c);
         return -1;
     }
     if (o->verbose)
         fprintf(stderr, "%s: %s, %dx%d inputs, classes '%s' (output %d) and '%s' (output %d); %d images to explain, "
                         "%d to train the supports\n",
-                r->name, r->arch, c.H, c.W, r->class_name[0], r->o[0], r->class_name[1], r->o[1], c.ne, c.nt);
-    r->nimages = c.ne;
-    r->img = xcalloc((size_t)c.ne, sizeof(GadImageResult));
-    c.oute = xmalloc(sizeof(float) * (size_t)c.ne * c.K);
-    Plan *p = plan_new(&c.orig, PLAN_BATCH, c.H, c.W);
+                r->name, r->arch, c->H, c->W, r->class_name[0], r->o[0], r->class_name[1], r->o[1], c->ne, c->nt);
+    r->nimages = c->ne;
+    r->img = xcalloc((size_t)c->ne, sizeof(GadImageResult));
+    c->oute = xmalloc(sizeof(float) * (size_t)c->ne * c->K);
+    Plan *p = plan_new(&c->orig, PLAN_BATCH, c->H, c->W);
     if (!p) {
         free(index);
-        ctx_free(&c);
         return -1;
     }
-    gad_logits(&c.orig, p, c.xe, c.ne, c.oute);
+    gad_logits(&c->orig, p, c->xe, c->ne, c->oute);
     plan_free(p);
-    for (int i = 0; i < c.ne; i++) {
+    for (int i = 0; i < c->ne; i++) {
         r->img[i].index = index[i];
-        r->img[i].cls = c.cls_e[i];
-        r->img[i].out[0] = c.oute[(size_t)i * c.K + r->o[0]];
-        r->img[i].out[1] = c.oute[(size_t)i * c.K + r->o[1]];
-        r->img[i].cell = xcalloc((size_t)c.nm * 2, sizeof(GadCell));
+        r->img[i].cls = c->cls_e[i];
+        r->img[i].out[0] = c->oute[(size_t)i * c->K + r->o[0]];
+        r->img[i].out[1] = c->oute[(size_t)i * c->K + r->o[1]];
+        r->img[i].cell = xcalloc((size_t)c->nm * 2, sizeof(GadCell));
     }
     free(index);
+    return 0;
+}
 
-    /* the original's maps */
-    size_t nslots = (size_t)c.ne * c.nm * 2 * c.npix;
-    c.imp = xmalloc(sizeof(float) * nslots);
-    c.pres = xmalloc(nslots);
+/* Step 2: the original's maps; starts the maps' progress line for all models. */
+static int original_maps(Ctx *c) {
+    size_t nslots = (size_t)c->ne * c->nm * 2 * c->npix;
+    c->imp = xmalloc(sizeof(float) * nslots);
+    c->pres = xmalloc(nslots);
     double per_model = 0;
-    for (int m = 0; m < c.nm; m++) per_model += 2.0 * c.ne * method_cost(o, o->methods[m]);
-    prog_start(&c.prog, "maps", per_model * (1 + o->nalphas), o->verbose);
+    for (int m = 0; m < c->nm; m++) per_model += 2.0 * c->ne * method_cost(c->o, c->o->methods[m]);
+    prog_start(&c->prog, "maps", per_model * (1 + c->o->nalphas), c->o->verbose);
     char label[128];
-    snprintf(label, sizeof label, "%s maps (original)", r->name);
-    int rc = compute_maps(&c, &c.orig, 1, label);
+    snprintf(label, sizeof label, "%s maps (original)", c->res->name);
+    return compute_maps(c, &c->orig, 1, label);
+}
 
-    /* the supports: key, cache or train, maps */
-    uint64_t wh = GAD_FNV_INIT, dh = GAD_FNV_INIT;
-    if (rc == 0) {
-        unsigned char *bytes;
-        size_t len;
-        if (file_read_all(o->weights[k], (size_t)1 << 40, &bytes, &len) != 0) rc = -1;
-        else {
-            wh = gad_hash(wh, bytes, len);
-            free(bytes);
-        }
-        dh = gad_hash(dh, c.xt, sizeof(float) * (size_t)c.nt * 3 * c.npix);
-        dh = gad_hash(dh, c.cls_t, sizeof(int) * (size_t)c.nt);
+/* The support model of alpha number ai: from the cache, or trained (the original's
+ * logits on the training images computed once, into *logits). */
+static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logits, Model *sup) {
+    const RunOpts *o = c->o;
+    GadModelResult *r = c->res;
+    float alpha = o->alphas[ai];
+    SupportOpts so = {alpha, o->epochs, o->batch, o->lr, o->weight_decay, o->train_mode, o->seed};
+    SupportId id;
+    gad_support_id(&id, r->name, wh, dh, r->o[0], r->o[1], &so);
+    char sdir[700], ro[700], label[128];
+    if (o->support_dir) snprintf(sdir, sizeof sdir, "%s", o->support_dir);
+    else snprintf(sdir, sizeof sdir, "%s/support", o->out_dir);
+    if (o->support_ro) snprintf(ro, sizeof ro, "%s", o->support_ro);
+    else {  /* default: a "support" folder beside the weights */
+        const char *w = o->weights[c->k], *sl = strrchr(w, '/');
+        int dl = sl ? (int)(sl - w) : 1;
+        snprintf(ro, sizeof ro, "%.*s/support", dl > 600 ? 600 : dl, sl ? w : ".");
     }
-    float *targets = NULL;
-    for (int ai = 0; ai < o->nalphas && rc == 0; ai++) {
-        SupportOpts so = {o->alphas[ai], o->epochs, o->batch, o->lr, o->weight_decay, o->train_mode, o->seed};
-        char key[17], path[1024];
-        gad_support_key(wh, dh, r->o[0], r->o[1], &so, key);
-        char sdir[700];
-        if (o->support_dir) snprintf(sdir, sizeof sdir, "%s", o->support_dir);
-        else snprintf(sdir, sizeof sdir, "%s/support", o->out_dir);
-        char fname[300];
-        snprintf(fname, sizeof fname, "%s-%d-%d-a%g-%.8s.safetensors", r->name, r->o[0], r->o[1],
-                 (double)o->alphas[ai], key);
-        Model sup;
-        memset(&sup, 0, sizeof sup);
-        snprintf(label, sizeof label, "%s support alpha=%g", r->name, (double)o->alphas[ai]);
-        int got = 1;
-        char ro[700];
-        if (o->support_ro) snprintf(ro, sizeof ro, "%s", o->support_ro);
-        else {  /* default: a "support" folder beside the weights */
-            const char *sl = strrchr(o->weights[k], '/');
-            int dl = sl ? (int)(sl - o->weights[k]) : 1;
-            snprintf(ro, sizeof ro, "%.*s/support", dl > 600 ? 600 : dl, sl ? o->weights[k] : ".");
-        }
-        {  /* a shipped cache first: read, never written */
-            snprintf(path, sizeof path, "%s/%s", ro, fname);
-            got = gad_support_get(&c.orig, path, key, c.xt, NULL, c.nt, c.H, c.W, &so, o->verbose, label, &sup,
-                                  &r->support_trained[ai], &r->support_loss[ai]);
-        }
-        if (got == 1) {
-            snprintf(path, sizeof path, "%s/%s", sdir, fname);
-            got = gad_support_get(&c.orig, path, key, c.xt, NULL, c.nt, c.H, c.W, &so, o->verbose, label, &sup,
-                                  &r->support_trained[ai], &r->support_loss[ai]);
-        }
-        snprintf(r->support_path[ai], sizeof r->support_path[ai], "%s", path);
-        if (got == 1) {
-            if (!targets) {  /* the original's logits on the training images, once */
-                targets = xmalloc(sizeof(float) * (size_t)c.nt * c.K);
-                Plan *tp = plan_new(&c.orig, PLAN_BATCH, c.H, c.W);
-                if (!tp) {
-                    rc = -1;
-                    break;
-                }
-                gad_logits(&c.orig, tp, c.xt, c.nt, targets);
-                plan_free(tp);
-            }
-            float *tg = xmalloc(sizeof(float) * (size_t)c.nt * c.K);
-            gad_distance(targets, c.cls_t, c.nt, c.K, r->o[0], r->o[1], o->alphas[ai], tg);
-            prog_break(&c.prog);
-            double tt = now_s();
-            got = gad_support_get(&c.orig, path, key, c.xt, tg, c.nt, c.H, c.W, &so, o->verbose, label, &sup,
-                                  &r->support_trained[ai], &r->support_loss[ai]);
-            free(tg);
-            c.prog.t0 += now_s() - tt;  /* training time is not map time (ETA) */
-        }
-        if (got != 0) {
-            rc = -1;
-            break;
-        }
-        if (o->verbose && !r->support_trained[ai]) {
-            prog_break(&c.prog);
+    char *path = r->support_path[ai];
+    size_t plen = sizeof r->support_path[ai];
+    snprintf(label, sizeof label, "%s support alpha=%g", r->name, (double)alpha);
+    r->support_trained[ai] = 0;
+    if (gad_support_find(&id, ro, sdir, &c->orig, sup, &r->support_loss[ai], path, plen)) {
+        if (o->verbose) {
+            prog_break(&c->prog);
             fprintf(stderr, "%s: reused %s\n", label, path);
         }
-        snprintf(label, sizeof label, "%s maps (alpha=%g)", r->name, (double)o->alphas[ai]);
-        rc = compute_maps(&c, &sup, 0, label);
+        return 0;
+    }
+    if (!*logits) {
+        *logits = xmalloc(sizeof(float) * (size_t)c->nt * c->K);
+        Plan *tp = plan_new(&c->orig, PLAN_BATCH, c->H, c->W);
+        if (!tp) return -1;
+        gad_logits(&c->orig, tp, c->xt, c->nt, *logits);
+        plan_free(tp);
+    }
+    float *tg = xmalloc(sizeof(float) * (size_t)c->nt * c->K);
+    gad_distance(*logits, c->cls_t, c->nt, c->K, r->o[0], r->o[1], alpha, tg);
+    prog_break(&c->prog);
+    double tt = now_s();
+    int rc = gad_support_train(&id, &c->orig, c->xt, tg, c->nt, c->H, c->W, path, o->verbose, label, sup,
+                               &r->support_loss[ai]);
+    free(tg);
+    c->prog.t0 += now_s() - tt;  /* training time is not map time (ETA) */
+    r->support_trained[ai] = rc == 0;
+    return rc;
+}
+
+/* Step 3: every support model (one in memory at a time) and its maps, AND-ed into
+ * the presence (which step 4, gad_map_of, turns into the GAD maps). */
+static int support_maps(Ctx *c) {
+    const RunOpts *o = c->o;
+    uint64_t wh = GAD_FNV_INIT, dh = GAD_FNV_INIT;
+    unsigned char *bytes;
+    size_t len;
+    if (file_read_all(o->weights[c->k], (size_t)1 << 40, &bytes, &len) != 0) return -1;
+    wh = gad_hash(wh, bytes, len);
+    free(bytes);
+    dh = gad_hash(dh, c->xt, sizeof(float) * (size_t)c->nt * 3 * c->npix);
+    dh = gad_hash(dh, c->cls_t, sizeof(int) * (size_t)c->nt);
+    float *logits = NULL;
+    int rc = 0;
+    for (int ai = 0; ai < o->nalphas && rc == 0; ai++) {
+        Model sup;
+        memset(&sup, 0, sizeof sup);
+        if ((rc = support_model(c, ai, wh, dh, &logits, &sup)) != 0) break;
+        char label[128];
+        snprintf(label, sizeof label, "%s maps (alpha=%g)", c->res->name, (double)o->alphas[ai]);
+        rc = compute_maps(c, &sup, 0, label);
         model_free(&sup);
     }
-    free(targets);
-    if (rc == 0) prog_add(&c.prog, 0, 1);
+    free(logits);
+    if (rc == 0) prog_add(&c->prog, 0, 1);
+    return rc;
+}
+
+/* One model through the paper's steps: data, original maps, support models and
+ * their maps, then per image the GAD maps (step 4) and metrics (step 5), tables'
+ * tallies, figures (step 6). */
+static int run_model(const RunOpts *o, int k, GadModelResult *r) {
+    Ctx c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    c.k = k;
+    c.res = r;
+    c.nm = o->nmethods;
+    double t0 = now_s();
+    int rc = load_model_and_data(&c);
+    if (rc == 0) rc = select_images(&c);
+    if (rc == 0) rc = original_maps(&c);
+    if (rc == 0) rc = support_maps(&c);
     if (rc == 0) rc = metrics(&c);
+    if (rc == 0) tally(o, r);
     if (rc == 0) rc = figures(&c);
     r->seconds = now_s() - t0;
     ctx_free(&c);

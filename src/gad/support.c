@@ -33,7 +33,15 @@ void gad_support_key(uint64_t weights_hash, uint64_t data_hash, int o1, int o2, 
     snprintf(key, 17, "%016llx", (unsigned long long)h);
 }
 
-/* Does the cached file hold the support model for this key? Loads it into out. */
+void gad_support_id(SupportId *id, const char *model_name, uint64_t weights_hash, uint64_t data_hash, int o1,
+                    int o2, const SupportOpts *o) {
+    id->opts = *o;
+    gad_support_key(weights_hash, data_hash, o1, o2, o, id->key);
+    snprintf(id->file, sizeof id->file, "%.200s-%d-%d-a%g-%.8s.safetensors", model_name, o1, o2, (double)o->alpha,
+             id->key);
+}
+
+/* Does the file hold the support model of this key? Loads it into out. */
 static int try_cache(const Model *orig, const char *path, const char *key, Model *out, float *loss) {
     if (!file_exists(path)) return 0;
     Model m;
@@ -56,14 +64,21 @@ static int try_cache(const Model *orig, const char *path, const char *key, Model
     return 1;
 }
 
-int gad_support_get(const Model *orig, const char *path, const char *key, const float *x,
-                    const float *targets, int n, int H, int W, const SupportOpts *o, int verbose,
-                    const char *label, Model *out, int *trained, float *loss) {
-    if (trained) *trained = 0;
+int gad_support_find(const SupportId *id, const char *ro_dir, const char *dir, const Model *orig, Model *out,
+                     float *loss, char *path, size_t len) {
     if (loss) *loss = NAN;
-    if (try_cache(orig, path, key, out, loss)) return 0;
-    if (!targets) return 1;
+    if (ro_dir) {
+        snprintf(path, len, "%s/%s", ro_dir, id->file);
+        if (try_cache(orig, path, id->key, out, loss)) return 1;
+    }
+    snprintf(path, len, "%s/%s", dir, id->file);
+    return try_cache(orig, path, id->key, out, loss);
+}
 
+int gad_support_train(const SupportId *id, const Model *orig, const float *x, const float *targets, int n, int H,
+                      int W, const char *path, int verbose, const char *label, Model *out, float *loss) {
+    const SupportOpts *o = &id->opts;
+    if (loss) *loss = NAN;
     model_clone(out, orig);
     TrainOpts t;
     train_opts_default(&t);
@@ -82,7 +97,7 @@ int gad_support_get(const Model *orig, const char *path, const char *key, const 
         return -1;  /* train_regression set the error */
     }
     char buf[64];
-    meta_set(&out->meta, "gad_support_key", key);
+    meta_set(&out->meta, "gad_support_key", id->key);
     snprintf(buf, sizeof buf, "%.9g", (double)o->alpha);
     meta_set(&out->meta, "gad_alpha", buf);
     snprintf(buf, sizeof buf, "%d", o->epochs);
@@ -107,7 +122,6 @@ int gad_support_get(const Model *orig, const char *path, const char *key, const 
         model_free(out);
         return -1;
     }
-    if (trained) *trained = 1;
     if (loss) *loss = l;
     return 0;
 }

@@ -47,17 +47,12 @@ static void act_range(const ActJob *j, size_t lo, size_t hi) {
     float *O = j->out;
     size_t i = lo;
     const size_t end = lo + (hi - lo) / BLK * BLK;
-    const int std = j->rule == RELU_STANDARD, dec = j->rule == RELU_DECONV;
     switch (j->op) {
     case OP_RELU: BLOCKS(a[k] > 0.0f ? a[k] : 0.0f) break;
     case OP_ADD: BLOCKS(a[k] + b[k]) break;
     case OP_ADD_RELU: BLOCKS(a[k] + b[k] > 0.0f ? a[k] + b[k] : 0.0f) break;
     case OP_ACC: BLOCKS(c[k] + a[k]) break; /* out += a */
-    case OP_RELU_BWD: /* a = y, b = dy */
-        if (std) BLOCKS(c[k] + (a[k] > 0.0f ? b[k] : 0.0f))
-        else if (dec) BLOCKS(c[k] + (b[k] > 0.0f ? b[k] : 0.0f))
-        else BLOCKS(c[k] + ((a[k] > 0.0f && b[k] > 0.0f) ? b[k] : 0.0f))
-        break;
+    case OP_RELU_BWD: BLOCKS(c[k] + relu_backward_term(j->rule, a[k], b[k])) break; /* a = y, b = dy */
     case OP_RELU_BWD_SET:
         for (; i < end; i += BLK) relu_backward_set_block(j->rule, A + i, B + i, O + i);
         break;

@@ -28,7 +28,7 @@ BUILD   ?= build
 ALLFLAGS = $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA)
 
 LAYERS   = core io ops nn train attr gad
-LIB_SRC  = $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
+LIB_SRC  = $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c src/$(l)/*/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)

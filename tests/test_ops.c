@@ -15,6 +15,7 @@
 #include "ops/conv.h"
 #include "ops/linear.h"
 #include "ops/pool.h"
+#include "ops/ref.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,7 @@
  * Eval mode: normalise by the running statistics; a per-element affine map, so an
  *   image's output never depends on the rest of the batch.
  * Backward accumulates (+=) into dx, dgamma, dbeta, each skipped when NULL.
+ * The naive twins: ops/ref.h.
  * Not for: 1-D/3-D batch norm, momentum = None (cumulative average). */
 #ifndef GAD_OPS_BN_H
 #define GAD_OPS_BN_H
@@ -40,13 +41,5 @@ void bn_forward_eval_act(int N, int C, int HW, const float *x, const float *gamm
  * (conv2d_forward_affine) with the same bits. */
 void bn_eval_affine(int C, const float *gamma, const float *beta, const float *running_mean,
                     const float *running_var, float eps, float *scale, float *shift);
-
-/* Naive references (double accumulation, straightforward loops). */
-void bn_forward_train_ref(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
-                          float *running_mean, float *running_var, float momentum, float eps,
-                          float *y, float *save_mean, float *save_invstd);
-void bn_backward_train_ref(int N, int C, int HW, const float *x, const float *gamma,
-                           const float *save_mean, const float *save_invstd, const float *dy,
-                           float *dx, float *dgamma, float *dbeta);
 
 #endif

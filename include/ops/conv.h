@@ -3,7 +3,7 @@
  *   Ho = (H + 2*ph - kh) / sh + 1, Wo likewise (floor), zero padding.
  * Forward: im2col + gemm per image over workspace scratch. Backward accumulates
  * (+=) into dx, dw, db, each skipped when NULL (the caller zeroes them).
- * conv2d_*_ref: naive loops, the reference the fast path is tested against.
+ * The naive twins, which the fast routes are tested against: ops/ref.h.
  * Not for: dilation, groups, other padding modes. */
 #ifndef GAD_OPS_CONV_H
 #define GAD_OPS_CONV_H
@@ -58,9 +58,5 @@ void conv2d_backward(const ConvShape *s, const float *x, const float *w, const f
 void conv2d_backward_fresh(const ConvShape *s, const float *x, const float *w, const float *prep_dx,
                            const float *dy, float *dx, int dx_fresh, const float *relu_y, ReluRule rule, float *dw,
                            float *db, Workspace *ws);
-
-void conv2d_forward_ref(const ConvShape *s, const float *x, const float *w, const float *b, float *y);
-void conv2d_backward_ref(const ConvShape *s, const float *x, const float *w, const float *dy,
-                         float *dx, float *dw, float *db);
 
 #endif

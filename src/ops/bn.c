@@ -6,7 +6,6 @@
  * in blocks of BLK through local arrays, which compilers vectorise at -O2; channels
  * are spread over the thread pool (each channel is independent, so results never
  * depend on threads).
- * References (*_ref): every step in double, written as the textbook formulas.
  * Train forward also accepts NULL running_* or save_* (that output is then skipped).
  * Not for: 1-D/3-D batch norm, momentum = None, gamma/beta absent (affine = False). */
 #include "ops/bn.h"
@@ -242,54 +241,4 @@ void bn_backward_eval(int N, int C, int HW, const float *x, const float *gamma,
     j.x = x; j.gamma = gamma; j.dy = dy; j.rmean = running_mean; j.rvar = running_var; j.eps = eps;
     j.dx = dx; j.dgamma = dgamma; j.dbeta = dbeta;
     par_run(bwd_worker, &j);
-}
-
-/* ---- references: every step in double ---- */
-
-void bn_forward_train_ref(int N, int C, int HW, const float *x, const float *gamma, const float *beta,
-                          float *running_mean, float *running_var, float momentum, float eps,
-                          float *y, float *save_mean, float *save_invstd) {
-    const double cnt = (double)N * HW;
-    for (int c = 0; c < C; c++) {
-        double mean = 0.0, var = 0.0;
-        for (int n = 0; n < N; n++)
-            for (int p = 0; p < HW; p++) mean += AT(x, n, c, p);
-        mean /= cnt;
-        for (int n = 0; n < N; n++)
-            for (int p = 0; p < HW; p++) var += (AT(x, n, c, p) - mean) * (AT(x, n, c, p) - mean);
-        var /= cnt;
-        double invstd = 1.0 / sqrt(var + eps);
-        for (int n = 0; n < N; n++)
-            for (int p = 0; p < HW; p++)
-                AT(y, n, c, p) = (float)((AT(x, n, c, p) - mean) * invstd * gamma[c] + beta[c]);
-        if (save_mean) save_mean[c] = (float)mean;
-        if (save_invstd) save_invstd[c] = (float)invstd;
-        if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
-        if (running_var) running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * var * cnt / (cnt - 1.0));
-    }
-}
-
-void bn_backward_train_ref(int N, int C, int HW, const float *x, const float *gamma,
-                           const float *save_mean, const float *save_invstd, const float *dy,
-                           float *dx, float *dgamma, float *dbeta) {
-    const double cnt = (double)N * HW;
-    for (int c = 0; c < C; c++) {
-        /* xhat = (x - mean) * invstd;  y = gamma * xhat + beta
-         * dx = gamma * invstd / cnt * (cnt * dy - sum(dy) - xhat * sum(dy * xhat)) */
-        double sdy = 0.0, sdyxh = 0.0, invstd = save_invstd[c];
-        for (int n = 0; n < N; n++)
-            for (int p = 0; p < HW; p++) {
-                double xh = (AT(x, n, c, p) - (double)save_mean[c]) * invstd;
-                sdy += AT(dy, n, c, p);
-                sdyxh += AT(dy, n, c, p) * xh;
-            }
-        if (dgamma) dgamma[c] += (float)sdyxh;
-        if (dbeta) dbeta[c] += (float)sdy;
-        if (dx)
-            for (int n = 0; n < N; n++)
-                for (int p = 0; p < HW; p++) {
-                    double xh = (AT(x, n, c, p) - (double)save_mean[c]) * invstd;
-                    AT(dx, n, c, p) += (float)(gamma[c] * invstd / cnt * (cnt * AT(dy, n, c, p) - sdy - xh * sdyxh));
-                }
-    }
 }

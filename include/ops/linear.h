@@ -32,8 +32,5 @@ void linear_fold(int O, int C, int B, const float *w, float *wf);
 void linear_unfold_add(int O, int C, int B, const float *dwf, float *dw);
 void linear_backward(int N, int I, int O, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db);
-void linear_forward_ref(int N, int I, int O, const float *x, const float *w, const float *b, float *y);
-void linear_backward_ref(int N, int I, int O, const float *x, const float *w, const float *dy,
-                         float *dx, float *dw, float *db);
 
 #endif

@@ -6,8 +6,8 @@
  * linear.h, pool.h, act.h). Every backward accumulates (+=) into the gradients, which
  * the caller zeroes, and skips those that are NULL.
  * Bits: the element-wise kernels (ReLU, add, max and average pooling) do the fast
- * kernels' operations in the same order, so they give the same bits; convolution and
- * batch norm sum in double, so they differ from the fast kernels (float
+ * kernels' operations in the same order, so they give the same bits; convolution,
+ * linear and batch norm sum in double, so they differ from the fast kernels (float
  * sums in blocks) by rounding.
  * Not here: dropout, whose kernel (ops/act.c) is already one plain loop. */
 #ifndef GAD_OPS_REF_H
@@ -35,6 +35,11 @@ void bn_forward_eval_ref(int N, int C, int HW, const float *x, const float *gamm
 void bn_backward_eval_ref(int N, int C, int HW, const float *x, const float *gamma,
                           const float *running_mean, const float *running_var, float eps, const float *dy,
                           float *dx, float *dgamma, float *dbeta);
+
+/* linear_ref.c */
+void linear_forward_ref(int N, int I, int O, const float *x, const float *w, const float *b, float *y);
+void linear_backward_ref(int N, int I, int O, const float *x, const float *w, const float *dy,
+                         float *dx, float *dw, float *db);
 
 /* pool_ref.c */
 void maxpool_forward_ref(int N, int C, int H, int W, int k, int s, int p, const float *x, float *y,

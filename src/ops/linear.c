@@ -338,36 +338,3 @@ void linear_unfold_add(int O, int C, int B, const float *dwf, float *dw) {
     FoldJob j = {O, C, B, NULL, dwf, NULL, dw};
     par_run(fold_worker, &j);
 }
-
-void linear_forward_ref(int N, int I, int O, const float *x, const float *w, const float *b, float *y) {
-    for (int n = 0; n < N; n++)
-        for (int o = 0; o < O; o++) {
-            double s = b ? b[o] : 0.0;
-            for (int i = 0; i < I; i++) s += (double)x[(size_t)n * I + i] * w[(size_t)o * I + i];
-            y[(size_t)n * O + o] = (float)s;
-        }
-}
-
-void linear_backward_ref(int N, int I, int O, const float *x, const float *w, const float *dy,
-                         float *dx, float *dw, float *db) {
-    if (dx)
-        for (int n = 0; n < N; n++)
-            for (int i = 0; i < I; i++) {
-                double s = 0.0;
-                for (int o = 0; o < O; o++) s += (double)dy[(size_t)n * O + o] * w[(size_t)o * I + i];
-                dx[(size_t)n * I + i] += (float)s;
-            }
-    if (dw)
-        for (int o = 0; o < O; o++)
-            for (int i = 0; i < I; i++) {
-                double s = 0.0;
-                for (int n = 0; n < N; n++) s += (double)dy[(size_t)n * O + o] * x[(size_t)n * I + i];
-                dw[(size_t)o * I + i] += (float)s;
-            }
-    if (db)
-        for (int o = 0; o < O; o++) {
-            double s = 0.0;
-            for (int n = 0; n < N; n++) s += dy[(size_t)n * O + o];
-            db[o] += (float)s;
-        }
-}

@@ -3,6 +3,8 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make asan       the whole test suite under AddressSanitizer + UBSan
 #   THREADS=0       build without pthreads
+#   REFERENCE=1     build/reference/gad: every pass on the reference path (naive kernels,
+#                   plain executor; see plan_new_reference in include/nn/model.h)
 #   make build/peak the machine's fp32 peak (tools/peak.c)
 #   make build/pingpong  the core-to-core round trip (tools/pingpong.c)
 CC      ?= cc
@@ -24,7 +26,13 @@ LIBS     = -lm
 else
 LIBS     = -lm -lpthread
 endif
+ifeq ($(REFERENCE),1)
+CPPFLAGS += -DGAD_REFERENCE
+BUILD   ?= build/reference
+BIN      = $(BUILD)/gad
+endif
 BUILD   ?= build
+BIN     ?= gad
 ALLFLAGS = $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA)
 
 LAYERS   = core io ops nn train attr gad
@@ -38,9 +46,9 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_LIB_OBJ = $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 
 .PHONY: all test asan clean
-all: gad
+all: $(BIN)
 
-gad: $(CLI_OBJ) $(BUILD)/libgad.a
+$(BIN): $(CLI_OBJ) $(BUILD)/libgad.a
 	$(CC) $(ALLFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libgad.a $(LIBS)
 
 $(BUILD)/libgad.a: $(LIB_OBJ)
@@ -83,7 +91,7 @@ $(BUILD)/tests/main.o: CPPFLAGS += -I$(BUILD)
 $(BUILD)/run_tests: $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libgad.a
 	$(CC) $(ALLFLAGS) -o $@ $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libgad.a $(LIBS)
 
-test: gad $(BUILD)/run_tests
+test: $(BIN) $(BUILD)/run_tests
 	./$(BUILD)/run_tests $(T)
 
 asan:

@@ -35,7 +35,16 @@ struct Layer {
     float p;         /* dropout probability */
 };
 
+/* The shape of one image's activation: per = c*h*w floats. */
+typedef struct { int c, h, w; size_t per; } ActShape;
+
 const char *layer_kind_name(LayerKind k);
+/* shape [nlayers + 1] = every activation's shape for batches of up to max_batch images
+ * of [3,H,W]. Returns 0, or -1 with err set when the model cannot take that size. */
+int layer_shapes(const Model *m, int max_batch, int H, int W, ActShape *shape);
+/* Layer l's dropout seed in a pass seeded by seed: the masks depend on (seed, l) only,
+ * so the fast and the reference executor draw the same ones. */
+uint64_t layer_seed(uint64_t seed, int l);
 /* round(base * width), at least 1: the channel count of a width-scaled model. */
 int model_channels(int base, float width);
 /* Fill m's config, params_info (names, shapes, no data yet) and layer list; *offsets

@@ -106,6 +106,12 @@ typedef struct Plan Plan;    /* activations, saved tensors, workspace: private *
 /* Make a plan for batches of up to max_batch images of [3,H,W]. Returns NULL with
  * err set if the model cannot take that size. The caller frees with plan_free. */
 Plan *plan_new(const Model *m, int max_batch, int H, int W);
+/* The same, for the reference path: its passes run every layer's forward and backward
+ * in order through the naive kernels (ops/ref.h), each activation and gradient in its
+ * own buffer, the ReLU rule applied at every ReLU (nn/reference.c), with nothing fused.
+ * Much slower; the same results but for rounding (tests/test_reference.c). With
+ * `make REFERENCE=1`, plan_new makes these too, so every command runs on that path. */
+Plan *plan_new_reference(const Model *m, int max_batch, int H, int W);
 void plan_free(Plan *p);
 /* The sizes p was made for: batches of up to *max_batch images of [3,*h,*w]
  * (each pointer may be NULL). Added for attr_compute, which takes a plan only. */

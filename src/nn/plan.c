@@ -27,6 +27,7 @@
 #include "core/err.h"
 #include "nn/layers.h"
 #include "nn/model.h"
+#include "nn/reference.h"
 #include "ops/act.h"
 #include "ops/bn.h"
 #include "ops/conv.h"
@@ -34,8 +35,6 @@
 #include "ops/pool.h"
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct { int c, h, w; size_t per; } ActShape;  /* per = c*h*w floats per image */
 
 struct Plan {
     int max_batch, H, W;
@@ -74,6 +73,8 @@ struct Plan {
     float *grad_block;    /* the slots */
     Workspace ws;
     int last_n, last_train; /* the last forward (backward must match it) */
+    RefPlan *ref;         /* set: a reference plan (plan_new_reference), whose passes go to
+                           * nn/reference.c; every field above but the sizes is then unused */
 };
 
 /* Layer l is an adaptive average pool of a 1x1 map (VGG at 32x32: 512 values each
@@ -100,59 +101,40 @@ static int grad_target(const Model *m, const Plan *p, int l, int *first) {
     return a;
 }
 
-Plan *plan_new(const Model *m, int max_batch, int H, int W) {
-    int nl = m->nlayers, na = nl + 1, minside = model_min_input(m);
-    if (max_batch < 1) { err_set("batch size %d: must be at least 1", max_batch); return NULL; }
+int layer_shapes(const Model *m, int max_batch, int H, int W, ActShape *shape) {
+    const int minside = model_min_input(m);
+    if (max_batch < 1) { err_set("batch size %d: must be at least 1", max_batch); return -1; }
     if (H < minside || W < minside) {
         err_set("input %dx%d is too small: %s takes at least %dx%d", H, W, model_arch_name(m->cfg.arch),
                 minside, minside);
-        return NULL;
+        return -1;
     }
-    if (H > 16384 || W > 16384) { err_set("input %dx%d is too large (limit 16384)", H, W); return NULL; }
-    Plan *p = xcalloc(1, sizeof *p);
-    p->max_batch = max_batch; p->H = H; p->W = W;
-    p->nlayers = nl;
-    p->n_params = m->n_params;
-    p->shape = xcalloc((size_t)na, sizeof *p->shape);
-    int *readers = xcalloc((size_t)na, sizeof(int));
-    p->glast = xmalloc((size_t)na * sizeof(int));
-    for (int a = 0; a < na; a++) p->glast[a] = -1;
-
-    /* shapes, readers, workspace */
-    p->shape[0] = (ActShape){3, H, W, (size_t)3 * H * W};
-    size_t ws_bytes = 0, maxper = 0;
-    for (int l = 0; l < nl; l++) {
+    if (H > 16384 || W > 16384) { err_set("input %dx%d is too large (limit 16384)", H, W); return -1; }
+    shape[0] = (ActShape){3, H, W, (size_t)3 * H * W};
+    for (int l = 0; l < m->nlayers; l++) {
         const Layer *L = &m->layers[l];
-        ActShape in = p->shape[L->in], o = in;
-        readers[L->in]++;
-        p->glast[L->in] = l;
-        if (L->in2 >= 0) { readers[L->in2]++; p->glast[L->in2] = l; }
+        ActShape in = shape[L->in], o = in;
         switch (L->kind) {
-        case LK_CONV: {
+        case LK_CONV:
             GAD_ASSERT(m->params_info[L->w].dim[1] == in.c);
             if (in.h + 2 * L->pad < L->k || in.w + 2 * L->pad < L->k) o.h = 0;
             else {
-                ConvShape cs = conv_shape(max_batch, in.c, in.h, in.w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
-                size_t b = conv_scratch_bytes(&cs);
-                if (b > ws_bytes) ws_bytes = b;
-                o.c = L->cout; o.h = cs.Ho; o.w = cs.Wo;
+                o.c = L->cout;
+                o.h = (in.h + 2 * L->pad - L->k) / L->s + 1;
+                o.w = (in.w + 2 * L->pad - L->k) / L->s + 1;
             }
             break;
-        }
         case LK_MAXPOOL:
             o.h = in.h + 2 * L->pad < L->k ? 0 : pool_out_size(in.h, L->k, L->s, L->pad);
             o.w = in.w + 2 * L->pad < L->k ? 0 : pool_out_size(in.w, L->k, L->s, L->pad);
             break;
         case LK_AVGPOOL: o.h = o.w = L->k; break;
-        case LK_LINEAR: {
+        case LK_LINEAR:
             GAD_ASSERT((size_t)m->params_info[L->w].dim[1] == in.per);
             o.c = L->cout; o.h = o.w = 1;
-            size_t b = linear_scratch_bytes((int)in.per);
-            if (b > ws_bytes) ws_bytes = b;
             break;
-        }
         case LK_ADD: {
-            ActShape b = p->shape[L->in2];
+            ActShape b = shape[L->in2];
             GAD_ASSERT(b.c == in.c && b.h == in.h && b.w == in.w && L->in2 != L->in);
             break;
         }
@@ -161,13 +143,46 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         if (o.h < 1 || o.w < 1) {
             err_set("input %dx%d is too small for %s (layer %d, %s, gets %dx%d)", H, W,
                     model_arch_name(m->cfg.arch), l, layer_kind_name(L->kind), in.h, in.w);
-            free(readers);
-            plan_free(p);
-            return NULL;
+            return -1;
         }
         o.per = (size_t)o.c * o.h * o.w;
-        p->shape[l + 1] = o;
-        if (o.per > maxper) maxper = o.per;
+        shape[l + 1] = o;
+    }
+    return 0;
+}
+
+Plan *plan_new(const Model *m, int max_batch, int H, int W) {
+#ifdef GAD_REFERENCE
+    return plan_new_reference(m, max_batch, H, W); /* make REFERENCE=1: every plan is one */
+#endif
+    int nl = m->nlayers, na = nl + 1;
+    ActShape *shape = xcalloc((size_t)na, sizeof *shape);
+    if (layer_shapes(m, max_batch, H, W, shape)) { free(shape); return NULL; }
+    Plan *p = xcalloc(1, sizeof *p);
+    p->max_batch = max_batch; p->H = H; p->W = W;
+    p->nlayers = nl;
+    p->n_params = m->n_params;
+    p->shape = shape;
+    int *readers = xcalloc((size_t)na, sizeof(int));
+    p->glast = xmalloc((size_t)na * sizeof(int));
+    for (int a = 0; a < na; a++) p->glast[a] = -1;
+
+    /* readers, workspace */
+    size_t ws_bytes = 0, maxper = 0;
+    for (int l = 0; l < nl; l++) {
+        const Layer *L = &m->layers[l];
+        const ActShape in = p->shape[L->in];
+        readers[L->in]++;
+        p->glast[L->in] = l;
+        if (L->in2 >= 0) { readers[L->in2]++; p->glast[L->in2] = l; }
+        size_t b = 0;
+        if (L->kind == LK_CONV) {
+            ConvShape cs = conv_shape(max_batch, in.c, in.h, in.w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
+            b = conv_scratch_bytes(&cs);
+        }
+        if (L->kind == LK_LINEAR) b = linear_scratch_bytes((int)in.per);
+        if (b > ws_bytes) ws_bytes = b;
+        if (p->shape[l + 1].per > maxper) maxper = p->shape[l + 1].per;
     }
     p->glast[nl] = nl; /* the logits' gradient is live from the start */
 
@@ -302,8 +317,21 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
     return p;
 }
 
+Plan *plan_new_reference(const Model *m, int max_batch, int H, int W) {
+    ActShape *shape = xcalloc((size_t)m->nlayers + 1, sizeof *shape);
+    if (layer_shapes(m, max_batch, H, W, shape)) { free(shape); return NULL; }
+    Plan *p = xcalloc(1, sizeof *p);
+    p->max_batch = max_batch; p->H = H; p->W = W;
+    p->nlayers = m->nlayers;
+    p->n_params = m->n_params;
+    p->ref = ref_new(m, max_batch, shape);
+    free(shape);
+    return p;
+}
+
 void plan_free(Plan *p) {
     if (!p) return;
+    ref_free(p->ref);
     free(p->shape); free(p->val); free(p->gslot); free(p->glast); free(p->slot);
     free(p->argmax); free(p->mask); free(p->save_mean); free(p->save_invstd);
     free(p->fold); free(p->wf); free(p->dfeat); free(p->relu_after); free(p->bn_fuse); free(p->relu_into);
@@ -321,8 +349,8 @@ void plan_size(const Plan *p, int *max_batch, int *h, int *w) {
     if (w) *w = p->W;
 }
 
-/* A well-mixed per-layer dropout seed: masks depend on (mode.seed, layer) only. */
-static uint64_t layer_seed(uint64_t seed, int l) {
+/* A well-mixed per-layer dropout seed. */
+uint64_t layer_seed(uint64_t seed, int l) {
     uint64_t z = seed + 0x9E3779B97F4A7C15ull * (uint64_t)(l + 1);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -352,6 +380,7 @@ static const float *prep_of(Model *m, Plan *p, int l, const ConvShape *cs, int d
 
 const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mode) {
     check_plan(m, p);
+    if (p->ref) return ref_forward(m, p->ref, x, n, mode);
     GAD_ASSERT(n >= 1 && n <= p->max_batch);
     memcpy(p->val[0], x, (size_t)n * p->shape[0].per * sizeof(float));
     int has_bn = 0;
@@ -448,6 +477,10 @@ static float *G(Plan *p, int a, float *dx) { return a == 0 ? dx : p->slot[p->gsl
 
 void model_backward(Model *m, Plan *p, const float *dlogits, float *dx, int param_grads, PassMode mode) {
     check_plan(m, p);
+    if (p->ref) {
+        ref_backward(m, p->ref, dlogits, dx, param_grads, mode);
+        return;
+    }
     int n = p->last_n, nl = m->nlayers;
     GAD_ASSERT(n >= 1 && p->last_train == mode.train); /* backward of the last forward */
     GAD_ASSERT(!param_grads || m->grads);

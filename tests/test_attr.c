@@ -718,3 +718,37 @@ TEST(explain_cli) {
     free(ref);
     fix_close(&fx);
 }
+
+/* The three ramps: their ends, monotone darkening, the table a colour bar draws,
+ * and the old entry point (heatmap_colour) giving the same colours. */
+TEST(heatmap_ramps) {
+    unsigned char c[3], d[3], tab[5 * 3];
+    heatmap_ramp(HEAT_REDS, 0, c);
+    CHECK(c[0] == 255 && c[1] == 255 && c[2] == 255);
+    heatmap_ramp(HEAT_REDS, 1, c);
+    CHECK(c[0] > 3 * c[1] && c[0] > 3 * c[2]);
+    heatmap_ramp(HEAT_BLUES, 1, c);
+    CHECK(c[2] > 2 * c[0]);
+    for (int r = HEAT_BLUES; r <= HEAT_REDS; r++) {
+        int last = 3 * 255 + 1;
+        for (int i = 0; i <= 20; i++) {
+            heatmap_ramp((HeatRamp)r, i / 20.0f, c);
+            int sum = c[0] + c[1] + c[2];
+            CHECKF(sum < last, "ramp %d not darkening at %d", r, i);
+            last = sum;
+        }
+    }
+    heatmap_ramp(HEAT_REDS, NAN, c);
+    heatmap_ramp(HEAT_REDS, -3, d);
+    CHECK(!memcmp(c, d, 3) && c[0] == 255);
+    heatmap_ramp_table(HEAT_DIVERGING, 5, tab);
+    heatmap_colour(-1, 0, c);
+    CHECK(!memcmp(tab, c, 3));
+    heatmap_colour(1, 0, c);
+    CHECK(!memcmp(tab + 12, c, 3));
+    heatmap_ramp(HEAT_DIVERGING, 0, c);
+    CHECK(!memcmp(tab + 6, c, 3));
+    heatmap_ramp_table(HEAT_BLUES, 5, tab);
+    heatmap_colour(0.5f, 1, c);
+    CHECK(!memcmp(tab + 6, c, 3));
+}

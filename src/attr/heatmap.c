@@ -1,7 +1,7 @@
 /* heatmap: Captum-style normalisation of attribution maps, colour maps, overlays,
- * the [heatmap | overlay] PNG of `gad explain`, and a small RGB canvas for figures
- * (see attr/heatmap.h). The PNG encoding itself is io/image.h's.
- * Not for: computing attributions (attr.c), text rendering. */
+ * and the [heatmap | overlay] PNG of `gad explain` (see attr/heatmap.h). Drawing
+ * is io/canvas.h's, the PNG encoding io/image.h's.
+ * Not for: computing attributions (attr.c), text and layout (io/). */
 #include "attr/heatmap.h"
 #include "core/err.h"
 #include "io/image.h"
@@ -53,9 +53,12 @@ float heatmap_normalize(const float *attr, int C, int H, int W, int absolute, fl
 static const unsigned char diverging[7][3] = {/* RdBu reversed: -1 .. +1 */
                                               {5, 48, 97},    {33, 102, 172}, {146, 197, 222}, {247, 247, 247},
                                               {244, 165, 130}, {178, 24, 43}, {103, 0, 31}};
-static const unsigned char sequential[5][3] = {/* white to dark blue: 0 .. 1 */
-                                               {255, 255, 255}, {198, 219, 239}, {107, 174, 214},
-                                               {33, 113, 181}, {8, 48, 107}};
+static const unsigned char blues[5][3] = {/* white to dark blue: 0 .. 1 */
+                                          {255, 255, 255}, {198, 219, 239}, {107, 174, 214},
+                                          {33, 113, 181}, {8, 48, 107}};
+static const unsigned char reds[5][3] = {/* white to dark red: 0 .. 1 */
+                                         {255, 255, 255}, {252, 187, 161}, {251, 106, 74},
+                                         {203, 24, 29}, {103, 0, 13}};
 
 static void ramp(const unsigned char (*cp)[3], int ncp, float t, unsigned char rgb[3]) {
     if (!(t > 0)) t = 0; /* NaN too */
@@ -67,9 +70,22 @@ static void ramp(const unsigned char (*cp)[3], int ncp, float t, unsigned char r
     for (int k = 0; k < 3; k++) rgb[k] = (unsigned char)lrintf(cp[i][k] + f * (cp[i + 1][k] - cp[i][k]));
 }
 
+void heatmap_ramp(HeatRamp r, float v, unsigned char rgb[3]) {
+    switch (r) {
+    case HEAT_BLUES: ramp(blues, 5, v, rgb); break;
+    case HEAT_REDS: ramp(reds, 5, v, rgb); break;
+    default: ramp(diverging, 7, (v + 1) * 0.5f, rgb); break;
+    }
+}
+
+void heatmap_ramp_table(HeatRamp r, int n, unsigned char *rgb) {
+    GAD_ASSERT(n >= 2);
+    float lo = r == HEAT_DIVERGING ? -1.0f : 0.0f;
+    for (int i = 0; i < n; i++) heatmap_ramp(r, lo + (1.0f - lo) * (float)i / (float)(n - 1), rgb + 3 * i);
+}
+
 void heatmap_colour(float v, int absolute, unsigned char rgb[3]) {
-    if (absolute) ramp(sequential, 5, v, rgb);
-    else ramp(diverging, 7, (v + 1) * 0.5f, rgb);
+    heatmap_ramp(absolute ? HEAT_BLUES : HEAT_DIVERGING, v, rgb);
 }
 
 void heatmap_input_rgb(const float *x, int H, int W, const float *mean, const float *std, unsigned char *rgb) {
@@ -94,7 +110,11 @@ void heatmap_input_rgb(const float *x, int H, int W, const float *mean, const fl
 }
 
 void heatmap_render(const float *norm, int H, int W, int absolute, unsigned char *rgb) {
-    for (size_t p = 0; p < (size_t)H * W; p++) heatmap_colour(norm[p], absolute, rgb + 3 * p);
+    heatmap_render_ramp(norm, H, W, absolute ? HEAT_BLUES : HEAT_DIVERGING, rgb);
+}
+
+void heatmap_render_ramp(const float *norm, int H, int W, HeatRamp r, unsigned char *rgb) {
+    for (size_t p = 0; p < (size_t)H * W; p++) heatmap_ramp(r, norm[p], rgb + 3 * p);
 }
 
 void heatmap_overlay(const float *norm, const unsigned char *img, int H, int W, int absolute,
@@ -147,67 +167,4 @@ int heatmap_write_png(const char *path, const float *attr, const float *x, int n
     free(img);
     free(tile);
     return rc;
-}
-
-/* ------------------------------------------------------------------ canvas */
-
-void canvas_init(Canvas *c, int w, int h, const unsigned char *bg) {
-    static const unsigned char white[3] = {255, 255, 255};
-    GAD_ASSERT(w >= 1 && h >= 1);
-    if (!bg) bg = white;
-    c->w = w;
-    c->h = h;
-    c->rgb = xmalloc((size_t)w * h * 3);
-    for (size_t p = 0; p < (size_t)w * h; p++) memcpy(c->rgb + 3 * p, bg, 3);
-}
-
-void canvas_free(Canvas *c) {
-    free(c->rgb);
-    c->rgb = NULL;
-    c->w = c->h = 0;
-}
-
-static void put(Canvas *c, int x, int y, const unsigned char col[3]) {
-    if (x >= 0 && y >= 0 && x < c->w && y < c->h) memcpy(c->rgb + 3 * ((size_t)y * c->w + x), col, 3);
-}
-
-void canvas_blit(Canvas *c, int x, int y, const unsigned char *rgb, int tw, int th, int scale) {
-    for (int r = 0; r < th * scale; r++)
-        for (int q = 0; q < tw * scale; q++) put(c, x + q, y + r, rgb + 3 * ((size_t)(r / scale) * tw + q / scale));
-}
-
-void canvas_fill_rect(Canvas *c, int x, int y, int w, int h, const unsigned char col[3]) {
-    for (int r = y; r < y + h; r++)
-        for (int q = x; q < x + w; q++) put(c, q, r, col);
-}
-
-void canvas_line(Canvas *c, double x0, double y0, double x1, double y1, const unsigned char col[3], int thick) {
-    if (thick < 1) thick = 1;
-    double len = hypot(x1 - x0, y1 - y0);
-    int steps = (int)ceil(len * 2) + 1;
-    for (int i = 0; i <= steps; i++) {
-        double t = (double)i / steps;
-        /* pixel (q, r) covers [q, q+1): a point at x falls in pixel floor(x) */
-        int cx = (int)floor(x0 + t * (x1 - x0) - (thick - 1) * 0.5);
-        int cy = (int)floor(y0 + t * (y1 - y0) - (thick - 1) * 0.5);
-        canvas_fill_rect(c, cx, cy, thick, thick, col);
-    }
-}
-
-void canvas_polygon(Canvas *c, const int *xy, int n, int ox, int oy, int scale, const unsigned char col[3],
-                    int thick) {
-    for (int i = 0; i < n; i++) {
-        int j = (i + 1) % n;
-        canvas_line(c, ox + (xy[2 * i] + 0.5) * scale, oy + (xy[2 * i + 1] + 0.5) * scale,
-                    ox + (xy[2 * j] + 0.5) * scale, oy + (xy[2 * j + 1] + 0.5) * scale, col, thick);
-    }
-}
-
-int canvas_write_png(const Canvas *c, const char *path) {
-    Image img;
-    img.w = c->w;
-    img.h = c->h;
-    img.c = 3;
-    img.data = c->rgb;
-    return png_write(path, &img);
 }

@@ -9,14 +9,16 @@
 #include "core/err.h"
 #include "io/file.h"
 #include "io/image.h"
+#include "io/jpeg.h"
 #include <stdlib.h>
 #include <string.h>
 
 int image_decode(const unsigned char *buf, size_t n, const char *name, Image *img) {
     memset(img, 0, sizeof *img);
     if (n >= 8 && buf[0] == 0x89 && !memcmp(buf + 1, "PNG", 3)) return png_decode(buf, n, name, img);
+    if (n >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF) return jpeg_decode(buf, n, name, img);
     if (n >= 2 && buf[0] == 'P' && buf[1] >= '1' && buf[1] <= '7') return pnm_decode(buf, n, name, img);
-    return err_set("%s: not a PNG, PPM or PGM image (unknown magic bytes)", name);
+    return err_set("%s: not a PNG, JPEG, PPM or PGM image (unknown magic bytes)", name);
 }
 
 int image_load(const char *path, Image *img) {

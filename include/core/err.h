@@ -30,6 +30,19 @@ const char *err_get(void);
 /* Prefix the current message with "prefix: " (e.g. the file name). Returns -1. */
 int err_prefix(const char *prefix);
 
+/* A warning: something was skipped or assumed, and the user must hear of it (a
+ * file in a data folder that is not a readable image, a model fed pixels without
+ * normalisation). Prints "gad: warning: MESSAGE" on stderr, or hands MESSAGE to
+ * the hook an embedding program set with err_set_warn_hook (NULL: stderr again). */
+void err_warn(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+void err_set_warn_hook(void (*hook)(const char *msg, void *ud), void *ud);
+/* Warnings given since the process started. */
+long err_warn_count(void);
+
 /* Checked allocation: on failure print "gad: out of memory (N bytes)" and exit(1).
  * The caller owns the result and frees it with free(). Sizes are overflow-checked. */
 void *xmalloc(size_t n);

@@ -49,6 +49,28 @@ int err_prefix(const char *prefix) {
     return -1;
 }
 
+static void (*warn_hook)(const char *, void *);
+static void *warn_ud;
+static long warn_count;
+
+void err_warn(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    warn_count++;
+    if (warn_hook) warn_hook(msg, warn_ud);
+    else fprintf(stderr, "gad: warning: %s\n", msg);
+}
+
+void err_set_warn_hook(void (*hook)(const char *msg, void *ud), void *ud) {
+    warn_hook = hook;
+    warn_ud = ud;
+}
+
+long err_warn_count(void) { return warn_count; }
+
 static void oom(size_t n) {
     fprintf(stderr, "gad: out of memory (%zu bytes)\n", n);
     exit(1);

@@ -21,6 +21,21 @@
 
 /* ---------------------------------------------------------------- helpers */
 
+/* Warnings (err_warn) collected instead of printed, one per line. */
+static char warned[8192];
+static int nwarned;
+static void grab(const char *m, void *ud) {
+    (void)ud;
+    nwarned++;
+    strncat(warned, m, sizeof warned - strlen(warned) - 2);
+    strcat(warned, "\n");
+}
+static void grab_warnings(void) {
+    warned[0] = 0;
+    nwarned = 0;
+    err_set_warn_hook(grab, NULL);
+}
+
 static const char *fx(const char *rel) { /* fixture path, 4 rotating buffers */
     static char buf[4][512];
     static int k;
@@ -878,9 +893,18 @@ TEST(img_dataset_folder_errors) {
     png[n - 20] ^= 0xff; /* inside IDAT */
     snprintf(p, sizeof p, "%s/b/bad.png", root);
     test_spit(p, png, n);
-    REFUSED(dataset_load(&d, root, NULL, 0, 0, NULL, NULL, 0.2f), "b/bad.png", "CRC");
+    /* a corrupt file is skipped with a warning naming it (here it leaves class b
+     * empty), or is the error with strict */
+    grab_warnings();
+    REFUSED(dataset_load(&d, root, NULL, 0, 0, NULL, NULL, 0.2f), "ds/b", "no image gad can read");
+    CHECKF(nwarned == 1 && strstr(warned, "b/bad.png") && strstr(warned, "CRC") && strstr(warned, "skipped"), "%s",
+           warned);
+    DatasetOpts so = {0};
+    so.strict = 1;
+    so.val_frac = 0.2f;
+    REFUSED(dataset_load_opts(&d, root, &so), "b/bad.png", "CRC");
     test_spit(p, png, n / 2);
-    REFUSED(dataset_load(&d, root, NULL, 0, 0, NULL, NULL, 0.2f), "b/bad.png", "truncated");
+    REFUSED(dataset_load_opts(&d, root, &so), "b/bad.png", "truncated");
     test_spit(p, "P6\n3 1\n255\nabcdefghi", 20); /* a good PPM of another size */
     REFUSED(dataset_load(&d, root, NULL, 0, 0, NULL, NULL, 0.2f), "bad.png", "first one");
     REQUIRE(dataset_load(&d, root, NULL, 4, 4, NULL, NULL, 0.2f) == 0); /* with a size: resized */
@@ -911,4 +935,72 @@ TEST(img_dataset_bundled_fashion) {
     dataset_free(&e);
     dataset_free(&d);
     REFUSED(dataset_load(&d, p, "Sneaker", 0, 0, NULL, NULL, 0.2f), "fashion-pc", "no images");
+}
+
+/* A class folder as users have them: JPEGs (a misleading extension too), a PNG, a
+ * text file, a sub-folder and a hidden file. Every image is read, in name order;
+ * each other entry is a warning naming it (hidden files excepted), or with strict
+ * the error; more than ten skipped are named up to ten, then counted. */
+TEST(img_dataset_folder_mixed_formats) {
+    char root[512], p[640];
+    snprintf(root, sizeof root, "%s/mixed", test_tmpdir());
+    snprintf(p, sizeof p, "%s/cats/sub", root);
+    REQUIRE(file_mkdirs(p) == 0);
+    snprintf(p, sizeof p, "%s/dogs", root);
+    REQUIRE(file_mkdirs(p) == 0);
+    size_t n;
+    unsigned char *j1 = test_slurp(fx("jpeg/photo_420.jpg"), &n);
+    REQUIRE(j1);
+    snprintf(p, sizeof p, "%s/cats/a.jpg", root);
+    test_spit(p, j1, n);
+    snprintf(p, sizeof p, "%s/cats/b.JPEG", root);
+    test_spit(p, j1, n);
+    snprintf(p, sizeof p, "%s/cats/c.png", root); /* a JPEG named .png */
+    test_spit(p, j1, n);
+    free(j1);
+    snprintf(p, sizeof p, "%s/cats/notes.txt", root);
+    test_spit(p, "hello\n", 6);
+    snprintf(p, sizeof p, "%s/cats/.DS_Store", root);
+    test_spit(p, "junk", 4);
+    unsigned char *g = test_slurp(fx("jpeg/photo_gray.png"), &n);
+    REQUIRE(g);
+    snprintf(p, sizeof p, "%s/dogs/d.png", root);
+    test_spit(p, g, n);
+    free(g);
+    Image want, gray;
+    REQUIRE(image_load(fx("jpeg/photo_420.png"), &want) == 0);
+    REQUIRE(image_load(fx("jpeg/photo_gray.png"), &gray) == 0);
+    grab_warnings();
+    Dataset d;
+    REQUIRE(dataset_load(&d, root, NULL, want.h, want.w, NULL, NULL, 0.0f) == 0);
+    CHECK(d.n == 4 && d.nclasses == 2 && d.y[0] == 0 && d.y[2] == 0 && d.y[3] == 1);
+    CHECKF(nwarned == 2 && strstr(warned, "cats/notes.txt") && strstr(warned, "cats/sub") && !strstr(warned, "DS_Store"),
+           "%d warnings: %s", nwarned, warned);
+    size_t hw = (size_t)want.w * want.h;
+    int same = 1;
+    for (int i = 0; i < 3; i++) /* the three JPEGs give Pillow's pixels */
+        for (size_t q = 0; q < hw; q++)
+            for (int c = 0; c < 3; c++)
+                same &= d.x[(size_t)i * 3 * hw + c * hw + q] == want.data[q * 3 + c] / 255.0f;
+    for (size_t q = 0; q < hw; q++) same &= d.x[3 * 3 * hw + q] == gray.data[q] / 255.0f;
+    CHECK(same);
+    dataset_free(&d);
+    DatasetOpts so = {0};
+    so.strict = 1;
+    so.h = want.h;
+    so.w = want.w;
+    REFUSED(dataset_load_opts(&d, root, &so), "cats/notes.txt", "not a PNG, JPEG");
+    /* twelve bad files: ten named, then one line with the count */
+    for (int i = 0; i < 10; i++) {
+        snprintf(p, sizeof p, "%s/dogs/bad%02d.jpg", root, i);
+        test_spit(p, "\xff\xd8\xff", 3);
+    }
+    grab_warnings();
+    REQUIRE(dataset_load(&d, root, NULL, want.h, want.w, NULL, NULL, 0.0f) == 0);
+    CHECKF(nwarned == 11 && strstr(warned, "12 files skipped in all") && !strstr(warned, "bad09"), "%d: %s", nwarned,
+           warned);
+    CHECK(d.n == 4);
+    dataset_free(&d);
+    image_free(&want);
+    image_free(&gray);
 }

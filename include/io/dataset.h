@@ -1,7 +1,9 @@
 /* dataset: images with labels from a data SPEC, decoded and preprocessed into one
  * float block ready for a model:
- *   SPEC = a folder of class sub-folders (root/<class>/<file>.png, .ppm or .pgm, the
- *          torchvision ImageFolder convention; classes sorted by name), or
+ *   SPEC = a folder of class sub-folders (root/<class>/<file>: JPEG, PNG, PPM or PGM,
+ *          told apart by their bytes; the torchvision ImageFolder convention;
+ *          classes sorted by name; a file gad cannot read is a warning, or an
+ *          error with `strict`), or
  *        = an IDX images file (MNIST naming, gzip'd or not) whose labels file sits
  *          beside it ("X-images-idx3-ubyte[.gz]" -> "X-labels-idx1-ubyte[.gz]");
  *          class names come from "X-classes.txt" beside it (one per line) if present,
@@ -28,7 +30,20 @@ typedef struct {
     char *source;        /* the SPEC (owned) */
 } Dataset;
 
-/* h, w: size for the model (0: keep the files' size, which must then agree).
+typedef struct {
+    const char *classes;   /* NULL: every class; "a,b,..." by name or index */
+    int h, w;              /* size for the model (0, 0: the files' own, which must agree) */
+    const float *mean, *std; /* [3] each, or NULL: no normalisation */
+    float val_frac;        /* held-out fraction, in [0,1) */
+    int strict;            /* 1: an entry of a class folder that is not a readable image is an error */
+} DatasetOpts;
+
+/* Load SPEC as o says. Returns 0, or -1 with err set naming the file and the problem
+ * (nothing allocated); skipped files were reported with err_warn. The caller frees
+ * with dataset_free. */
+int dataset_load_opts(Dataset *d, const char *spec, const DatasetOpts *o);
+/* The same with strict = 0.
+ * h, w: size for the model (0: keep the files' size, which must then agree).
  * mean, std: [3] or NULL. val_frac in [0,1). Returns 0, or -1 with err set naming
  * the file and the problem (nothing allocated). The caller frees with dataset_free. */
 int dataset_load(Dataset *d, const char *spec, const char *classes, int h, int w, const float *mean,

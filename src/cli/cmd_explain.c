@@ -2,7 +2,7 @@
  * model with Captum's semantics (attr/attr.h), printed per image (target, its
  * logit, IG's completeness error), written raw as an [N,3,H,W] .npy and as a
  * [heatmap | overlay] PNG (attr/heatmap.h).
- * Input: an .npy [N,3,H,W] or [3,H,W] float32 fed as it is, or one PNG/PPM/PGM
+ * Input: an .npy [N,3,H,W] or [3,H,W] float32 fed as it is, or one JPEG/PNG/PPM/PGM
  * image preprocessed as the model's metadata says (input size, mean/std).
  * Not for: layer attributions, several image files at once (use an .npy). */
 #include "attr/attr.h"
@@ -25,7 +25,7 @@ static void help(void) {
            "model runs in eval mode, maps are per input channel.\n\n"
            "  --weights W        torchvision state_dict saved as safetensors\n"
            "  --input X          .npy float32 [N,3,H,W] or [3,H,W] fed as it is, or one\n"
-           "                     PNG/PPM/PGM image preprocessed as the weights' metadata says\n"
+           "                     JPEG/PNG/PPM/PGM image preprocessed as the weights' metadata says\n"
            "  --method M         saliency  |dy/dx|                      (Captum Saliency)\n"
            "                     deconv    every ReLU passes relu(g)    (Deconvolution)\n"
            "                     gxi       x * dy/dx                    (InputXGradient)\n"

@@ -1,7 +1,7 @@
 /* cmd_predict: `gad predict`: logits, softmax probabilities and the arg-max class of
  * each input image under a vgg16 / resnet18 safetensors model, optionally written
  * as an [N,K] .npy.
- * Input: an .npy [N,3,H,W] or [3,H,W] float32 fed as it is, or one PNG/PPM/PGM image
+ * Input: an .npy [N,3,H,W] or [3,H,W] float32 fed as it is, or one JPEG/PNG/PPM/PGM image
  * preprocessed as the model's metadata says (input size, mean/std).
  * Not for: batches of image files (use an .npy), top-k lists, training. */
 #include "cli/cli.h"
@@ -23,7 +23,7 @@ static void help(void) {
            "metadata has one).\n\n"
            "  --weights W   torchvision state_dict saved as safetensors (tools/export_torchvision.py)\n"
            "  --input X     .npy float32 [N,3,H,W] or [3,H,W], fed to the model as it is\n"
-           "                (H, W >= 32); or one PNG/PPM/PGM image, made RGB, scaled to [0,1],\n"
+           "                (H, W >= 32); or one JPEG/PNG/PPM/PGM image, made RGB, scaled to [0,1],\n"
            "                resized to the model's input_size and normalised with its mean/std\n"
            "                when the weights' metadata gives them\n"
            "  --out F       also write the logits as an [N,K] float32 .npy\n"

@@ -27,9 +27,11 @@ static void usage(FILE *f) {
         "  --hidden H         vgg16 classifier hidden units (default round(4096 * W))\n"
         "  --init W0          start from these weights (safetensors) instead of a fresh\n"
         "                     initialisation; their outputs must match the classes\n"
-        "  --data SPEC        a folder of class sub-folders (root/<class>/ with .png,\n"
-        "                     .ppm, .pgm images) or an IDX images file\n"
+        "  --data SPEC        a folder of class sub-folders (root/<class>/ with JPEG,\n"
+        "                     PNG, PPM or PGM images) or an IDX images file\n"
         "                     (X-images-idx3-ubyte[.gz], its labels file beside it)\n"
+        "  --strict           a file in a class folder that is not an image gad can\n"
+        "                     read is an error (default: a warning naming it)\n"
         "  --classes a,b,...  classes to use, by name or index, in this order\n"
         "                     (default all)\n"
         "  --input-size S     images are resized to SxS (default 32, or W0's input\n"
@@ -133,7 +135,7 @@ int cmd_train(int argc, char **argv) {
     const char *arch_s = NULL, *data = NULL, *classes = NULL, *init = NULL, *out = NULL, *mean_s = NULL,
                *std_s = NULL;
     float width = 1.0f, val_frac = 0.2f;
-    int hidden = 0, input = 0, eval_mode = 0, quiet = 0, width_set = 0, hidden_set = 0, seed = 0;
+    int hidden = 0, input = 0, eval_mode = 0, quiet = 0, width_set = 0, hidden_set = 0, seed = 0, strict = 0;
     TrainOpts o;
     train_opts_default(&o);
     o.train_mode = 1;
@@ -150,7 +152,8 @@ int cmd_train(int argc, char **argv) {
             arg_float(argc, argv, &i, "--lr", &o.lr, 0, 10) ||
             arg_float(argc, argv, &i, "--weight-decay", &o.weight_decay, 0, 10) ||
             arg_int(argc, argv, &i, "--seed", &seed, 0, 2147483647) ||
-            arg_flag(argv, &i, "--eval-mode", &eval_mode) || arg_flag(argv, &i, "--cosine", &o.cosine) || arg_flag(argv, &i, "--quiet", &quiet))
+            arg_flag(argv, &i, "--eval-mode", &eval_mode) || arg_flag(argv, &i, "--cosine", &o.cosine) || arg_flag(argv, &i, "--quiet", &quiet) ||
+            arg_flag(argv, &i, "--strict", &strict))
             continue;
         if (arg_float(argc, argv, &i, "--width", &width, 1e-4f, 16)) { width_set = 1; continue; }
         if (arg_int(argc, argv, &i, "--hidden", &hidden, 1, 1 << 20)) { hidden_set = 1; continue; }
@@ -201,8 +204,14 @@ int cmd_train(int argc, char **argv) {
     }
     if (!input) input = have_model && m.cfg.in_h >= 32 && m.cfg.in_h == m.cfg.in_w ? m.cfg.in_h : 32;
 
-    if (dataset_load(&d, data, classes, input, input, has_norm ? mean : NULL, has_norm ? stdv : NULL, val_frac))
-        goto fail;
+    DatasetOpts dopt = {0};
+    dopt.classes = classes;
+    dopt.h = dopt.w = input;
+    dopt.mean = has_norm ? mean : NULL;
+    dopt.std = has_norm ? stdv : NULL;
+    dopt.val_frac = val_frac;
+    dopt.strict = strict;
+    if (dataset_load_opts(&d, data, &dopt)) goto fail;
     have_data = 1;
     if (d.nclasses < 2) { err_set("%s: %d class: a classifier needs at least 2", data, d.nclasses); goto fail; }
     if (have_model && m.cfg.num_classes != d.nclasses) {

@@ -9,8 +9,12 @@
  *     class name is an index into the full class list (the sorted folders, or the
  *     X-classes.txt lines / label numbers for IDX).
  *   - folder datasets list the selected classes in the order given, each one's
- *     files sorted by name (only *.png, *.ppm, *.pgm, *.pnm; hidden files skipped);
- *     IDX datasets keep file order.
+ *     entries sorted by name (byte order, as Python's sorted() on UTF-8 names);
+ *     hidden entries (".name") are passed over silently; every other entry is
+ *     decoded by its magic bytes, whatever its extension, and one that is not an
+ *     image gad can read is skipped with a warning naming it (the first ten by
+ *     name, then a count), or is the error under `strict`; IDX datasets keep file
+ *     order.
  *   - held out per class: the last floor(n_c * val_frac + 0.5) images.
  * Not for: augmentation, lazy loading, writing datasets. */
 #include "io/dataset.h"
@@ -47,17 +51,8 @@ static void free_names(char **v, int n) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int has_image_ext(const char *name) {
-    const char *dot = strrchr(name, '.');
-    if (!dot) return 0;
-    char e[8];
-    size_t k = strlen(dot + 1);
-    if (k >= sizeof e) return 0;
-    for (size_t i = 0; i <= k; i++) e[i] = (char)tolower((unsigned char)dot[1 + i]);
-    return !strcmp(e, "png") || !strcmp(e, "ppm") || !strcmp(e, "pgm") || !strcmp(e, "pnm");
-}
-
-/* Sorted names in dir: sub-folders (want_dirs) or image files; hidden ones skipped.
+/* Sorted names in dir: its sub-folders (want_dirs) or every entry (files and
+ * folders alike, for a class folder); hidden ones (".name") are skipped.
  * Returns the count (>= 0) or -1 (err set). */
 static int list_dir(const char *dir, int want_dirs, char ***out) {
     DIR *d = opendir(dir);
@@ -67,11 +62,12 @@ static int list_dir(const char *dir, int want_dirs, char ***out) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
-        char *p = join(dir, e->d_name);
-        struct stat st;
-        int ok = stat(p, &st) == 0 && (want_dirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode) && has_image_ext(e->d_name));
-        free(p);
-        if (!ok) continue;
+        if (want_dirs) {
+            char *p = join(dir, e->d_name);
+            int ok = is_dir(p);
+            free(p);
+            if (!ok) continue;
+        }
         if (n == cap) v = xrealloc(v, sizeof *v * (size_t)(cap = cap ? 2 * cap : 16));
         v[n++] = xstrdup(e->d_name);
     }
@@ -320,34 +316,46 @@ done:
 
 /* ---- folder of class folders -------------------------------------------------- */
 
-static int load_folder(Dataset *d, const char *spec, const char *classes, int h, int w, const float *mean,
-                       const float *std) {
+/* Warnings named one by one before the rest are only counted. */
+#define SKIP_NAMED 10
+
+/* Every entry of the selected class folders, decoded and preprocessed in order. An
+ * entry that is not an image gad can read (another format, a corrupt file, a
+ * folder) is a warning naming it, or with o->strict the error. */
+static int load_folder(Dataset *d, const char *spec, const DatasetOpts *o) {
     char **full = NULL, ***files = NULL;
-    int *sel = NULL, *nfiles = NULL, k = 0, r = -1;
+    int *sel = NULL, *nfiles = NULL, *count = NULL, k = 0, r = -1, skipped = 0, h = o->h, w = o->w;
     int nfull = list_dir(spec, 1, &full);
     if (nfull < 0) return -1;
     if (nfull == 0) { free(full); return err_set("%s: no class folders in this folder", spec); }
-    if ((k = resolve_classes(spec, classes, full, nfull, NULL, &sel)) < 0) { k = 0; goto done; }
+    if ((k = resolve_classes(spec, o->classes, full, nfull, NULL, &sel)) < 0) { k = 0; goto done; }
     files = xcalloc((size_t)k, sizeof *files);
     nfiles = xcalloc((size_t)k, sizeof *nfiles);
+    count = xcalloc((size_t)k, sizeof *count);
     int m = 0;
     for (int j = 0; j < k; j++) {
         char *dir = join(spec, full[sel[j]]);
         nfiles[j] = list_dir(dir, 0, &files[j]);
-        if (nfiles[j] == 0) err_set("%s: empty class folder (no .png, .ppm or .pgm files)", dir);
+        if (nfiles[j] == 0) err_set("%s: empty class folder", dir);
         free(dir);
         if (nfiles[j] <= 0) { nfiles[j] = 0; goto done; }
         m += nfiles[j];
     }
-    int keep = !h, o = 0; /* no size given: every file must have the first one's size */
+    int keep = !h, n = 0; /* no size given: every image must have the first one's size */
     for (int j = 0; j < k; j++) {
         for (int f = 0; f < nfiles[j]; f++) {
             char *dir = join(spec, full[sel[j]]), *p = join(dir, files[j][f]);
             free(dir);
             Image im;
-            int bad = image_load(p, &im);
-            if (!bad && (im.c < 1 || im.c > 4)) bad = err_set("%s: unusable channel count %d", p, im.c);
-            if (!bad && o == 0) {
+            memset(&im, 0, sizeof im);
+            int bad = is_dir(p) ? err_set("%s: a folder inside a class folder (gad reads the files directly in it)", p)
+                                : image_load(p, &im);
+            if (bad && !o->strict) { /* skip it, and say so */
+                if (++skipped <= SKIP_NAMED) err_warn("%s; skipped", err_get());
+                free(p);
+                continue;
+            }
+            if (!bad && n == 0) {
                 if (keep) { h = im.h; w = im.w; }
                 bad = dataset_alloc(d, spec, m, h, w, k, full, sel);
             } else if (!bad && keep && (im.h != h || im.w != w)) {
@@ -357,19 +365,33 @@ static int load_folder(Dataset *d, const char *spec, const char *classes, int h,
             free(p);
             if (bad) {
                 image_free(&im);
-                if (d->x) dataset_free(d);
                 goto done;
             }
-            image_to_input(&im, h, w, mean, std, d->x + (size_t)o * 3 * h * w);
-            d->y[o++] = j;
+            image_to_input(&im, h, w, o->mean, o->std, d->x + (size_t)n * 3 * h * w);
+            d->y[n++] = j;
+            count[j]++;
             image_free(&im);
         }
     }
+    if (skipped > SKIP_NAMED)
+        err_warn("%s: %d files skipped in all (the first %d named above); --strict makes them errors", spec, skipped,
+                 SKIP_NAMED);
+    for (int j = 0; j < k; j++)
+        if (!count[j]) {
+            char *dir = join(spec, full[sel[j]]);
+            err_set("%s: no image gad can read in this class folder (%d files skipped)", dir, nfiles[j]);
+            free(dir);
+            goto done;
+        }
+    d->n = n; /* fewer than allocated when files were skipped */
+    d->x = xrealloc(d->x, sizeof(float) * (size_t)n * 3 * h * w);
     r = 0;
 done:
+    if (r && d->x) dataset_free(d);
     for (int j = 0; files && j < k; j++) free_names(files[j], nfiles[j]);
     free(files);
     free(nfiles);
+    free(count);
     free_names(full, nfull);
     free(sel);
     return r;
@@ -377,20 +399,33 @@ done:
 
 /* ---- public ------------------------------------------------------------------- */
 
-int dataset_load(Dataset *d, const char *spec, const char *classes, int h, int w, const float *mean,
-                 const float *std, float val_frac) {
+int dataset_load_opts(Dataset *d, const char *spec, const DatasetOpts *o) {
     memset(d, 0, sizeof *d);
+    float val_frac = o->val_frac;
+    int h = o->h, w = o->w;
     if (!(val_frac >= 0.0f && val_frac < 1.0f)) return err_set("%s: held-out fraction %g not in [0,1)", spec, (double)val_frac);
     if (h < 0 || w < 0 || (h == 0) != (w == 0)) return err_set("%s: bad image size %dx%d", spec, h, w);
-    for (int k = 0; std && k < 3; k++)
-        if (!(std[k] > 0.0f)) return err_set("%s: normalisation std[%d] = %g must be > 0", spec, k, (double)std[k]);
+    for (int k = 0; o->std && k < 3; k++)
+        if (!(o->std[k] > 0.0f)) return err_set("%s: normalisation std[%d] = %g must be > 0", spec, k, (double)o->std[k]);
     int r;
-    if (is_dir(spec)) r = load_folder(d, spec, classes, h, w, mean, std);
-    else if (file_exists(spec)) r = load_idx(d, spec, classes, h, w, mean, std);
+    if (is_dir(spec)) r = load_folder(d, spec, o);
+    else if (file_exists(spec)) r = load_idx(d, spec, o->classes, h, w, o->mean, o->std);
     else r = err_set("%s: no such folder or file", spec);
     if (r) { memset(d, 0, sizeof *d); return -1; }
     mark_held_out(d, val_frac);
     return 0;
+}
+
+int dataset_load(Dataset *d, const char *spec, const char *classes, int h, int w, const float *mean,
+                 const float *std, float val_frac) {
+    DatasetOpts o = {0};
+    o.classes = classes;
+    o.h = h;
+    o.w = w;
+    o.mean = mean;
+    o.std = std;
+    o.val_frac = val_frac;
+    return dataset_load_opts(d, spec, &o);
 }
 
 void dataset_free(Dataset *d) {

@@ -11,10 +11,13 @@ CC      ?= cc
 OPT     ?= -O2
 WARN     = -std=c99 -Wall -Wextra -pedantic
 CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L
-# FMA contraction is allowed (not -ffast-math): NaN checks and IEEE semantics stay.
-# -fno-math-errno only stops sqrtf from setting errno (nothing reads it), which lets
-# the compiler vectorise loops that call it; results are the same bits.
-CFLAGS  ?= $(OPT) -ffp-contract=fast -fno-math-errno
+# No contraction: a*b + c rounds twice, as C99 writes it, under every compiler and
+# tuning; the kernels that need fused multiply-adds write them out (core/simd.h), so
+# every path that must give the same bits runs the same operations. No -ffast-math:
+# NaN checks and IEEE semantics stay. -fno-math-errno only stops sqrtf from setting
+# errno (nothing reads it), which lets the compiler vectorise loops that call it (and
+# inline fmaf); results are the same bits.
+CFLAGS  ?= $(OPT) -ffp-contract=off -fno-math-errno
 ifeq ($(GENERIC),1)
 ARCH    :=
 else
@@ -59,9 +62,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -MMD -MP -c $< -o $@
 
-# gemm's micro-kernel keeps its accumulators in registers only once gcc peels its
-# fixed-size loops completely (-O3; clang does it at -O2); Adam's element loop is
-# vectorised by gcc only at -O3 (it needs a remainder loop), and so are wino.c's
+# Adam's element loop is vectorised by gcc only at -O3 (it needs a remainder loop), and so are wino.c's
 # transforms (-O2's cheap cost model refuses their runtime alias checks: a 256ch 14x14
 # batch 8 forward on one thread took 15.2 ms at -O2, 13.7 at -O3), and conv.c's col2im
 # and epilogue rows (resnet18's first-layer input gradient, 224x224 batch 1, one thread:
@@ -70,7 +71,7 @@ $(BUILD)/%.o: %.c
 KERNEL_OPT ?= -O3
 $(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o $(BUILD)/src/ops/wino.o $(BUILD)/src/ops/conv.o: OPT = $(KERNEL_OPT)
 
-# fp32 peak of this machine (independent FMA chains); a tool, not part of ./gad
+# fp32 peak of this machine for the build's ISA (independent multiply-add chains); a tool, not part of ./gad
 $(BUILD)/peak: tools/peak.c
 	@mkdir -p $(BUILD)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA) $(KERNEL_OPT) -o $@ $< $(LIBS)

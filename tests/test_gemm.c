@@ -2,10 +2,12 @@
  * cross every tile, k-block and cache-block edge, all transposes, alpha/beta, leading
  * dimensions wider than the matrix), beta = 0 with NaN in C, and the determinism
  * contract: bitwise the same C for 1, 2 and 3 threads, for gemm_st, and when the rows
- * or columns of C are computed in pieces. */
+ * or columns of C are computed in pieces; and every element bitwise the chain the
+ * contract describes, computed one element at a time with simd_madd1. */
 #include "test.h"
 #include "core/gemm.h"
 #include "core/rng.h"
+#include "core/simd.h"
 #include "core/threads.h"
 #include <stdlib.h>
 #include <string.h>
@@ -428,4 +430,56 @@ TEST(gemm_arows_bitwise_same_as_gemm) {
         }
         free(arr); free(A); free(B); free(off);
     }
+}
+
+/* C as gemm.h's contract says each element is computed, one element at a time: per
+ * k-block (gemm_kblock), t = simd_madd1(A(i,k), B(k,j), t) from 0, k ascending; then c =
+ * c0 + alpha*t, where c0 is 0 (beta 0), c (beta 1) or beta*c on the first block and
+ * c on the others. */
+static void gemm_chain(const Prob *p, float alpha, float beta, float *C) {
+    for (int i = 0; i < p->M; i++)
+        for (int j = 0; j < p->N; j++) {
+            float *c = &C[(size_t)i * p->ldc + j];
+            for (int kb = 0; kb < gemm_kblocks(p->K); kb++) {
+                int k0, k1;
+                gemm_kblock(p->K, kb, &k0, &k1);
+                float t = 0.0f;
+                for (int k = k0; k < k1; k++) {
+                    float a = p->tA ? p->A[(size_t)k * p->lda + i] : p->A[(size_t)i * p->lda + k];
+                    float b = p->tB ? p->B[(size_t)j * p->ldb + k] : p->B[(size_t)k * p->ldb + j];
+                    t = simd_madd1(a, b, t);
+                }
+                float c0 = kb > 0 || beta == 1.0f ? *c : beta == 0.0f ? 0.0f : beta * *c;
+                *c = alpha == 1.0f ? c0 + t : c0 + alpha * t;
+            }
+        }
+}
+
+/* Every route (tiles of every size, A read in place or packed, B in place, the
+ * transposed orientation, several k-blocks, two threads) gives each element exactly
+ * the chain above: the kernels are written with the same multiply-add, not left to the
+ * compiler's contraction. (The shared-B path is held to gemm_st's bits above.) */
+TEST(gemm_bitwise_same_as_the_chain) {
+    Rng r;
+    rng_seed(&r, 21);
+    static const int shapes[][3] = {{1, 1, 1},   {3, 5, 7},     {1, 40, 33},   {40, 1, 33},  {7, 9, 1600},
+                                    {13, 70, 90}, {64, 8, 300},  {100, 300, 150}, {2, 500, 64}, {130, 200, 800}};
+    static const float ab[][2] = {{1, 0}, {0.5f, 1}, {-2, 0.25f}, {1, 1}};
+    int n = 0;
+    par_init(2);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++, n++) {
+            Prob p = prob_new(&r, t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], 1);
+            const float alpha = ab[n % 4][0], beta = ab[n % 4][1];
+            float *got = run(&p, 0, alpha, beta), *got_st = run(&p, 1, alpha, beta), *want = copy_c(&p);
+            gemm_chain(&p, alpha, beta, want);
+            size_t nc = (size_t)p.M * p.ldc;
+            CHECKF(same_bits(got, want, nc), "%dx%dx%d tA=%d tB=%d: gemm is not the chain", p.M, p.N, p.K, p.tA,
+                   p.tB);
+            CHECKF(same_bits(got_st, want, nc), "%dx%dx%d tA=%d tB=%d: gemm_st is not the chain", p.M, p.N, p.K,
+                   p.tA, p.tB);
+            free(got); free(got_st); free(want);
+            prob_free(&p);
+        }
+    par_shutdown();
 }

@@ -78,9 +78,9 @@ void gemm_pix_st(int M, int N, int K, const float *const *a, const ptrdiff_t *of
                  float beta, float *C, int ldc);
 
 /* The k-blocks gemm splits K into (depends on K alone): block kb of gemm_kblocks(K)
- * is [*k0, *k1). C gets c + t per block in order, t being one FMA chain from 0 over
- * the block's k ascending: a caller computing the same product another way in this
- * order gets the same bits. */
+ * is [*k0, *k1). C gets c + t per block in order, t being one chain from 0 over the
+ * block's k ascending, t = simd_madd1(a, b, t) (core/simd.h): a caller computing the
+ * same product another way in this order gets the same bits. */
 int gemm_kblocks(int K);
 void gemm_kblock(int K, int kb, int *k0, int *k1);
 

@@ -1,5 +1,6 @@
 /* gemm: single-precision matrix product (see core/gemm.h), GotoBLAS/BLIS style in
- * portable C99: no intrinsics, no assembly.
+ * C99, with the micro-kernels written on core/simd.h's vector type (intrinsics of
+ * the build's ISA, or plain C): no assembly.
  *
  *   for jc in N by NC:            B panel  [KC x NC] packed (L3, or streamed)
  *     for kb, k-blocks of K:      the only loop over K: blocks fixed by K alone
@@ -9,17 +10,17 @@
  *         for jr, ir:             micro-kernel: an MR x NR tile of C in registers,
  *                                 then added into C (alpha, beta)
  *
- * The micro-kernel is a plain loop nest over a float acc[R][C]; with constant R and
- * C, gcc (-O3) and clang (-O2) keep the accumulators in vector registers and emit
- * one broadcast-FMA per (row, vector). The Makefile builds this file with -O3.
- * Thin products: smaller kernels (R = MR/2 or 1 rows, C = NR/2 columns) skip most of
+ * The micro-kernel keeps its R x 2 vector accumulators in named variables (registers
+ * by construction, at -O2 as at -O3, whatever the tuning) and runs one broadcast and
+ * two multiply-adds per row and k. Thin products: smaller kernels (R = MR/2 or 1
+ * rows, C = NR/2 columns) skip most of
  * the padding; with at most four column panels A is read in place, not packed; and
  * the product may run transposed (C^T = op(B)^T op(A)^T) when a cost estimate says
  * that wastes less (e.g. N = 1).
  *
  * Determinism (the contract in gemm.h): every C element is the same sequence of
- * operations whatever its position, M, N and the thread count: one FMA chain per
- * k-block, k ascending from 0 (every kernel variant and both orientations compute
+ * operations whatever its position, M, N and the thread count: one chain of
+ * simd_madd per k-block, k ascending from 0 (every kernel variant and both orientations compute
  * exactly that), the k-blocks fixed by K alone, then c = c0 + alpha*t per k-block
  * with c0 = 0, beta*c or c (see update()). Threads split M and N only, never K.
  * Padding never enters a sum that is kept: edge tiles compute into a temporary
@@ -37,6 +38,7 @@
 #include "core/gemm.h"
 #include "core/threads.h"
 #include "core/err.h"
+#include "core/simd.h"
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,19 +57,16 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 }
 
 /* ---- tile sizes -------------------------------------------------------------
- * MR x NR accumulators must fit the vector registers: AVX-512 has 32 x 16 floats
- * (8x32 = 16 zmm), AVX/AVX2 16 x 8 (6x16 = 12 ymm), SSE 16 x 4 (4x8 = 8 xmm). */
+ * An MR x NR tile of C is MR x 2 vector accumulators (NR = two vectors of the ISA),
+ * as many rows as the register file holds with B's two vectors and a broadcast
+ * (core/simd.h): AVX-512 and aarch64 8 x 32 and 8 x 8 (16 of 32 registers), AVX and
+ * x86-64's SSE2 6 x 16 and 6 x 8 (12 of 16). */
 #ifndef GEMM_MR
-#if defined(__AVX512F__)
-#define GEMM_MR 8
-#define GEMM_NR 32
-#elif defined(__AVX__)
-#define GEMM_MR 6
-#define GEMM_NR 16
-#else
-#define GEMM_MR 4
-#define GEMM_NR 8
+#define GEMM_MR SIMD_TILE_ROWS(2)
 #endif
+#define GEMM_NR (2 * SIMD_W)
+#if GEMM_NR > 32
+#error "gemm_rows_st promises reads of at most 32 columns per row (gemm.h)"
 #endif
 #ifndef GEMM_KC
 /* k-block. Longer blocks mean fewer passes over C, shorter ones keep the A block and
@@ -210,114 +209,82 @@ static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *B
 }
 
 /* ---- micro-kernels ---------------------------------------------------------------
- * t[R][NR] (first C columns) = sum over k of A(i,k) * b[k*bs + j], k ascending, one
- * accumulator per element. b: packed [kc][NR] (bs = NR; columns >= C not read) or,
- * for a product of one row panel, B itself (bs = ldb). A(i,k) is
- * a[i*ars + k*acs]: a packed panel [kc][MR] (ars = 1, acs = MR) or, when the
- * product has so few columns that packing A would cost more than it saves, A
- * itself (row-major: ars = lda, acs = 1; transposed: ars = 1, acs = lda).
- * Every variant runs the same FMA chain per element, so an element gets the same
- * bits from any of them; the small ones only skip padding on thin products and
- * edge tiles. The body is a macro so that R and C are constants in each.
- * Code generation notes (checked on gcc 12 and clang 14, see tools/peak.c for the
- * machine's peak): the strides stay run-time values (with constant ones clang
- * vectorises the C = NR/2 variants across rows, with gathers), and gcc must not
- * unroll the j loop before vectorising it (it then mixes 256- and 512-bit pieces). */
-#if defined(__GNUC__) && !defined(__clang__)
-#define VECTOR_LOOP _Pragma("GCC unroll 1")
-#else
-#define VECTOR_LOOP
-#endif
+ * t[R][NR] (first KV*SIMD_W columns) = sum over k of A(i,k) * B(k,j), k ascending,
+ * one accumulator per element: acc = simd_madd(A(i,k), B(k,j), acc) from 0 (core/simd.h:
+ * an FMA where the ISA has one, else a multiply then an add; never left to the
+ * compiler's contraction). Every variant runs that chain per element, so an element
+ * gets the same bits from any of them; the small ones only skip padding on thin
+ * products and edge tiles.
+ * The accumulators are a register tile (SIMD_TILE, core/simd.h), MR x 2 vectors at
+ * most: registers by construction at any optimisation level and tuning. The variants
+ * differ only in where A(i,k) and row k of B come from (SIMD_TILE_A(r), SIMD_TILE_B,
+ * defined around each instantiation):
+ *   kernel_*       A(i,k) = a[i*ars + k*acs]: a packed panel [kc][MR] (ars = 1,
+ *                  acs = MR) or, when the product has so few columns that packing A
+ *                  would cost more than it saves, A itself (row-major: ars = lda,
+ *                  acs = 1; transposed: ars = 1, acs = lda); B(k, j) = b[k*bs + j]:
+ *                  packed [kc][NR] (bs = NR) or, for one row panel, B itself (ldb)
+ *   kernel_rows_*  A packed, B(k, j) = b[off[k] + j]: an implicit im2col (gemm_rows_st)
+ *   kernel_arows_* A(i, k) = ap[i][k]: rows read in place (gemm_arows_st), B packed
+ *   kernel_pix_*   A(i, k) = ap[i][off[k]]: rows through pointers sharing offsets
+ *                  (gemm_pix_st), B packed
+ * Each writes t[i*NR + j] for its rows and columns. */
+#define SIMD_TILE_INIT(r, c) simd_zero()
+#define SIMD_TILE_PUT(r, c, v) simd_store(t + (r) * NR + (c) * SIMD_W, v)
 
-#define KERNEL(name, R, C)                                                                        \
+#define KERNEL(name, R, CV)                                                                       \
     static void name(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b, \
                      size_t bs, float *restrict t) {                                              \
-        float acc[R][C];                                                                          \
-        for (int i = 0; i < R; i++)                                                               \
-            for (int j = 0; j < C; j++) acc[i][j] = 0.0f;                                         \
-        for (int k = 0; k < kc; k++)                                                              \
-            for (int i = 0; i < R; i++) {                                                         \
-                float ai = a[(size_t)k * acs + (size_t)i * ars];                                  \
-                VECTOR_LOOP                                                                       \
-                for (int j = 0; j < C; j++) acc[i][j] += ai * b[(size_t)k * bs + j];              \
-            }                                                                                     \
-        for (int i = 0; i < R; i++)                                                               \
-            for (int j = 0; j < C; j++) t[i * NR + j] = acc[i][j];                                \
+        enum { KR = R, KV = CV };                                                                 \
+        SIMD_TILE(kc, ;)                                                                          \
     }
+#define SIMD_TILE_A(r) a[(size_t)k * acs + (size_t)(r) * ars]
+#define SIMD_TILE_B (b + (size_t)k * bs)
 #define MR_HALF ((MR + 1) / 2)
-KERNEL(kernel_full, MR, NR)
-KERNEL(kernel_full_halfn, MR, NR / 2)
-KERNEL(kernel_half, MR_HALF, NR)
-KERNEL(kernel_half_halfn, MR_HALF, NR / 2)
-KERNEL(kernel_1, 1, NR)
-KERNEL(kernel_1_halfn, 1, NR / 2)
+KERNEL(kernel_full, MR, 2)
+KERNEL(kernel_full_halfn, MR, 1)
+KERNEL(kernel_half, MR_HALF, 2)
+KERNEL(kernel_half_halfn, MR_HALF, 1)
+KERNEL(kernel_1, 1, 2)
+KERNEL(kernel_1_halfn, 1, 1)
+#undef SIMD_TILE_A
+#undef SIMD_TILE_B
 
-/* The same chain with B given by rows: B(k, j) = b[off[k] + j], A packed. For
- * gemm_rows_st (an implicit im2col: the rows are shifted windows of one array). */
-#define KERNEL_ROWS(name, R, C)                                                                   \
+#define KERNEL_ROWS(name, R)                                                                      \
     static void name(int kc, const float *restrict a, const float *restrict b,                    \
                      const ptrdiff_t *restrict off, float *restrict t) {                          \
-        float acc[R][C];                                                                          \
-        for (int i = 0; i < R; i++)                                                               \
-            for (int j = 0; j < C; j++) acc[i][j] = 0.0f;                                         \
-        for (int k = 0; k < kc; k++) {                                                            \
-            const float *restrict bk = b + off[k];                                                \
-            for (int i = 0; i < R; i++) {                                                         \
-                float ai = a[(size_t)k * MR + i];                                                 \
-                VECTOR_LOOP                                                                       \
-                for (int j = 0; j < C; j++) acc[i][j] += ai * bk[j];                              \
-            }                                                                                     \
-        }                                                                                         \
-        for (int i = 0; i < R; i++)                                                               \
-            for (int j = 0; j < C; j++) t[i * NR + j] = acc[i][j];                                \
+        enum { KR = R, KV = 2 };                                                                  \
+        SIMD_TILE(kc, ;)                                                                          \
     }
-KERNEL_ROWS(kernel_rows_full, MR, NR)
-KERNEL_ROWS(kernel_rows_half, MR_HALF, NR)
+#define SIMD_TILE_A(r) a[(size_t)k * MR + (r)]
+#define SIMD_TILE_B (b + off[k])
+KERNEL_ROWS(kernel_rows_full, MR)
+KERNEL_ROWS(kernel_rows_half, MR_HALF)
+#undef SIMD_TILE_A
+#undef SIMD_TILE_B
 
-/* And with A given by rows: A(i, k) = ar[i][k] (row pointers, read in place), B packed.
- * For gemm_arows_st. */
-#define KERNEL_AROWS(name, R, C)                                                                  \
-    static void name(int kc, const float *const *restrict ar, const float *restrict b, float *restrict t) { \
-        float acc[R][C];                                                                          \
-        const float *restrict a[R];                                                               \
-        for (int i = 0; i < R; i++) a[i] = ar[i];                                                 \
-        for (int i = 0; i < R; i++)                                                               \
-            for (int j = 0; j < C; j++) acc[i][j] = 0.0f;                                         \
-        for (int k = 0; k < kc; k++)                                                              \
-            for (int i = 0; i < R; i++) {                                                         \
-                float ai = a[i][k];                                                               \
-                VECTOR_LOOP                                                                       \
-                for (int j = 0; j < C; j++) acc[i][j] += ai * b[(size_t)k * NR + j];              \
-            }                                                                                     \
-        for (int i = 0; i < R; i++)                                                               \
-            for (int j = 0; j < C; j++) t[i * NR + j] = acc[i][j];                                \
+#define KERNEL_AROWS(name, R)                                                                     \
+    static void name(int kc, const float *const *restrict ap, const float *restrict b, float *restrict t) { \
+        enum { KR = R, KV = 2 };                                                                  \
+        SIMD_TILE(kc, ;)                                                                          \
     }
-KERNEL_AROWS(kernel_arows_full, MR, NR)
+#define SIMD_TILE_A(r) ap[r][k]
+#define SIMD_TILE_B (b + (size_t)k * NR)
+KERNEL_AROWS(kernel_arows_full, MR)
+#undef SIMD_TILE_A
 
-/* And with A's rows as pointers sharing offsets: A(i, k) = ap[i][off[k]], B packed.
- * For gemm_pix_st: each row an output position of a convolution, read from its frame. */
 #define KERNEL_PIX(name, R)                                                                       \
     static void name(int kc, const float *const *restrict ap, const ptrdiff_t *restrict off,      \
                      const float *restrict b, float *restrict t) {                                \
-        float acc[R][NR];                                                                         \
-        const float *restrict a[R];                                                               \
-        for (int i = 0; i < R; i++) a[i] = ap[i];                                                 \
-        for (int i = 0; i < R; i++)                                                               \
-            for (int j = 0; j < NR; j++) acc[i][j] = 0.0f;                                        \
-        for (int k = 0; k < kc; k++) {                                                            \
-            const ptrdiff_t o = off[k];                                                           \
-            for (int i = 0; i < R; i++) {                                                         \
-                float ai = a[i][o];                                                               \
-                VECTOR_LOOP                                                                       \
-                for (int j = 0; j < NR; j++) acc[i][j] += ai * b[(size_t)k * NR + j];             \
-            }                                                                                     \
-        }                                                                                         \
-        for (int i = 0; i < R; i++)                                                               \
-            for (int j = 0; j < NR; j++) t[i * NR + j] = acc[i][j];                               \
+        enum { KR = R, KV = 2 };                                                                  \
+        SIMD_TILE(kc, const ptrdiff_t o = off[k];)                                                \
     }
+#define SIMD_TILE_A(r) ap[r][o]
 KERNEL_PIX(kernel_pix, MR)
 KERNEL_PIX(kernel_pix_half, MR_HALF)
 KERNEL_PIX(kernel_pix_1, 1)
+#undef SIMD_TILE_A
+#undef SIMD_TILE_B
 
 typedef void (*KernelFn)(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b,
                          size_t bs, float *restrict t);
@@ -333,9 +300,9 @@ static KernelFn kernel_for(int mr, int nr, int *rows) {
 
 /* C tile [mr][nr] at C, element (i,j) at C[i*rs + j*cs]: c = c0 + alpha*t[i][j]
  * where c0 is, on the first k-block, 0 when beta == 0 (C not read: NaN in it does
- * not matter) or beta*c (a separate pass), and c on later k-blocks. The only
- * contraction possible is fma(alpha, t, c0), the same for full and edge tiles and
- * both orientations; alpha == 1 skips the multiply (c0 + t == fma(1, t, c0)). */
+ * not matter) or beta*c (a separate pass), and c on later k-blocks: alpha*t rounded,
+ * then the sum rounded (the build does not contract), the same for full and edge
+ * tiles and both orientations; alpha == 1 skips the multiply (1*t == t exactly). */
 static void update(int mr, int nr, const float *t, float alpha, float beta, int first, float *C,
                    size_t rs, size_t cs) {
     const int zero = first && beta == 0.0f;
@@ -576,7 +543,7 @@ static double job_cost(const GemmJob *g) {
 }
 
 /* The job for the caller's problem in the cheaper orientation (results are the same
- * bits either way: each element is the same chain of FMAs). */
+ * bits either way: each element is the same chain of multiply-adds). */
 static GemmJob make_job(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc) {
     GemmJob g = {transA, transB, M, N, K, lda, ldb, alpha, beta, A, B, C, (size_t)ldc, 1, 0, NULL, 0, 0};

@@ -3,16 +3,18 @@
  * The layer is a "skinny" product: the batch N is small and w is large (VGG's first
  * classifier layer holds 103M weights), so the time goes into streaming w once per
  * pass. gemm would copy w into packed panels first; two of the three products here
- * read w (or dw) where it lies instead, in 8 x TW register tiles:
- *   forward (linear_forward_ws)  y[n,o] = sum_i w[o,i] xt[i,n]: 8 rows of w broadcast,
+ * read w (or dw) where it lies instead, in R x TW register tiles (R rows: as many as
+ * the vector registers hold, 8 at most):
+ *   forward (linear_forward_ws)  y[n,o] = sum_i w[o,i] xt[i,n]: R rows of w broadcast,
  *            TW (or TW/2, TW/4) rows of x as vector lanes (x transposed once into scratch);
- *   dw[o,i] += sum_n dy[n,o] x[n,i]: 8 rows o, TW columns i, a chain over n; dw is
+ *   dw[o,i] += sum_n dy[n,o] x[n,i]: R rows o, TW columns i, a chain over n; dw is
  *            read and written once, an i-chunk of x stays in cache;
  *   dx[n,i] += sum_o dy[n,o] w[o,i] (batches up to 3; gemm above): w streams row by
  *            row, each row's chunk of columns added, times dy[n,o], into an
  *            in-cache accumulator per row n, in gemm's k-blocks and order.
  * linear_forward (no workspace) is gemm: small layers and callers without one.
- * Determinism: y[n,o] is one chain over i in order in its own lane, and dx[n,i] is
+ * Determinism: y[n,o] is one chain of simd_madd over i in order in its own lane (the
+ * edge tiles run it with simd_madd1, core/simd.h), and dx[n,i] is
  * gemm's sum whichever way it is computed, so each row of y and dx is bitwise the
  * same whatever N, its place in the batch and the thread count. dw and db do not
  * depend on threads.
@@ -21,77 +23,67 @@
 #include "ops/linear.h"
 #include "core/err.h"
 #include "core/gemm.h"
+#include "core/simd.h"
 #include "core/threads.h"
 #include <stddef.h>
 
-#define TW 32        /* tile width: forward rows of x, dw columns */
+/* Tile width (lanes: batch rows in the forward and dx, columns i in dw): up to four
+ * vectors and at most 32 floats, or half or a quarter of that for small batches
+ * (never less than one vector). */
+#define TW (4 * SIMD_W < 32 ? 4 * SIMD_W : 32)
+#define TW_MIN SIMD_W
 #define DWCHUNK 1024 /* dw: i per chunk (x's chunk stays in L2) */
 
-/* ---- register tiles: a[r][0:W] += p_r * q[0:W] along a chain ---- */
-
-#define ROWS8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
-#define DECL(r) float a##r[TILE_W];
-#define LOAD(r) a##r[t] = c##r[t];
-#define STEP(r) { const float p = pk[off[r]]; for (int t = 0; t < TILE_W; t++) a##r[t] += p * q[t]; }
-#define STORE(r) if (r < rows) for (int t = 0; t < TILE_W; t++) c##r[t] = a##r[t];
-
-/* An 8 x W tile (W = TILE_W where it is instantiated): for k in [0, len): a_r += P[k*ps + r*pr] * Q[k*qs + 0:W], starting
- * from and stored back to c_r = c0 + r*cs (rows >= `rows` are computed from row 0
- * and dropped). The accumulators are eight named arrays, so that the compiler keeps
- * them in vector registers (one broadcast and W/16 FMAs per row and step). */
-#define TILE8(name)                                                                                         \
-    static void name(int len, const float *P, size_t ps, size_t pr, const float *Q, size_t qs, float *c0,   \
-                     size_t cs, int rows) {                                                                 \
-        float *c1 = c0 + cs * (rows > 1), *c2 = c0 + 2 * cs * (rows > 2), *c3 = c0 + 3 * cs * (rows > 3);  \
-        float *c4 = c0 + 4 * cs * (rows > 4), *c5 = c0 + 5 * cs * (rows > 5);                               \
-        float *c6 = c0 + 6 * cs * (rows > 6), *c7 = c0 + 7 * cs * (rows > 7);                               \
-        size_t off[8];                                                                                      \
-        for (int r = 0; r < 8; r++) off[r] = (size_t)(r < rows ? r : 0) * pr;                               \
-        ROWS8(DECL)                                                                                         \
-        for (int t = 0; t < TILE_W; t++) { ROWS8(LOAD) }                                                    \
-        for (int k = 0; k < len; k++) {                                                                     \
-            const float *q = Q + k * qs, *pk = P + k * ps;                                                  \
-            ROWS8(STEP)                                                                                     \
-        }                                                                                                   \
-        ROWS8(STORE)                                                                                        \
+/* ---- register tiles: c_r[0:W] = chain of simd_madd(P(r, k), Q(k, 0:W), .) from c_r ----
+ * For k in [0, len): c_r[0:W] += P[k*ps + r*pr] * Q[k*qs + 0:W], each lane its own
+ * chain of simd_madd (core/simd.h) starting from c_r = c0 + r*cs and stored back there;
+ * rows r >= `rows` are computed from row 0 and dropped. The accumulators are a
+ * register tile (SIMD_TILE) of TILE_R(W) rows and W / SIMD_W vectors. */
+#define TILE_R(w) SIMD_TILE_ROWS((w) / SIMD_W)
+#define ROW_PTR(r) const float *p##r = P + (size_t)(r < rows ? r : 0) * pr;
+#define SIMD_TILE_INIT(r, c) simd_load(c0 + (size_t)(r < rows ? r : 0) * cs + (c) * SIMD_W)
+#define SIMD_TILE_A(r) p##r[(size_t)k * ps]
+#define SIMD_TILE_B (Q + (size_t)k * qs)
+#define SIMD_TILE_PUT(r, c, v) if (r < rows) simd_store(c0 + (size_t)(r) * cs + (c) * SIMD_W, v)
+#define TILE(name, W)                                                                               \
+    static void name(int len, const float *P, size_t ps, size_t pr, const float *Q, size_t qs, float *c0, \
+                     size_t cs, int rows) {                                                         \
+        enum { KR = TILE_R(W), KV = (W) / SIMD_W };                                                 \
+        SIMD_ROWS8(ROW_PTR)                                                                         \
+        SIMD_TILE(len, ;)                                                                           \
     }
-#define TILE_W TW
-TILE8(tile8)
-#undef TILE_W
-#define TILE_W (TW / 2)
-TILE8(tile8_half)
-#undef TILE_W
-#define TILE_W (TW / 4)
-TILE8(tile8_quarter)
-#undef TILE_W
-#undef TILE8
-#undef DECL
-#undef LOAD
-#undef STEP
-#undef STORE
+TILE(tile_w, TW)
+TILE(tile_half, TW / 2)
+TILE(tile_quarter, TW / 4 > TW_MIN ? TW / 4 : TW_MIN)
+#undef TILE
+#undef ROW_PTR
+#undef SIMD_TILE_INIT
+#undef SIMD_TILE_A
+#undef SIMD_TILE_B
+#undef SIMD_TILE_PUT
 
-/* Edge tile, tw < TW columns: the same chain per element, plain loops. */
+/* Edge tile, tw < TW columns: the same chain per element, one lane at a time. */
 static void tile_edge(int len, const float *P, size_t ps, size_t pr, const float *Q, size_t qs, float *c0, size_t cs,
                       int rows, int tw) {
     for (int r = 0; r < rows; r++)
         for (int t = 0; t < tw; t++) {
             float a = c0[r * cs + t];
-            for (int k = 0; k < len; k++) a += P[k * ps + r * pr] * Q[k * qs + t];
+            for (int k = 0; k < len; k++) a = simd_madd1(P[k * ps + r * pr], Q[k * qs + t], a);
             c0[r * cs + t] = a;
         }
 }
 
 static void tile(int len, const float *P, size_t ps, size_t pr, const float *Q, size_t qs, float *c0, size_t cs,
                  int rows, int tw) {
-    if (tw == TW) tile8(len, P, ps, pr, Q, qs, c0, cs, rows);
+    if (tw == TW) tile_w(len, P, ps, pr, Q, qs, c0, cs, rows);
     else tile_edge(len, P, ps, pr, Q, qs, c0, cs, rows, tw);
 }
 
-/* The 8-row tile for `lanes` (TW, TW/2 or TW/4) columns. With 8 lanes (a batch of 8)
- * the vectors are half as wide, but two of them issue per cycle where the full width
- * takes one: no lane wasted. */
+/* The tile for `lanes` (TW, TW/2 or TW/4 but at least one vector) columns, and its
+ * rows. */
 typedef void (*TileFn)(int, const float *, size_t, size_t, const float *, size_t, float *, size_t, int);
-static TileFn lanes_tile(int lanes) { return lanes == TW ? tile8 : lanes == TW / 2 ? tile8_half : tile8_quarter; }
+static TileFn lanes_tile(int lanes) { return lanes == TW ? tile_w : lanes == TW / 2 ? tile_half : tile_quarter; }
+static int lanes_rows(int lanes) { return TILE_R(lanes); }
 
 /* ---- forward ---- */
 
@@ -124,19 +116,19 @@ static void pack_xt_worker(void *arg, int ith, int nth) {
     }
 }
 
-/* y[n0 + t][o] for blocks of 8 outputs o: a chain over i of w[o][i] * xt[i][t]
- * (the w rows are read where they lie, as broadcasts). Each lane is its own chain,
+/* y[n0 + t][o] for blocks of outputs o (the tile's rows): a chain over i of
+ * w[o][i] * xt[i][t] (the w rows are read where they lie, as broadcasts). Each lane is its own chain,
  * so a row's result does not depend on the tile width or the other rows. */
 static void fwd_worker(void *arg, int ith, int nth) {
     const LinJob *j = arg;
-    const int N = j->N, I = j->I, O = j->O, nob = (O + 7) / 8, L = j->lanes;
+    const int N = j->N, I = j->I, O = j->O, L = j->lanes, R = lanes_rows(L), nob = (O + R - 1) / R;
     const int rows_n = N - j->n0 < L ? N - j->n0 : L;
     long lo, hi;
     par_range(nob, ith, nth, &lo, &hi);
     for (long ob = lo; ob < hi; ob++) {
-        const int o0 = (int)ob * 8, rows = O - o0 < 8 ? O - o0 : 8;
+        const int o0 = (int)ob * R, rows = O - o0 < R ? O - o0 : R;
         float t[8 * TW];
-        for (int k = 0; k < 8 * TW; k++) t[k] = 0.0f;
+        for (int k = 0; k < R * L; k++) t[k] = 0.0f;
         lanes_tile(L)(I, j->w + o0 * j->wr, j->wc, j->wr, j->xt, (size_t)L, t, (size_t)L, rows);
         for (int r = 0; r < rows; r++) {
             const float bo = j->b ? j->b[o0 + r] : 0.0f;
@@ -148,18 +140,18 @@ static void fwd_worker(void *arg, int ith, int nth) {
     }
 }
 
-/* dx[n0 + t][i] += sum_o dy[n0 + t][o] w[o][i] for blocks of 8 inputs i: a chain over o
- * in its own lane against dy^T (in xt), added to dx at the end. */
+/* dx[n0 + t][i] += sum_o dy[n0 + t][o] w[o][i] for blocks of inputs i (the tile's
+ * rows): a chain over o in its own lane against dy^T (in xt), added to dx at the end. */
 static void dx_strided_worker(void *arg, int ith, int nth) {
     const LinJob *j = arg;
-    const int N = j->N, I = j->I, O = j->O, nib = (I + 7) / 8, L = j->lanes;
+    const int N = j->N, I = j->I, O = j->O, L = j->lanes, R = lanes_rows(L), nib = (I + R - 1) / R;
     const int rows_n = N - j->n0 < L ? N - j->n0 : L;
     long lo, hi;
     par_range(nib, ith, nth, &lo, &hi);
     for (long ib = lo; ib < hi; ib++) {
-        const int i0 = (int)ib * 8, rows = I - i0 < 8 ? I - i0 : 8;
+        const int i0 = (int)ib * R, rows = I - i0 < R ? I - i0 : R;
         float t[8 * TW];
-        for (int k = 0; k < 8 * TW; k++) t[k] = 0.0f;
+        for (int k = 0; k < R * L; k++) t[k] = 0.0f;
         lanes_tile(L)(O, j->w + i0 * j->wc, j->wr, j->wc, j->xt, (size_t)L, t, (size_t)L, rows);
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < rows_n; c++) j->dx[(size_t)(j->n0 + c) * I + i0 + r] += t[r * L + c];
@@ -175,7 +167,7 @@ static void run_lanes(LinJob *j, par_fn work, Workspace *ws) {
     j->xt = ws_floats(ws, (size_t)j->len * TW);
     for (j->n0 = 0; j->n0 < j->N; j->n0 += j->lanes) {
         const int left = j->N - j->n0;
-        j->lanes = left <= TW / 4 ? TW / 4 : left <= TW / 2 ? TW / 2 : TW;
+        j->lanes = left <= TW / 4 && TW / 4 >= TW_MIN ? TW / 4 : left <= TW / 2 ? TW / 2 : TW;
         par_run(pack_xt_worker, j);
         par_run(work, j);
     }
@@ -219,17 +211,17 @@ void linear_backward_dx_strided(int N, int I, int O, const float *dy, const floa
     run_lanes(&j, dx_strided_worker, ws);
 }
 
-/* dw[o, i] += sum_n dy[n,o] x[n,i]: for each chunk of i, threads split the 8-row
+/* dw[o, i] += sum_n dy[n,o] x[n,i]: for each chunk of i, threads split the tile-row
  * blocks of o; the chain runs over n. */
 static void dw_worker(void *arg, int ith, int nth) {
     const LinJob *j = arg;
-    const int N = j->N, I = j->I, O = j->O, nob = (O + 7) / 8;
+    const int N = j->N, I = j->I, O = j->O, R = lanes_rows(TW), nob = (O + R - 1) / R;
     long lo, hi;
     par_range(nob, ith, nth, &lo, &hi);
     for (int c0 = 0; c0 < I; c0 += DWCHUNK) {
         const int c1 = I - c0 < DWCHUNK ? I : c0 + DWCHUNK;
         for (long ob = lo; ob < hi; ob++) {
-            const int o0 = (int)ob * 8, rows = O - o0 < 8 ? O - o0 : 8;
+            const int o0 = (int)ob * R, rows = O - o0 < R ? O - o0 : R;
             for (int i0 = c0; i0 < c1; i0 += TW)
                 tile(N, j->dy + o0, (size_t)O, 1, j->x + i0, (size_t)I, j->dw + (size_t)o0 * I + i0, (size_t)I, rows,
                      c1 - i0 < TW ? c1 - i0 : TW);
@@ -237,12 +229,12 @@ static void dw_worker(void *arg, int ith, int nth) {
     }
 }
 
-/* y[0:n] += d * x[0:n], 16 at a time (a fixed trip count the compiler vectorises). */
+/* y[0:n] = simd_madd(d, x[0:n], y[0:n]): gemm's step of a chain, lane by lane. */
 static void axpy(int n, float d, const float *restrict x, float *restrict y) {
+    const simd_v dv = simd_splat(d);
     int k = 0;
-    for (; k + 16 <= n; k += 16)
-        for (int t = 0; t < 16; t++) y[k + t] += d * x[k + t];
-    for (; k < n; k++) y[k] += d * x[k];
+    for (; k + SIMD_W <= n; k += SIMD_W) simd_store(y + k, simd_madd(dv, simd_load(x + k), simd_load(y + k)));
+    for (; k < n; k++) y[k] = simd_madd1(d, x[k], y[k]);
 }
 
 /* dx[n, i] += sum_o dy[n,o] w[o,i] for small batches, w streamed row by row where it

@@ -191,9 +191,12 @@ TEST(figure_layout_keeps_text_off_the_tiles) {
     int x, y;
     fig_cell(&f, 1, 1, &x, &y);
     CHECK(c->rgb[3 * ((size_t)y * c->w + x)] == 50 && c->rgb[3 * ((size_t)(y + 29) * c->w + x + 39)] == 50);
-    CHECK(is_white(c, x - 1, y) && is_white(c, x + 40, y));
+    /* a light outline just outside the tile, white beyond it */
+    CHECK(c->rgb[3 * ((size_t)y * c->w + x - 1)] == 225 && c->rgb[3 * ((size_t)y * c->w + x + 40)] == 225);
+    CHECK(is_white(c, x - 3, y) && is_white(c, x + 42, y));
     fig_frame(&f, 1, 1, K0);
-    CHECK(!is_white(c, x - 1, y) && !is_white(c, x + 40, y + 29) && c->rgb[3 * ((size_t)y * c->w + x)] == 50);
+    CHECK(c->rgb[3 * ((size_t)y * c->w + x - 1)] == 0 && c->rgb[3 * ((size_t)(y + 29) * c->w + x + 40)] == 0 &&
+          c->rgb[3 * ((size_t)y * c->w + x)] == 50);
     fig_badge(&f, 0, 0, "empty", K0, W1);
     CHECK(inked(c, x0, y0, x0 + s.tile_w, y0 + s.tile_h) > 0);
     char path[512];

@@ -13,6 +13,8 @@ int cmd_train(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_explain_gad(int argc, char **argv);
+int cmd_tour(int argc, char **argv);
 
 /* Flag parsing over argv[1..argc-1] (argv[0] is the command name). Each returns 1
  * when argv[*i] is the flag `name` (e.g. "--weights"), stores the value, and moves

@@ -59,7 +59,8 @@ typedef struct {
 int fig_init(Figure *f, const FigSpec *s);
 /* Top-left corner of tile (row, col) on the canvas. */
 void fig_cell(const Figure *f, int row, int col, int *x, int *y);
-/* Put rgb [h,w,3] at tile (row, col), each pixel a scale x scale block. */
+/* Put rgb [h,w,3] at tile (row, col), each pixel a scale x scale block, with a
+ * light grey line around the tile (in the gap) so that white tiles stay visible. */
 void fig_tile(Figure *f, int row, int col, const unsigned char *rgb, int w, int h, int scale);
 /* A frame of colour rgb in the gap around tile (row, col) (e.g. a misclassified image). */
 void fig_frame(Figure *f, int row, int col, const unsigned char rgb[3]);

@@ -15,8 +15,10 @@ static const struct {
     {"predict", cmd_predict, "logits, probabilities and class of images under a model"},
     {"train", cmd_train, "train a vgg16 or resnet18 classifier on an image folder or IDX data"},
     {"explain", cmd_explain, "attribution maps (saliency, deconv, gxi, guided, ig) as .npy and PNG"},
+    {"explain-gad", cmd_explain_gad, "every step of GAD for one image of a finished run, printed and drawn"},
     {"run", cmd_run, "the whole GAD method: support models, maps, hulls, RC/RS tables, report"},
     {"bench", cmd_bench, "speed of the kernels and models (images/s, GFLOP/s)"},
+    {"tour", cmd_tour, "the printed steps of docs/tour.md's walks (relu, ig)"},
 };
 
 static void usage(FILE *f) {
@@ -26,7 +28,7 @@ static void usage(FILE *f) {
             "With no command, runs `gad run` on the bundled data (data/) and models (weights/).\n\n"
             "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].what);
     fprintf(f, "\n`gad COMMAND --help` describes a command's flags.\n"
                "Threads: GAD_THREADS=N in the environment (default: the online cores).\n");
 }

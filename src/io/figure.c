@@ -168,6 +168,7 @@ void fig_cell(const Figure *f, int row, int col, int *x, int *y) {
 void fig_tile(Figure *f, int row, int col, const unsigned char *rgb, int w, int h, int scale) {
     int x, y;
     fig_cell(f, row, col, &x, &y);
+    canvas_rect(&f->canvas, x - 1, y - 1, f->tile_w + 2, f->tile_h + 2, LIGHT, 1);  /* white tiles stay visible */
     canvas_blit(&f->canvas, x, y, rgb, w, h, scale);
 }
 

@@ -1,0 +1,71 @@
+/* figures: pictures of GAD's steps that stand alone on a slide (title, column and
+ * row labels, colour bars, keys and notes drawn into the PNG by io/figure.h):
+ *   Fig. 1 style (§4.1-4.2): the distancing. One panel per alpha: the two logits
+ *     of the training images under the original model, the targets the support
+ *     model was fitted to, and the support model's outputs, with its final MSE and
+ *     a warning in red when it did not fit (gad/steps.h's GadFit).
+ *   Fig. 3 style (§4.3): for one image, method and class, the original map and each
+ *     support model's map (blue), the pixels present in each, the pixels present in
+ *     all of them and the GAD map (red).
+ *   Fig. 4 style (§5): the hull points and the convex hull drawn on the original
+ *     map (hull in red) and on the GAD map (hull in green), then both hulls on the
+ *     input, with the areas, RC and RS in the note.
+ * Colours are the paper's: original maps blue, GAD maps red (Fig. 5); original
+ * hulls red, GAD hulls green (Fig. 6).
+ * Not for: computing anything (gad/steps.h does), the report's page (report.c). */
+#ifndef GAD_GAD_FIGURES_H
+#define GAD_GAD_FIGURES_H
+#include "attr/heatmap.h"
+#include "gad/steps.h"
+
+/* Colours shared by the figures and the report's page. */
+extern const unsigned char GAD_RGB_ORIG_HULL[3];  /* red */
+extern const unsigned char GAD_RGB_GAD_HULL[3];   /* green */
+extern const unsigned char GAD_RGB_WARN[3];       /* dark red: warnings, misclassified */
+
+/* tile rgb [H*W*3] of importance map imp [H*W] under ramp r: Captum's 98%
+ * cumulative-sum normalisation with threshold thr (<= 0: the map's own), values
+ * above it at the ramp's top. Returns the threshold used, so that a GAD map can
+ * be drawn on its original's scale. */
+float gad_tile(const float *imp, float thr, int H, int W, HeatRamp r, unsigned char *rgb);
+
+typedef struct {
+    const char *model;           /* e.g. "vgg16" */
+    const char *class_name[2];   /* the two classes (outputs o1, o2) */
+    int n;                       /* training images */
+    const int *cls;              /* [n] 0 or 1 */
+    const float *orig;           /* [n,2] original logits of outputs o1, o2 */
+    int nalpha;                  /* >= 1 */
+    const float *alpha;          /* [nalpha] */
+    const float *sup;            /* [nalpha][n,2] the support models' outputs */
+    const float *loss;           /* [nalpha] final training MSE (NaN: unknown), or NULL */
+    int max_points;              /* points drawn per class and panel (evenly spaced); 0: 150 */
+} GadDistFig;
+/* Write the Fig. 1 style PNG. fits [nalpha] (may be NULL) gets each panel's fit,
+ * measured on all n images. Returns 0 or -1 (err set). */
+int gad_fig_distancing(const char *path, const GadDistFig *d, GadFit *fits);
+
+typedef struct {
+    const char *model;           /* e.g. "resnet18" */
+    const char *method;          /* e.g. "Integrated Gradients" */
+    const char *image;           /* e.g. "image 2374 (Coat, predicted Coat)" */
+    const char *target;          /* the class whose output is explained, e.g. "Coat" */
+    const float *alpha;          /* [s->nmaps - 1] the support models' alphas */
+    const unsigned char *input;  /* [H*W*3] the image as a person sees it */
+    Presence present;            /* the rules used, for the labels */
+    float keep;
+    int scale;                   /* tile upscaling (>= 1) */
+} GadStepsInfo;
+/* Fig. 3 style: 2 rows (maps; present pixels) x (input, original, each support,
+ * GAD). Returns 0 or -1 (err set). */
+int gad_fig_steps(const char *path, const GadSteps *s, const GadStepsInfo *info);
+/* Fig. 4 style: original map + hull points + hull, GAD map + hull points + hull,
+ * input + both hulls; the note gives the hull points, areas, RC and RS. Returns 0
+ * or -1 (err set). */
+int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info);
+
+/* Describe the presence rule for labels: "importance >= 10% of the map's max" or
+ * "top 50% of the map's non-zero pixels". */
+void gad_present_text(Presence p, char *buf, size_t len);
+
+#endif

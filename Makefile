@@ -58,7 +58,18 @@ $(BUILD)/libgad.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $(LIB_OBJ)
 
-$(BUILD)/%.o: %.c
+# Every object depends on the compiler and flags it was built with: changing CC,
+# CFLAGS, ARCH, EXTRA, OPT or KERNEL_OPT (or pulling a Makefile that changes them)
+# rebuilds everything, so no build mixes objects compiled two ways.
+FLAGS_STAMP = $(BUILD)/.flags
+FLAGS_NOW   = $(CC) $(ALLFLAGS) $(KERNEL_OPT) $(LIBS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -MMD -MP -c $< -o $@
 
@@ -72,7 +83,7 @@ KERNEL_OPT ?= -O3
 $(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o $(BUILD)/src/ops/wino.o $(BUILD)/src/ops/conv.o: OPT = $(KERNEL_OPT)
 
 # fp32 peak of this machine for the build's ISA (independent multiply-add chains); a tool, not part of ./gad
-$(BUILD)/peak: tools/peak.c
+$(BUILD)/peak: tools/peak.c include/core/simd.h $(FLAGS_STAMP)
 	@mkdir -p $(BUILD)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA) $(KERNEL_OPT) -o $@ $< $(LIBS)
 

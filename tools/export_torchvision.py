@@ -1,18 +1,26 @@
 #!/usr/bin/python3
 """export_torchvision: a torchvision vgg16 or resnet18 state_dict -> safetensors for gad.
 
-    # a model trained in PyTorch, saved with torch.save(model.state_dict(), "m.pth")
-    export_torchvision.py --pth m.pth --out m.safetensors \\
-        --input-size 3x224x224 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --classes cat,dog
+    # a model trained in PyTorch, saved with torch.save(model.state_dict(), "m.pth"),
+    # evaluated with Resize(256), CenterCrop(224), ToTensor(), Normalize(ImageNet)
+    export_torchvision.py --pth m.pth --out m.safetensors --resize 256 --crop 224 \\
+        --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --classes cat,dog
     # a freshly initialised model (for tests)
     export_torchvision.py --arch resnet18 --num-classes 10 --seed 0 --out r18.safetensors
 
 Metadata (__metadata__, every value a string); nn/model_io.c reads exactly these keys:
     "arch"        "vgg16" or "resnet18"; always written (the C loader checks it agrees
                   with the tensor names)
-    "input_size"  "CxHxW", e.g. "3x224x224"                          (--input-size)
+    "input_size"  "CxHxW", e.g. "3x224x224"       (--input-size; from --crop when absent)
+    "resize"      "N" or "HxW": torchvision's Resize(N) / Resize((H, W)) on PIL images (--resize)
+    "crop"        "N" or "HxW": CenterCrop after it                      (--crop)
     "mean"        three comma-separated floats, e.g. "0.485,0.456,0.406" (--mean)
     "std"         three comma-separated floats, e.g. "0.229,0.224,0.225" (--std)
+gad preprocesses images exactly as these say (the same pixels as Pillow and
+torchvision); without resize and crop it resizes them straight to input_size with its
+own bilinear resize (what `gad train` does), which is not torchvision's pipeline.
+mean/std are required: give the Normalize of the training transforms, or
+--no-normalize for a model trained on pixels in 0..1 (asked for on a terminal).
     "classes"     a JSON array of strings, e.g. ["cat","dog"], one per model output, in
                   output order                      (--classes a,b,c or --classes-file)
 mean and std are given together or not at all. Keys not given are not written.
@@ -85,6 +93,31 @@ def floats3(text, what, positive=False):
     return ",".join(repr(x) for x in v)
 
 
+def size_arg(text, what):
+    m = re.fullmatch(r"(\d+)(?:x(\d+))?", text)
+    if not m or int(m.group(1)) < 1 or (m.group(2) is not None and int(m.group(2)) < 1):
+        die("--%s: expected N or HxW like 256 or 256x320, got %r" % (what, text))
+    return text
+
+
+NORM_HELP = ("the Normalize(mean, std) of the model's training transforms, e.g. ImageNet's "
+             "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225, or --no-normalize for a model "
+             "trained on pixels in 0..1")
+
+
+def ask_normalisation():
+    """mean/std from the terminal; without one, an error saying what to give."""
+    if not sys.stdin.isatty():
+        die("give " + NORM_HELP + " (gad feeds images exactly as the metadata says)")
+    print("export_torchvision: the model's input normalisation is needed: " + NORM_HELP, file=sys.stderr)
+    mean = input("mean (three numbers, 'imagenet', or 'none' for no Normalize): ").strip()
+    if mean == "none":
+        return None, None
+    if mean == "imagenet":
+        return "0.485,0.456,0.406", "0.229,0.224,0.225"
+    return mean, input("std (three numbers): ").strip()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pth", help="state_dict saved with torch.save(model.state_dict(), path)")
@@ -93,6 +126,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="torch.manual_seed for a fresh model")
     ap.add_argument("--out", "-o", required=True, help="output .safetensors")
     ap.add_argument("--input-size", help="CxHxW, e.g. 3x224x224")
+    ap.add_argument("--resize", help="torchvision Resize of the evaluation transforms: N (shorter side) or HxW")
+    ap.add_argument("--crop", help="torchvision CenterCrop of the evaluation transforms: N or HxW")
+    ap.add_argument("--no-normalize", action="store_true",
+                    help="the model was trained on pixels in 0..1 without Normalize")
     ap.add_argument("--mean", help="per-channel mean, e.g. 0.485,0.456,0.406")
     ap.add_argument("--std", help="per-channel std, e.g. 0.229,0.224,0.225")
     ap.add_argument("--classes", help="class names in output order, comma-separated")
@@ -128,8 +165,27 @@ def main():
         if not m or int(m.group(1)) != 3 or min(int(m.group(2)), int(m.group(3))) < 32:
             die("--input-size: expected 3xHxW with H, W >= 32, like 3x224x224, got %r" % a.input_size)
         meta["input_size"] = a.input_size
+    if a.resize is not None:
+        meta["resize"] = size_arg(a.resize, "resize")
+    if a.crop is not None:
+        meta["crop"] = size_arg(a.crop, "crop")
+        h, w = (meta["crop"].split("x") + [meta["crop"]])[:2]
+        if min(int(h), int(w)) < 32:
+            die("--crop: at least 32x32 (vgg16 and resnet18 need it), got %r" % a.crop)
+        cs = "3x%sx%s" % (h, w)
+        if "input_size" in meta and meta["input_size"] != cs:
+            die("--input-size %s disagrees with --crop %s (the crop is the model's input)" % (a.input_size, a.crop))
+        meta["input_size"] = cs
+    if "resize" not in meta and "crop" not in meta:
+        print("export_torchvision: note: no --resize/--crop: gad will resize images straight to the input size "
+              "with its own bilinear resize; torchvision's usual evaluation is --resize 256 --crop 224",
+              file=sys.stderr)
     if (a.mean is None) != (a.std is None):
         die("give --mean and --std together")
+    if a.mean is not None and a.no_normalize:
+        die("--no-normalize contradicts --mean/--std")
+    if a.mean is None and not a.no_normalize:
+        a.mean, a.std = ask_normalisation()
     if a.mean is not None:
         meta["mean"] = floats3(a.mean, "mean")
         meta["std"] = floats3(a.std, "std", positive=True)

@@ -6,6 +6,7 @@
 #ifndef GAD_CLI_H
 #define GAD_CLI_H
 #include "core/tensor.h"
+#include "io/image.h"
 #include "nn/model.h"
 
 int cmd_predict(int argc, char **argv);
@@ -32,9 +33,32 @@ void arg_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn))
 #endif
     ;
-/* The input of predict/explain: an .npy as it is, or an image preprocessed for m.
- * Returns 0 (the caller owns *x: tensor_free) or -1 with err set. */
-int cli_load_input(const char *path, const Model *m, Tensor *x);
+/* --resize N|HxW|none and --crop N|HxW|none: torchvision's preprocessing chosen on
+ * the command line, over the weights' metadata ("resize", "crop"). */
+typedef struct {
+    int set;  /* 0 not given, 1 given, -1 'none' */
+    int a, b; /* N (b = 0) or H x W */
+} SizeFlag;
+typedef struct {
+    SizeFlag resize, crop;
+} PrepFlags;
+#define CLI_PREP_HELP                                                                   \
+    "  --resize N|HxW     torchvision's Resize: the shorter side to N (or exactly\n"     \
+    "                     HxW), Pillow's antialiased bilinear; 'none': gad's own\n"      \
+    "                     bilinear resize to the input size (default: the weights'\n"   \
+    "                     metadata 'resize')\n"                                          \
+    "  --crop N|HxW       torchvision's CenterCrop after it; 'none' (default: the\n"     \
+    "                     weights' 'crop')\n"
+/* Parse --resize / --crop at argv[*i] into f (1 when it was one of them; a bad value
+ * is a usage error of command cmd, exit 2). */
+int arg_prep(int argc, char **argv, int *i, const char *cmd, PrepFlags *f);
+/* The preprocessing of images fed to m: f's choices where given, else the weights'
+ * metadata, with their mean/std; *h, *w the input size (0: what p makes of each
+ * image). f may be NULL. */
+void cli_prep(const Model *m, const PrepFlags *f, ImagePrep *p, int *h, int *w);
+/* The input of predict/explain: an .npy as it is, or an image preprocessed for m
+ * (cli_prep). Returns 0 (the caller owns *x: tensor_free) or -1 with err set. */
+int cli_load_input(const char *path, const Model *m, const PrepFlags *f, Tensor *x);
 /* Print "gad: " + err_get() and return 1, or 2 when the error is a bad argument
  * (set with err_set_usage: e.g. a class the data does not have), for
  * `return cli_fail();`. */

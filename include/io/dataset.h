@@ -10,15 +10,18 @@
  *          else they are the label numbers.
  * Classes: `classes` = NULL (all) or "a,b,..." by name or by index; labels in the
  * dataset are positions in that list (0..k-1), in the order given.
- * Preprocessing: gray is repeated to three channels and alpha dropped (PIL's
- * convert('RGB')); an image of the requested size is not resized, otherwise a
- * bilinear resize (half-pixel centres); pixels scaled to [0,1]; then
- * (v - mean[c]) / std[c] when mean/std are given.
+ * Preprocessing: io/image.h's ImagePrep: torchvision's Resize + CenterCrop (Pillow's
+ * antialiased bilinear) when a resize or crop is given, else gad's own: gray is
+ * repeated to three channels and alpha dropped (PIL's convert('RGB')), an image of
+ * the requested size is not resized, otherwise a bilinear resize (half-pixel
+ * centres, no antialiasing); pixels scaled to [0,1]; then (v - mean[c]) / std[c]
+ * when mean/std are given.
  * Split: a fixed held-out part, the last round(n_c * val_frac) images of each class
  * in file order; the rest is the training part.
  * Not for: augmentation, lazy loading (everything is decoded up front). */
 #ifndef GAD_IO_DATASET_H
 #define GAD_IO_DATASET_H
+#include "io/image.h"
 
 typedef struct {
     int n, c, h, w;      /* images, and each one's [3,h,w] */
@@ -32,8 +35,10 @@ typedef struct {
 
 typedef struct {
     const char *classes;   /* NULL: every class; "a,b,..." by name or index */
-    int h, w;              /* size for the model (0, 0: the files' own, which must agree) */
-    const float *mean, *std; /* [3] each, or NULL: no normalisation */
+    int h, w;              /* size for the model (0, 0: what prep makes of the files,
+                            * which must agree) */
+    ImagePrep prep;        /* resize, crop, mean/std (io/image.h); all 0: gad's own
+                            * resize to h x w, no normalisation */
     float val_frac;        /* held-out fraction, in [0,1) */
     int strict;            /* 1: an entry of a class folder that is not a readable image is an error */
 } DatasetOpts;
@@ -57,5 +62,8 @@ int dataset_select(const Dataset *d, int held_out, int cls, int max, int **idx);
  * preprocessing above (an .npy is taken as it is). Returns 0 or -1 (err set). */
 #include "core/tensor.h"
 int input_load(const char *path, int h, int w, const float *mean, const float *std, Tensor *out);
+/* The same with the preprocessing of prep (an .npy is still taken as it is); h, w =
+ * 0: the size prep makes of the image. */
+int input_load_prep(const char *path, const ImagePrep *prep, int h, int w, Tensor *out);
 
 #endif

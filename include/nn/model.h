@@ -40,6 +40,9 @@ typedef struct {
     int in_c, in_h, in_w;/* input the model was trained for (metadata); 0 if unknown */
     int has_norm;        /* mean/std known: inputs made from images are normalised */
     float mean[3], std[3];
+    int resize_short;    /* metadata "resize" "N": torchvision's Resize(N) (shorter side) */
+    int resize_h, resize_w; /* metadata "resize" "HxW": Resize((H, W)); all 0 when absent */
+    int crop_h, crop_w;  /* metadata "crop" "N" or "HxW": CenterCrop; 0 when absent */
     char **class_names;  /* [num_classes] owned, or NULL when unknown */
 } ModelConfig;
 

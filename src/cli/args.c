@@ -61,3 +61,35 @@ int cli_fail(void) {
     fprintf(stderr, "gad: %s\n", err_get());
     return err_is_usage() ? 2 : 1;
 }
+
+/* "N", "HxW" (1..16384 each) or "none". */
+static void parse_size_flag(const char *cmd, const char *flag, const char *s, SizeFlag *f) {
+    if (!strcmp(s, "none")) {
+        f->set = -1;
+        f->a = f->b = 0;
+        return;
+    }
+    long v[2] = {0, 0};
+    const char *p = s;
+    for (int k = 0; k < 2; k++) {
+        char *end;
+        errno = 0;
+        v[k] = (*p >= '0' && *p <= '9') ? strtol(p, &end, 10) : -1;
+        if (v[k] < 1 || v[k] > 16384 || errno) break;
+        p = end;
+        if (k == 0 && *p == 'x') p++;
+        else break;
+    }
+    if (v[0] < 1 || v[0] > 16384 || (strchr(s, 'x') && (v[1] < 1 || v[1] > 16384)) || *p)
+        arg_usage_error(cmd, "%s takes N, HxW (1..16384) or 'none', not '%s'", flag, s);
+    f->set = 1;
+    f->a = (int)v[0];
+    f->b = (int)v[1];
+}
+
+int arg_prep(int argc, char **argv, int *i, const char *cmd, PrepFlags *f) {
+    const char *s;
+    if (arg_str(argc, argv, i, "--resize", &s)) { parse_size_flag(cmd, "--resize", s, &f->resize); return 1; }
+    if (arg_str(argc, argv, i, "--crop", &s)) { parse_size_flag(cmd, "--crop", s, &f->crop); return 1; }
+    return 0;
+}

@@ -26,6 +26,7 @@ static void help(void) {
            "  --weights W        torchvision state_dict saved as safetensors\n"
            "  --input X          .npy float32 [N,3,H,W] or [3,H,W] fed as it is, or one\n"
            "                     JPEG/PNG/PPM/PGM image preprocessed as the weights' metadata says\n"
+           CLI_PREP_HELP
            "  --method M         saliency  |dy/dx|                      (Captum Saliency)\n"
            "                     deconv    every ReLU passes relu(g)    (Deconvolution)\n"
            "                     gxi       x * dy/dx                    (InputXGradient)\n"
@@ -88,8 +89,10 @@ int cmd_explain(int argc, char **argv) {
     int batch = 32, scale = 0, seed = 0;
     AttrOpts o;
     attr_opts_default(&o);
+    PrepFlags prep = {{0, 0, 0}, {0, 0, 0}};
     for (int i = 1; i < argc; i++) {
         if (arg_is_help(argv[i])) { help(); return 0; }
+        if (arg_prep(argc, argv, &i, "explain", &prep)) continue;
         if (arg_str(argc, argv, &i, "--weights", &weights) || arg_str(argc, argv, &i, "--input", &input) ||
             arg_str(argc, argv, &i, "--method", &method) || arg_str(argc, argv, &i, "--target", &target) ||
             arg_int(argc, argv, &i, "--steps", &o.steps, 1, 1000000) ||
@@ -115,7 +118,7 @@ int cmd_explain(int argc, char **argv) {
     Model m;
     Tensor x;
     if (model_load(&m, weights)) return cli_fail();
-    if (cli_load_input(input, &m, &x)) { model_free(&m); return cli_fail(); }
+    if (cli_load_input(input, &m, &prep, &x)) { model_free(&m); return cli_fail(); }
     int n = (int)x.dim[0], H = (int)x.dim[2], W = (int)x.dim[3], K = m.cfg.num_classes, rc = 1;
     size_t per = (size_t)3 * H * W;
     int fixed = -1, *targets = xmalloc((size_t)n * sizeof(int));

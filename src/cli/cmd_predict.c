@@ -23,9 +23,11 @@ static void help(void) {
            "metadata has one).\n\n"
            "  --weights W   torchvision state_dict saved as safetensors (tools/export_torchvision.py)\n"
            "  --input X     .npy float32 [N,3,H,W] or [3,H,W], fed to the model as it is\n"
-           "                (H, W >= 32); or one JPEG/PNG/PPM/PGM image, made RGB, scaled to [0,1],\n"
-           "                resized to the model's input_size and normalised with its mean/std\n"
-           "                when the weights' metadata gives them\n"
+           "                (H, W >= 32); or one JPEG/PNG/PPM/PGM image, made RGB, resized\n"
+           "                and cropped as --resize/--crop or the weights' metadata say (else\n"
+           "                resized to the model's input_size), scaled to [0,1] and\n"
+           "                normalised with the weights' mean/std when they give them\n"
+           CLI_PREP_HELP
            "  --out F       also write the logits as an [N,K] float32 .npy\n"
            "  --batch B     images per forward pass (default 8; memory grows with B)\n"
            "  -h, --help    this text\n\n"
@@ -49,8 +51,10 @@ static void print_image(const Model *m, int i, const float *z) {
 int cmd_predict(int argc, char **argv) {
     const char *weights = NULL, *input = NULL, *out = NULL;
     int batch = 8;
+    PrepFlags prep = {{0, 0, 0}, {0, 0, 0}};
     for (int i = 1; i < argc; i++) {
         if (arg_is_help(argv[i])) { help(); return 0; }
+        if (arg_prep(argc, argv, &i, "predict", &prep)) continue;
         if (arg_str(argc, argv, &i, "--weights", &weights) || arg_str(argc, argv, &i, "--input", &input) ||
             arg_str(argc, argv, &i, "--out", &out) || arg_int(argc, argv, &i, "--batch", &batch, 1, 4096))
             continue;
@@ -62,7 +66,7 @@ int cmd_predict(int argc, char **argv) {
     Model m;
     Tensor x;
     if (model_load(&m, weights)) return cli_fail();
-    if (cli_load_input(input, &m, &x)) { model_free(&m); return cli_fail(); }
+    if (cli_load_input(input, &m, &prep, &x)) { model_free(&m); return cli_fail(); }
     int n = (int)x.dim[0], H = (int)x.dim[2], W = (int)x.dim[3], K = m.cfg.num_classes;
     if (batch > n) batch = n;
     Plan *p = plan_new(&m, batch, H, W);

@@ -36,6 +36,8 @@ static void usage(FILE *f) {
         "                     (default all)\n"
         "  --input-size S     images are resized to SxS (default 32, or W0's input\n"
         "                     size; at least 32)\n"
+        CLI_PREP_HELP
+        "                     (a crop sets the input size; both are written to W)\n"
         "  --mean a,b,c       normalise inputs: (pixel in [0,1] - mean) / std per\n"
         "  --std a,b,c        channel; 'imagenet' for 0.485,0.456,0.406 and\n"
         "                     0.229,0.224,0.225; 'none' for no normalisation\n"
@@ -139,9 +141,11 @@ int cmd_train(int argc, char **argv) {
     TrainOpts o;
     train_opts_default(&o);
     o.train_mode = 1;
+    PrepFlags pf = {{0, 0, 0}, {0, 0, 0}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (arg_is_help(a)) { usage(stdout); return 0; }
+        if (arg_prep(argc, argv, &i, "train", &pf)) continue;
         if (arg_str(argc, argv, &i, "--model", &arch_s) || arg_str(argc, argv, &i, "--data", &data) ||
             arg_str(argc, argv, &i, "--classes", &classes) || arg_str(argc, argv, &i, "--init", &init) ||
             arg_str(argc, argv, &i, "--out", &out) || arg_str(argc, argv, &i, "--mean", &mean_s) ||
@@ -203,12 +207,25 @@ int cmd_train(int argc, char **argv) {
         has_norm = hm;
     }
     if (!input) input = have_model && m.cfg.in_h >= 32 && m.cfg.in_h == m.cfg.in_w ? m.cfg.in_h : 32;
+    /* resize and crop: the flags, else W0's metadata; a crop (or a resize to HxW) sets the size */
+    ImagePrep prep;
+    int ih = input, iw = input;
+    {
+        Model none;
+        memset(&none, 0, sizeof none);
+        int ph, pw;
+        cli_prep(have_model ? &m : &none, &pf, &prep, &ph, &pw);
+        if (image_prep_torchvision(&prep) && (prep.crop_h > 0 || prep.resize_h > 0)) { ih = ph; iw = pw; }
+        if (ih < 32 || iw < 32) arg_usage_error("train", "the crop (or resize) must be at least 32x32, not %dx%d", ih, iw);
+    }
+    prep.mean = has_norm ? mean : NULL;
+    prep.std = has_norm ? stdv : NULL;
 
     DatasetOpts dopt = {0};
     dopt.classes = classes;
-    dopt.h = dopt.w = input;
-    dopt.mean = has_norm ? mean : NULL;
-    dopt.std = has_norm ? stdv : NULL;
+    dopt.h = ih;
+    dopt.w = iw;
+    dopt.prep = prep;
     dopt.val_frac = val_frac;
     dopt.strict = strict;
     if (dataset_load_opts(&d, data, &dopt)) goto fail;
@@ -227,19 +244,24 @@ int cmd_train(int argc, char **argv) {
     if (!quiet)
         fprintf(stderr, "train: %s width %g%s, %d classes, %d training and %d held-out images of %dx%d, %s mode\n",
                 model_arch_name(m.cfg.arch), (double)m.cfg.width, init ? " (from --init)" : "", d.nclasses, nt, nv,
-                input, input, o.train_mode ? "train" : "eval");
+                iw, ih, o.train_mode ? "train" : "eval");
     char label[64];
     snprintf(label, sizeof label, "train %s", model_arch_name(m.cfg.arch));
     o.label = label;
     float acc = -1;
     double t0 = now_s();
-    float loss = train_classifier(&m, xt, yt, nt, xv, yv, nv, input, input, &o, &acc);
+    float loss = train_classifier(&m, xt, yt, nt, xv, yv, nv, ih, iw, &o, &acc);
     double secs = now_s() - t0;
     if (loss < 0) goto fail;
 
     /* config and metadata of the result */
     ModelConfig *c = &m.cfg;
-    c->in_c = 3; c->in_h = input; c->in_w = input;
+    c->in_c = 3; c->in_h = ih; c->in_w = iw;
+    c->resize_short = prep.resize_short;
+    c->resize_h = prep.resize_h;
+    c->resize_w = prep.resize_w;
+    c->crop_h = prep.crop_h;
+    c->crop_w = prep.crop_w;
     c->has_norm = has_norm;
     memcpy(c->mean, mean, sizeof mean);
     memcpy(c->std, stdv, sizeof stdv);
@@ -249,7 +271,7 @@ int cmd_train(int argc, char **argv) {
     }
     c->class_names = xmalloc((size_t)d.nclasses * sizeof(char *));
     for (int i = 0; i < d.nclasses; i++) c->class_names[i] = xstrdup(d.class_names[i]);
-    static const char *stale[] = {"mean", "std", "val_accuracy", "train_loss"};
+    static const char *stale[] = {"mean", "std", "resize", "crop", "val_accuracy", "train_loss"};
     for (size_t k = 0; k < sizeof stale / sizeof stale[0]; k++) meta_drop(&m.meta, stale[k]);
     meta_set(&m.meta, "trained_by", "gad train");
     meta_set(&m.meta, "data", data);

@@ -239,8 +239,9 @@ static int read_names(const char *path, char ***names) {
     return k;
 }
 
-static int load_idx(Dataset *d, const char *spec, const char *classes, int h, int w, const float *mean,
-                    const float *std) {
+static int load_idx(Dataset *d, const char *spec, const DatasetOpts *o) {
+    const char *classes = o->classes;
+    int h = o->h, w = o->w;
     IdxU8 im, lb;
     char *lab_path = NULL, *txt_path = NULL, **full = NULL;
     int nfull = 0, *sel = NULL, *present = NULL, *pos = NULL, r = -1;
@@ -292,14 +293,17 @@ static int load_idx(Dataset *d, const char *spec, const char *classes, int h, in
         m += present[sel[j]];
     }
     int ih = im.dim[1], iw = im.dim[2];
-    if (!h) { h = ih; w = iw; }
+    if (!h) image_prep_size(&o->prep, iw, ih, &w, &h);
     if (dataset_alloc(d, spec, m, h, w, k, full, sel)) goto done;
     size_t per = (size_t)ih * iw, out = (size_t)3 * h * w;
-    for (int i = 0, o = 0; i < n; i++) {
+    for (int i = 0, j = 0; i < n; i++) {
         if (pos[lb.data[i]] < 0) continue;
         Image g = {iw, ih, 1, im.data + (size_t)i * per};
-        image_to_input(&g, h, w, mean, std, d->x + (size_t)o * out);
-        d->y[o++] = pos[lb.data[i]];
+        if (image_prepare(&g, &o->prep, h, w, spec, d->x + (size_t)j * out)) {
+            dataset_free(d);
+            goto done;
+        }
+        d->y[j++] = pos[lb.data[i]];
     }
     r = 0;
 done:
@@ -355,22 +359,21 @@ static int load_folder(Dataset *d, const char *spec, const DatasetOpts *o) {
                 free(p);
                 continue;
             }
+            int pw = 0, ph = 0;
+            if (!bad) image_prep_size(&o->prep, im.w, im.h, &pw, &ph);
             if (!bad && n == 0) {
-                if (keep) { h = im.h; w = im.w; }
+                if (keep) { h = ph; w = pw; }
                 bad = dataset_alloc(d, spec, m, h, w, k, full, sel);
-            } else if (!bad && keep && (im.h != h || im.w != w)) {
+            } else if (!bad && keep && (ph != h || pw != w)) {
                 bad = err_set("%s: image is %dx%d, the first one is %dx%d (give a size to resize them all)", p,
-                              im.w, im.h, w, h);
+                              pw, ph, w, h);
             }
+            if (!bad) bad = image_prepare(&im, &o->prep, h, w, p, d->x + (size_t)n * 3 * h * w);
             free(p);
-            if (bad) {
-                image_free(&im);
-                goto done;
-            }
-            image_to_input(&im, h, w, o->mean, o->std, d->x + (size_t)n * 3 * h * w);
+            image_free(&im);
+            if (bad) goto done;
             d->y[n++] = j;
             count[j]++;
-            image_free(&im);
         }
     }
     if (skipped > SKIP_NAMED)
@@ -405,11 +408,12 @@ int dataset_load_opts(Dataset *d, const char *spec, const DatasetOpts *o) {
     int h = o->h, w = o->w;
     if (!(val_frac >= 0.0f && val_frac < 1.0f)) return err_set("%s: held-out fraction %g not in [0,1)", spec, (double)val_frac);
     if (h < 0 || w < 0 || (h == 0) != (w == 0)) return err_set("%s: bad image size %dx%d", spec, h, w);
-    for (int k = 0; o->std && k < 3; k++)
-        if (!(o->std[k] > 0.0f)) return err_set("%s: normalisation std[%d] = %g must be > 0", spec, k, (double)o->std[k]);
+    const float *sd = o->prep.std;
+    for (int k = 0; sd && k < 3; k++)
+        if (!(sd[k] > 0.0f)) return err_set("%s: normalisation std[%d] = %g must be > 0", spec, k, (double)sd[k]);
     int r;
     if (is_dir(spec)) r = load_folder(d, spec, o);
-    else if (file_exists(spec)) r = load_idx(d, spec, o->classes, h, w, o->mean, o->std);
+    else if (file_exists(spec)) r = load_idx(d, spec, o);
     else r = err_set("%s: no such folder or file", spec);
     if (r) { memset(d, 0, sizeof *d); return -1; }
     mark_held_out(d, val_frac);
@@ -422,8 +426,8 @@ int dataset_load(Dataset *d, const char *spec, const char *classes, int h, int w
     o.classes = classes;
     o.h = h;
     o.w = w;
-    o.mean = mean;
-    o.std = std;
+    o.prep.mean = mean;
+    o.prep.std = std;
     o.val_frac = val_frac;
     return dataset_load_opts(d, spec, &o);
 }
@@ -446,6 +450,13 @@ int dataset_select(const Dataset *d, int held_out, int cls, int max, int **idx) 
 }
 
 int input_load(const char *path, int h, int w, const float *mean, const float *std, Tensor *out) {
+    ImagePrep p = {0};
+    p.mean = mean;
+    p.std = std;
+    return input_load_prep(path, &p, h, w, out);
+}
+
+int input_load_prep(const char *path, const ImagePrep *prep, int h, int w, Tensor *out) {
     memset(out, 0, sizeof *out);
     if ((h == 0) != (w == 0) || h < 0 || w < 0) return err_set("%s: bad input size %dx%d", path, h, w);
     unsigned char magic[6] = {0};
@@ -479,9 +490,10 @@ int input_load(const char *path, int h, int w, const float *mean, const float *s
     Image im;
     if (image_load(path, &im)) return -1;
     if (im.c < 1 || im.c > 4) { image_free(&im); return err_set("%s: unusable channel count %d", path, im.c); }
-    if (!h) { h = im.h; w = im.w; }
+    if (!h) image_prep_size(prep, im.w, im.h, &w, &h);
     *out = tensor_new4(1, 3, h, w);
-    image_to_input(&im, h, w, mean, std, out->data);
+    int r = image_prepare(&im, prep, h, w, path, out->data);
     image_free(&im);
-    return 0;
+    if (r) tensor_free(out);
+    return r;
 }

@@ -6,7 +6,9 @@
  * every expected tensor must be there, F32, with exactly the expected shape, and
  * nothing else may be (BN's num_batches_tracked is optional, I64 or F32).
  * Metadata read: "input_size" ("3x224x224"), "mean" / "std" ("0.485,0.456,0.406"),
- * "classes" (a JSON array of names), "arch" (must agree). All entries are kept in
+ * "resize" ("256": Resize(256), or "256x320") and "crop" ("224" or "224x200"), the
+ * torchvision preprocessing (a crop must agree with input_size, and gives it when
+ * absent), "classes" (a JSON array of names), "arch" (must agree). All entries are kept in
  * Model.meta and written back by model_save, which also writes arch, width, hidden.
  * Not for: other architectures, renamed keys (e.g. a "module." prefix), fp16. */
 #include "core/err.h"
@@ -55,6 +57,57 @@ static int parse3(const char *s, float *v) {
     return *s ? -1 : 0;
 }
 
+/* "N" (*a = N, *b = 0) or "HxW" (*a = H, *b = W), each 1..65536. Returns 0 or -1. */
+static int parse_size(const char *s, int *a, int *b) {
+    long v[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        char *end;
+        if (*s < '0' || *s > '9') return -1;
+        errno = 0;
+        v[i] = strtol(s, &end, 10);
+        if (errno || v[i] < 1 || v[i] > 65536) return -1;
+        s = end;
+        if (i == 0 && *s != 'x') break;
+        if (i == 0) s++;
+    }
+    if (*s) return -1;
+    *a = (int)v[0];
+    *b = (int)v[1];
+    return 0;
+}
+
+/* The torchvision preprocessing keys "resize" and "crop". */
+static int parse_prep_meta(Model *m, const char *path) {
+    ModelConfig *c = &m->cfg;
+    const char *v;
+    if ((v = meta_get(&m->meta, "resize"))) {
+        int a, b;
+        if (parse_size(v, &a, &b))
+            return err_set("%s: metadata 'resize' is '%.40s', expected N (shorter side) or HxW like 256 or 256x320",
+                           path, v);
+        if (b) { c->resize_h = a; c->resize_w = b; }
+        else c->resize_short = a;
+    }
+    if ((v = meta_get(&m->meta, "crop"))) {
+        int a, b;
+        if (parse_size(v, &a, &b))
+            return err_set("%s: metadata 'crop' is '%.40s', expected N or HxW like 224 or 224x200", path, v);
+        c->crop_h = a;
+        c->crop_w = b ? b : a;
+        if (c->in_h && (c->in_h != c->crop_h || c->in_w != c->crop_w))
+            return err_set("%s: metadata 'crop' %s disagrees with 'input_size' %dx%dx%d", path, v, c->in_c, c->in_h,
+                           c->in_w);
+        c->in_c = 3;
+        c->in_h = c->crop_h;
+        c->in_w = c->crop_w;
+    } else if (c->resize_h && !c->in_h) {
+        c->in_c = 3;
+        c->in_h = c->resize_h;
+        c->in_w = c->resize_w;
+    }
+    return 0;
+}
+
 static int parse_config_meta(Model *m, const char *path) {
     ModelConfig *c = &m->cfg;
     const char *v;
@@ -84,6 +137,7 @@ static int parse_config_meta(Model *m, const char *path) {
             return err_set("%s: metadata 'std' is '%.40s', expected 3 positive numbers like 0.229,0.224,0.225", path, std);
         c->has_norm = 1;
     }
+    if (parse_prep_meta(m, path)) return -1;
     if ((v = meta_get(&m->meta, "classes"))) {
         Json j;
         if (json_parse(v, strlen(v), &j)) {
@@ -226,6 +280,16 @@ static void config_to_meta(const Model *m, Meta *meta) {
         meta_set(meta, "mean", buf);
         snprintf(buf, sizeof buf, "%.9g,%.9g,%.9g", (double)c->std[0], (double)c->std[1], (double)c->std[2]);
         meta_set(meta, "std", buf);
+    }
+    if (c->resize_short > 0 || c->resize_h > 0) {
+        if (c->resize_h > 0) snprintf(buf, sizeof buf, "%dx%d", c->resize_h, c->resize_w);
+        else snprintf(buf, sizeof buf, "%d", c->resize_short);
+        meta_set(meta, "resize", buf);
+    }
+    if (c->crop_h > 0) {
+        if (c->crop_h != c->crop_w) snprintf(buf, sizeof buf, "%dx%d", c->crop_h, c->crop_w);
+        else snprintf(buf, sizeof buf, "%d", c->crop_h);
+        meta_set(meta, "crop", buf);
     }
     if (c->class_names) {
         size_t len = 3, cap = 256;

@@ -521,7 +521,19 @@ static int load_model_and_data(Ctx *c) {
         const char *v = meta_get(&c->orig.meta, "val_frac");
         vf = v ? strtof(v, NULL) : 0.2f;
     }
-    if (dataset_load(&c->d, o->data, o->classes, side, side_w, c->mean, c->std, vf) != 0) return -1;
+    DatasetOpts dop = {0}; /* the weights' resize/crop (torchvision's pipeline) unless --size is given */
+    const ModelConfig *mc = &c->orig.cfg;
+    dop.classes = o->classes;
+    dop.h = side;
+    dop.w = side_w;
+    if (!o->size) {
+        ImagePrep tv = {mc->resize_short, mc->resize_h, mc->resize_w, mc->crop_h, mc->crop_w, NULL, NULL};
+        dop.prep = tv;
+    }
+    dop.prep.mean = c->mean;
+    dop.prep.std = c->std;
+    dop.val_frac = vf;
+    if (dataset_load_opts(&c->d, o->data, &dop) != 0) return -1;
     if (c->d.nclasses != 2)
         return err_set("%s: GAD compares two classes, the data has %d (give --classes a,b)", o->data, c->d.nclasses);
     c->H = c->d.h;

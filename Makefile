@@ -73,14 +73,13 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -MMD -MP -c $< -o $@
 
-# Adam's element loop is vectorised by gcc only at -O3 (it needs a remainder loop), and so are wino.c's
-# transforms (-O2's cheap cost model refuses their runtime alias checks: a 256ch 14x14
-# batch 8 forward on one thread took 15.2 ms at -O2, 13.7 at -O3), and conv.c's col2im
-# and epilogue rows (resnet18's first-layer input gradient, 224x224 batch 1, one thread:
-# 2.35 ms at -O2, 2.03 at -O3). No -ffast-math: the same bits at either level (tested
-# against references compiled at -O2). OPT on the command line (e.g. make asan) still wins.
+# Adam's element loop, wino.c's transforms and the convolution routes' row loops (col2im,
+# epilogues) are vectorised by gcc only at -O3 (figures in docs/perf.md). No -ffast-math:
+# the same bits at either level (tested against references compiled at -O2). OPT on
+# the command line (e.g. make asan) still wins.
 KERNEL_OPT ?= -O3
-$(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o $(BUILD)/src/ops/wino.o $(BUILD)/src/ops/conv.o: OPT = $(KERNEL_OPT)
+CONV_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/ops/conv*.c))
+$(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o $(BUILD)/src/ops/wino.o $(CONV_OBJ): OPT = $(KERNEL_OPT)
 
 # fp32 peak of this machine for the build's ISA (independent multiply-add chains); a tool, not part of ./gad
 $(BUILD)/peak: tools/peak.c include/core/simd.h $(FLAGS_STAMP)

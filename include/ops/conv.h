@@ -1,9 +1,11 @@
 /* conv: 2-D convolution (PyTorch's cross-correlation), NCHW float32, groups = 1.
  *   x [N,C,H,W], w [K,C,kh,kw], b [K] or NULL, y [N,K,Ho,Wo]
  *   Ho = (H + 2*ph - kh) / sh + 1, Wo likewise (floor), zero padding.
- * Forward: im2col + gemm per image over workspace scratch. Backward accumulates
- * (+=) into dx, dw, db, each skipped when NULL (the caller zeroes them).
- * The naive twins, which the fast routes are tested against: ops/ref.h.
+ * Each pass takes one of several routes by the shape (src/ops/conv.c says which and
+ * why: Winograd, a direct convolution, an implicit or explicit im2col with gemm,
+ * col2im), all over workspace scratch (conv_scratch_bytes), none allocating. Backward
+ * accumulates (+=) into dx, dw, db, each skipped when NULL (the caller zeroes them).
+ * The naive definition every route is tested against: ops/ref.h.
  * Not for: dilation, groups, other padding modes. */
 #ifndef GAD_OPS_CONV_H
 #define GAD_OPS_CONV_H

@@ -1,8 +1,8 @@
-/* epi: the epilogues of a convolution's output rows, shared by conv.c's routes and
- * wino.c, applied while the row is in cache: the forward's bias, affine map (eval-mode
- * batch norm) and ReLU, each optional; the input gradient's fresh write, optionally
- * through the backward of the ReLU before the conv.
- * Not for: strided rows (conv.c keeps a per-element loop for those). */
+/* epi: the epilogues of a convolution's output rows, shared by its routes (conv_gemm.c,
+ * conv_direct.c, wino.c), applied while the row is in cache: the forward's bias, affine
+ * map (eval-mode batch norm) and ReLU, each optional; the input gradient's fresh write,
+ * optionally through the backward of the ReLU before the conv.
+ * Not for: strided rows (conv_route.h's fresh_row keeps a per-element loop for those). */
 #ifndef GAD_OPS_EPI_H
 #define GAD_OPS_EPI_H
 #include "ops/act.h"

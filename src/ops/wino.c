@@ -24,14 +24,14 @@
  * per call, the threads splitting the row panels, or once for as long as they do not
  * change (the caller keeps wino_prep's result). With few tiles the threads split the
  * output channels instead, each packing and using its own panels. The rule throughout:
- * what a thread writes, the same thread reads (moving cache lines between the two
- * cores of this VM is slow at times).
+ * what a thread writes, the same thread reads (moving cache lines between cores is
+ * slow at times).
  * Determinism: an output element depends only on its tile's patch, the packed U and
  * gemm's chain over Cin (fixed whatever N, position and thread count), so an image's
  * output and input gradient are bitwise independent of the batch, its place in it and
- * the threads. They differ from conv.c's direct products by rounding only (the
- * transforms add and subtract before and after the sum; measured against the naive
- * reference it is no less accurate, see tests).
+ * the threads. They differ from the other routes' products by rounding only (the
+ * transforms add and subtract before and after the sum; against the naive reference it
+ * is no less accurate, see tests/test_ops.c).
  * Not for: other kernels, strides, paddings, dilation; Cin above one gemm k-block (the
  * packing below writes single-k-block panels). */
 #include "ops/wino.h"
@@ -43,23 +43,22 @@
 
 #define WINO_GROUP_FLOATS (512u << 10) /* V and M of one group: 2 MiB, near one core's L2 */
 #ifndef WINO_MIN_CH
-#define WINO_MIN_CH 64 /* channels in and out (measured; see wino_applies) */
+#define WINO_MIN_CH 64 /* channels in and out (see wino_applies) */
 #endif
 #ifndef WINO_ROWS_TILES
 #define WINO_ROWS_TILES 2 /* fewer tiles than Cout times this: threads split the channels */
 #endif
 #ifndef WINO_MIN_AREA
-#define WINO_MIN_AREA 196 /* map positions, 14x14 (measured; see wino_applies) */
+#define WINO_MIN_AREA 196 /* map positions, 14x14 (see wino_applies) */
 #endif
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
-/* The shape rule, measured (2 threads, against conv.c's other routes): with 64 channels
- * and up the route wins at batch 8 on every map of 14x14 and more (256ch 14x14 forward
- * 8.9 -> 6.3 ms, VGG's 256ch 56x56 139 -> 90) and is level at batch 1 there; on 7x7 the
- * per-call weight transform loses at batch 1 (512ch: 1.4 -> 3.2 ms), and with 32
- * channels the transforms cost what the products save (32ch 56x56 batch 8 2.3 -> 2.8). */
+/* The shape rule (figures in docs/perf.md): with 64 channels and up the route wins at
+ * batch 8 on every map of 14x14 and more and is level at batch 1 there; on 7x7 the
+ * per-call weight transform loses at batch 1, and with 32 channels the transforms cost
+ * what the products save. */
 int wino_applies(const ConvShape *s, int dx) {
     const int cin = dx ? s->K : s->C, cout = dx ? s->C : s->K;
     if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->ph != 1 || s->pw != 1) return 0;
@@ -93,9 +92,7 @@ typedef struct {
 
 /* Tile rows per group: within the cache budget, yet at least Cin*Cout/1024 tiles (64 to
  * 256), since every group streams all of U (16 MiB at 512 channels) through the cache;
- * and a multiple of nth groups in all (each thread the same share). Measured, batch 8,
- * 2 threads, 512ch forward 14x14 / 28x28: budget alone 24.7 / 92.5 ms, 256 tiles 21.9
- * / 78.0; 64ch 56x56 budget alone 7.0, 256 tiles 7.6. */
+ * and a multiple of nth groups in all (each thread the same share; docs/perf.md). */
 static int group_rows(int N, int Cin, int Cout, int Th, int Tw, int nth) {
     const int rows = N * Th, tiles = imax(64, imin(256, (int)((long)Cin * Cout / 1024)));
     int fit = imax(1, (int)(WINO_GROUP_FLOATS / (16u * (unsigned)(Cin + Cout) * (unsigned)Tw)));
@@ -516,10 +513,7 @@ static void dw_finish_worker(void *arg, int ith, int nth) {
 
 /* Tile rows per group of the weight gradient (shape and batch only): the cache budget,
  * but at least WINO_DW_MIN_TILES tiles, so that wide layers (512 channels: 16 MiB of
- * dU) do not spend their time adding short products onto dU. Measured, batch 8, 2
- * threads, 512ch 14x14: budget alone (35 tiles) 41.4 ms, 154 tiles 26.7, 392 (this
- * rule) 22.7, the direct route 40.5; 64ch 56x56 prefers the budget (7.3 ms against 8.2
- * with 4x it). */
+ * dU) do not spend their time adding short products onto dU (docs/perf.md). */
 #define WINO_DW_MIN_TILES 512
 static int dw_group_rows(const ConvShape *s, int Th, int Tw) {
     const int fit = (int)(WINO_DW_GROUP_FLOATS / (16u * (unsigned)(s->C + s->K) * (unsigned)(Tw + TB)));

@@ -194,7 +194,20 @@ static inline Gather dx_class(const ConvShape *s, int a, int b, int *ia, int *jb
     return g;
 }
 
-/* ---- conv_gemm.c: blocks and the product over them ---- */
+/* ---- conv_blocks.c: cutting a product's columns into blocks ---- */
+/* Block width for a product whose gathered operand has `rows` rows (forward, input
+ * gradient), and for the weight gradient's. */
+int conv_cols_target(int rows);
+int conv_dw_target(int rows);
+Blocks conv_make_blocks(int N, int G, int target);
+/* Block i: images [n0, n1), columns [p0, p1) of each. */
+void conv_block_of(const Blocks *b, int i, int *n0, int *n1, int *p0, int *p1);
+/* Floats of one thread's slice (gathered rows, then out [M, width]), and the most
+ * columns of a block for batches up to N. */
+size_t conv_slice_floats(int rows, int M, int width);
+int conv_max_width(int N, int G, int target);
+
+/* ---- conv_gemm.c: the product over blocks ---- */
 /* The passes as products (conv.c chooses px: the direct route; else wide blocks where
  * the grid is at least WIDE_MIN_W wide, else im2col): y = conv(x, w) through the
  * forward's epilogue (conv2d_forward_affine's); dx += the input gradient by gathered
@@ -204,17 +217,7 @@ void conv_forward_gemm(const ConvShape *s, const float *x, const float *w, const
 void conv_dx_gather(const ConvShape *s, const float *w, const float *prep, const float *dy, float *dx, int fresh,
                     const float *relu_y, ReluRule rule, int px, Workspace *ws);
 void conv_dx_col2im(const ConvShape *s, const float *w, const float *dy, float *dx, Workspace *ws);
-/* Block width for a product whose gathered operand has `rows` rows (forward, input
- * gradient), and for the weight gradient's. */
-int conv_cols_target(int rows);
-int conv_dw_target(int rows);
-Blocks conv_make_blocks(int N, int G, int target);
-/* Block i: images [n0, n1), columns [p0, p1) of each. */
-void conv_block_of(const Blocks *b, int i, int *n0, int *n1, int *p0, int *p1);
-/* Floats of one thread's slice (gathered rows, then out [M, width]); most columns of a
- * block for batches up to N; floats of A packed for gemm. */
-size_t conv_slice_floats(int rows, int M, int width);
-int conv_max_width(int N, int G, int target);
+/* Floats of A packed for gemm. */
 size_t conv_packed_floats(int M, int rows);
 /* Run the product P describes with the scratch left in ws (px: by conv_direct.c). */
 void conv_prod_run(Prod *P, Workspace *ws);

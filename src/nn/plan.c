@@ -101,56 +101,6 @@ static int grad_target(const Model *m, const Plan *p, int l, int *first) {
     return a;
 }
 
-int layer_shapes(const Model *m, int max_batch, int H, int W, ActShape *shape) {
-    const int minside = model_min_input(m);
-    if (max_batch < 1) { err_set("batch size %d: must be at least 1", max_batch); return -1; }
-    if (H < minside || W < minside) {
-        err_set("input %dx%d is too small: %s takes at least %dx%d", H, W, model_arch_name(m->cfg.arch),
-                minside, minside);
-        return -1;
-    }
-    if (H > 16384 || W > 16384) { err_set("input %dx%d is too large (limit 16384)", H, W); return -1; }
-    shape[0] = (ActShape){3, H, W, (size_t)3 * H * W};
-    for (int l = 0; l < m->nlayers; l++) {
-        const Layer *L = &m->layers[l];
-        ActShape in = shape[L->in], o = in;
-        switch (L->kind) {
-        case LK_CONV:
-            GAD_ASSERT(m->params_info[L->w].dim[1] == in.c);
-            if (in.h + 2 * L->pad < L->k || in.w + 2 * L->pad < L->k) o.h = 0;
-            else {
-                o.c = L->cout;
-                o.h = (in.h + 2 * L->pad - L->k) / L->s + 1;
-                o.w = (in.w + 2 * L->pad - L->k) / L->s + 1;
-            }
-            break;
-        case LK_MAXPOOL:
-            o.h = in.h + 2 * L->pad < L->k ? 0 : pool_out_size(in.h, L->k, L->s, L->pad);
-            o.w = in.w + 2 * L->pad < L->k ? 0 : pool_out_size(in.w, L->k, L->s, L->pad);
-            break;
-        case LK_AVGPOOL: o.h = o.w = L->k; break;
-        case LK_LINEAR:
-            GAD_ASSERT((size_t)m->params_info[L->w].dim[1] == in.per);
-            o.c = L->cout; o.h = o.w = 1;
-            break;
-        case LK_ADD: {
-            ActShape b = shape[L->in2];
-            GAD_ASSERT(b.c == in.c && b.h == in.h && b.w == in.w && L->in2 != L->in);
-            break;
-        }
-        default: break;
-        }
-        if (o.h < 1 || o.w < 1) {
-            err_set("input %dx%d is too small for %s (layer %d, %s, gets %dx%d)", H, W,
-                    model_arch_name(m->cfg.arch), l, layer_kind_name(L->kind), in.h, in.w);
-            return -1;
-        }
-        o.per = (size_t)o.c * o.h * o.w;
-        shape[l + 1] = o;
-    }
-    return 0;
-}
-
 Plan *plan_new(const Model *m, int max_batch, int H, int W) {
 #ifdef GAD_REFERENCE
     return plan_new_reference(m, max_batch, H, W); /* make REFERENCE=1: every plan is one */
@@ -347,14 +297,6 @@ void plan_size(const Plan *p, int *max_batch, int *h, int *w) {
     if (max_batch) *max_batch = p->max_batch;
     if (h) *h = p->H;
     if (w) *w = p->W;
-}
-
-/* A well-mixed per-layer dropout seed. */
-uint64_t layer_seed(uint64_t seed, int l) {
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (uint64_t)(l + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 static float *P(Model *m, int i) { return i >= 0 ? m->params_info[i].data : NULL; }

@@ -21,7 +21,8 @@ Tensor tensor_new(int ndim, const int64_t *dim);
 Tensor tensor_new4(int64_t n, int64_t c, int64_t h, int64_t w);
 size_t tensor_numel(const Tensor *t);
 void tensor_free(Tensor *t);
-/* "[2,3,32,32]" into buf (for messages). */
+/* "[2,3,32,32]" into buf (for messages); dims_str: the same for ndim sizes dim. */
 const char *tensor_shape_str(const Tensor *t, char *buf, size_t len);
+const char *dims_str(int ndim, const int64_t *dim, char *buf, size_t len);
 
 #endif

@@ -31,11 +31,13 @@ void tensor_free(Tensor *t) {
     memset(t, 0, sizeof *t);
 }
 
-const char *tensor_shape_str(const Tensor *t, char *buf, size_t len) {
+const char *dims_str(int ndim, const int64_t *dim, char *buf, size_t len) {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, len - o, "[");
-    for (int i = 0; i < t->ndim && o < len; i++)
-        o += (size_t)snprintf(buf + o, len - o, i ? ",%lld" : "%lld", (long long)t->dim[i]);
+    for (int i = 0; i < ndim && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ",%lld" : "%lld", (long long)dim[i]);
     if (o < len) snprintf(buf + o, len - o, "]");
     return buf;
 }
+
+const char *tensor_shape_str(const Tensor *t, char *buf, size_t len) { return dims_str(t->ndim, t->dim, buf, len); }

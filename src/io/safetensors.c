@@ -45,15 +45,6 @@ static void put_le64(unsigned char *b, uint64_t v) {
 static size_t itemsize(StDtype d) { return d == ST_F32 ? 4 : 8; }
 static const char *dtype_name(StDtype d) { return d == ST_F32 ? "F32" : "I64"; }
 
-/* "[2,3]" for messages. */
-static const char *shape_str(int ndim, const int64_t *dim, char *buf, size_t cap) {
-    Tensor t;
-    memset(&t, 0, sizeof t);
-    t.ndim = ndim;
-    for (int k = 0; k < ndim; k++) t.dim[k] = dim[k];
-    return tensor_shape_str(&t, buf, cap);
-}
-
 /* ---------------------------------------------------------------- reading */
 
 typedef struct {
@@ -123,7 +114,7 @@ static int read_entry(const char *path, const char *name, const Json *e, uint64_
     for (int k = 0; k < t->ndim && !zero; k++) {
         if (numel > TENSOR_MAXNUMEL / t->dim[k])
             return err_set("%s: tensor \"%s\": shape %s has more than %lld elements", path, nm,
-                           shape_str(t->ndim, t->dim, sb, sizeof sb), (long long)TENSOR_MAXNUMEL);
+                           dims_str(t->ndim, t->dim, sb, sizeof sb), (long long)TENSOR_MAXNUMEL);
         numel *= t->dim[k];
     }
     t->numel = zero ? 0 : (size_t)numel;
@@ -139,7 +130,7 @@ static int read_entry(const char *path, const char *name, const Json *e, uint64_
     if ((uint64_t)(en - b) != need)
         return err_set("%s: tensor \"%s\": data_offsets [%lld, %lld] hold %lld bytes but %s %s needs %llu", path, nm,
                        (long long)b, (long long)en, (long long)(en - b), dtype_name(t->dtype),
-                       shape_str(t->ndim, t->dim, sb, sizeof sb), (unsigned long long)need);
+                       dims_str(t->ndim, t->dim, sb, sizeof sb), (unsigned long long)need);
     sp->begin = b;
     sp->end = en;
     return 0;

@@ -22,14 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *shape_str(int ndim, const int64_t *dim, char *buf, size_t cap) {
-    Tensor t;
-    memset(&t, 0, sizeof t);
-    t.ndim = ndim;
-    for (int k = 0; k < ndim; k++) t.dim[k] = dim[k];
-    return tensor_shape_str(&t, buf, cap);
-}
-
 /* 1 when name is "<prefix>.num_batches_tracked" for a BN layer of m. */
 static int is_nbt_of(const Model *m, const char *name) {
     static const char suffix[] = ".num_batches_tracked";
@@ -167,7 +159,7 @@ static int first_conv_channels(const char *path, const StTensor *t, int k) {
     if (t->dtype != ST_F32 || t->ndim != 4 || t->dim[0] < 1 || t->dim[0] > 65536 || t->dim[1] != 3 ||
         t->dim[2] != k || t->dim[3] != k)
         return err_set("%s: tensor '%s' has shape %s, expected [C,3,%d,%d]", path, t->name,
-                       shape_str(t->ndim, t->dim, b, sizeof b), k, k);
+                       dims_str(t->ndim, t->dim, b, sizeof b), k, k);
     return (int)t->dim[0];
 }
 
@@ -178,7 +170,7 @@ static int linear_out(const char *path, const StFile *f, const char *name) {
     if (!t) return err_set("%s: missing tensor '%s'", path, name);
     if (t->dtype != ST_F32 || t->ndim != 2 || t->dim[0] < 1 || t->dim[0] > (1 << 24))
         return err_set("%s: tensor '%s' has shape %s, expected [out,in]", path, name,
-                       shape_str(t->ndim, t->dim, b, sizeof b));
+                       dims_str(t->ndim, t->dim, b, sizeof b));
     return (int)t->dim[0];
 }
 
@@ -215,7 +207,7 @@ static int load_from(Model *m, const char *path, const StFile *f) {
                 char b[96];
                 free(off);
                 return err_set("%s: tensor '%.80s' has shape %s, expected []", path, t->name,
-                               shape_str(t->ndim, t->dim, b, sizeof b));
+                               dims_str(t->ndim, t->dim, b, sizeof b));
             }
             int64_t v = t->dtype == ST_I64 ? t->i64[0] : (int64_t)t->f32[0];
             if (v > m->bn_batches) m->bn_batches = v;
@@ -236,7 +228,7 @@ static int load_from(Model *m, const char *path, const StFile *f) {
             free(off);
             if (!t) return err_set("%s: missing tensor '%s'", path, p->name);
             return err_set("%s: tensor '%s' has shape %s, expected %s", path, p->name,
-                           shape_str(t->ndim, t->dim, a, sizeof a), shape_str(p->ndim, p->dim, b, sizeof b));
+                           dims_str(t->ndim, t->dim, a, sizeof a), dims_str(p->ndim, p->dim, b, sizeof b));
         }
         if (t->dtype != ST_F32) { free(off); return err_set("%s: tensor '%s' is not F32", path, p->name); }
     }

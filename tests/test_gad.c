@@ -5,6 +5,7 @@
 #include "core/rng.h"
 #include "gad/gad.h"
 #include "gad/run.h"
+#include "io/dataset.h"
 #include "io/file.h"
 #include "io/image.h"
 #include "io/json.h"
@@ -28,6 +29,13 @@ static int hull_of(const int *xy, int n, GadPoint *h) {
 }
 
 static int same_pt(GadPoint p, int x, int y) { return p.x == x && p.y == y; }
+
+/* hull point rules: the top half / all of the non-zero pixels, the top half of the
+ * image's pixels, the present pixels (>= 10% of the max) */
+static const HullRule NZ_HALF = {HULL_OF_NONZERO, 0.5f, {PRESENT_FRAC, 0.1f}};
+static const HullRule NZ_ALL = {HULL_OF_NONZERO, 1.0f, {PRESENT_FRAC, 0.1f}};
+static const HullRule IMG_HALF = {HULL_OF_IMAGE, 0.5f, {PRESENT_FRAC, 0.1f}};
+static const HullRule PRESENT10 = {HULL_OF_PRESENT, 0.5f, {PRESENT_FRAC, 0.1f}};
 
 TEST(gad_importance_abs_channel_sum) {
     /* [3,2,2]: pixel 0 cancels, pixel 1 negative sum, pixel 3 positive */
@@ -219,18 +227,18 @@ TEST(gad_hull_points_top_half_of_nonzero) {
     /* 3x4 map: 5 non-zero pixels -> top ceil(2.5) = 3; tie at 2.0 broken by index */
     float imp[12] = {0, 2, 0, 0, /**/ 5, 0, 2, 0, /**/ 0, 2, 0, 1};
     GadPoint pts[12];
-    int k = gad_hull_points(imp, 3, 4, 0.5f, pts);
+    int k = gad_hull_points(imp, 3, 4, &NZ_HALF, pts);
     REQUIRE(k == 3);
     CHECK(same_pt(pts[0], 0, 1));  /* 5 at index 4 */
     CHECK(same_pt(pts[1], 1, 0));  /* 2 at index 1 */
     CHECK(same_pt(pts[2], 2, 1));  /* 2 at index 6, before index 9 */
     float zero[12] = {0};
-    CHECK(gad_hull_points(zero, 3, 4, 0.5f, pts) == 0);
+    CHECK(gad_hull_points(zero, 3, 4, &NZ_HALF, pts) == 0);
     GadHull h;
     unsigned char m[12];
-    gad_map_hull(zero, 3, 4, 0.5f, &h, NULL, m);
+    gad_map_hull(zero, 3, 4, &NZ_HALF, &h, NULL, m);
     CHECK(h.npoints == 0 && h.nvert == 0 && h.area == 0 && h.pixels == 0);
-    gad_map_hull(imp, 3, 4, 0.5f, &h, NULL, m);  /* triangle (0,1) (1,0) (2,1) */
+    gad_map_hull(imp, 3, 4, &NZ_HALF, &h, NULL, m);  /* triangle (0,1) (1,0) (2,1) */
     CHECK(h.npoints == 3 && h.nvert == 3 && h.pixels == 4);  /* + (1,1) on an edge */
     CHECK_NEAR(h.area, 1.0, 0);
 }
@@ -302,8 +310,8 @@ TEST(gad_top_half_reading_is_a_subset) {
         Presence t = {PRESENT_TOP, 0.5f};
         gad_intersect(maps, 1 + trial % 5, N, t, g);
         GadPoint po[N], pg[N];
-        int no = gad_hull_points(orig, H, W, 0.5f, po);
-        int ng = gad_hull_points(g, H, W, 0.5f, pg);
+        int no = gad_hull_points(orig, H, W, &NZ_HALF, po);
+        int ng = gad_hull_points(g, H, W, &NZ_HALF, pg);
         for (int i = 0; i < ng; i++) {
             int found = 0;
             for (int j = 0; j < no; j++) found |= po[j].x == pg[i].x && po[j].y == pg[i].y;
@@ -311,49 +319,125 @@ TEST(gad_top_half_reading_is_a_subset) {
         }
         GadHull ho, hg;
         unsigned char mo[N], mg[N];
-        gad_map_hull(orig, H, W, 0.5f, &ho, NULL, mo);
-        gad_map_hull(g, H, W, 0.5f, &hg, NULL, mg);
+        gad_map_hull(orig, H, W, &NZ_HALF, &ho, NULL, mo);
+        gad_map_hull(g, H, W, &NZ_HALF, &hg, NULL, mg);
         for (int i = 0; i < N; i++) violations += mg[i] && !mo[i];
         double rc = gad_rc(&hg, &ho, RC_AREA_POLYGON);
         rc_above += rc > 1.0;
+        violations += !gad_rc_forced(orig, g, H, W, &NZ_HALF);
     }
-    CHECKF(violations == 0, "%d GAD points or mask pixels outside the original's", violations);
+    CHECKF(violations == 0, "%d GAD points or mask pixels outside the original's, or cells not forced", violations);
     CHECK(rc_above == 0);
 }
 
 /* Under PRESENT_FRAC, when the original's present pixels are no more than its hull
- * points, the GAD hull points are again a subset of the original's (gad/gad.h). */
+ * points, the GAD hull points are again a subset of the original's, under every hull
+ * rule (gad/gad.h), and gad_rc_forced says so; under --hull-of present always. */
 TEST(gad_frac_rule_subset_when_few_present) {
     Rng r;
     rng_seed(&r, 9);
     enum { H = 10, W = 12, N = H * W };
-    int checked = 0, violations = 0;
+    const HullRule *rules[3] = {&NZ_HALF, &IMG_HALF, &PRESENT10};
+    int checked[3] = {0}, violations = 0, unforced = 0;
     for (int trial = 0; trial < 300; trial++) {
         float orig[N], s[3][N], g[N];
         /* peaky maps: few pixels reach 10% of the max */
         for (int i = 0; i < N; i++) {
             float u = rng_uniform(&r);
-            orig[i] = u * u * u * u * u * u;
+            orig[i] = trial % 2 ? u * u * u * u * u * u : u * u;
         }
         for (int k = 0; k < 3; k++) random_map(&r, s[k], N, 0.2f);
         Presence p = {PRESENT_FRAC, 0.1f};
         unsigned char pr[N];
-        int npres = gad_present(orig, N, p, pr), nnz = 0;
-        for (int i = 0; i < N; i++) nnz += orig[i] > 0;
-        if (npres > gad_frac_count(0.5, nnz)) continue;
-        checked++;
+        int npres = gad_present(orig, N, p, pr);
         const float *maps[4] = {orig, s[0], s[1], s[2]};
         gad_intersect(maps, 4, N, p, g);
-        GadPoint po[N], pg[N];
-        int no = gad_hull_points(orig, H, W, 0.5f, po), ng = gad_hull_points(g, H, W, 0.5f, pg);
-        for (int i = 0; i < ng; i++) {
-            int found = 0;
-            for (int j = 0; j < no; j++) found |= po[j].x == pg[i].x && po[j].y == pg[i].y;
-            violations += !found;
+        for (int ri = 0; ri < 3; ri++) {
+            GadPoint po[N], pg[N];
+            int no = gad_hull_points(orig, H, W, rules[ri], po), ng = gad_hull_points(g, H, W, rules[ri], pg);
+            if (npres > no) {
+                unforced += !gad_rc_forced(orig, g, H, W, rules[ri]);
+                continue;
+            }
+            checked[ri]++;
+            int sub = 1;
+            for (int i = 0; i < ng; i++) {
+                int found = 0;
+                for (int j = 0; j < no; j++) found |= po[j].x == pg[i].x && po[j].y == pg[i].y;
+                sub &= found;
+            }
+            violations += !sub || !gad_rc_forced(orig, g, H, W, rules[ri]);
         }
     }
-    CHECK(checked > 100);
+    CHECKF(checked[0] > 100 && checked[1] > 100 && checked[2] == 300, "checked %d %d %d", checked[0], checked[1],
+           checked[2]);
     CHECKF(violations == 0, "%d GAD points outside the original's", violations);
+    CHECKF(unforced > 50, "only %d cells not forced where the present pixels exceed the budget", unforced);
+}
+
+/* Each hull budget on a hand-made map (gad/gad.h, "Hull points"). */
+TEST(gad_hull_points_each_budget) {
+    /* 4x4, 5 non-zero pixels: 9 8 7 6 0.5 */
+    float imp[16] = {9, 8, 0, 0, /**/ 7, 0, 0, 0, /**/ 0, 0, 0.5f, 0, /**/ 0, 0, 0, 6};
+    GadPoint p[16];
+    /* image: ceil(0.5 * 16) = 8 > 5 non-zero: all five, none of importance 0 */
+    REQUIRE(gad_hull_points(imp, 4, 4, &IMG_HALF, p) == 5);
+    CHECK(same_pt(p[0], 0, 0) && same_pt(p[1], 1, 0) && same_pt(p[2], 0, 1) && same_pt(p[3], 3, 3) &&
+          same_pt(p[4], 2, 2));
+    HullRule quarter = {HULL_OF_IMAGE, 0.25f, {PRESENT_FRAC, 0.1f}};  /* 4 of 16 */
+    REQUIRE(gad_hull_points(imp, 4, 4, &quarter, p) == 4);
+    CHECK(same_pt(p[3], 3, 3));
+    /* nonzero: ceil(0.5 * 5) = 3 */
+    REQUIRE(gad_hull_points(imp, 4, 4, &NZ_HALF, p) == 3);
+    CHECK(same_pt(p[2], 0, 1));
+    /* present (>= 0.9): 9 8 7 6, not 0.5; with the top rule, the top 3 of 5 */
+    REQUIRE(gad_hull_points(imp, 4, 4, &PRESENT10, p) == 4);
+    HullRule ptop = {HULL_OF_PRESENT, 0.5f, {PRESENT_TOP, 0.5f}};
+    REQUIRE(gad_hull_points(imp, 4, 4, &ptop, p) == 3);
+    /* the hull of the five: (0,0) (1,0) (3,3) (0,1), (2,2) inside; area 3 */
+    GadHull h;
+    GadPoint v[17];
+    unsigned char m[16];
+    gad_map_hull(imp, 4, 4, &IMG_HALF, &h, v, m);
+    CHECK(h.npoints == 5 && h.nvert == 4);
+    CHECK_NEAR(h.area, 3.0, 0);
+    CHECK(same_pt(v[0], 0, 0) && same_pt(v[1], 1, 0) && same_pt(v[2], 3, 3) && same_pt(v[3], 0, 1));
+    CHECK(m[0] && m[1] && m[4] && m[5] && m[10] && m[15] && !m[2] && !m[8] && !m[3]);
+    /* an all-zero map has no point under any rule */
+    float zero[16] = {0};
+    CHECK(gad_hull_points(zero, 4, 4, &IMG_HALF, p) == 0 && gad_hull_points(zero, 4, 4, &NZ_HALF, p) == 0 &&
+          gad_hull_points(zero, 4, 4, &PRESENT10, p) == 0);
+    /* forced: the map against itself, and an empty GAD map, always are */
+    CHECK(gad_rc_forced(imp, imp, 4, 4, &IMG_HALF) && gad_rc_forced(imp, zero, 4, 4, &NZ_HALF));
+}
+
+/* The paper's budget (half of the image's pixels) lets the GAD hull be larger: the
+ * original's top half is a bright block, the supports keep only weaker spread
+ * pixels, all of which the GAD map's budget takes. Not forced. */
+TEST(gad_rc_above_one_half_of_the_image) {
+    enum { H = 8, W = 8, N = H * W };
+    float orig[N] = {0}, sup[N] = {0}, g[N];
+    for (int y = 0; y < 6; y++)
+        for (int x = 0; x < 6; x++) orig[y * W + x] = 10.0f;  /* 36 bright: the top 32 */
+    int far[4][2] = {{7, 0}, {0, 7}, {7, 7}, {6, 7}};
+    for (int i = 0; i < 4; i++) {
+        orig[far[i][1] * W + far[i][0]] = 2.0f;
+        sup[far[i][1] * W + far[i][0]] = 1.0f;
+    }
+    sup[0] = 1.0f;  /* and one pixel of the block */
+    const float *maps[2] = {orig, sup};
+    Presence p = {PRESENT_FRAC, 0.1f};
+    REQUIRE(gad_intersect(maps, 2, N, p, g) == 5);
+    GadHull ho, hg;
+    gad_map_hull(orig, H, W, &IMG_HALF, &ho, NULL, NULL);
+    gad_map_hull(g, H, W, &IMG_HALF, &hg, NULL, NULL);
+    CHECK(ho.npoints == 32 && hg.npoints == 5);
+    CHECK_NEAR(ho.area, 23.0, 0);  /* rows 0-4 of the block and 2 pixels of row 5: (0,0) (5,0) (5,4) (1,5) (0,5) */
+    CHECK_NEAR(hg.area, 49.0, 0);  /* the corners */
+    CHECK(gad_rc(&hg, &ho, RC_AREA_POLYGON) > 1.0);
+    CHECK(!gad_rc_forced(orig, g, H, W, &IMG_HALF));
+    /* under --hull-of present the same maps are forced: the GAD points are present in the original */
+    CHECK(gad_rc_forced(orig, g, H, W, &PRESENT10));
 }
 
 /* Under the default 10% rule the GAD map can keep pixels outside the original's top
@@ -374,17 +458,17 @@ TEST(gad_rc_above_one_under_default_rule) {
     Presence p = {PRESENT_FRAC, 0.1f};
     REQUIRE(gad_intersect(maps, 2, N, p, g) == 9);
     GadHull ho, hg;
-    gad_map_hull(orig, H, W, 0.5f, &ho, NULL, NULL);  /* top 9 of 18: the 3x3 block */
-    gad_map_hull(g, H, W, 0.5f, &hg, NULL, NULL);     /* top 5 of the 9 spread pixels */
+    gad_map_hull(orig, H, W, &NZ_HALF, &ho, NULL, NULL);  /* top 9 of 18: the 3x3 block */
+    gad_map_hull(g, H, W, &NZ_HALF, &hg, NULL, NULL);     /* top 5 of the 9 spread pixels */
     CHECK(ho.npoints == 9 && ho.nvert == 4 && ho.pixels == 9);
     CHECK_NEAR(ho.area, 4.0, 0);
     CHECK(hg.npoints == 5);
     double rc = gad_rc(&hg, &ho, RC_AREA_POLYGON);
     CHECKF(rc > 1.0, "RC = %g", rc);
     CHECK(gad_rc(&hg, &ho, RC_AREA_PIXELS) > 1.0);
-    GadRcTally t = {0, 0, 0};
-    gad_tally_rc(&t, rc);
-    CHECK(t.orig == 1 && t.gad == 0);
+    GadRcTally t = {0};
+    gad_tally_rc(&t, rc, 0, 0, 0);
+    CHECK(t.orig == 1 && t.gad == 0 && t.forced == 0 && t.tie == 0);
 }
 
 TEST(gad_rc_zero_area_original) {
@@ -392,19 +476,61 @@ TEST(gad_rc_zero_area_original) {
     float orig[N] = {0}, g[N] = {0};
     orig[3 * W + 1] = 5; orig[3 * W + 4] = 4;      /* two points: a line */
     GadHull ho, hg;
-    gad_map_hull(orig, H, W, 1.0f, &ho, NULL, NULL);
+    gad_map_hull(orig, H, W, &NZ_ALL, &ho, NULL, NULL);
     CHECK(ho.nvert == 2 && ho.area == 0 && ho.pixels == 4);
-    gad_map_hull(g, H, W, 1.0f, &hg, NULL, NULL);  /* empty GAD map */
+    gad_map_hull(g, H, W, &NZ_ALL, &hg, NULL, NULL);  /* empty GAD map */
     CHECK(isnan(gad_rc(&hg, &ho, RC_AREA_POLYGON)));
     CHECK_NEAR(gad_rc(&hg, &ho, RC_AREA_PIXELS), 0.0, 0);
     g[3 * W + 2] = 1;
-    gad_map_hull(g, H, W, 1.0f, &hg, NULL, NULL);
+    gad_map_hull(g, H, W, &NZ_ALL, &hg, NULL, NULL);
     CHECK_NEAR(gad_rc(&hg, &ho, RC_AREA_PIXELS), 0.25, 1e-12);
-    GadRcTally t = {0, 0, 0};
-    gad_tally_rc(&t, gad_rc(&hg, &ho, RC_AREA_POLYGON));
-    gad_tally_rc(&t, 0.5);
-    gad_tally_rc(&t, 1.0);
-    CHECK(t.undefined == 1 && t.gad == 1 && t.orig == 1);
+    GadRcTally t = {0};
+    gad_tally_rc(&t, gad_rc(&hg, &ho, RC_AREA_POLYGON), 0, 0, 0);
+    gad_tally_rc(&t, 0.5, 0, 0, 0);
+    gad_tally_rc(&t, 1.0, 0, 1, 0);
+    CHECK(t.undefined == 1 && t.gad == 1 && t.orig == 1 && t.tie == 1 && t.forced == 1);
+}
+
+/* Each count of Table 1 on hand-made cells: forced, tie, empty (left out or for
+ * GAD), degenerate original; and the structural flag. */
+TEST(gad_table1_counts) {
+    CHECK(gad_rc_count(0.5, 0, 0) == RC_COUNT_GAD && gad_rc_count(1.0, 0, 0) == RC_COUNT_ORIG &&
+          gad_rc_count(2.0, 0, 1) == RC_COUNT_ORIG && gad_rc_count(NAN, 0, 0) == RC_COUNT_UNDEFINED);
+    CHECK(gad_rc_count(0.0, 1, 0) == RC_COUNT_EMPTY && gad_rc_count(0.0, 1, 1) == RC_COUNT_GAD);
+    /* an empty GAD map beside a degenerate original: left out as empty, or (counted
+     * for GAD) undefined, as the paper's rule has no RC for it */
+    CHECK(gad_rc_count(NAN, 1, 0) == RC_COUNT_EMPTY && gad_rc_count(NAN, 1, 1) == RC_COUNT_UNDEFINED);
+    /* hand-made maps through the documented functions: one cell of each kind */
+    enum { H = 6, W = 6, N = H * W };
+    float orig[N] = {0}, g[N] = {0}, line[N] = {0};
+    for (int y = 1; y < 5; y++)
+        for (int x = 1; x < 5; x++) orig[y * W + x] = 1.0f + (float)(y * W + x);  /* 16 px block */
+    for (int x = 0; x < 6; x++) line[2 * W + x] = 1.0f;                        /* one row: no area */
+    GadRcTally t[2] = {{0}, {0}};
+    struct { const float *o, *g; } cells[4] = {{orig, orig}, {orig, g}, {line, line}, {orig, orig}};
+    g[1 * W + 1] = orig[1 * W + 1];  /* cell 1: one pixel of the block, forced, RC = 0 */
+    for (int k = 0; k < 4; k++) {
+        GadHull ho, hg;
+        float gm[N];
+        memcpy(gm, cells[k].g, sizeof gm);
+        if (k == 3) memset(gm, 0, sizeof gm);  /* cell 3: empty GAD map */
+        gad_map_hull(cells[k].o, H, W, &IMG_HALF, &ho, NULL, NULL);
+        gad_map_hull(gm, H, W, &IMG_HALF, &hg, NULL, NULL);
+        int nnz = 0;
+        for (int i = 0; i < N; i++) nnz += gm[i] > 0;
+        gad_tally_rc(&t[0], gad_rc(&hg, &ho, RC_AREA_POLYGON), nnz == 0, gad_rc_forced(cells[k].o, gm, H, W, &IMG_HALF),
+                     0);
+    }
+    /* cell 0: GAD = original (tie, forced, in Orig.); 1: GAD; 2: no RC; 3: empty */
+    CHECKF(t[0].orig == 1 && t[0].tie == 1 && t[0].gad == 1 && t[0].forced == 2 && t[0].undefined == 1 &&
+               t[0].empty == 1,
+           "orig %d tie %d gad %d forced %d undefined %d empty %d", t[0].orig, t[0].tie, t[0].gad, t[0].forced,
+           t[0].undefined, t[0].empty);
+    CHECK(gad_rc_structural(t, 1));
+    CHECK(!gad_rc_structural(&t[1], 1));  /* nothing counted: not structural */
+    CHECK(gad_rc_structural(t, 2));
+    gad_tally_rc(&t[1], 1.5, 0, 0, 0);   /* one cell the rules did not decide */
+    CHECK(!gad_rc_structural(t, 2));
 }
 
 TEST(gad_sup_mask_is_orig_minus_gad) {
@@ -504,6 +630,156 @@ TEST(gad_rs_propagates_evaluator_error) {
     GadEval ev = {failing_eval, NULL, 1, 4};
     double rs;
     CHECK(gad_rs(&ev, 3, 1, 1, &job, 1, NULL, &rs) == -1);
+}
+
+/* The control masks: exactly k pixels, all inside the region, the k nearest to a
+ * seed of the region (a compact disc), the same for the same seed. */
+TEST(gad_control_masks) {
+    enum { H = 10, W = 12, N = H * W };
+    unsigned char region[N] = {0}, m[N], m2[N];
+    int nreg = 0;
+    for (int y = 2; y < 9; y++)
+        for (int x = 1; x < 10; x++) {
+            region[y * W + x] = (x + y) % 7 != 0;  /* a region with holes */
+            nreg += region[y * W + x];
+        }
+    int bad = 0, seen[N] = {0};
+    for (int t = 0; t < 400; t++) {
+        Rng r;
+        rng_seed(&r, (uint64_t)t);
+        int k = t % 50 == 49 ? nreg : 1 + t % 40;
+        REQUIRE(gad_control_mask(region, H, W, k, &r, m) == k);
+        int cnt = 0;
+        for (int i = 0; i < N; i++) {
+            cnt += m[i];
+            bad += m[i] && !region[i];
+        }
+        bad += cnt != k;
+        /* compact: some pixel of the mask (the seed) has every mask pixel no farther
+         * than every region pixel outside the mask */
+        int compact = 0;
+        for (int c = 0; c < N && !compact; c++) {
+            if (!m[c]) continue;
+            int in_max = 0, out_min = 1 << 30;
+            for (int i = 0; i < N; i++) {
+                if (!region[i]) continue;
+                int dx = i % W - c % W, dy = i / W - c / W, d2 = dx * dx + dy * dy;
+                if (m[i] && d2 > in_max) in_max = d2;
+                if (!m[i] && d2 < out_min) out_min = d2;
+            }
+            compact = in_max <= out_min;
+        }
+        bad += !compact;
+        /* the same seed, the same mask */
+        rng_seed(&r, (uint64_t)t);
+        gad_control_mask(region, H, W, k, &r, m2);
+        bad += memcmp(m, m2, N) != 0;
+    }
+    CHECKF(bad == 0, "%d control masks wrong", bad);
+    Rng r1;  /* the seed is drawn over the whole region */
+    rng_seed(&r1, 3);
+    for (int t = 0; t < 1000; t++) {
+        gad_control_mask(region, H, W, 1, &r1, m);
+        for (int i = 0; i < N; i++) seen[i] += m[i];
+    }
+    int never = 0;
+    for (int i = 0; i < N; i++) never += region[i] && seen[i] == 0;
+    CHECKF(never == 0, "%d of %d region pixels never drawn as a 1-pixel control", never, nreg);
+    Rng r;
+    rng_seed(&r, 1);
+    CHECK(gad_control_mask(region, H, W, 0, &r, m) == 0);
+    for (int i = 0; i < N; i++) CHECK(m[i] == 0);
+}
+
+/* The sign test against exact values (Python fractions), and the paired summary. */
+TEST(gad_sign_test_and_paired) {
+    CHECK_NEAR(gad_sign_test(0, 10), 0.001953125, 1e-15);
+    CHECK_NEAR(gad_sign_test(10, 0), 0.001953125, 1e-15);
+    CHECK_NEAR(gad_sign_test(2, 8), 0.109375, 1e-15);
+    CHECK_NEAR(gad_sign_test(5, 5), 1.0, 0);
+    CHECK_NEAR(gad_sign_test(1, 0), 1.0, 0);
+    CHECK_NEAR(gad_sign_test(60, 40), 0.05688793364098079, 1e-12);
+    CHECK_NEAR(gad_sign_test(300, 212) / 0.00011638908240451843, 1.0, 1e-9);
+    CHECK(isnan(gad_sign_test(0, 0)));
+    /* pairs: 3 > , 1 <, 1 tie, 1 left out (NaN), one with b = 0 */
+    double a[7] = {2, 3, 1, 5, NAN, 4, 0}, b[7] = {1, 1, 2, 5, 1, 0, 0};
+    GadPaired p;
+    gad_paired(a, b, 7, &p);
+    CHECK(p.n == 6 && p.wins == 3 && p.losses == 1);
+    /* ratios: 2, 3, 0.5, 1, inf, 1 -> sorted 0.5 1 1 2 3 inf: median (1 + 2) / 2 */
+    CHECK_NEAR(p.median_ratio, 1.5, 0);
+    CHECK_NEAR(p.p, gad_sign_test(3, 1), 0);
+    gad_paired(a, b, 0, &p);
+    CHECK(p.n == 0 && isnan(p.median_ratio) && isnan(p.p));
+}
+
+/* A linear "network" (output 0 = sum of w * x over the pixels of channel 0, output
+ * 1 = minus that) whose deletion and insertion curves are known in closed form. */
+typedef struct { const float *w; int npix, calls; } Linear;
+static int linear_eval(void *ctx, const float *x, int n, float *out) {
+    Linear *l = ctx;
+    l->calls++;
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int k = 0; k < l->npix; k++) s += l->w[k] * x[(size_t)i * 3 * l->npix + k];
+        out[2 * i] = (float)s;
+        out[2 * i + 1] = (float)-s;
+    }
+    return 0;
+}
+
+TEST(gad_curves_on_a_known_model) {
+    enum { H = 2, W = 3, N = H * W, STEPS = 3 };
+    float w[N] = {1, 2, 3, 4, 5, 6}, x[3 * N];
+    for (int i = 0; i < 3 * N; i++) x[i] = 1.0f;
+    Linear lin = {w, N, 0};
+    const double want_bad_1 = 18;
+    GadEval ev = {linear_eval, &lin, 2, 4};
+    /* a map that ranks the pixels by weight (the true order), one that ranks them
+     * backwards, and an all-zero map whose order is the tie-break's */
+    float good[N] = {1, 2, 3, 4, 5, 6}, bad[N] = {6, 5, 4, 3, 2, 1}, zero[N] = {0};
+    int tie[N] = {5, 4, 3, 2, 1, 0}, og[N], ob[N], oz[N];
+    gad_curve_order(good, N, tie, og);
+    gad_curve_order(bad, N, tie, ob);
+    gad_curve_order(zero, N, tie, oz);
+    CHECK(og[0] == 5 && og[5] == 0 && ob[0] == 0 && oz[0] == 5);  /* ties: pixel 5 has key 0 */
+    GadCurveJob jobs[3] = {{x, og, 0}, {x, ob, 0}, {x, oz, 1}};
+    double del[3 * (STEPS + 1)], ins[3 * (STEPS + 1)];
+    REQUIRE(gad_curves(&ev, 3, H, W, jobs, 3, STEPS, 0, NULL, del) == 0);
+    CHECK(lin.calls == 3);  /* 10 images (jobs 0 and 1 share their ends) in batches of 4 */
+    /* the same image and target: the second job's ends are the first's */
+    GadCurveJob twice[2] = {{x, og, 0}, {x, ob, 0}};
+    lin.calls = 0;
+    ev.max_batch = 1;
+    REQUIRE(gad_curves(&ev, 3, H, W, twice, 2, STEPS, 0, NULL, del) == 0);
+    CHECK(lin.calls == 6);
+    CHECK_NEAR(del[4], 21, 1e-5);
+    CHECK_NEAR(del[7], 0, 1e-5);
+    CHECK_NEAR(del[5], want_bad_1, 1e-5);
+    ev.max_batch = 4;
+    REQUIRE(gad_curves(&ev, 3, H, W, jobs, 3, STEPS, 0, NULL, del) == 0);
+    REQUIRE(gad_curves(&ev, 3, H, W, jobs, 3, STEPS, 1, NULL, ins) == 0);
+    /* steps of 2 pixels: deleting 6+5, then 4+3, then 2+1 */
+    double want_good[4] = {21, 10, 3, 0}, want_bad[4] = {21, 18, 11, 0};
+    for (int s2 = 0; s2 <= STEPS; s2++) {
+        CHECK_NEAR(del[s2], want_good[s2], 1e-5);
+        CHECK_NEAR(del[4 + s2], want_bad[s2], 1e-5);
+        CHECK_NEAR(del[8 + s2], -want_good[s2], 1e-5);  /* output 1, the tie order = the good one */
+        CHECK_NEAR(ins[s2], 21 - want_good[s2], 1e-5);
+        CHECK_NEAR(ins[4 + s2], 21 - want_bad[s2], 1e-5);
+    }
+    /* AUC by the trapezoid rule: the faithful order deletes faster */
+    CHECK_NEAR(gad_auc(del, STEPS), ((21 + 10) / 2.0 + (10 + 3) / 2.0 + (3 + 0) / 2.0) / 3, 1e-9);
+    CHECK(gad_auc(del, STEPS) < gad_auc(del + 4, STEPS));
+    CHECK(gad_auc(ins, STEPS) > gad_auc(ins + 4, STEPS));
+    /* a baseline replaces deleted pixels: with b = x nothing changes */
+    REQUIRE(gad_curves(&ev, 3, H, W, jobs, 1, STEPS, 0, x, del) == 0);
+    for (int s2 = 0; s2 <= STEPS; s2++) CHECK_NEAR(del[s2], 21, 1e-5);
+    /* step counts round: 5 steps over 6 pixels change 0, 1, 2, 4, 5, 6 pixels */
+    double d5[6];
+    REQUIRE(gad_curves(&ev, 3, H, W, jobs, 1, 5, 0, NULL, d5) == 0);
+    double want5[6] = {21, 15, 10, 3, 1, 0};
+    for (int s2 = 0; s2 < 6; s2++) CHECK_NEAR(d5[s2], want5[s2], 1e-5);
 }
 
 /* ---- part 2: distancing, support models, the whole run ---- */
@@ -674,7 +950,7 @@ TEST(gad_run_end_to_end_tiny) {
     REQUIRE(t1->n == 6);
     for (int k = 0; k < t1->n; k++) {
         int tot = (int)(json_get(&t1->kid[k], "orig")->num + json_get(&t1->kid[k], "gad")->num +
-                        json_get(&t1->kid[k], "no_rc")->num);
+                        json_get(&t1->kid[k], "no_rc")->num + json_get(&t1->kid[k], "empty_left_out")->num);
         CHECKF(tot == 6, "table1 row %d counts %d images", k, tot);
     }
     /* per image: the GAD hull lies within what the maps allow, RS finite or null */
@@ -687,6 +963,26 @@ TEST(gad_run_end_to_end_tiny) {
             CHECK(json_get(g, "points")->num <= json_get(&cells->kid[c], "gad_nonzero")->num);
         }
     }
+    /* Table 2's control and paired statistics, the curves (deletion by default) */
+    const Json *t2 = json_get(mm, "table2"), *cv = json_get(mm, "curves");
+    REQUIRE(t2 && t2->n == 6 && cv);
+    for (int k = 0; k < t2->n; k++) {
+        const Json *vc = json_get(&t2->kid[k], "gad_vs_control");
+        REQUIRE(vc);
+        CHECK(json_get(vc, "pairs")->num == json_get(&t2->kid[k], "n_gad")->num);
+    }
+    REQUIRE(json_get(cv, "methods") && json_get(cv, "methods")->n == 3);
+    const Json *del = json_get(&json_get(cv, "methods")->kid[0], "deletion");
+    REQUIRE(del && json_get(del, "mean_topn")->n == o.curve_steps + 1);
+    CHECK(json_get(&json_get(cv, "methods")->kid[0], "insertion") == NULL);
+    CHECK(json_get(json_get(del, "gad_vs_topn"), "images")->num == 6);
+    for (int i = 0; i < imgs->n; i++) {
+        const Json *auc = json_get(&imgs->kid[i], "auc_deletion");
+        REQUIRE(auc && auc->n == 10);
+    }
+    snprintf(f, sizeof f, "%s/curves.csv", out);
+    CHECK(file_exists(f));
+    snprintf(f, sizeof f, "%s/results.json", out);
     json_free(&j);
     /* a second run reuses both support models */
     REQUIRE(gad_run(&o) == 0);
@@ -712,4 +1008,115 @@ TEST(gad_run_end_to_end_tiny) {
     /* a bad class is an error, not a crash */
     o.classes = "a,zzz";
     CHECK(gad_run(&o) == -1);
+}
+
+/* No second implementation: for every image, method and class of a small run, the
+ * attributions (as `gad explain` computes them) of the original and the cached
+ * support models, put through the documented functions (gad_importance,
+ * gad_intersect, gad_map_hull, gad_rc, gad_rc_forced, gad_rs), give the numbers
+ * results.json holds. */
+TEST(gad_run_matches_documented_functions) {
+    char root[512], wpath[512], out[512], f[1024];
+    snprintf(root, sizeof root, "%s/data", test_tmpdir());
+    snprintf(wpath, sizeof wpath, "%s/tiny.safetensors", test_tmpdir());
+    snprintf(out, sizeof out, "%s/out", test_tmpdir());
+    REQUIRE(make_folder(root, 8) == 0);
+    Model m;
+    REQUIRE(model_init(&m, ARCH_RESNET18, 2, 0.0625f, 0, 4) == 0);
+    REQUIRE(model_save(&m, wpath) == 0);
+    RunOpts o;
+    run_opts_default(&o);
+    o.weights[0] = wpath;
+    o.nweights = 1;
+    o.data = root;
+    o.images = 8;
+    o.val_frac = 0.5f;
+    o.nalphas = 2;
+    o.epochs = 1;
+    o.batch = 4;
+    o.methods[0] = ATTR_SALIENCY;
+    o.methods[1] = ATTR_GUIDED;
+    o.nmethods = 2;
+    o.out_dir = out;
+    o.fig_images = 0;
+    o.fig_least = 0;
+    o.curves = 0;
+    o.verbose = 0;
+    REQUIRE(gad_run(&o) == 0);
+    Json j;
+    snprintf(f, sizeof f, "%s/results.json", out);
+    REQUIRE(read_json(f, &j) == 0);
+    const Json *mm = &json_get(&j, "models")->kid[0], *imgs = json_get(mm, "images"), *sup = json_get(mm, "supports");
+    REQUIRE(imgs && imgs->n == 8 && sup && sup->n == 2);
+    Dataset d;
+    REQUIRE(dataset_load(&d, root, NULL, 32, 32, NULL, NULL, 0.5f) == 0);
+    enum { S = 32, NP = S * S, NI = 8 };
+    float *x = malloc(sizeof(float) * NI * 3 * NP), *attr = malloc(sizeof(float) * NI * 3 * NP);
+    float *imp = malloc(sizeof(float) * 3 * NI * NP);  /* [model][image][NP] */
+    for (int i = 0; i < NI; i++)
+        memcpy(x + (size_t)i * 3 * NP, d.x + (size_t)json_get(&imgs->kid[i], "index")->num * 3 * NP,
+               sizeof(float) * 3 * NP);
+    Model models[3];
+    models[0] = m;
+    for (int k = 0; k < 2; k++) REQUIRE(model_load(&models[k + 1], json_get(&sup->kid[k], "path")->str) == 0);
+    HullRule hr = {o.hull_of, o.hull_keep, o.present};
+    int bad = 0, checked = 0;
+    for (int mi = 0; mi < 2; mi++)
+        for (int a = 0; a < 2; a++) {
+            AttrOpts ao;
+            attr_opts_default(&ao);
+            ao.method = o.methods[mi];
+            ao.steps = o.ig_steps;
+            int targets[NI];
+            for (int i = 0; i < NI; i++) targets[i] = a;
+            for (int k = 0; k < 3; k++) {
+                Plan *p = plan_new(&models[k], 32, S, S);
+                REQUIRE(p && attr_compute(&models[k], p, x, NI, targets, &ao, attr, NULL) == 0);
+                for (int i = 0; i < NI; i++)
+                    gad_importance(attr + (size_t)i * 3 * NP, 3, S, S, imp + ((size_t)k * NI + i) * NP);
+                plan_free(p);
+            }
+            Plan *p = plan_new(&m, 32, S, S);
+            GadEval ev;
+            GadModelCtx mc;
+            gad_eval_model(&ev, &mc, &m, p, 32);
+            for (int i = 0; i < NI; i++) {
+                const float *maps[3] = {imp + (size_t)i * NP, imp + ((size_t)NI + i) * NP, imp + ((size_t)2 * NI + i) * NP};
+                float g[NP];
+                int nnz = gad_intersect(maps, 3, NP, o.present, g);
+                GadHull ho, hg;
+                unsigned char mo[NP], mg[NP], ms[NP];
+                gad_map_hull(maps[0], S, S, &hr, &ho, NULL, mo);
+                gad_map_hull(g, S, S, &hr, &hg, NULL, mg);
+                gad_sup_mask(mo, mg, NP, ms);
+                GadRsJob jobs[2] = {{x + (size_t)i * 3 * NP, mg, a, NAN}, {x + (size_t)i * 3 * NP, ms, a, NAN}};
+                double rs[2];
+                REQUIRE(gad_rs(&ev, 3, S, S, jobs, 2, NULL, rs) >= 0);
+                const Json *cell = &json_get(&imgs->kid[i], "cells")->kid[mi * 2 + a];
+                const Json *jo = json_get(cell, "orig"), *jg = json_get(cell, "gad");
+                double rc = gad_rc(&hg, &ho, o.rc_area), jrc = json_get(cell, "rc")->type == JSON_NULL
+                                                                   ? NAN : json_get(cell, "rc")->num;
+                int same = json_get(jo, "points")->num == ho.npoints && json_get(jo, "pixels")->num == ho.pixels &&
+                           json_get(jo, "area")->num == ho.area && json_get(jg, "points")->num == hg.npoints &&
+                           json_get(jg, "pixels")->num == hg.pixels && json_get(jg, "area")->num == hg.area &&
+                           json_get(cell, "gad_nonzero")->num == nnz && (rc == jrc || (isnan(rc) && isnan(jrc))) &&
+                           json_get(cell, "forced")->boolean == gad_rc_forced(maps[0], g, S, S, &hr);
+                for (int k = 0; k < 2; k++) {
+                    const Json *v = json_get(cell, k ? "rs_sup" : "rs_gad");
+                    double jv = v->type == JSON_NULL ? NAN : v->num;
+                    same &= isnan(rs[k]) ? isnan(jv) : fabs(jv - rs[k]) <= 1e-6 * fabs(rs[k]);
+                }
+                bad += !same;
+                checked++;
+            }
+            plan_free(p);
+        }
+    CHECKF(bad == 0, "%d of %d cells differ from the documented functions", bad, checked);
+    for (int k = 1; k < 3; k++) model_free(&models[k]);
+    model_free(&m);
+    dataset_free(&d);
+    free(imp);
+    free(attr);
+    free(x);
+    json_free(&j);
 }

@@ -101,9 +101,15 @@ typedef struct {
     float val_frac;          /* held-out fraction of each class; <0: from the weights' metadata or 0.2 */
     int size;                /* input side (0: the model's input size or the data's) */
     Presence present;
-    float hull_keep;
+    HullOf hull_of;          /* which pixels the hulls enclose (gad/gad.h) */
+    float hull_keep;         /* of the image's pixels or of the non-zero ones */
     RcArea rc_area;
+    int count_empty;         /* 1: an empty GAD map counts for GAD in Table 1 (RC = 0);
+                              * 0 (default): in neither column, counted apart */
     int occlude_black;       /* RS occlusion by the black image instead of x*(1-M) */
+    int control_draws;       /* control masks per image, method and class (0: none) */
+    int curves;              /* faithfulness curves: 0 off, 1 deletion, 2 deletion and insertion */
+    int curve_steps;         /* points per curve - 1 */
     int ig_steps;
     const char *out_dir;
     const char *support_dir; /* NULL: OUT/support */
@@ -115,7 +121,8 @@ typedef struct {
 } RunOpts;
 
 /* The paper's settings: saliency..ig, 512 images, alphas 2,4,6,8, 10 epochs, lr 4e-5,
- * batch 32, eval mode, --present 0.1, --hull-keep 0.5, polygon areas, occlusion by
+ * batch 32, eval mode, --present 0.1, hulls of the top half of the image's pixels
+ * (--hull-of image --hull-keep 0.5), polygon areas, occlusion by
  * x*(1-M), IG 50 steps, out "gad-report", 4 + 5 figure images per class. */
 void run_opts_default(RunOpts *o);
 /* Run everything and write the report under o->out_dir. Returns 0 or -1 (err set). */
@@ -126,8 +133,10 @@ int gad_run(const RunOpts *o);
 typedef struct {             /* one image, method and class a */
     GadHull orig, gad;
     int gad_nnz;             /* non-zero pixels of the GAD map */
+    int forced;              /* RC <= 1 forced by the rules (gad_rc_forced) */
     int sup_pixels;          /* pixels of M_orig - M_GAD */
     double rc, rs_gad, rs_sup;   /* NaN when undefined / empty mask */
+    double rs_ctl;           /* mean RS of the control masks (NaN: none) */
 } GadCell;
 
 typedef struct {
@@ -135,7 +144,17 @@ typedef struct {
     int cls;                 /* 0: first class, 1: second */
     float out[2];            /* original model outputs o1, o2 */
     GadCell *cell;           /* [nmethods * 2]: method m, class a at m*2 + a */
+    double *curve;           /* [GAD_NCURVES(nm)][ndir][steps+1] for the image's own class
+                              * (curve k below; dir 0 deletion, 1 insertion); NULL with
+                              * --curves off */
 } GadImageResult;
+/* The curves of an image: per method slot m its original map, its GAD map and the
+ * original map cut to its n most important pixels (n = the GAD map's non-zero
+ * pixels; the same size as the GAD map), then one random order. */
+enum { CURVE_ORIG = 0, CURVE_GAD = 1, CURVE_TOPN = 2, CURVES_PER_METHOD = 3 };
+#define GAD_CURVE(m, kind) ((m) * CURVES_PER_METHOD + (kind))
+#define GAD_CURVE_RANDOM(nm) ((nm) * CURVES_PER_METHOD)
+#define GAD_NCURVES(nm) ((nm) * CURVES_PER_METHOD + 1)
 
 typedef struct {
     char name[64];           /* e.g. "vgg16" (file stem, made unique) */
@@ -150,8 +169,17 @@ typedef struct {
     int support_trained[GAD_MAX_ALPHAS];
     char support_path[GAD_MAX_ALPHAS][1024];
     GadRcTally rc[ATTR_NMETHODS][2];
-    GadRsMean rs_gad[ATTR_NMETHODS][2], rs_sup[ATTR_NMETHODS][2];
+    GadRsMean rs_gad[ATTR_NMETHODS][2], rs_sup[ATTR_NMETHODS][2], rs_ctl[ATTR_NMETHODS][2];
+    GadPaired vs_sup[ATTR_NMETHODS][2];  /* RS(GAD) against RS(Sup.), per image */
+    GadPaired vs_ctl[ATTR_NMETHODS][2];  /* RS(GAD) against RS(control), per image */
     int gad_empty[ATTR_NMETHODS][2];     /* images whose GAD map has no pixel */
+    /* faithfulness curves (opts->curves), indexed by curve k and direction as above */
+    double *curve_mean;                  /* [ncurves][ndir][steps+1]: mean over images */
+    double auc_mean[GAD_NCURVES(ATTR_NMETHODS)][2];    /* mean area under each curve */
+    GadPaired auc_vs[ATTR_NMETHODS][2][2];  /* [method slot][0: against the original map,
+                                          * 1: against its top n][direction], per image:
+                                          * wins = images where the GAD map's curve is the
+                                          * better (lower deletion, higher insertion AUC) */
     double seconds;
     /* figure columns (indices into img); files are named by gad_fig_name */
     int fig5_cols, fig5_img[32];

@@ -47,12 +47,24 @@ static void help(const RunOpts *d) {
            "  --present F        a pixel is present in a map when its importance reaches F\n"
            "                     times the map's maximum (default 0.1)\n"
            "  --present-top F    instead: present when among the top F of the map's non-zero\n"
-           "                     pixels (with F = --hull-keep the GAD hull can never be larger:\n"
-           "                     Table 1 then says nothing)\n"
-           "  --hull-keep F      hull points: the top F of a map's non-zero pixels (0.5)\n"
+           "                     pixels\n"
+           "  --hull-of WHAT     which pixels a hull encloses: image (default: the top\n"
+           "                     --hull-keep of the image's pixels, never one of importance 0;\n"
+           "                     section 6), nonzero (the top --hull-keep of the map's non-zero\n"
+           "                     pixels) or present (the map's present pixels, Fig. 4)\n"
+           "  --hull-keep F      the fraction kept by --hull-of image or nonzero (0.5)\n"
            "  --rc-area A        polygon (default: shoelace area through pixel centres; an\n"
            "                     original hull of area 0 leaves RC undefined, counted apart)\n"
            "                     or pixels (pixels inside or on the hull)\n"
+           "  --empty-gad E      an image whose GAD map is empty (no pixel present in every\n"
+           "                     map) in Table 1: apart (default: in neither column, counted\n"
+           "                     apart) or gad (RC = 0 counts for GAD, the paper's rule)\n"
+           "  --control-draws N  Table 2's control: regions of the GAD mask's size drawn at\n"
+           "                     random inside the original's region, N per image, method and\n"
+           "                     class (%d; 0: none)\n"
+           "  --curves C         faithfulness curves (deletion/insertion, beyond the paper):\n"
+           "                     off, deletion (default) or both\n"
+           "  --curve-steps N    points per curve - 1 (%d)\n"
            "  --occlude O        zero (default: x*(1-M), eq. 2) or black (x*(1-M) + b*M with b\n"
            "                     the black image after normalisation)\n"
            "  --ig-steps N       Integrated Gradients steps (%d)\n"
@@ -64,8 +76,8 @@ static void help(const RunOpts *d) {
            "  --quiet            no progress on stderr\n"
            "  -h, --help         this text\n\n"
            "Threads: GAD_THREADS=N. Exit status: 0 success, 1 bad file or data, 2 usage error.\n",
-           BUNDLED_IMAGES, d->images, d->epochs, (double)d->lr, d->batch, d->ig_steps, d->out_dir, d->fig_images,
-           d->fig_least);
+           BUNDLED_IMAGES, d->images, d->epochs, (double)d->lr, d->batch, d->control_draws, d->curve_steps,
+           d->ig_steps, d->out_dir, d->fig_images, d->fig_least);
 }
 
 /* Split "a,b,c" into at most max non-empty tokens (pointers into a copy kept in
@@ -83,125 +95,172 @@ static int split(const char *s, char **buf, char **tok, int max) {
     }
 }
 
+/* Flags whose value is one of a few words, stored as its index (the enums' order). */
+enum { CH_HULL_OF, CH_RC_AREA, CH_EMPTY_GAD, CH_CURVES, CH_OCCLUDE, NCHOICES };
+static const struct {
+    const char *flag, *words[3];
+    int n;
+} CHOICES[NCHOICES] = {
+    {"--hull-of", {"image", "nonzero", "present"}, 3}, {"--rc-area", {"polygon", "pixels"}, 2},
+    {"--empty-gad", {"apart", "gad"}, 2},             {"--curves", {"off", "deletion", "both"}, 3},
+    {"--occlude", {"zero", "black"}, 2},
+};
+
+/* What the flags said, before it becomes RunOpts (run_flags_finish). */
+typedef struct {
+    const char *methods, *alphas, *choice[NCHOICES];
+    char *wbuf[GAD_MAX_WEIGHTS];  /* copies behind o->weights (run_flags_free) */
+    int nw, quiet, images, ptop_set, pfrac_set;
+    float ptop, pfrac;
+} RunFlags;
+
+static void run_flags_free(RunFlags *f) {
+    for (int k = 0; k < f->nw; k++) free(f->wbuf[k]);
+}
+
+static void add_weights(RunOpts *o, RunFlags *f, const char *w) {
+    char *tok[GAD_MAX_WEIGHTS];
+    if (f->nw >= GAD_MAX_WEIGHTS) arg_usage_error("run", "at most %d --weights", GAD_MAX_WEIGHTS);
+    int n = split(w, &f->wbuf[f->nw], tok, GAD_MAX_WEIGHTS - o->nweights);
+    if (n <= 0) arg_usage_error("run", "--weights: expected W or W1,W2 (at most %d)", GAD_MAX_WEIGHTS);
+    for (int k = 0; k < n; k++) o->weights[o->nweights++] = tok[k];
+    f->nw++;
+}
+
+/* One flag of `gad run` at argv[*i]: stored into o or f, *i moved past its value.
+ * Returns 1, or 0 when argv[*i] is no flag of run's. One line per flag, so long. */
+static int run_flag(int argc, char **argv, int *i, RunOpts *o, RunFlags *f) {
+    const char *w;
+    for (int c = 0; c < NCHOICES; c++)
+        if (arg_str(argc, argv, i, CHOICES[c].flag, &f->choice[c])) return 1;
+    if (arg_str(argc, argv, i, "--weights", &w)) add_weights(o, f, w);
+    else if (arg_str(argc, argv, i, "--seed", &w)) {
+        char *e;
+        o->seed = strtoull(w, &e, 10);
+        if (e == w || *e) arg_usage_error("run", "--seed takes a whole number, not '%s'", w);
+    } else if (arg_float(argc, argv, i, "--present", &f->pfrac, 0, 1)) f->pfrac_set = 1;
+    else if (arg_float(argc, argv, i, "--present-top", &f->ptop, 1e-6f, 1)) f->ptop_set = 1;
+    else if (!(arg_str(argc, argv, i, "--data", &o->data) || arg_str(argc, argv, i, "--classes", &o->classes) ||
+               arg_str(argc, argv, i, "--outputs", &o->outputs) || arg_str(argc, argv, i, "--methods", &f->methods) ||
+               arg_int(argc, argv, i, "--images", &f->images, 2, 1 << 24) ||
+               arg_str(argc, argv, i, "--alphas", &f->alphas) ||
+               arg_int(argc, argv, i, "--epochs", &o->epochs, 1, 100000) ||
+               arg_float(argc, argv, i, "--lr", &o->lr, 0, 10) ||
+               arg_int(argc, argv, i, "--batch", &o->batch, 1, 4096) ||
+               arg_float(argc, argv, i, "--weight-decay", &o->weight_decay, 0, 10) ||
+               arg_flag(argv, i, "--train-mode", &o->train_mode) ||
+               arg_int(argc, argv, i, "--train-images", &o->train_images, 0, 1 << 30) ||
+               arg_float(argc, argv, i, "--val-frac", &o->val_frac, 0, 0.99f) ||
+               arg_int(argc, argv, i, "--size", &o->size, 1, 4096) ||
+               arg_float(argc, argv, i, "--hull-keep", &o->hull_keep, 1e-6f, 1) ||
+               arg_int(argc, argv, i, "--control-draws", &o->control_draws, 0, 1000) ||
+               arg_int(argc, argv, i, "--curve-steps", &o->curve_steps, 1, 100000) ||
+               arg_int(argc, argv, i, "--ig-steps", &o->ig_steps, 1, 100000) ||
+               arg_str(argc, argv, i, "--out", &o->out_dir) ||
+               arg_str(argc, argv, i, "--support-dir", &o->support_dir) ||
+               arg_int(argc, argv, i, "--fig-images", &o->fig_images, 0, 16) ||
+               arg_int(argc, argv, i, "--fig-least", &o->fig_least, 0, 16) || arg_flag(argv, i, "--quiet", &f->quiet)))
+        return 0;
+    return 1;
+}
+
+static void parse_methods(RunOpts *o, const char *methods) {
+    char *buf, *tok[16];
+    int n = split(methods, &buf, tok, 16);
+    if (n <= 0) arg_usage_error("run", "--methods: expected a list such as saliency,ig");
+    o->nmethods = 0;
+    for (int k = 0; k < n; k++) {
+        AttrMethod m;
+        if (attr_parse_method(tok[k], &m) != 0) arg_usage_error("run", "--methods: %s", err_get());
+        for (int j = 0; j < o->nmethods; j++)
+            if (o->methods[j] == m) arg_usage_error("run", "--methods: '%s' given twice", tok[k]);
+        o->methods[o->nmethods++] = m;
+    }
+    free(buf);
+}
+
+static void parse_alphas(RunOpts *o, const char *alphas) {
+    char *buf, *tok[GAD_MAX_ALPHAS];
+    int n = split(alphas, &buf, tok, GAD_MAX_ALPHAS);
+    if (n <= 0) arg_usage_error("run", "--alphas: expected a list of at most %d numbers such as 2,4,6,8", GAD_MAX_ALPHAS);
+    for (int k = 0; k < n; k++) {
+        char *e;
+        o->alphas[k] = strtof(tok[k], &e);
+        if (e == tok[k] || *e || !(o->alphas[k] >= 0 && o->alphas[k] <= 1e6f))
+            arg_usage_error("run", "--alphas: '%s' is not a number >= 0", tok[k]);
+    }
+    o->nalphas = n;
+    free(buf);
+}
+
+/* The index of a choice's word; a usage error names the words. */
+static int choice_index(int c, const char *v) {
+    for (int k = 0; k < CHOICES[c].n; k++)
+        if (!strcmp(v, CHOICES[c].words[k])) return k;
+    char words[96] = "";
+    for (int k = 0; k < CHOICES[c].n; k++)
+        snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s", k == 0 ? "" : k + 1 < CHOICES[c].n ? ", " : " or ",
+                 CHOICES[c].words[k]);
+    arg_usage_error("run", "%s: %s, not '%s'", CHOICES[c].flag, words, v);
+    return -1;  /* not reached */
+}
+
+/* The flags into o: presence, methods, alphas, choices, and the bundled data and
+ * models when neither --weights nor --data was given. Returns 1 when bundled. */
+static int run_flags_finish(RunOpts *o, const RunFlags *f) {
+    if (f->ptop_set && f->pfrac_set) arg_usage_error("run", "--present and --present-top exclude each other");
+    if (f->ptop_set) {
+        o->present.rule = PRESENT_TOP;
+        o->present.value = f->ptop;
+    } else if (f->pfrac_set) {
+        o->present.value = f->pfrac;
+    }
+    if (f->methods) parse_methods(o, f->methods);
+    if (f->alphas) parse_alphas(o, f->alphas);
+    const char *const *ch = f->choice;
+    if (ch[CH_HULL_OF]) o->hull_of = (HullOf)choice_index(CH_HULL_OF, ch[CH_HULL_OF]);
+    if (ch[CH_RC_AREA]) o->rc_area = (RcArea)choice_index(CH_RC_AREA, ch[CH_RC_AREA]);
+    if (ch[CH_EMPTY_GAD]) o->count_empty = choice_index(CH_EMPTY_GAD, ch[CH_EMPTY_GAD]);
+    if (ch[CH_CURVES]) o->curves = choice_index(CH_CURVES, ch[CH_CURVES]);
+    if (ch[CH_OCCLUDE]) o->occlude_black = choice_index(CH_OCCLUDE, ch[CH_OCCLUDE]);
+    int bundled = o->nweights == 0 && !o->data;
+    if (o->nweights == 0) {
+        o->weights[0] = BUNDLED_VGG;
+        o->weights[1] = BUNDLED_RESNET;
+        o->nweights = 2;
+    }
+    if (!o->data) {
+        o->data = BUNDLED_DATA;
+        if (!o->classes) o->classes = BUNDLED_CLASSES;
+    }
+    o->images = f->images > 0 ? f->images : bundled ? BUNDLED_IMAGES : o->images;
+    o->verbose = !f->quiet;
+    return bundled;
+}
+
 int cmd_run(int argc, char **argv) {
     RunOpts o;
     run_opts_default(&o);
-    const char *methods = NULL, *alphas = NULL, *rc_area = NULL, *occlude = NULL;
-    char *wbuf[GAD_MAX_WEIGHTS] = {0};
-    int nw = 0, quiet = 0, images = -1, ptop_set = 0, pfrac_set = 0;
-    float ptop = 0, pfrac = 0;
+    RunFlags f;
+    memset(&f, 0, sizeof f);
+    f.images = -1;
     for (int i = 1; i < argc; i++) {
-        const char *w;
         if (arg_is_help(argv[i])) {
             help(&o);
             return 0;
         }
-        if (arg_str(argc, argv, &i, "--weights", &w)) {
-            char *tok[GAD_MAX_WEIGHTS];
-            if (nw >= GAD_MAX_WEIGHTS) arg_usage_error("run", "at most %d --weights", GAD_MAX_WEIGHTS);
-            int n = split(w, &wbuf[nw], tok, GAD_MAX_WEIGHTS - o.nweights);
-            if (n <= 0) arg_usage_error("run", "--weights: expected W or W1,W2 (at most %d)", GAD_MAX_WEIGHTS);
-            for (int k = 0; k < n; k++) o.weights[o.nweights++] = tok[k];
-            nw++;
-        } else if (arg_str(argc, argv, &i, "--data", &o.data)) {
-        } else if (arg_str(argc, argv, &i, "--classes", &o.classes)) {
-        } else if (arg_str(argc, argv, &i, "--outputs", &o.outputs)) {
-        } else if (arg_str(argc, argv, &i, "--methods", &methods)) {
-        } else if (arg_int(argc, argv, &i, "--images", &images, 2, 1 << 24)) {
-        } else if (arg_str(argc, argv, &i, "--alphas", &alphas)) {
-        } else if (arg_int(argc, argv, &i, "--epochs", &o.epochs, 1, 100000)) {
-        } else if (arg_float(argc, argv, &i, "--lr", &o.lr, 0, 10)) {
-        } else if (arg_int(argc, argv, &i, "--batch", &o.batch, 1, 4096)) {
-        } else if (arg_float(argc, argv, &i, "--weight-decay", &o.weight_decay, 0, 10)) {
-        } else if (arg_flag(argv, &i, "--train-mode", &o.train_mode)) {
-        } else if (arg_str(argc, argv, &i, "--seed", &w)) {
-            char *e;
-            o.seed = strtoull(w, &e, 10);
-            if (e == w || *e) arg_usage_error("run", "--seed takes a whole number, not '%s'", w);
-        } else if (arg_int(argc, argv, &i, "--train-images", &o.train_images, 0, 1 << 30)) {
-        } else if (arg_float(argc, argv, &i, "--val-frac", &o.val_frac, 0, 0.99f)) {
-        } else if (arg_int(argc, argv, &i, "--size", &o.size, 1, 4096)) {
-        } else if (arg_float(argc, argv, &i, "--present", &pfrac, 0, 1)) {
-            pfrac_set = 1;
-        } else if (arg_float(argc, argv, &i, "--present-top", &ptop, 1e-6f, 1)) {
-            ptop_set = 1;
-        } else if (arg_float(argc, argv, &i, "--hull-keep", &o.hull_keep, 1e-6f, 1)) {
-        } else if (arg_str(argc, argv, &i, "--rc-area", &rc_area)) {
-        } else if (arg_str(argc, argv, &i, "--occlude", &occlude)) {
-        } else if (arg_int(argc, argv, &i, "--ig-steps", &o.ig_steps, 1, 100000)) {
-        } else if (arg_str(argc, argv, &i, "--out", &o.out_dir)) {
-        } else if (arg_str(argc, argv, &i, "--support-dir", &o.support_dir)) {
-        } else if (arg_int(argc, argv, &i, "--fig-images", &o.fig_images, 0, 16)) {
-        } else if (arg_int(argc, argv, &i, "--fig-least", &o.fig_least, 0, 16)) {
-        } else if (arg_flag(argv, &i, "--quiet", &quiet)) {
-        } else {
-            arg_usage_error("run", "unknown flag '%s'", argv[i]);
-        }
+        if (!run_flag(argc, argv, &i, &o, &f)) arg_usage_error("run", "unknown flag '%s'", argv[i]);
     }
-    if (ptop_set && pfrac_set) arg_usage_error("run", "--present and --present-top exclude each other");
-    if (ptop_set) {
-        o.present.rule = PRESENT_TOP;
-        o.present.value = ptop;
-    } else if (pfrac_set) {
-        o.present.value = pfrac;
-    }
-    if (methods) {
-        char *buf, *tok[16];
-        int n = split(methods, &buf, tok, 16);
-        if (n <= 0) arg_usage_error("run", "--methods: expected a list such as saliency,ig");
-        o.nmethods = 0;
-        for (int k = 0; k < n; k++) {
-            AttrMethod m;
-            if (attr_parse_method(tok[k], &m) != 0) arg_usage_error("run", "--methods: %s", err_get());
-            for (int j = 0; j < o.nmethods; j++)
-                if (o.methods[j] == m) arg_usage_error("run", "--methods: '%s' given twice", tok[k]);
-            o.methods[o.nmethods++] = m;
-        }
-        free(buf);
-    }
-    if (alphas) {
-        char *buf, *tok[GAD_MAX_ALPHAS];
-        int n = split(alphas, &buf, tok, GAD_MAX_ALPHAS);
-        if (n <= 0) arg_usage_error("run", "--alphas: expected a list of at most %d numbers such as 2,4,6,8", GAD_MAX_ALPHAS);
-        for (int k = 0; k < n; k++) {
-            char *e;
-            o.alphas[k] = strtof(tok[k], &e);
-            if (e == tok[k] || *e || !(o.alphas[k] >= 0 && o.alphas[k] <= 1e6f))
-                arg_usage_error("run", "--alphas: '%s' is not a number >= 0", tok[k]);
-        }
-        o.nalphas = n;
-        free(buf);
-    }
-    if (rc_area) {
-        if (!strcmp(rc_area, "polygon")) o.rc_area = RC_AREA_POLYGON;
-        else if (!strcmp(rc_area, "pixels")) o.rc_area = RC_AREA_PIXELS;
-        else arg_usage_error("run", "--rc-area: polygon or pixels, not '%s'", rc_area);
-    }
-    if (occlude) {
-        if (!strcmp(occlude, "zero")) o.occlude_black = 0;
-        else if (!strcmp(occlude, "black")) o.occlude_black = 1;
-        else arg_usage_error("run", "--occlude: zero or black, not '%s'", occlude);
-    }
-    int bundled = o.nweights == 0 && !o.data;
-    if (o.nweights == 0) {
-        o.weights[0] = BUNDLED_VGG;
-        o.weights[1] = BUNDLED_RESNET;
-        o.nweights = 2;
-    }
-    if (!o.data) {
-        o.data = BUNDLED_DATA;
-        if (!o.classes) o.classes = BUNDLED_CLASSES;
-    }
-    o.images = images > 0 ? images : bundled ? BUNDLED_IMAGES : o.images;
-    o.verbose = !quiet;
-    if (bundled && !quiet)
+    int bundled = run_flags_finish(&o, &f);
+    if (bundled && !f.quiet)
         fprintf(stderr, "gad: running GAD on the bundled data (%s, classes %s) and models (%s, %s), %d images; "
                         "`gad run --help` for the flags\n",
                 o.data, o.classes, o.weights[0], o.weights[1], o.images);
     int rc = gad_run(&o);
-    for (int k = 0; k < nw; k++) free(wbuf[k]);
+    run_flags_free(&f);
     if (rc != 0) return cli_fail();
-    printf("\nreport: %s/index.html (tables: %s/table1.csv, %s/table2.csv; per image: %s/results.json)\n", o.out_dir,
-           o.out_dir, o.out_dir, o.out_dir);
+    printf("\nreport: %s/index.html (tables: %s/table1.csv, %s/table2.csv%s%s%s; per image: %s/results.json)\n",
+           o.out_dir, o.out_dir, o.out_dir, o.curves ? ", " : "", o.curves ? o.out_dir : "",
+           o.curves ? "/curves.csv" : "", o.out_dir);
     return 0;
 }

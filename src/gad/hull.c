@@ -12,17 +12,42 @@ static int64_t cross(GadPoint a, GadPoint b, GadPoint c) {
     return (int64_t)(b.x - a.x) * (c.y - a.y) - (int64_t)(b.y - a.y) * (c.x - a.x);
 }
 
-int gad_hull_points(const float *imp, int H, int W, float keep, GadPoint *pts) {
+int gad_hull_points(const float *imp, int H, int W, const HullRule *r, GadPoint *pts) {
     int npix = H * W;
     int *order = xmalloc(sizeof(int) * (size_t)(npix > 0 ? npix : 1));
-    int nnz = gad_rank(imp, npix, order);
-    int k = gad_frac_count(keep, nnz);
-    for (int r = 0; r < k; r++) {
-        pts[r].x = order[r] % W;
-        pts[r].y = order[r] / W;
+    int nnz = gad_rank(imp, npix, order), k;
+    if (r->of == HULL_OF_PRESENT) {
+        /* the present pixels are a prefix of the ranking under either rule (for a
+         * finite map): take as many */
+        unsigned char *pr = xmalloc((size_t)(npix > 0 ? npix : 1));
+        k = gad_present(imp, npix, r->present, pr);
+        free(pr);
+    } else if (r->of == HULL_OF_NONZERO) {
+        k = gad_frac_count(r->keep, nnz);
+    } else {
+        GAD_ASSERT(r->of == HULL_OF_IMAGE);
+        k = gad_frac_count(r->keep, npix);
+        if (k > nnz) k = nnz;
+    }
+    for (int i = 0; i < k; i++) {
+        pts[i].x = order[i] % W;
+        pts[i].y = order[i] / W;
     }
     free(order);
     return k;
+}
+
+int gad_rc_forced(const float *orig, const float *gad, int H, int W, const HullRule *r) {
+    size_t npix = (size_t)H * W;
+    GadPoint *po = xmalloc(sizeof(GadPoint) * (npix + 1)), *pg = xmalloc(sizeof(GadPoint) * (npix + 1));
+    unsigned char *in = xcalloc(npix > 0 ? npix : 1, 1);
+    int no = gad_hull_points(orig, H, W, r, po), ng = gad_hull_points(gad, H, W, r, pg), forced = 1;
+    for (int i = 0; i < no; i++) in[(size_t)po[i].y * W + po[i].x] = 1;
+    for (int i = 0; i < ng && forced; i++) forced = in[(size_t)pg[i].y * W + pg[i].x];
+    free(in);
+    free(pg);
+    free(po);
+    return forced;
 }
 
 static int point_cmp(const void *a, const void *b) {
@@ -105,12 +130,12 @@ int gad_hull_mask(const GadPoint *hull, int nh, int H, int W, unsigned char *mas
     return count;
 }
 
-void gad_map_hull(const float *imp, int H, int W, float keep, GadHull *h, GadPoint *verts,
+void gad_map_hull(const float *imp, int H, int W, const HullRule *r, GadHull *h, GadPoint *verts,
                   unsigned char *mask) {
     size_t npix = (size_t)H * W;
     GadPoint *pts = xmalloc(sizeof(GadPoint) * (npix + 1));
     GadPoint *hull = verts ? verts : xmalloc(sizeof(GadPoint) * (npix + 1));
-    h->npoints = gad_hull_points(imp, H, W, keep, pts);
+    h->npoints = gad_hull_points(imp, H, W, r, pts);
     h->nvert = gad_convex_hull(pts, h->npoints, hull);
     h->area = (double)gad_area2(hull, h->nvert) / 2.0;
     unsigned char *m = mask ? mask : xmalloc(npix > 0 ? npix : 1);

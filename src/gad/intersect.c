@@ -25,21 +25,22 @@ int gad_frac_count(double f, int n) {
     return (int)k;
 }
 
-/* Sorted as (value, index) pairs so that qsort needs no context pointer (and the
- * ranking is thread-safe): importance descending, then index ascending. */
-typedef struct { float v; int i; } Ranked;
+/* Sorted as (value, key, index) triples so that qsort needs no context pointer
+ * (and the ranking is thread-safe): importance descending, then key ascending. */
+typedef struct { float v; int key, i; } Ranked;
 static int rank_cmp(const void *a, const void *b) {
     const Ranked *x = a, *y = b;
     if (x->v > y->v) return -1;
     if (x->v < y->v) return 1;
-    return (x->i > y->i) - (x->i < y->i);
+    return (x->key > y->key) - (x->key < y->key);
 }
 
-int gad_rank(const float *imp, int npix, int *order) {
+int gad_rank_ties(const float *imp, int npix, const int *tiebreak, int *order) {
     int nnz = 0;
     Ranked *r = xmalloc(sizeof(Ranked) * (size_t)(npix > 0 ? npix : 1));
     for (int i = 0; i < npix; i++) {
         r[i].v = imp[i] > 0.0f ? imp[i] : 0.0f;  /* NaN ranks as 0, never present */
+        r[i].key = tiebreak ? tiebreak[i] : i;
         r[i].i = i;
         nnz += imp[i] > 0.0f;
     }
@@ -48,6 +49,8 @@ int gad_rank(const float *imp, int npix, int *order) {
     free(r);
     return nnz;
 }
+
+int gad_rank(const float *imp, int npix, int *order) { return gad_rank_ties(imp, npix, NULL, order); }
 
 int gad_present(const float *imp, int npix, Presence p, unsigned char *present) {
     int count = 0;

@@ -111,10 +111,29 @@ int gad_rs(const GadEval *ev, int C, int H, int W, GadRsJob *jobs, int njobs, co
     return rc == 0 ? empty : -1;
 }
 
-void gad_tally_rc(GadRcTally *t, double rc) {
-    if (isnan(rc)) t->undefined++;
-    else if (rc < 1.0) t->gad++;
-    else t->orig++;
+RcCount gad_rc_count(double rc, int gad_empty, int count_empty) {
+    if (gad_empty && !count_empty) return RC_COUNT_EMPTY;
+    if (isnan(rc)) return RC_COUNT_UNDEFINED;
+    return rc < 1.0 ? RC_COUNT_GAD : RC_COUNT_ORIG;
+}
+
+void gad_tally_rc(GadRcTally *t, double rc, int gad_empty, int forced, int count_empty) {
+    switch (gad_rc_count(rc, gad_empty, count_empty)) {
+    case RC_COUNT_EMPTY: t->empty++; return;
+    case RC_COUNT_UNDEFINED: t->undefined++; return;
+    case RC_COUNT_GAD: t->gad++; break;
+    case RC_COUNT_ORIG: t->orig++; t->tie += rc == 1.0; break;
+    }
+    t->forced += forced != 0;
+}
+
+int gad_rc_structural(const GadRcTally *t, int n) {
+    int counted = 0, forced = 0;
+    for (int k = 0; k < n; k++) {
+        counted += t[k].gad + t[k].orig;
+        forced += t[k].forced;
+    }
+    return counted > 0 && forced == counted;
 }
 
 void gad_tally_rs(GadRsMean *m, double rs) {

@@ -118,70 +118,214 @@ static void row_label(FILE *f, const char *model, const char *fmt, int a) {
     fprintf(f, "%-10.10s %-16s", model, lab);
 }
 
-void gad_print_tables(FILE *f, const GadRunResult *r) {
+/* Table 1's rows: the two columns per class, then what they leave out or owe to
+ * the rules. */
+enum { T1_ORIG, T1_GAD, T1_FORCED, T1_TIE, T1_EMPTY, T1_NORC, T1_NROWS };
+static int t1_value(const GadModelResult *mr, AttrMethod am, int a, int row) {
+    const GadRcTally *t = &mr->rc[am][a];
+    int v[T1_NROWS] = {t->orig, t->gad, t->forced, t->tie, t->empty, t->undefined};
+    return v[row];
+}
+
+static void print_table1(FILE *f, const GadRunResult *r) {
     const RunOpts *o = r->opts;
     int nm = o->nmethods;
+    static const char *lab[T1_NROWS] = {"Orig.%d", "GAD %d (ours)", "forced %d", "ties %d (RC=1)", "empty GAD %d",
+                                        "no RC %d"};
     fprintf(f, "\nTable 1: images where each visualization has the smaller hull area\n"
-               "         (RC = A(CH_GAD)/A(CH_orig); RC < 1 counts for GAD, RC >= 1 for the original)\n");
+               "         (RC = A(CH_GAD)/A(CH_orig); RC < 1 counts for GAD, RC >= 1 for the original)\n"
+               "         forced: RC <= 1 whatever the model (the GAD hull points are among the original's),\n"
+               "         in GAD or, when RC = 1, in Orig.; ties: RC = 1, in Orig.; empty GAD: no pixel\n"
+               "         present in every map, %s; no RC: the original's hull has no area,\n"
+               "         in neither column\n",
+            o->count_empty ? "in GAD (RC = 0)" : "in neither column");
     table_head(f, o);
     for (int k = 0; k < r->nmodels; k++) {
         const GadModelResult *mr = &r->model[k];
-        int any_undef = 0, any_empty = 0;
-        for (int a = 0; a < 2; a++)
-            for (int row = 0; row < 2; row++) {
-                row_label(f, a == 0 && row == 0 ? mr->name : "", row == 0 ? "Orig.%d" : "GAD %d (ours)", a);
-                for (int m = 0; m < nm; m++) {
-                    const GadRcTally *t = &mr->rc[o->methods[m]][a];
-                    fprintf(f, " %8d", row == 0 ? t->orig : t->gad);
-                    any_undef |= t->undefined > 0;
-                    any_empty |= mr->gad_empty[o->methods[m]][a] > 0;
-                }
+        for (int a = 0; a < 2; a++)  /* the paper's rows: Orig.1, GAD 1, Orig.2, GAD 2 */
+            for (int row = T1_ORIG; row <= T1_GAD; row++) {
+                row_label(f, a == 0 && row == T1_ORIG ? mr->name : "", lab[row], a);
+                for (int m = 0; m < nm; m++) fprintf(f, " %8d", t1_value(mr, o->methods[m], a, row));
                 fputc('\n', f);
             }
-        if (any_undef)
-            for (int a = 0; a < 2; a++) {
-                row_label(f, "", "no RC %d", a);
-                for (int m = 0; m < nm; m++) fprintf(f, " %8d", mr->rc[o->methods[m]][a].undefined);
+        for (int row = T1_FORCED; row < T1_NROWS; row++) {
+            int any = row == T1_FORCED;  /* the others only when they happen */
+            for (int a = 0; a < 2; a++)
+                for (int m = 0; m < nm; m++) any |= t1_value(mr, o->methods[m], a, row) > 0;
+            for (int a = 0; a < 2 && any; a++) {
+                row_label(f, "", lab[row], a);
+                for (int m = 0; m < nm; m++) fprintf(f, " %8d", t1_value(mr, o->methods[m], a, row));
                 fputc('\n', f);
             }
-        if (any_empty)
-            for (int a = 0; a < 2; a++) {
-                row_label(f, "", "empty GAD %d", a);
-                for (int m = 0; m < nm; m++) fprintf(f, " %8d", mr->gad_empty[o->methods[m]][a]);
-                fputc('\n', f);
+        }
+        char names[64] = "";
+        int nstruct = 0;
+        row_label(f, "", "structural", 0);
+        for (int m = 0; m < nm; m++) {
+            int st = gad_rc_structural(mr->rc[o->methods[m]], 2);
+            fprintf(f, " %8s", st ? "yes" : "-");
+            if (st) {
+                size_t l = strlen(names);
+                snprintf(names + l, sizeof names - l, "%s%s", nstruct++ ? ", " : "", short_name(o->methods[m]));
             }
-        fprintf(f, "%-10s class 1 = %s, class 2 = %s; %d images\n", "", mr->class_name[0], mr->class_name[1],
+        }
+        fprintf(f, "\n%-10s class 1 = %s, class 2 = %s; %d images\n", "", mr->class_name[0], mr->class_name[1],
                 mr->nimages);
+        if (nstruct)
+            fprintf(f, "%-10s %s: structural: every counted image was forced; says nothing about the model\n", "",
+                    names);
         rule(f, nm);
     }
-    fprintf(f, "\nTable 2: mean RS = |N_a(I) - N_a(I*(1-M))| / sum(M) on the original model, "
-               "values x 10^2\n         (Sup. = M_orig - M_GAD, GAD = M_GAD)\n");
+}
+
+/* Table 2's mean rows: Sup., GAD and the control per class. */
+static const GadRsMean *t2_mean(const GadModelResult *mr, AttrMethod am, int a, int row) {
+    return row == 0 ? &mr->rs_sup[am][a] : row == 1 ? &mr->rs_gad[am][a] : &mr->rs_ctl[am][a];
+}
+
+/* The number of sign tests in the paired table (for Bonferroni's threshold). */
+static int n_tests(const GadRunResult *r) {
+    int n = 0;
+    for (int k = 0; k < r->nmodels; k++)
+        for (int m = 0; m < r->opts->nmethods; m++)
+            for (int a = 0; a < 2; a++) {
+                AttrMethod am = r->opts->methods[m];
+                n += !isnan(r->model[k].vs_sup[am][a].p) + !isnan(r->model[k].vs_ctl[am][a].p);
+            }
+    return n;
+}
+
+static void print_table2(FILE *f, const GadRunResult *r) {
+    const RunOpts *o = r->opts;
+    int nm = o->nmethods, ctl = o->control_draws > 0;
+    static const char *lab[3] = {"Sup.%d", "GAD %d (ours)", "control %d"}, *elab[3] = {"empty Sup.%d",
+                                                                                       "empty GAD %d", ""};
+    fprintf(f, "\nTable 2: mean RS = |N_a(I) - N_a(I*(1-M))| / sum(M) on the original model, values x 10^2\n"
+               "         (Sup. = M_orig - M_GAD, GAD = M_GAD");
+    if (ctl)
+        fprintf(f, "; control = a region of M_GAD's size drawn at random\n         inside M_orig OR M_GAD, "
+                   "the mean of %d draws per image",
+                o->control_draws);
+    fprintf(f, ")\n");
     table_head(f, o);
     for (int k = 0; k < r->nmodels; k++) {
         const GadModelResult *mr = &r->model[k];
-        int any_empty = 0;
         for (int a = 0; a < 2; a++)
-            for (int row = 0; row < 2; row++) {
-                row_label(f, a == 0 && row == 0 ? mr->name : "", row == 0 ? "Sup.%d" : "GAD %d (ours)", a);
+            for (int row = 0; row < 2 + ctl; row++) {
+                row_label(f, a == 0 && row == 0 ? mr->name : "", lab[row], a);
                 for (int m = 0; m < nm; m++) {
-                    const GadRsMean *s = row == 0 ? &mr->rs_sup[o->methods[m]][a] : &mr->rs_gad[o->methods[m]][a];
-                    double v = gad_rs_mean(s);
+                    double v = gad_rs_mean(t2_mean(mr, o->methods[m], a, row));
                     if (isnan(v)) fprintf(f, " %8s", "-");
                     else fprintf(f, " %8.4f", 100 * v);
-                    any_empty |= s->empty > 0;
                 }
                 fputc('\n', f);
             }
-        if (any_empty)
+        for (int row = 0; row < 2; row++) {
+            int any = 0;
             for (int a = 0; a < 2; a++)
-                for (int row = 0; row < 2; row++) {
-                    row_label(f, "", row == 0 ? "empty Sup.%d" : "empty GAD %d", a);
-                    for (int m = 0; m < nm; m++)
-                        fprintf(f, " %8d", (row == 0 ? &mr->rs_sup[o->methods[m]][a] : &mr->rs_gad[o->methods[m]][a])->empty);
-                    fputc('\n', f);
-                }
+                for (int m = 0; m < nm; m++) any |= t2_mean(mr, o->methods[m], a, row)->empty > 0;
+            for (int a = 0; a < 2 && any; a++) {
+                row_label(f, "", elab[row], a);
+                for (int m = 0; m < nm; m++) fprintf(f, " %8d", t2_mean(mr, o->methods[m], a, row)->empty);
+                fputc('\n', f);
+            }
+        }
         rule(f, nm);
     }
+}
+
+/* The paired comparisons behind Table 2: per image, is RS(GAD) the larger? */
+static void print_table2_paired(FILE *f, const GadRunResult *r) {
+    const RunOpts *o = r->opts;
+    int nm = o->nmethods, nt = n_tests(r);
+    double thr = nt > 0 ? 0.05 / nt : 0;
+    fprintf(f, "\nTable 2, paired over images: %% of images where RS(GAD) is the larger, the median of\n"
+               "         RS(GAD) / RS(other), and the two-sided sign test's p (* below 0.05/%d: Bonferroni\n"
+               "         over the %d tests here)\n",
+            nt, nt);
+    table_head(f, o);
+    for (int k = 0; k < r->nmodels; k++) {
+        const GadModelResult *mr = &r->model[k];
+        for (int a = 0; a < 2; a++)
+            for (int cmp = 0; cmp < 1 + (o->control_draws > 0); cmp++) {
+                static const char *lab[2][3] = {{"GAD>Sup. %d", "  median ratio", "  sign test p"},
+                                                {"GAD>control %d", "  median ratio", "  sign test p"}};
+                for (int row = 0; row < 3; row++) {
+                    row_label(f, a == 0 && cmp == 0 && row == 0 ? mr->name : "", lab[cmp][row], a);
+                    for (int m = 0; m < nm; m++) {
+                        const GadPaired *pr = cmp == 0 ? &mr->vs_sup[o->methods[m]][a] : &mr->vs_ctl[o->methods[m]][a];
+                        if (pr->n == 0) fprintf(f, " %8s", "-");
+                        else if (row == 0) fprintf(f, " %7.0f%%", 100.0 * pr->wins / pr->n);
+                        else if (row == 1) fprintf(f, " %8.3g", pr->median_ratio);
+                        else fprintf(f, " %7.1e%c", pr->p, pr->p < thr ? '*' : ' ');
+                    }
+                    fputc('\n', f);
+                }
+            }
+        rule(f, nm);
+    }
+}
+
+static const char *dir_name(int d) { return d == 0 ? "deletion" : "insertion"; }
+
+/* The curves' rows per direction: mean AUCs, then per image how often the GAD
+ * map's curve is the better one, against the original map and against the
+ * original cut to the GAD map's size. */
+enum { CV_ORIG, CV_TOPN, CV_GAD, CV_RANDOM, CV_VS_ORIG, CV_P_ORIG, CV_VS_TOPN, CV_P_TOPN, CV_NROWS };
+static const char *cv_label[CV_NROWS] = {"%s orig.", "%s top-n", "%s GAD", "%s random",
+                                         "  GAD > orig.", "    sign test p", "  GAD > top-n", "    sign test p"};
+
+/* Row `row` of method slot m, direction d: 0 and the value, or 1 with *pr set for
+ * a share (even rows from CV_VS_ORIG) or a p (odd ones), or 2 for none. */
+static int cv_value(const GadModelResult *mr, int nm, int m, int d, int row, double *v, const GadPaired **pr) {
+    static const int kind[4] = {CURVE_ORIG, CURVE_TOPN, CURVE_GAD, -1};
+    if (row <= CV_RANDOM) {
+        *v = mr->auc_mean[row == CV_RANDOM ? GAD_CURVE_RANDOM(nm) : GAD_CURVE(m, kind[row])][d];
+        return 0;
+    }
+    *pr = &mr->auc_vs[m][row >= CV_VS_TOPN][d];
+    return (*pr)->n > 0 ? 1 : 2;
+}
+
+static void print_curves(FILE *f, const GadRunResult *r) {
+    const RunOpts *o = r->opts;
+    int nm = o->nmethods;
+    if (o->curves == 0) return;
+    fprintf(f, "\nFaithfulness (beyond the paper): area under the curve of the target logit as a map's pixels\n"
+               "         are removed (deletion: lower is better) or restored (insertion: higher is better) in\n"
+               "         its order, %d steps, each image's own class. top-n: the original map cut to its n most\n"
+               "         important pixels, n the GAD map's size. Ties (the zeros of sparse maps) and the random\n"
+               "         row follow one random order per image. GAD > X: %% of images where the GAD map's curve\n"
+               "         is the better; p: sign test\n",
+            o->curve_steps);
+    table_head(f, o);
+    for (int k = 0; k < r->nmodels; k++) {
+        const GadModelResult *mr = &r->model[k];
+        for (int d = 0; d < o->curves; d++)
+            for (int row = 0; row < CV_NROWS; row++) {
+                char l[32];
+                snprintf(l, sizeof l, cv_label[row], dir_name(d));
+                fprintf(f, "%-10.10s %-16s", d == 0 && row == 0 ? mr->name : "", l);
+                for (int m = 0; m < nm; m++) {
+                    double v;
+                    const GadPaired *pr;
+                    int t = cv_value(mr, nm, m, d, row, &v, &pr);
+                    if (t == 0) fprintf(f, " %8.4f", v);
+                    else if (t == 2) fprintf(f, " %8s", "-");
+                    else if ((row - CV_VS_ORIG) % 2 == 0) fprintf(f, " %7.0f%%", 100.0 * pr->wins / pr->n);
+                    else fprintf(f, " %8.1e", pr->p);
+                }
+                fputc('\n', f);
+            }
+        rule(f, nm);
+    }
+}
+
+void gad_print_tables(FILE *f, const GadRunResult *r) {
+    print_table1(f, r);
+    print_table2(f, r);
+    print_table2_paired(f, r);
+    print_curves(f, r);
 }
 
 /* ---- CSV ---- */
@@ -200,6 +344,14 @@ static void csv_num(FILE *f, double v) {
     fprintf(f, "%.9g", v);
 }
 
+/* ",pairs,wins,losses,median_ratio,p" */
+static void csv_paired(FILE *f, const GadPaired *p) {
+    fprintf(f, ",%d,%d,%d,", p->n, p->wins, p->losses);
+    csv_num(f, p->median_ratio);
+    fputc(',', f);
+    csv_num(f, p->p);
+}
+
 static int write_csv(const GadRunResult *r, int which) {
     const RunOpts *o = r->opts;
     char path[1024];
@@ -207,8 +359,13 @@ static int write_csv(const GadRunResult *r, int which) {
     AtomicFile af;
     if (afile_open(&af, path) != 0) return -1;
     FILE *f = af.f;
-    if (which == 1) fprintf(f, "model,class,class_name,method,orig,gad,no_rc,gad_map_empty,images\n");
-    else fprintf(f, "model,class,class_name,method,rs_sup_mean,rs_gad_mean,n_sup,n_gad,empty_sup,empty_gad\n");
+    if (which == 1)
+        fprintf(f, "model,class,class_name,method,orig,gad,ties,forced,empty_left_out,no_rc,gad_map_empty,images,"
+                   "structural\n");
+    else
+        fprintf(f, "model,class,class_name,method,rs_sup_mean,rs_gad_mean,rs_control_mean,n_sup,n_gad,n_control,"
+                   "empty_sup,empty_gad,pairs_sup,gad_gt_sup,gad_lt_sup,median_ratio_sup,p_sign_sup,pairs_control,"
+                   "gad_gt_control,gad_lt_control,median_ratio_control,p_sign_control\n");
     for (int k = 0; k < r->nmodels; k++) {
         const GadModelResult *mr = &r->model[k];
         for (int a = 0; a < 2; a++)
@@ -220,14 +377,56 @@ static int write_csv(const GadRunResult *r, int which) {
                 fprintf(f, ",%s,", attr_method_name(am));
                 if (which == 1) {
                     const GadRcTally *t = &mr->rc[am][a];
-                    fprintf(f, "%d,%d,%d,%d,%d\n", t->orig, t->gad, t->undefined, mr->gad_empty[am][a], mr->nimages);
+                    fprintf(f, "%d,%d,%d,%d,%d,%d,%d,%d,%d\n", t->orig, t->gad, t->tie, t->forced, t->empty,
+                            t->undefined, mr->gad_empty[am][a], mr->nimages, gad_rc_structural(mr->rc[am], 2));
                 } else {
-                    const GadRsMean *s = &mr->rs_sup[am][a], *g = &mr->rs_gad[am][a];
+                    const GadRsMean *s = &mr->rs_sup[am][a], *g = &mr->rs_gad[am][a], *c = &mr->rs_ctl[am][a];
                     csv_num(f, gad_rs_mean(s));
                     fputc(',', f);
                     csv_num(f, gad_rs_mean(g));
-                    fprintf(f, ",%d,%d,%d,%d\n", s->n, g->n, s->empty, g->empty);
+                    fputc(',', f);
+                    csv_num(f, gad_rs_mean(c));
+                    fprintf(f, ",%d,%d,%d,%d,%d", s->n, g->n, c->n, s->empty, g->empty);
+                    csv_paired(f, &mr->vs_sup[am][a]);
+                    csv_paired(f, &mr->vs_ctl[am][a]);
+                    fputc('\n', f);
                 }
+            }
+    }
+    return afile_commit(&af);
+}
+
+/* curves.csv: per model, method and direction the mean AUCs and the paired tests. */
+static int write_curves_csv(const GadRunResult *r) {
+    const RunOpts *o = r->opts;
+    int nm = o->nmethods;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/curves.csv", o->out_dir);
+    AtomicFile af;
+    if (afile_open(&af, path) != 0) return -1;
+    FILE *f = af.f;
+    fprintf(f, "model,method,curve,auc_orig,auc_topn,auc_gad,auc_random,images,gad_better_than_orig,"
+               "gad_worse_than_orig,p_sign_orig,gad_better_than_topn,gad_worse_than_topn,p_sign_topn\n");
+    for (int k = 0; k < r->nmodels; k++) {
+        const GadModelResult *mr = &r->model[k];
+        for (int m = 0; m < nm; m++)
+            for (int d = 0; d < o->curves; d++) {
+                csv_str(f, mr->name);
+                fprintf(f, ",%s,%s", attr_method_name(o->methods[m]), dir_name(d));
+                for (int row = CV_ORIG; row <= CV_RANDOM; row++) {
+                    double v;
+                    const GadPaired *pr;
+                    cv_value(mr, nm, m, d, row, &v, &pr);
+                    fputc(',', f);
+                    csv_num(f, v);
+                }
+                fprintf(f, ",%d", mr->auc_vs[m][0][d].n);
+                for (int vs = 0; vs < 2; vs++) {
+                    const GadPaired *p = &mr->auc_vs[m][vs][d];
+                    fprintf(f, ",%d,%d,", p->wins, p->losses);
+                    csv_num(f, p->p);
+                }
+                fputc('\n', f);
             }
     }
     return afile_commit(&af);
@@ -246,6 +445,16 @@ static void jhull(FILE *f, const GadHull *h) {
     fprintf(f, ",\"pixels\":%d}", h->pixels);
 }
 
+/* "name":{"pairs":..,"gad_larger":..,"gad_smaller":..,"median_ratio":..,"p_sign":..} */
+static void jpaired(FILE *f, const char *name, const GadPaired *p) {
+    jkey(f, name);
+    fprintf(f, "{\"pairs\":%d,\"gad_larger\":%d,\"gad_smaller\":%d,\"median_ratio\":", p->n, p->wins, p->losses);
+    json_write_number(f, p->median_ratio);
+    fprintf(f, ",\"p_sign\":");
+    json_write_number(f, p->p);
+    fputc('}', f);
+}
+
 /* A float as the shortest decimal that reads back as the same float (4e-05, not
  * 3.9999998989515007e-05). */
 static void jfloat(FILE *f, float v) {
@@ -257,16 +466,19 @@ static void jfloat(FILE *f, float v) {
     json_write_number(f, strtod(buf, NULL));
 }
 
+static const char *hull_of_name(HullOf h) {
+    return h == HULL_OF_IMAGE ? "image" : h == HULL_OF_NONZERO ? "nonzero" : "present";
+}
+
+static const char *rc_count_name(RcCount k) {
+    static const char *s[] = {"gad", "orig", "empty", "no_rc"};
+    return s[k];
+}
+
 static const char *present_name(const RunOpts *o) { return o->present.rule == PRESENT_FRAC ? "frac" : "top"; }
 
-static int write_json(const GadRunResult *r) {
-    const RunOpts *o = r->opts;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/results.json", o->out_dir);
-    AtomicFile af;
-    if (afile_open(&af, path) != 0) return -1;
-    FILE *f = af.f;
-    fprintf(f, "{\n\"settings\":{");
+static void json_settings(FILE *f, const RunOpts *o) {
+    fprintf(f, "\"settings\":{");
     jkey(f, "data");
     json_write_string(f, o->data);
     fprintf(f, ",\"classes\":");
@@ -285,89 +497,194 @@ static int write_json(const GadRunResult *r) {
     fprintf(f, ",\"bn_dropout\":\"%s\",\"seed\":%llu,\"train_images_per_class\":%d,\"present\":{\"rule\":\"%s\",\"value\":",
             o->train_mode ? "train" : "eval", (unsigned long long)o->seed, o->train_images, present_name(o));
     jfloat(f, o->present.value);
-    fprintf(f, "},\"hull_keep\":");
+    fprintf(f, "},\"hull_of\":\"%s\",\"hull_keep\":", hull_of_name(o->hull_of));
     jfloat(f, o->hull_keep);
-    fprintf(f, ",\"rc_area\":\"%s\",\"occlusion\":\"%s\",\"ig_steps\":%d},\n\"seconds\":",
-            o->rc_area == RC_AREA_POLYGON ? "polygon" : "pixels", o->occlude_black ? "black" : "zero", o->ig_steps);
+    fprintf(f, ",\"rc_area\":\"%s\",\"empty_gad\":\"%s\",\"occlusion\":\"%s\",\"control_draws\":%d,"
+               "\"curves\":\"%s\",\"curve_steps\":%d,\"ig_steps\":%d}",
+            o->rc_area == RC_AREA_POLYGON ? "polygon" : "pixels", o->count_empty ? "gad" : "left_out",
+            o->occlude_black ? "black" : "zero", o->control_draws,
+            o->curves == 0 ? "off" : o->curves == 1 ? "deletion" : "both", o->curve_steps, o->ig_steps);
+}
+
+/* The model's identity, classes and support models. */
+static void json_model_head(FILE *f, const RunOpts *o, const GadModelResult *mr) {
+    jkey(f, "name");
+    json_write_string(f, mr->name);
+    fputc(',', f);
+    jkey(f, "weights");
+    json_write_string(f, mr->weights);
+    fprintf(f, ",\"arch\":\"%s\",\"input\":[3,%d,%d],\"seconds\":", mr->arch, mr->H, mr->W);
+    json_write_number(f, mr->seconds);
+    fprintf(f, ",\"classes\":[");
+    for (int a = 0; a < 2; a++) {
+        fprintf(f, "%s{\"name\":", a ? "," : "");
+        json_write_string(f, mr->class_name[a]);
+        fprintf(f, ",\"output\":%d}", mr->o[a]);
+    }
+    fprintf(f, "],\n\"supports\":[");
+    for (int i = 0; i < o->nalphas; i++) {
+        fprintf(f, "%s{\"alpha\":", i ? "," : "");
+        jfloat(f, o->alphas[i]);
+        fprintf(f, ",\"path\":");
+        json_write_string(f, mr->support_path[i]);
+        fprintf(f, ",\"trained\":%s,\"final_loss\":", mr->support_trained[i] ? "true" : "false");
+        jfloat(f, mr->support_loss[i]);
+        fputc('}', f);
+    }
+    fputc(']', f);
+}
+
+static void json_tables(FILE *f, const RunOpts *o, const GadModelResult *mr) {
+    fprintf(f, "\"table1\":[");
+    for (int a = 0, first = 1; a < 2; a++)
+        for (int m = 0; m < o->nmethods; m++, first = 0) {
+            AttrMethod am = o->methods[m];
+            const GadRcTally *t = &mr->rc[am][a];
+            fprintf(f,
+                    "%s{\"class\":%d,\"method\":\"%s\",\"orig\":%d,\"gad\":%d,\"ties\":%d,\"forced\":%d,"
+                    "\"empty_left_out\":%d,\"no_rc\":%d,\"gad_map_empty\":%d,\"structural\":%s}",
+                    first ? "" : ",", a + 1, attr_method_name(am), t->orig, t->gad, t->tie, t->forced, t->empty,
+                    t->undefined, mr->gad_empty[am][a], gad_rc_structural(mr->rc[am], 2) ? "true" : "false");
+        }
+    fprintf(f, "],\n\"table2\":[");
+    for (int a = 0, first = 1; a < 2; a++)
+        for (int m = 0; m < o->nmethods; m++, first = 0) {
+            AttrMethod am = o->methods[m];
+            const GadRsMean *s = &mr->rs_sup[am][a], *g = &mr->rs_gad[am][a];
+            fprintf(f, "%s{\"class\":%d,\"method\":\"%s\",\"rs_sup_mean\":", first ? "" : ",", a + 1,
+                    attr_method_name(am));
+            json_write_number(f, gad_rs_mean(s));
+            fprintf(f, ",\"rs_gad_mean\":");
+            json_write_number(f, gad_rs_mean(g));
+            fprintf(f, ",\"rs_control_mean\":");
+            json_write_number(f, gad_rs_mean(&mr->rs_ctl[am][a]));
+            fprintf(f, ",\"n_sup\":%d,\"n_gad\":%d,\"n_control\":%d,\"empty_sup\":%d,\"empty_gad\":%d,", s->n, g->n,
+                    mr->rs_ctl[am][a].n, s->empty, g->empty);
+            jpaired(f, "gad_vs_sup", &mr->vs_sup[am][a]);
+            fputc(',', f);
+            jpaired(f, "gad_vs_control", &mr->vs_ctl[am][a]);
+            fputc('}', f);
+        }
+    fputc(']', f);
+}
+
+static void jarray(FILE *f, const double *v, int n) {
+    fputc('[', f);
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', f);
+        json_write_number(f, v[i]);
+    }
+    fputc(']', f);
+}
+
+/* "curves": per method and direction the mean AUCs, the paired tests and the mean
+ * curves; the random order's once. */
+static void json_curves(FILE *f, const RunOpts *o, const GadModelResult *mr) {
+    int nm = o->nmethods, nd = o->curves, len = o->curve_steps + 1;
+    static const char *kname[CURVES_PER_METHOD] = {"orig", "gad", "topn"};
+    fprintf(f, "\"curves\":{\"steps\":%d,\"target\":\"own class\",\"methods\":[", o->curve_steps);
+    for (int m = 0; m < nm; m++) {
+        fprintf(f, "%s{\"method\":\"%s\"", m ? "," : "", attr_method_name(o->methods[m]));
+        for (int d = 0; d < nd; d++) {
+            fprintf(f, ",\"%s\":{", dir_name(d));
+            for (int kind = 0; kind < CURVES_PER_METHOD; kind++) {
+                fprintf(f, "%s\"auc_%s\":", kind ? "," : "", kname[kind]);
+                json_write_number(f, mr->auc_mean[GAD_CURVE(m, kind)][d]);
+            }
+            for (int vs = 0; vs < 2; vs++) {
+                const GadPaired *p = &mr->auc_vs[m][vs][d];
+                fprintf(f, ",\"gad_vs_%s\":{\"images\":%d,\"gad_better\":%d,\"gad_worse\":%d,\"p_sign\":",
+                        vs ? "topn" : "orig", p->n, p->wins, p->losses);
+                json_write_number(f, p->p);
+                fputc('}', f);
+            }
+            for (int kind = 0; kind < CURVES_PER_METHOD; kind++) {
+                fprintf(f, ",\"mean_%s\":", kname[kind]);
+                jarray(f, mr->curve_mean + ((size_t)GAD_CURVE(m, kind) * nd + d) * len, len);
+            }
+            fputc('}', f);
+        }
+        fputc('}', f);
+    }
+    fprintf(f, "],\"random\":{");
+    for (int d = 0; d < nd; d++) {
+        fprintf(f, "%s\"%s\":{\"auc\":", d ? "," : "", dir_name(d));
+        json_write_number(f, mr->auc_mean[GAD_CURVE_RANDOM(nm)][d]);
+        fprintf(f, ",\"mean\":");
+        jarray(f, mr->curve_mean + ((size_t)GAD_CURVE_RANDOM(nm) * nd + d) * len, len);
+        fputc('}', f);
+    }
+    fprintf(f, "}}");
+}
+
+/* One image: its cells, and its curves' AUCs. */
+static void json_image(FILE *f, const RunOpts *o, const GadImageResult *im) {
+    fprintf(f, "{\"index\":%d,\"class\":%d,\"outputs\":[", im->index, im->cls + 1);
+    jfloat(f, im->out[0]);
+    fputc(',', f);
+    jfloat(f, im->out[1]);
+    fprintf(f, "],\"cells\":[");
+    for (int m = 0; m < o->nmethods; m++)
+        for (int a = 0; a < 2; a++) {
+            const GadCell *c = &im->cell[m * 2 + a];
+            fprintf(f, "%s{\"method\":\"%s\",\"class\":%d,\"orig\":", m + a ? "," : "", attr_method_name(o->methods[m]),
+                    a + 1);
+            jhull(f, &c->orig);
+            fprintf(f, ",\"gad\":");
+            jhull(f, &c->gad);
+            fprintf(f, ",\"gad_nonzero\":%d,\"sup_pixels\":%d,\"rc\":", c->gad_nnz, c->sup_pixels);
+            json_write_number(f, c->rc);
+            fprintf(f, ",\"table1\":\"%s\",\"forced\":%s", rc_count_name(gad_rc_count(c->rc, c->gad_nnz == 0, o->count_empty)),
+                    c->forced ? "true" : "false");
+            fprintf(f, ",\"rs_gad\":");
+            json_write_number(f, c->rs_gad);
+            fprintf(f, ",\"rs_sup\":");
+            json_write_number(f, c->rs_sup);
+            fprintf(f, ",\"rs_control\":");
+            json_write_number(f, c->rs_ctl);
+            fputc('}', f);
+        }
+    fputc(']', f);
+    if (im->curve) {  /* AUC of each curve: [orig, GAD, top-n] per method then random, per direction */
+        int nc = GAD_NCURVES(o->nmethods), nd = o->curves, len = o->curve_steps + 1;
+        for (int d = 0; d < nd; d++) {
+            fprintf(f, ",\"auc_%s\":[", dir_name(d));
+            for (int k = 0; k < nc; k++) {
+                if (k) fputc(',', f);
+                json_write_number(f, gad_auc(im->curve + ((size_t)k * nd + d) * len, o->curve_steps));
+            }
+            fputc(']', f);
+        }
+    }
+    fputc('}', f);
+}
+
+static int write_json(const GadRunResult *r) {
+    const RunOpts *o = r->opts;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/results.json", o->out_dir);
+    AtomicFile af;
+    if (afile_open(&af, path) != 0) return -1;
+    FILE *f = af.f;
+    fprintf(f, "{\n");
+    json_settings(f, o);
+    fprintf(f, ",\n\"seconds\":");
     json_write_number(f, r->seconds);
     fprintf(f, ",\n\"models\":[");
     for (int k = 0; k < r->nmodels; k++) {
         const GadModelResult *mr = &r->model[k];
         fprintf(f, "%s\n{", k ? "," : "");
-        jkey(f, "name");
-        json_write_string(f, mr->name);
-        fputc(',', f);
-        jkey(f, "weights");
-        json_write_string(f, mr->weights);
-        fprintf(f, ",\"arch\":\"%s\",\"input\":[3,%d,%d],\"seconds\":", mr->arch, mr->H, mr->W);
-        json_write_number(f, mr->seconds);
-        fprintf(f, ",\"classes\":[");
-        for (int a = 0; a < 2; a++) {
-            fprintf(f, "%s{\"name\":", a ? "," : "");
-            json_write_string(f, mr->class_name[a]);
-            fprintf(f, ",\"output\":%d}", mr->o[a]);
+        json_model_head(f, o, mr);
+        fprintf(f, ",\n");
+        json_tables(f, o, mr);
+        if (o->curves) {
+            fprintf(f, ",\n");
+            json_curves(f, o, mr);
         }
-        fprintf(f, "],\n\"supports\":[");
-        for (int i = 0; i < o->nalphas; i++) {
-            fprintf(f, "%s{\"alpha\":", i ? "," : "");
-            jfloat(f, o->alphas[i]);
-            fprintf(f, ",\"path\":");
-            json_write_string(f, mr->support_path[i]);
-            fprintf(f, ",\"trained\":%s,\"final_loss\":", mr->support_trained[i] ? "true" : "false");
-            jfloat(f, mr->support_loss[i]);
-            fputc('}', f);
-        }
-        fprintf(f, "],\n\"table1\":[");
-        int first = 1;
-        for (int a = 0; a < 2; a++)
-            for (int m = 0; m < o->nmethods; m++) {
-                AttrMethod am = o->methods[m];
-                const GadRcTally *t = &mr->rc[am][a];
-                fprintf(f, "%s{\"class\":%d,\"method\":\"%s\",\"orig\":%d,\"gad\":%d,\"no_rc\":%d,\"gad_map_empty\":%d}",
-                        first ? "" : ",", a + 1, attr_method_name(am), t->orig, t->gad, t->undefined,
-                        mr->gad_empty[am][a]);
-                first = 0;
-            }
-        fprintf(f, "],\n\"table2\":[");
-        first = 1;
-        for (int a = 0; a < 2; a++)
-            for (int m = 0; m < o->nmethods; m++) {
-                AttrMethod am = o->methods[m];
-                const GadRsMean *s = &mr->rs_sup[am][a], *g = &mr->rs_gad[am][a];
-                fprintf(f, "%s{\"class\":%d,\"method\":\"%s\",\"rs_sup_mean\":", first ? "" : ",", a + 1,
-                        attr_method_name(am));
-                json_write_number(f, gad_rs_mean(s));
-                fprintf(f, ",\"rs_gad_mean\":");
-                json_write_number(f, gad_rs_mean(g));
-                fprintf(f, ",\"n_sup\":%d,\"n_gad\":%d,\"empty_sup\":%d,\"empty_gad\":%d}", s->n, g->n, s->empty,
-                        g->empty);
-                first = 0;
-            }
-        fprintf(f, "],\n\"images\":[");
+        fprintf(f, ",\n\"images\":[");
         for (int i = 0; i < mr->nimages; i++) {
-            const GadImageResult *im = &mr->img[i];
-            fprintf(f, "%s\n{\"index\":%d,\"class\":%d,\"outputs\":[", i ? "," : "", im->index, im->cls + 1);
-            jfloat(f, im->out[0]);
-            fputc(',', f);
-            jfloat(f, im->out[1]);
-            fprintf(f, "],\"cells\":[");
-            for (int m = 0; m < o->nmethods; m++)
-                for (int a = 0; a < 2; a++) {
-                    const GadCell *c = &im->cell[m * 2 + a];
-                    fprintf(f, "%s{\"method\":\"%s\",\"class\":%d,\"orig\":", m + a ? "," : "",
-                            attr_method_name(o->methods[m]), a + 1);
-                    jhull(f, &c->orig);
-                    fprintf(f, ",\"gad\":");
-                    jhull(f, &c->gad);
-                    fprintf(f, ",\"gad_nonzero\":%d,\"sup_pixels\":%d,\"rc\":", c->gad_nnz, c->sup_pixels);
-                    json_write_number(f, c->rc);
-                    fprintf(f, ",\"rs_gad\":");
-                    json_write_number(f, c->rs_gad);
-                    fprintf(f, ",\"rs_sup\":");
-                    json_write_number(f, c->rs_sup);
-                    fputc('}', f);
-                }
-            fprintf(f, "]}");
+            fprintf(f, "%s\n", i ? "," : "");
+            json_image(f, o, &mr->img[i]);
         }
         fprintf(f, "]}");
     }
@@ -387,64 +704,212 @@ static void html_esc(FILE *f, const char *s) {
     }
 }
 
-static void html_tables(FILE *f, const GadRunResult *r) {
+/* The head of an HTML table: model, row label, the methods. */
+static void html_table_head(FILE *f, const RunOpts *o) {
+    fprintf(f, "<table class=\"t\"><tr><th>model</th><th></th>");
+    for (int m = 0; m < o->nmethods; m++) fprintf(f, "<th>%s</th>", short_name(o->methods[m]));
+    fprintf(f, "</tr>\n");
+}
+
+/* The first cells of a row: the model (rowspan nrows) on its first row, the label. */
+static void html_row_start(FILE *f, const GadModelResult *mr, int first, int nrows, const char *fmt, int a, int ours,
+                           int class_name) {
+    fprintf(f, "<tr%s>", ours ? " class=\"ours\"" : "");
+    if (first) {
+        fprintf(f, "<td rowspan=\"%d\">", nrows);
+        html_esc(f, mr->name);
+        fprintf(f, "<br><small>%s</small></td>", mr->arch);
+    }
+    fprintf(f, "<td>");
+    fprintf(f, fmt, a + 1);
+    if (class_name) {
+        fprintf(f, " <small>(");
+        html_esc(f, mr->class_name[a]);
+        fprintf(f, ")</small>");
+    }
+    fprintf(f, "</td>");
+}
+
+static void html_table1(FILE *f, const GadRunResult *r) {
     const RunOpts *o = r->opts;
     int nm = o->nmethods;
-    for (int t = 1; t <= 2; t++) {
-        if (t == 1)
-            fprintf(f, "<h2>Table 1: complexity</h2>\n<p>Images for which each visualization has the smaller hull: "
-                       "RC = A(CH<sub>GAD</sub>) / A(CH<sub>orig</sub>) &lt; 1 counts for GAD, RC &ge; 1 for the "
-                       "original. <i>no RC</i>: the original hull has no area (RC undefined, counted in neither "
-                       "row). <i>empty GAD</i>: no pixel present in every map (RC = 0).</p>\n");
-        else
-            fprintf(f, "<h2>Table 2: sensitivity</h2>\n<p>Mean RS = |N<sub>a</sub>(I) &minus; "
-                       "N<sub>a</sub>(I&middot;(1&minus;M))| / &Sigma;M on the original model, values &times; "
-                       "10<sup>2</sup>. Sup. = M<sub>orig</sub> &minus; M<sub>GAD</sub>; an empty mask gives no "
-                       "RS and is counted apart.</p>\n");
-        fprintf(f, "<table class=\"t\"><tr><th>model</th><th></th>");
-        for (int m = 0; m < nm; m++) fprintf(f, "<th>%s</th>", short_name(o->methods[m]));
+    static const char *lab[T1_NROWS] = {"Orig.%d", "GAD %d (ours)", "forced %d", "ties %d (RC = 1)",
+                                        "empty GAD %d", "no RC %d"};
+    fprintf(f, "<h2>Table 1: complexity</h2>\n<p>Images for which each visualization has the smaller hull: "
+               "RC = A(CH<sub>GAD</sub>) / A(CH<sub>orig</sub>) &lt; 1 counts for GAD, RC &ge; 1 for the "
+               "original. <i>forced</i>: RC &le; 1 whatever the model, because the GAD hull points are among the "
+               "original's (counted in GAD, or in Orig. when RC = 1). <i>ties</i>: RC = 1, in Orig. "
+               "<i>empty GAD</i>: no pixel present in every map (%s). <i>no RC</i>: the original hull has no "
+               "area (RC undefined, in neither column). A column whose every counted image was forced is "
+               "<b>structural</b>: it says nothing about the model.</p>\n",
+            o->count_empty ? "counted for GAD, RC = 0" : "in neither column");
+    html_table_head(f, o);
+    for (int k = 0; k < r->nmodels; k++) {
+        const GadModelResult *mr = &r->model[k];
+        int nrows = 2 * T1_NROWS + 1, first = 1;
+        for (int a = 0; a < 2; a++)
+            for (int row = T1_ORIG; row <= T1_GAD; row++) {
+                html_row_start(f, mr, first, nrows, lab[row], a, row == T1_GAD, row == T1_ORIG);
+                first = 0;
+                for (int m = 0; m < nm; m++) fprintf(f, "<td>%d</td>", t1_value(mr, o->methods[m], a, row));
+                fprintf(f, "</tr>\n");
+            }
+        for (int row = T1_FORCED; row < T1_NROWS; row++)
+            for (int a = 0; a < 2; a++) {
+                html_row_start(f, mr, 0, 0, lab[row], a, 0, 0);
+                for (int m = 0; m < nm; m++) fprintf(f, "<td>%d</td>", t1_value(mr, o->methods[m], a, row));
+                fprintf(f, "</tr>\n");
+            }
+        html_row_start(f, mr, 0, 0, "structural", 0, 0, 0);
+        for (int m = 0; m < nm; m++)
+            fprintf(f, "<td>%s</td>", gad_rc_structural(mr->rc[o->methods[m]], 2) ? "<b>yes</b>" : "no");
         fprintf(f, "</tr>\n");
-        for (int k = 0; k < r->nmodels; k++) {
-            const GadModelResult *mr = &r->model[k];
-            int nrows = 8;  /* 2 classes x 4 rows */
-            for (int a = 0; a < 2; a++)
-                for (int row = 0; row < 4; row++) {
-                    fprintf(f, "<tr%s>", row == 1 ? " class=\"ours\"" : "");
-                    if (a == 0 && row == 0) {
-                        fprintf(f, "<td rowspan=\"%d\">", nrows);
-                        html_esc(f, mr->name);
-                        fprintf(f, "<br><small>%s</small></td>", mr->arch);
-                    }
-                    static const char *lab1[] = {"Orig.%d", "GAD %d (ours)", "no RC %d", "empty GAD %d"};
-                    static const char *lab2[] = {"Sup.%d", "GAD %d (ours)", "empty Sup.%d", "empty GAD %d"};
-                    fprintf(f, "<td>");
-                    fprintf(f, t == 1 ? lab1[row] : lab2[row], a + 1);
-                    if (row == 0) {
-                        fprintf(f, " <small>(");
-                        html_esc(f, mr->class_name[a]);
-                        fprintf(f, ")</small>");
-                    }
-                    fprintf(f, "</td>");
+    }
+    fprintf(f, "</table>\n");
+}
+
+static void html_table2(FILE *f, const GadRunResult *r) {
+    const RunOpts *o = r->opts;
+    int nm = o->nmethods, ctl = o->control_draws > 0, nt = n_tests(r);
+    double thr = nt > 0 ? 0.05 / nt : 0;
+    fprintf(f, "<h2>Table 2: sensitivity</h2>\n<p>Mean RS = |N<sub>a</sub>(I) &minus; "
+               "N<sub>a</sub>(I&middot;(1&minus;M))| / &Sigma;M on the original model, values &times; "
+               "10<sup>2</sup>. Sup. = M<sub>orig</sub> &minus; M<sub>GAD</sub>; an empty mask gives no "
+               "RS and is counted apart.");
+    if (ctl)
+        fprintf(f, " <i>control</i>: a compact region of exactly M<sub>GAD</sub>'s size drawn at random inside "
+                   "M<sub>orig</sub> &cup; M<sub>GAD</sub> (mean of %d draws per image). RS per pixel falls with the "
+                   "mask's size, so GAD beating Sup. may only mean that GAD's mask is smaller; GAD beating the "
+                   "control means its region matters more than a region of its size chosen at random.",
+                o->control_draws);
+    fprintf(f, " Below the means: per image, the share of images where RS(GAD) is the larger, the median of "
+               "RS(GAD)/RS(other) and the two-sided sign test's p (<b>bold</b> below 0.05/%d, Bonferroni over "
+               "the %d tests).</p>\n",
+            nt, nt);
+    html_table_head(f, o);
+    static const char *lab[3] = {"Sup.%d", "GAD %d (ours)", "control %d"};
+    static const char *plab[2][3] = {{"GAD &gt; Sup. %d", "median ratio", "sign test p"},
+                                     {"GAD &gt; control %d", "median ratio", "sign test p"}};
+    for (int k = 0; k < r->nmodels; k++) {
+        const GadModelResult *mr = &r->model[k];
+        int nrows = 2 * (2 + ctl) + 2 * 3 * (1 + ctl) + 4, first = 1;
+        for (int a = 0; a < 2; a++)
+            for (int row = 0; row < 2 + ctl; row++) {
+                html_row_start(f, mr, first, nrows, lab[row], a, row == 1, row == 0);
+                first = 0;
+                for (int m = 0; m < nm; m++) {
+                    double v = gad_rs_mean(t2_mean(mr, o->methods[m], a, row));
+                    if (isnan(v)) fprintf(f, "<td>&ndash;</td>");
+                    else fprintf(f, "<td>%.4f</td>", 100 * v);
+                }
+                fprintf(f, "</tr>\n");
+            }
+        for (int row = 0; row < 2; row++)
+            for (int a = 0; a < 2; a++) {
+                html_row_start(f, mr, 0, 0, row == 0 ? "empty Sup.%d" : "empty GAD %d", a, 0, 0);
+                for (int m = 0; m < nm; m++) fprintf(f, "<td>%d</td>", t2_mean(mr, o->methods[m], a, row)->empty);
+                fprintf(f, "</tr>\n");
+            }
+        for (int a = 0; a < 2; a++)
+            for (int cmp = 0; cmp < 1 + ctl; cmp++)
+                for (int row = 0; row < 3; row++) {
+                    html_row_start(f, mr, 0, 0, plab[cmp][row], a, 0, 0);
                     for (int m = 0; m < nm; m++) {
-                        AttrMethod am = o->methods[m];
-                        if (t == 1) {
-                            const GadRcTally *tt = &mr->rc[am][a];
-                            int v = row == 0 ? tt->orig : row == 1 ? tt->gad : row == 2 ? tt->undefined : mr->gad_empty[am][a];
-                            fprintf(f, "<td>%d</td>", v);
-                        } else {
-                            const GadRsMean *s = &mr->rs_sup[am][a], *g = &mr->rs_gad[am][a];
-                            if (row >= 2) fprintf(f, "<td>%d</td>", row == 2 ? s->empty : g->empty);
-                            else {
-                                double v = gad_rs_mean(row == 0 ? s : g);
-                                if (isnan(v)) fprintf(f, "<td>&ndash;</td>");
-                                else fprintf(f, "<td>%.4f</td>", 100 * v);
-                            }
-                        }
+                        const GadPaired *pr = cmp == 0 ? &mr->vs_sup[o->methods[m]][a] : &mr->vs_ctl[o->methods[m]][a];
+                        if (pr->n == 0) fprintf(f, "<td>&ndash;</td>");
+                        else if (row == 0) fprintf(f, "<td>%.0f%%</td>", 100.0 * pr->wins / pr->n);
+                        else if (row == 1) fprintf(f, "<td>%.3g</td>", pr->median_ratio);
+                        else fprintf(f, pr->p < thr ? "<td><b>%.1e</b></td>" : "<td>%.1e</td>", pr->p);
                     }
                     fprintf(f, "</tr>\n");
                 }
+    }
+    fprintf(f, "</table>\n");
+}
+
+/* One chart of mean curves as inline SVG (no script): cv[0..3] = the original map,
+ * its top n, the GAD map, the random order, on the y range [lo, hi]. */
+static void svg_chart(FILE *f, const char *title, const double *const *cv, int len, double lo, double hi) {
+    static const char *col[4] = {"#dc1e1e", "#e89a3c", "#14be28", "#888888"};
+    static const char *dash[4] = {"", " stroke-dasharray=\"4 3\"", "", ""};
+    int W = 230, H = 160, L = 44, B = 24, T = 18;
+    double span = hi > lo ? hi - lo : 1;
+    fprintf(f, "<svg width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\"><title>", W, H, W, H);
+    html_esc(f, title);
+    fprintf(f, "</title><text x=\"%d\" y=\"13\" font-size=\"12\">", L);
+    html_esc(f, title);
+    fprintf(f, "</text><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>", L, T,
+            W - L - 6, H - T - B);
+    fprintf(f, "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text><text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>",
+            T + 9, hi, H - B, lo);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\">0</text><text x=\"%d\" y=\"%d\" font-size=\"10\">"
+               "all pixels</text>",
+            L, H - 8, W - 62, H - 8);
+    for (int c = 0; c < 4; c++) {
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\"%s stroke-width=\"1.5\" points=\"", col[c], dash[c]);
+        for (int s = 0; s < len; s++)
+            fprintf(f, "%s%.1f,%.1f", s ? " " : "", L + (double)(W - L - 6) * s / (len - 1),
+                    T + (H - T - B) * (hi - cv[c][s]) / span);
+        fprintf(f, "\"/>");
+    }
+    fprintf(f, "</svg>\n");
+}
+
+/* The faithfulness section of a model: the table of AUCs and one chart per method
+ * and direction, all of a direction on one y range. */
+static void html_curves(FILE *f, const RunOpts *o, const GadModelResult *mr) {
+    int nm = o->nmethods, nc = GAD_NCURVES(nm), nd = o->curves, len = o->curve_steps + 1;
+    if (nd == 0) return;
+    fprintf(f, "<h3>Faithfulness: deletion%s curves (beyond the paper)</h3>\n<p>The model's output for each image's "
+               "own class as its pixels are removed (deletion: the faster it falls, the more faithful the map) "
+               "%sin the order of a map: the original map (<span style=\"color:#dc1e1e\">red</span>), the original "
+               "map cut to its n most important pixels, n the GAD map's size (<span style=\"color:#e89a3c\">orange, "
+               "dashed</span>), the GAD map (<span style=\"color:#14be28\">green</span>), a random order (<span "
+               "style=\"color:#888\">grey</span>); %d steps, means over the images. Ties, notably the zeros of the "
+               "sparse maps, follow the random order. AUC: area under the curve. GAD &gt; X: the share of images "
+               "whose GAD curve has the better AUC, with the sign test's p. Against the cut original map, the "
+               "question is whether GAD picks better pixels than the original's own top pixels of the same "
+               "number.</p>\n<table class=\"t\"><tr><th></th>",
+            nd == 2 ? " and insertion" : "", nd == 2 ? "or restored onto the occlusion baseline (insertion: the faster it rises) " : "",
+            o->curve_steps);
+    for (int m = 0; m < nm; m++) fprintf(f, "<th>%s</th>", short_name(o->methods[m]));
+    fprintf(f, "</tr>\n");
+    for (int d = 0; d < nd; d++)
+        for (int row = 0; row < CV_NROWS; row++) {
+            fprintf(f, "<tr><td>");
+            fprintf(f, cv_label[row], dir_name(d));
+            fprintf(f, "</td>");
+            for (int m = 0; m < nm; m++) {
+                double v;
+                const GadPaired *pr;
+                int t = cv_value(mr, nm, m, d, row, &v, &pr);
+                if (t == 0) fprintf(f, "<td>%.4f</td>", v);
+                else if (t == 2) fprintf(f, "<td>&ndash;</td>");
+                else if ((row - CV_VS_ORIG) % 2 == 0) fprintf(f, "<td>%.0f%%</td>", 100.0 * pr->wins / pr->n);
+                else fprintf(f, "<td>%.1e</td>", pr->p);
+            }
+            fprintf(f, "</tr>\n");
         }
-        fprintf(f, "</table>\n");
+    fprintf(f, "</table>\n");
+    for (int d = 0; d < nd; d++) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (int k = 0; k < nc; k++)
+            for (int s = 0; s < len; s++) {
+                double v = mr->curve_mean[((size_t)k * nd + d) * len + s];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+        fprintf(f, "<p>");
+        for (int m = 0; m < nm; m++) {
+            const double *cv[4];
+            static const int kind[3] = {CURVE_ORIG, CURVE_TOPN, CURVE_GAD};
+            for (int c = 0; c < 3; c++) cv[c] = mr->curve_mean + ((size_t)GAD_CURVE(m, kind[c]) * nd + d) * len;
+            cv[3] = mr->curve_mean + ((size_t)GAD_CURVE_RANDOM(nm) * nd + d) * len;
+            char title[96];
+            snprintf(title, sizeof title, "%s, %s", long_name(o->methods[m]), dir_name(d));
+            svg_chart(f, title, cv, len, lo, hi);
+        }
+        fprintf(f, "</p>\n");
     }
 }
 
@@ -525,6 +990,7 @@ static void html_model(FILE *f, const GadRunResult *r, const GadModelResult *mr)
         gad_fig_name(rel, sizeof rel, mr->name, "fig6", ATTR_SALIENCY, 0);
         fprintf(f, "</table>\n<p>The whole grid as one picture: <a href=\"%s\">%s</a>.</p>\n", rel, rel);
     }
+    html_curves(f, o, mr);
 }
 
 static int write_html(const GadRunResult *r) {
@@ -554,17 +1020,24 @@ static int write_html(const GadRunResult *r) {
                    "maximum. ",
                 100 * (double)o->present.value);
     else
-        fprintf(f, "A pixel is present in a map when it is among the top %g%% of the map's non-zero pixels "
-                   "(with the same fraction for the hull points, the GAD hull can never be larger). ",
+        fprintf(f, "A pixel is present in a map when it is among the top %g%% of the map's non-zero pixels. ",
                 100 * (double)o->present.value);
-    fprintf(f, "Hulls enclose the top %g%% of a map's non-zero pixels (pixel centres); areas are %s. RS occludes by "
-               "%s. Integrated Gradients with %d steps. Total time %.0f s.</p>\n",
-            100 * (double)o->hull_keep,
+    if (o->hull_of == HULL_OF_IMAGE)
+        fprintf(f, "Hulls enclose a map's %g%% most important pixels of the image (never a pixel of importance 0)",
+                100 * (double)o->hull_keep);
+    else if (o->hull_of == HULL_OF_NONZERO)
+        fprintf(f, "Hulls enclose the top %g%% of a map's non-zero pixels", 100 * (double)o->hull_keep);
+    else
+        fprintf(f, "Hulls enclose a map's present pixels");
+    fprintf(f, " (pixel centres); areas are %s. RS occludes by %s. Integrated Gradients with %d steps. Total time "
+               "%.0f s.</p>\n",
             o->rc_area == RC_AREA_POLYGON ? "polygon areas (shoelace)" : "pixel counts inside or on the hull",
             o->occlude_black ? "the black image (x(1-M) + bM)" : "x&middot;(1&minus;M)", o->ig_steps, r->seconds);
-    fprintf(f, "<p>Files: <a href=\"table1.csv\">table1.csv</a>, <a href=\"table2.csv\">table2.csv</a>, "
-               "<a href=\"results.json\">results.json</a> (every per-image number).</p>\n");
-    html_tables(f, r);
+    fprintf(f, "<p>Files: <a href=\"table1.csv\">table1.csv</a>, <a href=\"table2.csv\">table2.csv</a>, %s"
+               "<a href=\"results.json\">results.json</a> (every per-image number).</p>\n",
+            o->curves ? "<a href=\"curves.csv\">curves.csv</a>, " : "");
+    html_table1(f, r);
+    html_table2(f, r);
     for (int k = 0; k < r->nmodels; k++) html_model(f, r, &r->model[k]);
     fprintf(f, "</body></html>\n");
     return afile_commit(&af);
@@ -572,5 +1045,6 @@ static int write_html(const GadRunResult *r) {
 
 int gad_write_report(const GadRunResult *r) {
     if (write_csv(r, 1) != 0 || write_csv(r, 2) != 0 || write_json(r) != 0 || write_html(r) != 0) return -1;
+    if (r->opts->curves && write_curves_csv(r) != 0) return -1;
     return 0;
 }

@@ -8,9 +8,12 @@
  *      trained (gad/run.h), one in memory at a time, its maps AND-ed into the
  *      presence (gad_present_and);
  *   4. GAD maps (gad_map_of = gad_map_mask of the original and the presence);
- *   5. metrics (metrics, image_metrics): per image, method and class both hulls, RC,
- *      the masks and RS on the original model (occluded images batched); then
- *      the tables' tallies from those cells (tally);
+ *   5. metrics (metrics, image_metrics, cell_geometry): per image, method and class
+ *      both hulls, RC, whether RC <= 1 was forced, the masks (GAD, Sup., the
+ *      size-matched controls) and their RS on the original model (occluded images
+ *      batched); the faithfulness curves (curves, image_curves; beyond the paper);
+ *      then the tables from those per-image results, in image order (tally,
+ *      tally_curves);
  *   6. figures (figures: Fig. 5 maps, Fig. 6 hulls).
  * Memory: the original's importance maps and the running presence masks of every
  * image (N * methods * 2 * H*W * 5 bytes), one support model at a time.
@@ -47,9 +50,13 @@ void run_opts_default(RunOpts *o) {
     o->size = 0;
     o->present.rule = PRESENT_FRAC;
     o->present.value = 0.1f;
+    o->hull_of = HULL_OF_IMAGE;
     o->hull_keep = 0.5f;
     o->rc_area = RC_AREA_POLYGON;
     o->occlude_black = 0;
+    o->control_draws = 4;
+    o->curves = 1;
+    o->curve_steps = 10;
     o->ig_steps = 50;
     o->out_dir = "gad-report";
     o->support_dir = NULL;
@@ -109,6 +116,7 @@ typedef struct {
     Model orig;
     Dataset d;
     int H, W, K, npix, nm;
+    HullRule hull;           /* o's hull points */
     const float *mean, *std;
     int ne;                  /* evaluated images */
     float *xe;               /* [ne,3,H,W] */
@@ -282,53 +290,92 @@ static void model_label(const RunOpts *o, int k, char *name, size_t len) {
 
 /* ---- metrics per image ---- */
 
-/* Per image: the GAD map, both hulls, RC and the masks of every method and class,
- * then RS of all of them on the original model in one gad_rs call. */
+/* A random stream of its own for one image (dataset index), method and class, the
+ * same whichever images a run holds: seed mixed with the numbers by splitmix64's
+ * finaliser (portable: arithmetic, not bytes). */
+static void cell_rng(Rng *r, uint64_t seed, int index, int method, int a, uint64_t salt) {
+    uint64_t v[5] = {seed, (uint64_t)index, (uint64_t)method, (uint64_t)a, salt}, h = 0x9e3779b97f4a7c15ULL;
+    for (int k = 0; k < 5; k++) {
+        h ^= v[k];
+        h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+        h ^= h >> 31;
+    }
+    rng_seed(r, h);
+}
+
+#define SALT_CONTROL 1
+#define SALT_CURVE 2
+
+/* Per image: the GAD map, both hulls, RC and the masks of every method and class
+ * (M_GAD, M_orig - M_GAD, the control draws), then RS of all of them on the
+ * original model in one gad_rs call. */
 typedef struct {
-    unsigned char *masks;    /* [nm*2][2][npix]: M_GAD, M_orig - M_GAD */
+    int per;                 /* masks per cell: 2 + control draws */
+    unsigned char *masks;    /* [nm*2][per][npix] */
     unsigned char *mo;       /* [npix] M_orig */
+    unsigned char *region;   /* [npix] M_orig OR M_GAD, where the controls are drawn */
     float *g;                /* [npix] GAD map */
-    GadRsJob *jobs;          /* [nm*2*2] */
-    double *rs;              /* [nm*2*2] */
+    GadRsJob *jobs;          /* [nm*2*per] */
+    double *rs;              /* [nm*2*per] */
     float *base;             /* [3,H,W] occlusion baseline or NULL */
 } MetricBufs;
 
+/* Hulls, RC, forced, masks and RS jobs of image i, method slot m, class a. */
+static void cell_geometry(Ctx *c, MetricBufs *b, int i, int m, int a) {
+    int npix = c->npix, per = b->per, q = m * 2 + a;
+    GadCell *cell = &c->res->img[i].cell[q];
+    const float *orig = c->imp + slot(c, i, m, a);
+    unsigned char *mg = b->masks + (size_t)q * per * npix, *ms = mg + npix;
+    cell->gad_nnz = gad_map_of(c, i, m, a, b->g);
+    gad_map_hull(orig, c->H, c->W, &c->hull, &cell->orig, NULL, b->mo);
+    gad_map_hull(b->g, c->H, c->W, &c->hull, &cell->gad, NULL, mg);
+    cell->rc = gad_rc(&cell->gad, &cell->orig, c->o->rc_area);
+    cell->forced = gad_rc_forced(orig, b->g, c->H, c->W, &c->hull);
+    cell->sup_pixels = gad_sup_mask(b->mo, mg, npix, ms);
+    Rng r;
+    cell_rng(&r, c->o->seed, c->res->img[i].index, c->o->methods[m], a, SALT_CONTROL);
+    int nreg = 0;
+    for (int k = 0; k < npix; k++) nreg += b->region[k] = b->mo[k] | mg[k];
+    for (int d = 2; d < per; d++) {
+        unsigned char *ctl = mg + (size_t)d * npix;
+        if (nreg > cell->gad.pixels) gad_control_mask(b->region, c->H, c->W, cell->gad.pixels, &r, ctl);
+        else memset(ctl, 0, (size_t)npix);  /* no room: the control could only be M_GAD (no RS) */
+    }
+    for (int k = 0; k < per; k++) {
+        GadRsJob *j = &b->jobs[q * per + k];
+        j->x = c->xe + (size_t)i * 3 * npix;
+        j->mask = mg + (size_t)k * npix;
+        j->target = c->res->o[a];
+        j->y0 = c->oute[(size_t)i * c->K + c->res->o[a]];
+    }
+}
+
 static int image_metrics(Ctx *c, const GadEval *ev, MetricBufs *b, int i) {
-    const RunOpts *o = c->o;
-    int npix = c->npix, njob = c->nm * 2 * 2;
-    GadImageResult *im = &c->res->img[i];
-    const float *x = c->xe + (size_t)i * 3 * npix;
+    int per = b->per, ncell = c->nm * 2;
     for (int m = 0; m < c->nm; m++)
-        for (int a = 0; a < 2; a++) {
-            GadCell *cell = &im->cell[m * 2 + a];
-            unsigned char *mg = b->masks + (size_t)((m * 2 + a) * 2) * npix, *ms = mg + npix;
-            cell->gad_nnz = gad_map_of(c, i, m, a, b->g);
-            gad_map_hull(c->imp + slot(c, i, m, a), c->H, c->W, o->hull_keep, &cell->orig, NULL, b->mo);
-            gad_map_hull(b->g, c->H, c->W, o->hull_keep, &cell->gad, NULL, mg);
-            cell->rc = gad_rc(&cell->gad, &cell->orig, o->rc_area);
-            cell->sup_pixels = gad_sup_mask(b->mo, mg, npix, ms);
-            for (int k = 0; k < 2; k++) {
-                GadRsJob *j = &b->jobs[(m * 2 + a) * 2 + k];
-                j->x = x;
-                j->mask = k == 0 ? mg : ms;
-                j->target = c->res->o[a];
-                j->y0 = c->oute[(size_t)i * c->K + c->res->o[a]];
-            }
-        }
-    if (gad_rs(ev, 3, c->H, c->W, b->jobs, njob, b->base, b->rs) < 0) return -1;
-    for (int k = 0; k < c->nm * 2; k++) {
-        im->cell[k].rs_gad = b->rs[k * 2];
-        im->cell[k].rs_sup = b->rs[k * 2 + 1];
+        for (int a = 0; a < 2; a++) cell_geometry(c, b, i, m, a);
+    if (gad_rs(ev, 3, c->H, c->W, b->jobs, ncell * per, b->base, b->rs) < 0) return -1;
+    for (int q = 0; q < ncell; q++) {
+        GadCell *cell = &c->res->img[i].cell[q];
+        const double *rs = b->rs + (size_t)q * per;
+        cell->rs_gad = rs[0];
+        cell->rs_sup = rs[1];
+        double sum = 0;  /* the controls: all empty or none empty (same size as M_GAD) */
+        for (int d = 2; d < per; d++) sum += rs[d];
+        cell->rs_ctl = per > 2 ? sum / (per - 2) : NAN;
     }
     return 0;
 }
 
 static int metrics(Ctx *c) {
     const RunOpts *o = c->o;
-    int npix = c->npix, njob = c->nm * 2 * 2;
+    int npix = c->npix, per = 2 + o->control_draws, njob = c->nm * 2 * per;
     MetricBufs b;
+    b.per = per;
     b.masks = xmalloc((size_t)njob * npix);
     b.mo = xmalloc((size_t)npix);
+    b.region = xmalloc((size_t)npix);
     b.g = xmalloc(sizeof(float) * (size_t)npix);
     b.jobs = xmalloc(sizeof(GadRsJob) * (size_t)njob);
     b.rs = xmalloc(sizeof(double) * (size_t)njob);
@@ -353,24 +400,141 @@ static int metrics(Ctx *c) {
     free(b.rs);
     free(b.jobs);
     free(b.g);
+    free(b.region);
     free(b.mo);
     free(b.masks);
     return rc;
 }
 
+/* ---- faithfulness curves (beyond the paper) ---- */
+
+/* Step 5b: deletion (and insertion) curves of image i for its own class: every
+ * method's original map, GAD map and original map cut to the GAD map's size, and a
+ * random order. Ties (the zeros of sparse maps) follow one random permutation per
+ * image, the random curve's order. */
+static int image_curves(Ctx *c, const GadEval *ev, int i, const float *base, int *tie, int *orders, float *g,
+                        GadCurveJob *jobs) {
+    const RunOpts *o = c->o;
+    GadImageResult *im = &c->res->img[i];
+    int npix = c->npix, a = c->cls_e[i], nc = GAD_NCURVES(c->nm), len = o->curve_steps + 1;
+    Rng r;
+    cell_rng(&r, o->seed, im->index, -1, a, SALT_CURVE);
+    for (int k = 0; k < npix; k++) orders[k] = k;
+    rng_shuffle(&r, orders, npix);
+    for (int k = 0; k < npix; k++) tie[orders[k]] = k;  /* each pixel's place */
+    for (int m = 0; m < c->nm; m++) {
+        const float *orig = c->imp + slot(c, i, m, a);
+        int *oo = orders + (size_t)GAD_CURVE(m, CURVE_ORIG) * npix;
+        gad_curve_order(orig, npix, tie, oo);
+        int n = gad_map_of(c, i, m, a, g);
+        gad_curve_order(g, npix, tie, orders + (size_t)GAD_CURVE(m, CURVE_GAD) * npix);
+        memset(g, 0, sizeof(float) * (size_t)npix);  /* the original's top n */
+        for (int k = 0; k < n; k++) g[oo[k]] = orig[oo[k]];
+        gad_curve_order(g, npix, tie, orders + (size_t)GAD_CURVE(m, CURVE_TOPN) * npix);
+    }
+    memset(g, 0, sizeof(float) * (size_t)npix);
+    gad_curve_order(g, npix, tie, orders + (size_t)GAD_CURVE_RANDOM(c->nm) * npix);
+    for (int k = 0; k < nc; k++) {
+        jobs[k].x = c->xe + (size_t)i * 3 * npix;
+        jobs[k].order = orders + (size_t)k * npix;
+        jobs[k].target = c->res->o[a];
+    }
+    int ndir = o->curves;
+    double *buf = xmalloc(sizeof(double) * (size_t)nc * len);
+    im->curve = xmalloc(sizeof(double) * (size_t)nc * ndir * len);
+    int rc = 0;
+    for (int d = 0; d < ndir && rc == 0; d++) {
+        rc = gad_curves(ev, 3, c->H, c->W, jobs, nc, o->curve_steps, d, base, buf);
+        for (int k = 0; k < nc && rc == 0; k++)
+            memcpy(im->curve + ((size_t)k * ndir + d) * len, buf + (size_t)k * len, sizeof(double) * len);
+    }
+    free(buf);
+    return rc;
+}
+
+static int curves(Ctx *c) {
+    if (c->o->curves == 0) return 0;
+    int npix = c->npix, nc = GAD_NCURVES(c->nm);
+    Plan *p = plan_new(&c->orig, PLAN_BATCH, c->H, c->W);
+    if (!p) return -1;
+    GadEval ev;
+    GadModelCtx mc;
+    gad_eval_model(&ev, &mc, &c->orig, p, PLAN_BATCH);
+    float *base = NULL, *g = xmalloc(sizeof(float) * (size_t)npix);
+    if (c->o->occlude_black) {
+        base = xmalloc(sizeof(float) * 3 * (size_t)npix);
+        for (int ch = 0; ch < 3; ch++)
+            for (int k = 0; k < npix; k++) base[ch * npix + k] = c->mean ? (0.0f - c->mean[ch]) / c->std[ch] : 0.0f;
+    }
+    int *tie = xmalloc(sizeof(int) * (size_t)npix), *orders = xmalloc(sizeof(int) * (size_t)nc * npix);
+    GadCurveJob *jobs = xmalloc(sizeof(GadCurveJob) * (size_t)nc);
+    prog_start(&c->prog, "curves", c->ne, c->o->verbose);
+    int rc = 0;
+    for (int i = 0; i < c->ne && rc == 0; i++) {
+        rc = image_curves(c, &ev, i, base, tie, orders, g, jobs);
+        if (rc == 0) prog_add(&c->prog, 1, i == c->ne - 1);
+    }
+    free(jobs);
+    free(orders);
+    free(tie);
+    free(g);
+    free(base);
+    plan_free(p);
+    return rc;
+}
+
+/* The curves' means and AUCs over images, in image order. */
+static void tally_curves(const RunOpts *o, GadModelResult *r) {
+    int nm = o->nmethods, nc = GAD_NCURVES(nm), ndir = o->curves, len = o->curve_steps + 1, n = r->nimages;
+    if (ndir == 0) return;
+    r->curve_mean = xcalloc((size_t)nc * ndir * len, sizeof(double));
+    double *auc = xmalloc(sizeof(double) * (size_t)nc * ndir * (n > 0 ? n : 1));  /* [k][d][i] */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < nc; k++)
+            for (int d = 0; d < ndir; d++) {
+                const double *cv = r->img[i].curve + ((size_t)k * ndir + d) * len;
+                for (int s = 0; s < len; s++) r->curve_mean[((size_t)k * ndir + d) * len + s] += cv[s] / n;
+                auc[((size_t)k * ndir + d) * n + i] = gad_auc(cv, o->curve_steps);
+            }
+    for (int k = 0; k < nc; k++)
+        for (int d = 0; d < ndir; d++) {
+            double sum = 0;
+            for (int i = 0; i < n; i++) sum += auc[((size_t)k * ndir + d) * n + i];
+            r->auc_mean[k][d] = n > 0 ? sum / n : NAN;
+        }
+    for (int m = 0; m < nm; m++)
+        for (int v = 0; v < 2; v++)
+            for (int d = 0; d < ndir; d++) {
+                const double *ag = auc + ((size_t)GAD_CURVE(m, CURVE_GAD) * ndir + d) * n;
+                const double *ao = auc + ((size_t)GAD_CURVE(m, v ? CURVE_TOPN : CURVE_ORIG) * ndir + d) * n;
+                gad_paired(d == 0 ? ao : ag, d == 0 ? ag : ao, n, &r->auc_vs[m][v][d]);
+            }
+    free(auc);
+}
+
 /* Tables 1 and 2 from the per-image cells, in image order (so the sums, and the
  * bits of the means, depend on the images alone). */
 static void tally(const RunOpts *o, GadModelResult *r) {
-    for (int i = 0; i < r->nimages; i++)
-        for (int m = 0; m < o->nmethods; m++)
-            for (int a = 0; a < 2; a++) {
+    double *v = xmalloc(sizeof(double) * 3 * (size_t)r->nimages);
+    double *g = v, *s = v + r->nimages, *ct = s + r->nimages;
+    for (int m = 0; m < o->nmethods; m++)
+        for (int a = 0; a < 2; a++) {
+            AttrMethod am = o->methods[m];
+            for (int i = 0; i < r->nimages; i++) {
                 const GadCell *cell = &r->img[i].cell[m * 2 + a];
-                AttrMethod am = o->methods[m];
-                gad_tally_rc(&r->rc[am][a], cell->rc);
+                gad_tally_rc(&r->rc[am][a], cell->rc, cell->gad_nnz == 0, cell->forced, o->count_empty);
                 gad_tally_rs(&r->rs_gad[am][a], cell->rs_gad);
                 gad_tally_rs(&r->rs_sup[am][a], cell->rs_sup);
+                gad_tally_rs(&r->rs_ctl[am][a], cell->rs_ctl);
                 r->gad_empty[am][a] += cell->gad_nnz == 0;
+                g[i] = cell->rs_gad;
+                s[i] = cell->rs_sup;
+                ct[i] = cell->rs_ctl;
             }
+            gad_paired(g, s, r->nimages, &r->vs_sup[am][a]);
+            gad_paired(g, ct, r->nimages, &r->vs_ctl[am][a]);
+        }
+    free(v);
 }
 
 /* ---- figures ---- */
@@ -457,8 +621,8 @@ static int figure6(Ctx *c, int scale, float *g, unsigned char *rgb) {
         for (int m = 0; m < c->nm && rc == 0; m++) {
             GadHull ho, hg;
             gad_map_of(c, i, m, a, g);
-            gad_map_hull(c->imp + slot(c, i, m, a), c->H, c->W, c->o->hull_keep, &ho, vo, NULL);
-            gad_map_hull(g, c->H, c->W, c->o->hull_keep, &hg, vg, NULL);
+            gad_map_hull(c->imp + slot(c, i, m, a), c->H, c->W, &c->hull, &ho, vo, NULL);
+            gad_map_hull(g, c->H, c->W, &c->hull, &hg, vg, NULL);
             cell_path(c, path, sizeof path, "hull", c->o->methods[m], col);
             rc = gad_grid_put(&grid, m, col, rgb, vo, ho.nvert, vg, hg.nvert, path);
         }
@@ -688,13 +852,20 @@ static int run_model(const RunOpts *o, int k, GadModelResult *r) {
     c.k = k;
     c.res = r;
     c.nm = o->nmethods;
+    c.hull.of = o->hull_of;
+    c.hull.keep = o->hull_keep;
+    c.hull.present = o->present;
     double t0 = now_s();
     int rc = load_model_and_data(&c);
     if (rc == 0) rc = select_images(&c);
     if (rc == 0) rc = original_maps(&c);
     if (rc == 0) rc = support_maps(&c);
     if (rc == 0) rc = metrics(&c);
-    if (rc == 0) tally(o, r);
+    if (rc == 0) rc = curves(&c);
+    if (rc == 0) {
+        tally(o, r);
+        tally_curves(o, r);
+    }
     if (rc == 0) rc = figures(&c);
     r->seconds = now_s() - t0;
     ctx_free(&c);
@@ -704,8 +875,12 @@ static int run_model(const RunOpts *o, int k, GadModelResult *r) {
 static void free_results(GadRunResult *rr) {
     for (int k = 0; k < rr->nmodels; k++) {
         GadModelResult *r = &rr->model[k];
-        for (int i = 0; i < r->nimages; i++) free(r->img[i].cell);
+        for (int i = 0; i < r->nimages; i++) {
+            free(r->img[i].cell);
+            free(r->img[i].curve);
+        }
         free(r->img);
+        free(r->curve_mean);
     }
     free(rr->model);
 }

@@ -61,7 +61,8 @@ static void example(GadSteps *s, float keep) {
         gad_steps_set(s, k, attr);
     }
     Presence p = {PRESENT_FRAC, 0.1f};
-    gad_steps_finish(s, p, keep, RC_AREA_POLYGON);
+    HullRule hr = {HULL_OF_NONZERO, keep, p};
+    gad_steps_finish(s, p, &hr, RC_AREA_POLYGON);
 }
 
 TEST(steps_worked_example) {
@@ -142,12 +143,13 @@ TEST(steps_agree_with_gad_functions) {
             for (int i = 0; i < N; i++) attr[(size_t)(k % 3) * N + i] = k % 2 ? -imp[k][i] : imp[k][i];
             gad_steps_set(&s, k, attr);
         }
-        gad_steps_finish(&s, p, keep, RC_AREA_PIXELS);
+        HullRule hr = {(HullOf)(trial % 3), keep, p};
+        gad_steps_finish(&s, p, &hr, RC_AREA_PIXELS);
         int nnz = gad_intersect(maps, M, N, p, out);
         CHECK(nnz == s.gad_nnz && !memcmp(out, s.gad, sizeof out));
         GadHull ho, hg;
-        gad_map_hull(imp[0], H, W, keep, &ho, NULL, NULL);
-        gad_map_hull(out, H, W, keep, &hg, NULL, NULL);
+        gad_map_hull(imp[0], H, W, &hr, &ho, NULL, NULL);
+        gad_map_hull(out, H, W, &hr, &hg, NULL, NULL);
         CHECK(ho.area == s.hull[0].area && ho.pixels == s.hull[0].pixels && ho.nvert == s.hull[0].nvert);
         CHECK(hg.area == s.hull[1].area && hg.pixels == s.hull[1].pixels && hg.npoints == s.npts[1]);
         double rc = gad_rc(&hg, &ho, RC_AREA_PIXELS);
@@ -196,7 +198,8 @@ TEST(figures_steps_and_hulls) {
     unsigned char input[25 * 3];
     memset(input, 90, sizeof input);
     float alpha[2] = {2, 4};
-    GadStepsInfo info = {"net", "Saliency", "image 7", "cat", alpha, input, {PRESENT_FRAC, 0.1f}, 1.0f, 8};
+    GadStepsInfo info = {"net", "Saliency", "image 7", "cat", alpha, input, {PRESENT_FRAC, 0.1f},
+                         {HULL_OF_NONZERO, 1.0f, {PRESENT_FRAC, 0.1f}}, 8};
     const char *p3 = test_path("steps.png"), *p4 = test_path("hulls.png");
     REQUIRE(gad_fig_steps(p3, &s, &info) == 0);
     REQUIRE(gad_fig_hulls(p4, &s, &info) == 0);

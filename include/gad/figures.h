@@ -53,7 +53,7 @@ typedef struct {
     const float *alpha;          /* [s->nmaps - 1] the support models' alphas */
     const unsigned char *input;  /* [H*W*3] the image as a person sees it */
     Presence present;            /* the rules used, for the labels */
-    float keep;
+    HullRule hull;
     int scale;                   /* tile upscaling (>= 1) */
 } GadStepsInfo;
 /* Fig. 3 style: 2 rows (maps; present pixels) x (input, original, each support,
@@ -67,5 +67,9 @@ int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info)
 /* Describe the presence rule for labels: "importance >= 10% of the map's max" or
  * "top 50% of the map's non-zero pixels". */
 void gad_present_text(Presence p, char *buf, size_t len);
+/* Describe the hull points: "the top 50% of the image's pixels (never one of
+ * importance 0)", "the top 50% of each map's non-zero pixels" or "each map's
+ * present pixels". */
+void gad_hull_text(const HullRule *h, char *buf, size_t len);
 
 #endif

@@ -47,8 +47,8 @@ void gad_steps_free(GadSteps *s);
  * (in any order; the intersection does not depend on it). */
 void gad_steps_set(GadSteps *s, int k, const float *attr);
 /* Presence, intersection, GAD map, hull points, hulls, masks and RC under the
- * run's rules (p, keep, measure). Call after every map is set. */
-void gad_steps_finish(GadSteps *s, Presence p, float keep, RcArea measure);
+ * run's rules (p, hull, measure). Call after every map is set. */
+void gad_steps_finish(GadSteps *s, Presence p, const HullRule *hull, RcArea measure);
 /* RS of M_GAD and M_sup for image x [3,H,W] and output `target` on ev (the original
  * model), occlusion as gad_rs (baseline may be NULL). y0: N_target(x), or NaN to
  * have it computed. Returns 0 or -1 (err set). */

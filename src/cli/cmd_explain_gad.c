@@ -54,7 +54,8 @@ typedef struct {
     AttrMethod methods[ATTR_NMETHODS];
     int nmethods;
     Presence present;
-    float keep;
+    HullRule hull;
+    int count_empty;            /* --empty-gad gad */
     RcArea area;
     int black, ig_steps;
     const Json *model;          /* the chosen model's object */
@@ -106,7 +107,14 @@ static int run_load(Run *r, const char *dir, const char *model) {
     double v;
     r->present.rule = rule && !strcmp(rule, "top") ? PRESENT_TOP : PRESENT_FRAC;
     r->present.value = p && jnum(p, "value", &v) ? (float)v : 0.1f;
-    r->keep = jnum(s, "hull_keep", &v) ? (float)v : 0.5f;
+    const char *hull_of = jstr(s, "hull_of");  /* absent: a run from before --hull-of, nonzero */
+    r->hull.of = !hull_of || !strcmp(hull_of, "nonzero") ? HULL_OF_NONZERO
+                 : !strcmp(hull_of, "present")           ? HULL_OF_PRESENT
+                                                         : HULL_OF_IMAGE;
+    r->hull.keep = jnum(s, "hull_keep", &v) ? (float)v : 0.5f;
+    r->hull.present = r->present;
+    const char *empty = jstr(s, "empty_gad");  /* absent: a run from before --empty-gad, counted for GAD */
+    r->count_empty = !empty || !strcmp(empty, "gad");
     const char *area = jstr(s, "rc_area"), *occ = jstr(s, "occlusion");
     r->area = area && !strcmp(area, "pixels") ? RC_AREA_PIXELS : RC_AREA_POLYGON;
     r->black = occ && !strcmp(occ, "black");
@@ -245,13 +253,18 @@ static void print_steps(const Run *r, AttrMethod m, const GadSteps *s, int a, in
     printf("  2. intersection: %d pixels present in all %d maps\n", s->nall, s->nmaps);
     printf("  3. GAD map: the original's importance on them, 0 elsewhere: %d non-zero pixels%s\n", s->gad_nnz,
            s->gad_nnz == 0 ? " (EMPTY: no pixel is present in every map)" : "");
-    printf("  4-5. hull points (top %g%% of a map's non-zero pixels) and convex hulls:\n", 100 * (double)r->keep);
+    char hulltext[96];
+    gad_hull_text(&r->hull, hulltext, sizeof hulltext);
+    printf("  4-5. hull points (%s) and convex hulls:\n", hulltext);
     print_hull("original", s, 0, verbose);
     print_hull("GAD", s, 1, verbose);
-    const char *why = isnan(s->rc) ? "undefined: the original hull has no area; counted in neither column"
-                      : s->rc < 1   ? "< 1: counts for GAD in Table 1"
-                                    : "\xe2\x89\xa5 1: counts for the original in Table 1";
-    printf("  6. RC = A(CH_GAD) / A(CH_orig) = %.6g (%s)\n", s->rc, why);
+    static const char *why[4] = {"< 1: counts for GAD in Table 1", "\xe2\x89\xa5 1: counts for the original in Table 1",
+                                 "the GAD map is empty: counted in neither column",
+                                 "undefined: the original hull has no area; counted in neither column"};
+    int forced = gad_rc_forced(s->imp, s->gad, s->H, s->W, &r->hull);
+    printf("  6. RC = A(CH_GAD) / A(CH_orig) = %.6g (%s)%s\n", s->rc,
+           why[gad_rc_count(s->rc, s->gad_nnz == 0, r->count_empty)],
+           forced ? "; forced: the GAD hull points are among the original's, RC <= 1 whatever the model" : "");
     printf("  7. RS on the original model, output %s, N_a(I) = %.6g:\n", r->class_name[a], (double)s->y0);
     print_rs("GAD", s, 0, verbose);
     print_rs("Sup.", s, 1, verbose);
@@ -458,7 +471,7 @@ int cmd_explain_gad(int argc, char **argv) {
     GadModelCtx ctx;
     gad_eval_model(&ev, &ctx, &orig, ep, BATCH);
     for (int i = 0; i < nm; i++) {
-        gad_steps_finish(&steps[i], r.present, r.keep, r.area);
+        gad_steps_finish(&steps[i], r.present, &r.hull, r.area);
         if (gad_steps_rs(&steps[i], &ev, x, r.o[a], NAN, base) != 0) goto done;
         print_steps(&r, meth[i], &steps[i], a, verbose, run_cell(&r, image, meth[i], a));
     }
@@ -478,7 +491,7 @@ int cmd_explain_gad(int argc, char **argv) {
             if ((e = gad_fig_distancing(path, &df, NULL)) == 0) printf("wrote %s\n", path);
         }
         for (int i = 0; i < nm && e == 0; i++) {
-            GadStepsInfo info = {r.name, long_name(meth[i]), what, r.class_name[a], r.alpha, rgb, r.present, r.keep,
+            GadStepsInfo info = {r.name, long_name(meth[i]), what, r.class_name[a], r.alpha, rgb, r.present, r.hull,
                                  heatmap_auto_scale(r.H > r.W ? r.H : r.W)};
             char path[1024];
             snprintf(path, sizeof path, "%s/%s-%d-%s-steps.png", png, r.name, image, attr_method_name(meth[i]));

@@ -39,6 +39,13 @@ void gad_present_text(Presence p, char *buf, size_t len) {
     else snprintf(buf, len, "among the top %g%% of the map's non-zero pixels", 100 * (double)p.value);
 }
 
+void gad_hull_text(const HullRule *h, char *buf, size_t len) {
+    if (h->of == HULL_OF_IMAGE)
+        snprintf(buf, len, "the top %g%% of the image's pixels (never one of importance 0)", 100 * (double)h->keep);
+    else if (h->of == HULL_OF_NONZERO) snprintf(buf, len, "the top %g%% of each map's non-zero pixels", 100 * (double)h->keep);
+    else snprintf(buf, len, "each map's present pixels");
+}
+
 /* ------------------------------------------------------------------ Fig. 1 */
 
 #define PANEL 240  /* plot area side, pixels */
@@ -296,14 +303,16 @@ int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info)
     const char *verdict = isnan(s->rc) ? "undefined: the original hull has no area"
                           : s->rc < 1   ? "< 1: GAD's region is the smaller"
                                         : "\xe2\x89\xa5 1: the original's region is the smaller";
+    char hulltext[96];
+    gad_hull_text(&info->hull, hulltext, sizeof hulltext);
     snprintf(note, sizeof note,
-             "Hull points (black): the top %g%% of each map's non-zero pixels: original %d, GAD %d.\n"
+             "Hull points (black): %s: original %d, GAD %d.\n"
              "Convex hulls by Andrew's monotone chain through pixel centres: original %d vertices,\n"
              "area %.1f, %d pixels inside; GAD %d vertices, area %.1f, %d pixels inside.\n"
              "RC = A(CH_GAD) / A(CH_orig) = %s (%s).\n"
              "RS = |N_a(I) - N_a(I\xc2\xb7(1-M))| / \xce\xa3M on output %s (N_a(I) = %.4g), \xc3\x97 10\xc2\xb2:\n"
              "GAD mask %s (\xce\xa3M = %d), supplementary mask (original minus GAD) %s (\xce\xa3M = %d).",
-             100 * (double)info->keep, s->npts[0], s->npts[1], s->hull[0].nvert, s->hull[0].area, s->hull[0].pixels,
+             hulltext, s->npts[0], s->npts[1], s->hull[0].nvert, s->hull[0].area, s->hull[0].pixels,
              s->hull[1].nvert, s->hull[1].area, s->hull[1].pixels, rc_s, verdict, info->target, (double)s->y0, rs0,
              s->mask_pixels[1], rs1, s->mask_pixels[2]);
     unsigned char blue[64 * 3], red[64 * 3];

@@ -53,7 +53,7 @@ void gad_steps_set(GadSteps *s, int k, const float *attr) {
     gad_importance(attr, 3, s->H, s->W, s->imp + (size_t)k * s->npix);
 }
 
-void gad_steps_finish(GadSteps *s, Presence p, float keep, RcArea measure) {
+void gad_steps_finish(GadSteps *s, Presence p, const HullRule *hull, RcArea measure) {
     int n = s->npix;
     for (int k = 0; k < s->nmaps; k++) {
         const float *m = s->imp + (size_t)k * n;
@@ -70,8 +70,8 @@ void gad_steps_finish(GadSteps *s, Presence p, float keep, RcArea measure) {
     s->gad_nnz = gad_map_mask(s->imp, s->all, n, s->gad);
     const float *maps[2] = {s->imp, s->gad};
     for (int h = 0; h < 2; h++) {
-        s->npts[h] = gad_hull_points(maps[h], s->H, s->W, keep, s->pts[h]);
-        gad_map_hull(maps[h], s->H, s->W, keep, &s->hull[h], s->verts[h], s->mask[h]);
+        s->npts[h] = gad_hull_points(maps[h], s->H, s->W, hull, s->pts[h]);
+        gad_map_hull(maps[h], s->H, s->W, hull, &s->hull[h], s->verts[h], s->mask[h]);
     }
     s->rc = gad_rc(&s->hull[1], &s->hull[0], measure);
     s->mask_pixels[2] = gad_sup_mask(s->mask[0], s->mask[1], n, s->mask[2]);

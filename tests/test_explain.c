@@ -350,3 +350,55 @@ TEST(tour_command_usage) {
     CHECK(st == 0 && strstr(out, "usage: gad tour"));
     free(out);
 }
+
+/* Fig. 5 and 6 of three 8x8 images: the middle one misclassified (a red frame and
+ * label), its GAD map empty (a badge); blue and red maps, red and green hulls. */
+TEST(figures_fig5_fig6) {
+    enum { H = 8, W = 8, N = H * W, C = 3, M = 2 };
+    static float orig[M * C][N], gadm[M * C][N];
+    static unsigned char input[C][N * 3];
+    const float *po[M * C], *pg[M * C];
+    static GadPoint ho[M * C][4], hg[M * C][4];
+    const GadPoint *pho[M * C], *phg[M * C];
+    int nho[M * C], nhg[M * C], empty[M * C];
+    for (int c = 0; c < M * C; c++) {
+        for (int i = 0; i < N; i++) {
+            orig[c][i] = (float)(i % 7) / 6;
+            gadm[c][i] = c % C == 1 ? 0 : (i % 7 >= 5 ? orig[c][i] : 0);
+        }
+        po[c] = orig[c];
+        pg[c] = gadm[c];
+        GadPoint sq[4] = {{0, 0}, {7, 0}, {7, 7}, {0, 7}}, tri[3] = {{1, 1}, {5, 1}, {1, 5}};
+        memcpy(ho[c], sq, sizeof sq);
+        memcpy(hg[c], tri, sizeof tri);
+        pho[c] = ho[c];
+        phg[c] = hg[c];
+        nho[c] = 4;
+        nhg[c] = c % C == 1 ? 0 : 3;
+        empty[c] = c % C == 1;
+    }
+    for (int j = 0; j < C; j++) memset(input[j], 60 + 40 * j, sizeof input[j]);
+    GadFigColumn col[C] = {{input[0], "#1 cat", 0}, {input[1], "#2 dog\npred. cat \xe2\x9c\x97", 1}, {input[2], "#3 dog", 0}};
+    const char *names[M] = {"Saliency", "Integrated Gradients"};
+    GadGridFig g = {"Figure 5: test", "a note", H, W, 8, C, col, M, names, po, pg, pho, phg, nho, nhg, empty};
+    const char *p5 = test_path("fig5.png"), *p6 = test_path("fig6.png");
+    REQUIRE(gad_fig_maps(p5, &g) == 0);
+    g.title = "Figure 6: test";
+    REQUIRE(gad_fig_hull_grid(p6, &g) == 0);
+    unsigned char dark_blue[3], dark_red[3];
+    heatmap_ramp(HEAT_BLUES, 1, dark_blue);
+    heatmap_ramp(HEAT_REDS, 1, dark_red);
+    int w, h;
+    CHECK(count_colour(p5, dark_blue, &w, &h) > 6 * 64 && w > 3 * 64 && h > 5 * 64);
+    CHECK(count_colour(p5, dark_red, NULL, NULL) > 4 * 64);
+    CHECK(count_colour(p5, GAD_RGB_WARN, NULL, NULL) > 4 * 64); /* the frame: 3 px around a 64 px tile */
+    CHECK(count_colour(p6, GAD_RGB_ORIG_HULL, NULL, NULL) > 6 * 50);
+    CHECK(count_colour(p6, GAD_RGB_GAD_HULL, NULL, NULL) > 4 * 30);
+    /* no misclassified image: no warning red in Fig. 6 (the original hull's red differs) */
+    col[1].misclassified = 0;
+    REQUIRE(gad_fig_hull_grid(p6, &g) == 0);
+    long frames = count_colour(p6, GAD_RGB_WARN, NULL, NULL);
+    col[1].misclassified = 1;
+    REQUIRE(gad_fig_hull_grid(p6, &g) == 0);
+    CHECK(count_colour(p6, GAD_RGB_WARN, NULL, NULL) > frames + 2 * 4 * 64);
+}

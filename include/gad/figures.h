@@ -10,6 +10,9 @@
  *   Fig. 4 style (§5): the hull points and the convex hull drawn on the original
  *     map (hull in red) and on the GAD map (hull in green), then both hulls on the
  *     input, with the areas, RC and RS in the note.
+ *   Fig. 5 and Fig. 6 of the paper: original and GAD maps of a few images per
+ *     method, and both hulls on the least activated images, labelled, with colour
+ *     bars, misclassified images framed in red and empty GAD maps labelled.
  * Colours are the paper's: original maps blue, GAD maps red (Fig. 5); original
  * hulls red, GAD hulls green (Fig. 6).
  * Not for: computing anything (gad/steps.h does), the report's page (report.c). */
@@ -63,6 +66,39 @@ int gad_fig_steps(const char *path, const GadSteps *s, const GadStepsInfo *info)
  * input + both hulls; the note gives the hull points, areas, RC and RS. Returns 0
  * or -1 (err set). */
 int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info);
+
+/* ---- the paper's Fig. 5 and Fig. 6 ---- */
+
+typedef struct {                 /* one image, a column of Fig. 5 or 6 */
+    const unsigned char *input;  /* [H*W*3] the image as a person sees it */
+    const char *label;           /* column label, e.g. "#2374 Coat\nout 3.66" ('\n' allowed) */
+    int misclassified;           /* 1: framed and labelled in red */
+} GadFigColumn;
+
+typedef struct {
+    const char *title;           /* e.g. "Figure 5: vgg16, original (blue) and GAD (red) maps" */
+    const char *note;            /* may be NULL */
+    int H, W, scale;
+    int ncols;
+    const GadFigColumn *col;     /* [ncols] */
+    int nrows;                   /* methods */
+    const char *const *row_name; /* [nrows] e.g. "Saliency" */
+    /* Fig. 5: importance maps [nrows*ncols][H*W], row-major by method then column */
+    const float *const *orig, *const *gad;
+    /* Fig. 6: hull vertices (x, y) of the original and GAD maps per cell, with counts
+     * (0: none), and whether the GAD map is empty */
+    const GadPoint *const *hull_orig, *const *hull_gad;
+    const int *nhull_orig, *nhull_gad;
+    const int *gad_empty;        /* [nrows*ncols] or NULL */
+} GadGridFig;
+/* Fig. 5: a row of inputs, then per method a row of original maps (blue, own
+ * scale) and a row of GAD maps (red, on the original's scale), colour bars for
+ * both, misclassified columns framed in red, empty GAD maps labelled "empty".
+ * Returns 0 or -1 (err set). */
+int gad_fig_maps(const char *path, const GadGridFig *f);
+/* Fig. 6: per method a row of inputs with the original's hull (red) and GAD's hull
+ * (green); empty GAD maps labelled. Returns 0 or -1 (err set). */
+int gad_fig_hull_grid(const char *path, const GadGridFig *f);
 
 /* Describe the presence rule for labels: "importance >= 10% of the map's max" or
  * "top 50% of the map's non-zero pixels". */

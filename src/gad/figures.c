@@ -351,3 +351,123 @@ int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info)
     free(rgb);
     return fig_write(&f, path);
 }
+
+/* ------------------------------------------------------------------ Fig. 5 and 6 */
+
+/* The column labels and their colours (red for a misclassified image). */
+static void grid_columns(const GadGridFig *g, FigSpec *spec, const char **labels, unsigned char *rgb) {
+    for (int j = 0; j < g->ncols; j++) {
+        labels[j] = g->col[j].label;
+        memcpy(rgb + 3 * j, g->col[j].misclassified ? GAD_RGB_WARN : BLACK, 3);
+    }
+    spec->col_labels = labels;
+    spec->col_label_rgb = rgb;
+}
+
+static void frame_misclassified(Figure *f, const GadGridFig *g, int row) {
+    for (int j = 0; j < g->ncols; j++)
+        if (g->col[j].misclassified) fig_frame(f, row, j, GAD_RGB_WARN);
+}
+
+int gad_fig_maps(const char *path, const GadGridFig *g) {
+    GAD_ASSERT(g->ncols >= 1 && g->nrows >= 1 && g->orig && g->gad);
+    int rows = 1 + 2 * g->nrows, H = g->H, W = g->W, sc = g->scale > 0 ? g->scale : 1, rc;
+    const char **labels = xcalloc((size_t)g->ncols, sizeof(char *));
+    unsigned char *lab_rgb = xmalloc(3 * (size_t)g->ncols);
+    char **rl = xcalloc((size_t)rows, sizeof(char *));
+    rl[0] = xstrdup("input");
+    for (int m = 0; m < g->nrows; m++)
+        for (int k = 0; k < 2; k++) {
+            size_t len = strlen(g->row_name[m]) + 16;
+            rl[1 + 2 * m + k] = xmalloc(len);
+            snprintf(rl[1 + 2 * m + k], len, "%s\n%s", g->row_name[m], k ? "GAD" : "original");
+        }
+    unsigned char blue[64 * 3], red[64 * 3];
+    FigSpec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.title = g->title;
+    spec.note = g->note;
+    spec.rows = rows;
+    spec.cols = g->ncols;
+    spec.tile_w = W * sc;
+    spec.tile_h = H * sc;
+    spec.row_labels = (const char *const *)rl;
+    grid_columns(g, &spec, labels, lab_rgb);
+    spec.nbars = 2;
+    ramp_bar(&spec.bar[0], blue, HEAT_BLUES, "original map");
+    ramp_bar(&spec.bar[1], red, HEAT_REDS, "GAD map (original's scale)");
+    Figure f;
+    if ((rc = fig_init(&f, &spec)) == 0) {
+        unsigned char *rgb = xmalloc(3 * (size_t)H * W);
+        for (int j = 0; j < g->ncols; j++) {
+            fig_tile(&f, 0, j, g->col[j].input, W, H, sc);
+            for (int m = 0; m < g->nrows; m++) {
+                size_t c = (size_t)m * g->ncols + j;
+                float thr = gad_tile(g->orig[c], 0, H, W, HEAT_BLUES, rgb);
+                fig_tile(&f, 1 + 2 * m, j, rgb, W, H, sc);
+                gad_tile(g->gad[c], thr > 0 ? thr : 1, H, W, HEAT_REDS, rgb);
+                fig_tile(&f, 2 + 2 * m, j, rgb, W, H, sc);
+                int empty = 1;
+                for (int i = 0; i < H * W && empty; i++) empty = !(g->gad[c][i] > 0);
+                if (thr <= 0) fig_badge(&f, 1 + 2 * m, j, "all zero", BLACK, WHITE);
+                if (empty) fig_badge(&f, 2 + 2 * m, j, "empty", GAD_RGB_WARN, WHITE);
+            }
+        }
+        frame_misclassified(&f, g, 0);
+        free(rgb);
+        rc = fig_write(&f, path);
+    }
+    for (int r = 0; r < rows; r++) free(rl[r]);
+    free(rl);
+    free(labels);
+    free(lab_rgb);
+    return rc;
+}
+
+static void hull_on(Figure *f, int row, int col, const GadPoint *v, int n, int sc, const unsigned char rgb[3]) {
+    if (!v || n <= 0) return;
+    int x, y, *xy = xmalloc(sizeof(int) * 2 * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        xy[2 * i] = v[i].x;
+        xy[2 * i + 1] = v[i].y;
+    }
+    fig_cell(f, row, col, &x, &y);
+    canvas_polygon(&f->canvas, xy, n, x, y, sc, rgb, sc >= 4 ? 2 : 1);
+    free(xy);
+}
+
+int gad_fig_hull_grid(const char *path, const GadGridFig *g) {
+    GAD_ASSERT(g->ncols >= 1 && g->nrows >= 1 && g->hull_orig && g->hull_gad);
+    int H = g->H, W = g->W, sc = g->scale > 0 ? g->scale : 1, rc;
+    const char **labels = xcalloc((size_t)g->ncols, sizeof(char *));
+    unsigned char *lab_rgb = xmalloc(3 * (size_t)g->ncols);
+    FigSpec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.title = g->title;
+    spec.note = g->note;
+    spec.rows = g->nrows;
+    spec.cols = g->ncols;
+    spec.tile_w = W * sc;
+    spec.tile_h = H * sc;
+    spec.row_labels = g->row_name;
+    grid_columns(g, &spec, labels, lab_rgb);
+    spec.nkeys = 2;
+    spec.key[0] = (FigKey){{220, 30, 30}, 1, MARK_DISC, "original hull"};
+    spec.key[1] = (FigKey){{20, 190, 40}, 1, MARK_DISC, "GAD hull"};
+    Figure f;
+    if ((rc = fig_init(&f, &spec)) == 0) {
+        for (int m = 0; m < g->nrows; m++)
+            for (int j = 0; j < g->ncols; j++) {
+                size_t c = (size_t)m * g->ncols + j;
+                fig_tile(&f, m, j, g->col[j].input, W, H, sc);
+                hull_on(&f, m, j, g->hull_orig[c], g->nhull_orig[c], sc, GAD_RGB_ORIG_HULL);
+                hull_on(&f, m, j, g->hull_gad[c], g->nhull_gad[c], sc, GAD_RGB_GAD_HULL);
+                if (g->gad_empty && g->gad_empty[c]) fig_badge(&f, m, j, "empty GAD", GAD_RGB_WARN, WHITE);
+            }
+        for (int m = 0; m < g->nrows; m++) frame_misclassified(&f, g, m);
+        rc = fig_write(&f, path);
+    }
+    free(labels);
+    free(lab_rgb);
+    return rc;
+}

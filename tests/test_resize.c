@@ -254,10 +254,13 @@ TEST(resize_cli_flags_usage_errors) {
         char c[600];
         snprintf(c, sizeof c, "%s >/dev/null 2>%s", cmds[k], test_path("err.txt"));
         int st = system(c);
-        size_t n;
-        unsigned char *e = test_slurp(test_path("err.txt"), &n);
-        CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 2 && e && (strstr((char *)e, "--resize") || strstr((char *)e, "--crop")),
-               "%s: status %d, %s", cmds[k], st, e ? (char *)e : "");
+        size_t n = 0;
+        unsigned char *b = test_slurp(test_path("err.txt"), &n);
+        char *e = calloc(n + 1, 1); /* test_slurp's buffer is not a string */
+        if (b) memcpy(e, b, n);
+        free(b);
+        CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 2 && (strstr(e, "--resize") || strstr(e, "--crop")),
+               "%s: status %d, %s", cmds[k], st, e);
         free(e);
     }
 }

@@ -16,6 +16,7 @@ Metadata (__metadata__, every value a string); nn/model_io.c reads exactly these
     "crop"        "N" or "HxW": CenterCrop after it                      (--crop)
     "mean"        three comma-separated floats, e.g. "0.485,0.456,0.406" (--mean)
     "std"         three comma-separated floats, e.g. "0.229,0.224,0.225" (--std)
+    "normalize"   "none" with --no-normalize (gad warns when a model states neither)
 gad preprocesses images exactly as these say (the same pixels as Pillow and
 torchvision); without resize and crop it resizes them straight to input_size with its
 own bilinear resize (what `gad train` does), which is not torchvision's pipeline.
@@ -38,6 +39,10 @@ import json
 import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy", "torch", "torchvision")
 
 import numpy as np
 import torch
@@ -189,6 +194,8 @@ def main():
     if a.mean is not None:
         meta["mean"] = floats3(a.mean, "mean")
         meta["std"] = floats3(a.std, "std", positive=True)
+    else:
+        meta["normalize"] = "none"  # said on purpose: gad does not warn about it
     if a.classes is not None and a.classes_file is not None:
         die("give --classes or --classes-file, not both")
     names = None

@@ -56,6 +56,8 @@ int arg_prep(int argc, char **argv, int *i, const char *cmd, PrepFlags *f);
  * metadata, with their mean/std; *h, *w the input size (0: what p makes of each
  * image). f may be NULL. */
 void cli_prep(const Model *m, const PrepFlags *f, ImagePrep *p, int *h, int *w);
+/* 1 when path is an .npy file (by its magic bytes). */
+int cli_is_npy(const char *path);
 /* The input of predict/explain: an .npy as it is, or an image preprocessed for m
  * (cli_prep). Returns 0 (the caller owns *x: tensor_free) or -1 with err set. */
 int cli_load_input(const char *path, const Model *m, const PrepFlags *f, Tensor *x);

@@ -86,6 +86,12 @@ int model_init(Model *m, Arch arch, int num_classes, float width, int hidden, ui
  * Every parameter and buffer must be present with the right shape; extra tensors
  * are refused. Returns 0 or -1 with "PATH: reason". */
 int model_load(Model *m, const char *path);
+/* 1 when the weights say how inputs are normalised: mean/std, "normalize": "none",
+ * or trained by `gad train` (which records its choice). */
+int model_norm_stated(const Model *m);
+/* When they do not: a one-line warning (err_warn) that pixels are fed as 0..1,
+ * naming path. For every command that feeds m images. */
+void model_warn_norm(const Model *m, const char *path);
 /* Save atomically with the config written into the metadata. Returns 0 or -1. */
 int model_save(const Model *m, const char *path);
 void model_free(Model *m);

@@ -119,6 +119,7 @@ int cmd_explain(int argc, char **argv) {
     Tensor x;
     if (model_load(&m, weights)) return cli_fail();
     if (cli_load_input(input, &m, &prep, &x)) { model_free(&m); return cli_fail(); }
+    if (!cli_is_npy(input)) model_warn_norm(&m, weights);
     int n = (int)x.dim[0], H = (int)x.dim[2], W = (int)x.dim[3], K = m.cfg.num_classes, rc = 1;
     size_t per = (size_t)3 * H * W;
     int fixed = -1, *targets = xmalloc((size_t)n * sizeof(int));

@@ -67,6 +67,7 @@ int cmd_predict(int argc, char **argv) {
     Tensor x;
     if (model_load(&m, weights)) return cli_fail();
     if (cli_load_input(input, &m, &prep, &x)) { model_free(&m); return cli_fail(); }
+    if (!cli_is_npy(input)) model_warn_norm(&m, weights);
     int n = (int)x.dim[0], H = (int)x.dim[2], W = (int)x.dim[3], K = m.cfg.num_classes;
     if (batch > n) batch = n;
     Plan *p = plan_new(&m, batch, H, W);

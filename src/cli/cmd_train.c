@@ -221,6 +221,7 @@ int cmd_train(int argc, char **argv) {
     prep.mean = has_norm ? mean : NULL;
     prep.std = has_norm ? stdv : NULL;
 
+    if (have_model && !mean_s) model_warn_norm(&m, init); /* fed as W0 says, which may be nothing */
     DatasetOpts dopt = {0};
     dopt.classes = classes;
     dopt.h = ih;
@@ -271,8 +272,9 @@ int cmd_train(int argc, char **argv) {
     }
     c->class_names = xmalloc((size_t)d.nclasses * sizeof(char *));
     for (int i = 0; i < d.nclasses; i++) c->class_names[i] = xstrdup(d.class_names[i]);
-    static const char *stale[] = {"mean", "std", "resize", "crop", "val_accuracy", "train_loss"};
+    static const char *stale[] = {"mean", "std", "normalize", "resize", "crop", "val_accuracy", "train_loss"};
     for (size_t k = 0; k < sizeof stale / sizeof stale[0]; k++) meta_drop(&m.meta, stale[k]);
+    if (!has_norm) meta_set(&m.meta, "normalize", "none");
     meta_set(&m.meta, "trained_by", "gad train");
     meta_set(&m.meta, "data", data);
     meta_set(&m.meta, "data_classes", classes ? classes : "all");

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int is_npy(const char *path) {
+int cli_is_npy(const char *path) {
     unsigned char b[6] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
@@ -48,7 +48,7 @@ void cli_prep(const Model *m, const PrepFlags *f, ImagePrep *p, int *h, int *w) 
 
 int cli_load_input(const char *path, const Model *m, const PrepFlags *f, Tensor *x) {
     memset(x, 0, sizeof *x);
-    if (is_npy(path)) {
+    if (cli_is_npy(path)) {
         if (input_load(path, 0, 0, NULL, NULL, x)) return -1;
         if (x->dim[2] > 1 << 16 || x->dim[3] > 1 << 16) {
             char b[96];

@@ -8,7 +8,9 @@
  * Metadata read: "input_size" ("3x224x224"), "mean" / "std" ("0.485,0.456,0.406"),
  * "resize" ("256": Resize(256), or "256x320") and "crop" ("224" or "224x200"), the
  * torchvision preprocessing (a crop must agree with input_size, and gives it when
- * absent), "classes" (a JSON array of names), "arch" (must agree). All entries are kept in
+ * absent), "normalize" ("none": trained without Normalize, said on purpose),
+ * "classes" (a JSON array of names), "arch" (must agree). A torch.save file
+ * (zip or pickle, or named .pth/.pt/.ckpt) is refused with the export command. All entries are kept in
  * Model.meta and written back by model_save, which also writes arch, width, hidden.
  * Not for: other architectures, renamed keys (e.g. a "module." prefix), fp16. */
 #include "core/err.h"
@@ -242,10 +244,34 @@ static int load_from(Model *m, const char *path, const StFile *f) {
     return parse_config_meta(m, path);
 }
 
+/* A file torch.save wrote: a zip archive (PyTorch 1.6 on) or a pickle (protocol 2-5
+ * starting with LONG1 or FRAME; a safetensors header length never looks like one). */
+static int is_torch_file(const char *path) {
+    unsigned char b[4] = {0, 0, 0, 0};
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f) fclose(f);
+    int zip = n == 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4;
+    int pickle = n >= 3 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5 && (b[2] == 0x8a || b[2] == 0x95);
+    return zip || pickle;
+}
+
+#define EXPORT_HINT "export it with tools/export_torchvision.py --pth %s --out W.safetensors (run with the Python that has torch)"
+
 int model_load(Model *m, const char *path) {
     StFile f;
     memset(m, 0, sizeof *m);
-    if (st_read(path, &f)) return -1;
+    if (is_torch_file(path))
+        return err_set("%s: a PyTorch file (torch.save), not safetensors: " EXPORT_HINT, path, path);
+    if (st_read(path, &f)) {
+        const char *dot = strrchr(path, '.');
+        if (dot && (!strcmp(dot, ".pth") || !strcmp(dot, ".pt") || !strcmp(dot, ".ckpt"))) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", err_get());
+            return err_set("%s; if it is a PyTorch checkpoint, " EXPORT_HINT, msg, path);
+        }
+        return -1;
+    }
     int rc = load_from(m, path, &f);
     st_free(&f);
     if (rc) model_free(m);
@@ -321,4 +347,15 @@ int model_save(const Model *m, const char *path) {
     int rc = st_write(path, &f);
     st_free(&f);
     return rc;
+}
+
+int model_norm_stated(const Model *m) {
+    const char *v = meta_get(&m->meta, "normalize"), *by = meta_get(&m->meta, "trained_by");
+    return m->cfg.has_norm || (v && !strcmp(v, "none")) || (by && !strcmp(by, "gad train"));
+}
+
+void model_warn_norm(const Model *m, const char *path) {
+    if (!model_norm_stated(m))
+        err_warn("no mean/std in %s: pixels are fed as 0..1 (if the model was trained with Normalize, export it "
+                 "with --mean/--std; --no-normalize records that 0..1 is right)", path);
 }

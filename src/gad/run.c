@@ -672,6 +672,7 @@ static int load_model_and_data(Ctx *c) {
     snprintf(r->weights, sizeof r->weights, "%s", o->weights[c->k]);
     model_label(o, c->k, r->name, sizeof r->name);
     if (model_load(&c->orig, o->weights[c->k]) != 0) return -1;
+    model_warn_norm(&c->orig, o->weights[c->k]);
     snprintf(r->arch, sizeof r->arch, "%s", model_arch_name(c->orig.cfg.arch));
     c->K = c->orig.cfg.num_classes;
     if (c->orig.cfg.has_norm) {

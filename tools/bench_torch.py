@@ -52,6 +52,10 @@ THREADS = ARGS.threads if ARGS.threads > 0 else (os.cpu_count() or 1)
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(THREADS)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("torch", "torchvision")
+
 import torch  # noqa: E402  (after the thread variables)
 import torchvision  # noqa: E402
 

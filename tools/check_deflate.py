@@ -14,6 +14,10 @@ import subprocess
 import sys
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy", "PIL")
+
 import numpy as np
 from PIL import Image
 

@@ -17,6 +17,10 @@ import gzip
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy", "torch")
+
 import numpy as np
 import torch
 import torch.nn.functional as F

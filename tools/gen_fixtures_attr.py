@@ -33,6 +33,10 @@ Not for: SmoothGrad (its noise comes from gad's own generator; tested in C)."""
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy", "torch", "torchvision")
+
 import numpy as np
 import torch
 import torch.nn as nn

@@ -27,6 +27,10 @@ import sys
 import warnings
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy", "torch", "PIL")
+
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -13,6 +13,10 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy", "torch")
+
 import numpy as np
 import numpy.lib.format as npf
 import torch

@@ -32,6 +32,11 @@ import shutil
 import subprocess
 import tempfile
 
+import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy", "PIL")
+
 import numpy as np
 from PIL import Image
 

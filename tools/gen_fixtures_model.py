@@ -29,6 +29,10 @@ import copy
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("torch", "torchvision")
+
 import torch
 import torch.nn as nn
 import torchvision

@@ -16,6 +16,10 @@ each file is a few KiB. Run: /usr/bin/python3 tools/gen_fixtures_ops.py"""
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("torch")
+
 import torch
 import torch.nn.functional as F
 

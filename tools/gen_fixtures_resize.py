@@ -20,6 +20,10 @@ Run with the Python that has torch, torchvision and Pillow (Debian:
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy", "torch", "torchvision", "PIL")
+
 import numpy as np
 import torch
 from PIL import Image

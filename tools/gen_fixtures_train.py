@@ -30,6 +30,10 @@ to torch as Python floats. Run from the repository root: /usr/bin/python3 tools/
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy", "torch", "torchvision")
+
 import numpy as np
 import torch
 import torch.nn as nn

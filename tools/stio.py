@@ -1,3 +1,4 @@
+#!/usr/bin/python3
 """stio: write and read safetensors files without the `safetensors` package
 (Debian does not ship it). Used by the export script and the fixture generators.
 
@@ -9,6 +10,12 @@ are converted with .detach().cpu().numpy(). Supported dtypes: float32 (F32) and
 int64 (I64)."""
 import json
 import struct
+
+import os
+import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import needs  # noqa: E402
+needs.modules("numpy")
 
 import numpy as np
 
@@ -80,3 +87,7 @@ def load(path):
         b, end = e["data_offsets"]
         out[name] = np.frombuffer(data[8 + n + b:8 + n + end], dtype=_NP[e["dtype"]]).reshape(e["shape"]).copy()
     return out, meta
+
+
+if __name__ == "__main__":
+    sys.exit("stio is a module for the other tools (import stio); ./tools/needs.py checks this Python")

@@ -12,19 +12,21 @@
  *     input, with the areas, RC and RS in the note.
  *   Fig. 5 and Fig. 6 of the paper: original and GAD maps of a few images per
  *     method, and both hulls on the least activated images, labelled, with colour
- *     bars, misclassified images framed in red and empty GAD maps labelled.
+ *     bars, misclassified images framed in purple and empty GAD maps labelled.
  * Colours are the paper's: original maps blue, GAD maps red (Fig. 5); original
  * hulls red, GAD hulls green (Fig. 6).
  * Not for: computing anything (gad/steps.h does), the report's page (report.c). */
 #ifndef GAD_GAD_FIGURES_H
 #define GAD_GAD_FIGURES_H
 #include "attr/heatmap.h"
+#include "gad/run.h"
 #include "gad/steps.h"
 
 /* Colours shared by the figures and the report's page. */
 extern const unsigned char GAD_RGB_ORIG_HULL[3];  /* red */
 extern const unsigned char GAD_RGB_GAD_HULL[3];   /* green */
-extern const unsigned char GAD_RGB_WARN[3];       /* dark red: warnings, misclassified */
+extern const unsigned char GAD_RGB_WARN[3];       /* dark red: warnings ("did not fit", "empty") */
+extern const unsigned char GAD_RGB_WRONG[3];      /* purple: a misclassified image (not a hull's red) */
 
 /* tile rgb [H*W*3] of importance map imp [H*W] under ramp r: Captum's 98%
  * cumulative-sum normalisation with threshold thr (<= 0: the map's own), values
@@ -72,7 +74,7 @@ int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info)
 typedef struct {                 /* one image, a column of Fig. 5 or 6 */
     const unsigned char *input;  /* [H*W*3] the image as a person sees it */
     const char *label;           /* column label, e.g. "#2374 Coat\nout 3.66" ('\n' allowed) */
-    int misclassified;           /* 1: framed and labelled in red */
+    int misclassified;           /* 1: framed and labelled in purple (GAD_RGB_WRONG) */
 } GadFigColumn;
 
 typedef struct {
@@ -93,12 +95,20 @@ typedef struct {
 } GadGridFig;
 /* Fig. 5: a row of inputs, then per method a row of original maps (blue, own
  * scale) and a row of GAD maps (red, on the original's scale), colour bars for
- * both, misclassified columns framed in red, empty GAD maps labelled "empty".
+ * both, misclassified columns framed in purple, empty GAD maps labelled "empty".
  * Returns 0 or -1 (err set). */
 int gad_fig_maps(const char *path, const GadGridFig *f);
 /* Fig. 6: per method a row of inputs with the original's hull (red) and GAD's hull
  * (green); empty GAD maps labelled. Returns 0 or -1 (err set). */
 int gad_fig_hull_grid(const char *path, const GadGridFig *f);
+
+/* "Saliency", "Deconvolution", "Gradient x Input", "Guided Backprop",
+ * "Integrated Gradients": the names the paper uses. */
+const char *gad_method_title(AttrMethod m);
+/* The label of image i of r as a figure's column: "#index Class" and, on a second
+ * line, "pred. Other ✗" for a misclassified image (*wrong = 1), else "out V" (the
+ * original model's output for its class). */
+void gad_fig_column_label(const GadModelResult *r, int i, char *buf, size_t len, int *wrong);
 
 /* Describe the presence rule for labels: "importance >= 10% of the map's max" or
  * "top 50% of the map's non-zero pixels". */

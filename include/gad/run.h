@@ -194,29 +194,11 @@ typedef struct {
     double seconds;
 } GadRunResult;
 
-/* ---- figures (report.c; drawing from attr/heatmap.h) ---- */
+/* ---- the report (report.c) ---- */
 
-/* Figure file names, relative to the output directory: kind "input", "orig", "gad"
- * (Fig. 5 cells), "hull" (Fig. 6 cells), "fig5", "fig6" (whole grids; m, col unused). */
-void gad_fig_name(char *buf, size_t len, const char *model, const char *kind, AttrMethod m, int col);
-/* Tile rgb [H*W*3] of an importance map: Captum's normalisation (98% cumulative sum
- * threshold) with threshold thr (<= 0: the map's own), sequential colours.
- * Returns the threshold used, so that a GAD map can be drawn on its original's scale. */
-float gad_tile_map(const float *imp, float thr, int H, int W, unsigned char *rgb);
-
-/* A grid of tiles (a figure) on a canvas, tiles scaled up `scale` times with a gap. */
-typedef struct {
-    Canvas canvas;
-    int rows, cols, H, W, scale, gap;
-} GadGrid;
-void gad_grid_init(GadGrid *g, int rows, int cols, int H, int W, int scale);
-/* Put tile rgb [H*W*3] at (row, col) and draw hull outlines over it: h1 (n1
- * vertices) in red, h2 (n2) in green (NULL/0: none). cell_path (may be NULL): also
- * write the cell alone as a PNG. Returns 0 or -1 (err set). */
-int gad_grid_put(GadGrid *g, int row, int col, const unsigned char *rgb, const GadPoint *h1, int n1,
-                 const GadPoint *h2, int n2, const char *cell_path);
-/* Write the grid as a PNG and free it (also on error). Returns 0 or -1. */
-int gad_grid_write(GadGrid *g, const char *path);
+/* A figure's file name relative to the output directory: fig/MODEL/KIND.png, KIND
+ * e.g. "fig5", "fig6" (the drawings are gad/figures.h's). */
+void gad_fig_name(char *buf, size_t len, const char *model, const char *kind);
 
 /* Tables 1 and 2 as the paper lays them out (rows Orig./GAD per class per model,
  * columns the methods), on f. */

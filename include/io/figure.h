@@ -6,7 +6,8 @@
  *   axes for scatter plots: a frame, round-number ticks with their values, a title
  *   and axis labels, and points and lines clipped to the plot area.
  * Text is scaled with the tiles (text_scale 0: 2 for tiles of 96 pixels or more,
- * else 1); a column label too wide for its column at that scale is drawn at 1.
+ * else 1); when a column label is too wide for its column at that scale, all of
+ * them are drawn at 1.
  * Not for: colour maps (attr/heatmap.h gives the ramps of the bars), what the tiles
  * show, any layout but a grid. */
 #ifndef GAD_IO_FIGURE_H

@@ -15,6 +15,7 @@
 const unsigned char GAD_RGB_ORIG_HULL[3] = {220, 30, 30};
 const unsigned char GAD_RGB_GAD_HULL[3] = {20, 190, 40};
 const unsigned char GAD_RGB_WARN[3] = {190, 0, 0};
+const unsigned char GAD_RGB_WRONG[3] = {150, 40, 200};
 static const unsigned char BLACK[3] = {0, 0, 0}, WHITE[3] = {255, 255, 255}, GREY[3] = {170, 170, 170};
 static const unsigned char CLS_RGB[2][3] = {{31, 119, 180}, {230, 110, 0}};       /* the two classes */
 static const unsigned char CLS_DARK[2][3] = {{10, 50, 110}, {140, 60, 0}};
@@ -31,6 +32,21 @@ float gad_tile(const float *imp, float thr, int H, int W, HeatRamp r, unsigned c
     heatmap_render_ramp(norm, H, W, r, rgb);
     free(norm);
     return thr;
+}
+
+const char *gad_method_title(AttrMethod m) {
+    static const char *s[] = {"Saliency", "Deconvolution", "Gradient x Input", "Guided Backprop",
+                              "Integrated Gradients"};
+    return (unsigned)m < ATTR_NMETHODS ? s[m] : "?";
+}
+
+void gad_fig_column_label(const GadModelResult *r, int i, char *buf, size_t len, int *wrong) {
+    const GadImageResult *im = &r->img[i];
+    int pred = im->out[1] > im->out[0];
+    *wrong = pred != im->cls;
+    if (*wrong)
+        snprintf(buf, len, "#%d %s\npred. %s \xe2\x9c\x97", im->index, r->class_name[im->cls], r->class_name[pred]);
+    else snprintf(buf, len, "#%d %s\nout %.3g", im->index, r->class_name[im->cls], (double)im->out[im->cls]);
 }
 
 void gad_present_text(Presence p, char *buf, size_t len) {
@@ -358,7 +374,7 @@ int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info)
 static void grid_columns(const GadGridFig *g, FigSpec *spec, const char **labels, unsigned char *rgb) {
     for (int j = 0; j < g->ncols; j++) {
         labels[j] = g->col[j].label;
-        memcpy(rgb + 3 * j, g->col[j].misclassified ? GAD_RGB_WARN : BLACK, 3);
+        memcpy(rgb + 3 * j, g->col[j].misclassified ? GAD_RGB_WRONG : BLACK, 3);
     }
     spec->col_labels = labels;
     spec->col_label_rgb = rgb;
@@ -366,7 +382,7 @@ static void grid_columns(const GadGridFig *g, FigSpec *spec, const char **labels
 
 static void frame_misclassified(Figure *f, const GadGridFig *g, int row) {
     for (int j = 0; j < g->ncols; j++)
-        if (g->col[j].misclassified) fig_frame(f, row, j, GAD_RGB_WARN);
+        if (g->col[j].misclassified) fig_frame(f, row, j, GAD_RGB_WRONG);
 }
 
 int gad_fig_maps(const char *path, const GadGridFig *g) {

@@ -3,7 +3,7 @@
  * the figure grids (Fig. 5 maps, Fig. 6 hulls) and index.html, a static page that
  * shows it all offline (no script, images referenced relatively). Every file is
  * written atomically.
- * Not for: computing anything (run.c), colours and PNG encoding (attr/heatmap.h). */
+ * Not for: computing anything (run.c), drawing figures (gad/figures.h). */
 #include "gad/run.h"
 #include "core/err.h"
 #include "io/file.h"
@@ -25,74 +25,8 @@ static const char *long_name(AttrMethod m) {
 
 /* ---- figures ---- */
 
-void gad_fig_name(char *buf, size_t len, const char *model, const char *kind, AttrMethod m, int col) {
-    if (!strcmp(kind, "fig5") || !strcmp(kind, "fig6")) snprintf(buf, len, "fig/%s/%s.png", model, kind);
-    else if (!strcmp(kind, "input")) snprintf(buf, len, "fig/%s/f5_input_%d.png", model, col);
-    else if (!strcmp(kind, "hull")) snprintf(buf, len, "fig/%s/f6_%s_%d.png", model, attr_method_name(m), col);
-    else snprintf(buf, len, "fig/%s/f5_%s_%s_%d.png", model, attr_method_name(m), kind, col);
-}
-
-float gad_tile_map(const float *imp, float thr, int H, int W, unsigned char *rgb) {
-    size_t n = (size_t)H * W;
-    float *norm = xmalloc(sizeof(float) * (n > 0 ? n : 1));
-    if (thr <= 0) {
-        thr = heatmap_normalize(imp, 1, H, W, 1, norm);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            float v = imp[i] / thr;
-            norm[i] = v > 1 ? 1 : v;
-        }
-    }
-    heatmap_render(norm, H, W, 1, rgb);
-    free(norm);
-    return thr;
-}
-
-static const unsigned char RED[3] = {220, 30, 30}, GREEN[3] = {20, 190, 40}, BG[3] = {200, 200, 200};
-
-void gad_grid_init(GadGrid *g, int rows, int cols, int H, int W, int scale) {
-    g->rows = rows;
-    g->cols = cols;
-    g->H = H;
-    g->W = W;
-    g->scale = scale;
-    g->gap = 4;
-    canvas_init(&g->canvas, cols * (W * scale + g->gap) + g->gap, rows * (H * scale + g->gap) + g->gap, BG);
-}
-
-static void draw_hull(Canvas *c, const GadPoint *h, int n, int ox, int oy, int scale, const unsigned char col[3]) {
-    if (!h || n <= 0) return;
-    int *xy = xmalloc(sizeof(int) * 2 * (size_t)n);
-    for (int i = 0; i < n; i++) {
-        xy[2 * i] = h[i].x;
-        xy[2 * i + 1] = h[i].y;
-    }
-    canvas_polygon(c, xy, n, ox, oy, scale, col, scale >= 4 ? 2 : 1);
-    free(xy);
-}
-
-int gad_grid_put(GadGrid *g, int row, int col, const unsigned char *rgb, const GadPoint *h1, int n1,
-                 const GadPoint *h2, int n2, const char *cell_path) {
-    int s = g->scale;
-    int ox = g->gap + col * (g->W * s + g->gap), oy = g->gap + row * (g->H * s + g->gap);
-    canvas_blit(&g->canvas, ox, oy, rgb, g->W, g->H, s);
-    draw_hull(&g->canvas, h1, n1, ox, oy, s, RED);
-    draw_hull(&g->canvas, h2, n2, ox, oy, s, GREEN);
-    if (!cell_path) return 0;
-    Canvas c;
-    canvas_init(&c, g->W * s, g->H * s, NULL);
-    canvas_blit(&c, 0, 0, rgb, g->W, g->H, s);
-    draw_hull(&c, h1, n1, 0, 0, s, RED);
-    draw_hull(&c, h2, n2, 0, 0, s, GREEN);
-    int rc = canvas_write_png(&c, cell_path);
-    canvas_free(&c);
-    return rc;
-}
-
-int gad_grid_write(GadGrid *g, const char *path) {
-    int rc = canvas_write_png(&g->canvas, path);
-    canvas_free(&g->canvas);
-    return rc;
+void gad_fig_name(char *buf, size_t len, const char *model, const char *kind) {
+    snprintf(buf, len, "fig/%s/%s.png", model, kind);
 }
 
 /* ---- terminal tables ---- */
@@ -934,61 +868,21 @@ static void html_model(FILE *f, const GadRunResult *r, const GadModelResult *mr)
     }
     fprintf(f, "</ul>\n");
     if (mr->fig5_cols > 0) {
-        fprintf(f, "<h3>Figure 5: original and GAD maps</h3>\n<p>Each method's original map, then its GAD map (the "
-                   "original's importance where the pixel is present in every map), for the image's own class, on "
-                   "the same colour scale (Captum's 98%% normalisation of the original map).</p>\n"
-                   "<table class=\"f\"><tr><th></th>");
-        for (int col = 0; col < mr->fig5_cols; col++) {
-            const GadImageResult *im = &mr->img[mr->fig5_img[col]];
-            int pred = im->out[1] > im->out[0];
-            fprintf(f, "<th>#%d ", im->index);
-            html_esc(f, mr->class_name[im->cls]);
-            fprintf(f, "<br><small>predicted ");
-            html_esc(f, mr->class_name[pred]);
-            fprintf(f, "</small></th>");
-        }
-        fprintf(f, "</tr>\n<tr><td>input</td>");
-        for (int col = 0; col < mr->fig5_cols; col++) {
-            gad_fig_name(rel, sizeof rel, mr->name, "input", ATTR_SALIENCY, col);
-            fprintf(f, "<td><img src=\"%s\" alt=\"input\"></td>", rel);
-        }
-        fprintf(f, "</tr>\n");
-        for (int m = 0; m < o->nmethods; m++)
-            for (int kind = 0; kind < 2; kind++) {
-                fprintf(f, "<tr%s><td>%s<br>%s</td>", kind ? " class=\"ours\"" : "", long_name(o->methods[m]),
-                        kind ? "GAD" : "original");
-                for (int col = 0; col < mr->fig5_cols; col++) {
-                    gad_fig_name(rel, sizeof rel, mr->name, kind ? "gad" : "orig", o->methods[m], col);
-                    fprintf(f, "<td><img src=\"%s\" alt=\"map\"></td>", rel);
-                }
-                fprintf(f, "</tr>\n");
-            }
-        gad_fig_name(rel, sizeof rel, mr->name, "fig5", ATTR_SALIENCY, 0);
-        fprintf(f, "</table>\n<p>The whole grid as one picture: <a href=\"%s\">%s</a>.</p>\n", rel, rel);
+        gad_fig_name(rel, sizeof rel, mr->name, "fig5");
+        fprintf(f, "<h3>Figure 5: original and GAD maps</h3>\n<p>Each method's original map (blue), then its GAD map "
+                   "(red: the original's importance where the pixel is present in every map), for the image's own "
+                   "class, on the original's colour scale (Captum's 98%% normalisation).</p>\n<div class=\"scroll\">"
+                   "<img src=\"%s\" alt=\"Figure 5 of %s\"></div>\n",
+                rel, mr->name);
     }
     if (mr->fig6_cols > 0) {
+        gad_fig_name(rel, sizeof rel, mr->name, "fig6");
         fprintf(f, "<h3>Figure 6: hulls of the least activated images</h3>\n<p>The %d least activated images of each "
                    "class (the original model's output for the image's own class), with the convex hull of the "
-                   "original map's most important pixels in <span style=\"color:#dc1e1e\">red</span> and of the GAD "
-                   "map's in <span style=\"color:#14be28\">green</span>.</p>\n<table class=\"f\"><tr><th></th>",
-                o->fig_least);
-        for (int col = 0; col < mr->fig6_cols; col++) {
-            const GadImageResult *im = &mr->img[mr->fig6_img[col]];
-            fprintf(f, "<th>#%d ", im->index);
-            html_esc(f, mr->class_name[im->cls]);
-            fprintf(f, "<br><small>output %.3g</small></th>", (double)im->out[im->cls]);
-        }
-        fprintf(f, "</tr>\n");
-        for (int m = 0; m < o->nmethods; m++) {
-            fprintf(f, "<tr><td>%s</td>", long_name(o->methods[m]));
-            for (int col = 0; col < mr->fig6_cols; col++) {
-                gad_fig_name(rel, sizeof rel, mr->name, "hull", o->methods[m], col);
-                fprintf(f, "<td><img src=\"%s\" alt=\"hulls\"></td>", rel);
-            }
-            fprintf(f, "</tr>\n");
-        }
-        gad_fig_name(rel, sizeof rel, mr->name, "fig6", ATTR_SALIENCY, 0);
-        fprintf(f, "</table>\n<p>The whole grid as one picture: <a href=\"%s\">%s</a>.</p>\n", rel, rel);
+                   "original map's hull points in <span style=\"color:#dc1e1e\">red</span> and of the GAD map's in "
+                   "<span style=\"color:#14be28\">green</span>.</p>\n<div class=\"scroll\"><img src=\"%s\" "
+                   "alt=\"Figure 6 of %s\"></div>\n",
+                o->fig_least, rel, mr->name);
     }
     html_curves(f, o, mr);
 }
@@ -1005,7 +899,7 @@ static int write_html(const GadRunResult *r) {
                "table.t{border-collapse:collapse}table.t td,table.t th{border:1px solid #bbb;padding:2px 8px;"
                "text-align:right}table.t td:first-child,table.t td:nth-child(2){text-align:left}"
                "tr.ours td{background:#eef6ee}table.f td,table.f th{padding:2px;font-size:small;text-align:center}"
-               "table.f img{display:block;image-rendering:pixelated}code{font-size:small}</style>\n</head><body>\n"
+               ".scroll{overflow-x:auto;max-width:100%%}.scroll img{display:block;max-width:none}code{font-size:small}</style>\n</head><body>\n"
                "<h1>GAD: Gradient Artificial Distancing</h1>\n<p>Data <code>");
     html_esc(f, o->data);
     fprintf(f, "</code>, classes <code>");

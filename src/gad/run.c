@@ -19,6 +19,7 @@
  * image (N * methods * 2 * H*W * 5 bytes), one support model at a time.
  * Not for: the geometry and metrics (gad.h), the report files (report.c), flags (cli/). */
 #include "gad/run.h"
+#include "gad/figures.h"
 #include "core/err.h"
 #include "io/dataset.h"
 #include "io/file.h"
@@ -539,9 +540,9 @@ static void tally(const RunOpts *o, GadModelResult *r) {
 
 /* ---- figures ---- */
 
-static void cell_path(const Ctx *c, char *path, size_t len, const char *kind, AttrMethod m, int col) {
+static void fig_path(const Ctx *c, char *path, size_t len, const char *kind) {
     char rel[256];
-    gad_fig_name(rel, sizeof rel, c->res->name, kind, m, col);
+    gad_fig_name(rel, sizeof rel, c->res->name, kind);
     snprintf(path, len, "%s/%s", c->o->out_dir, rel);
 }
 
@@ -577,61 +578,108 @@ static void figure_columns(Ctx *c) {
     free(ord);
 }
 
+/* The columns of a figure: each image's input and label (gad/figures.h). inputs:
+ * room for n images' RGB. */
+static void figure_cols(Ctx *c, const int *img, int n, GadFigColumn *col, unsigned char *inputs, char (*lab)[96]) {
+    for (int j = 0; j < n; j++) {
+        int i = img[j];
+        heatmap_input_rgb(c->xe + (size_t)i * 3 * c->npix, c->H, c->W, c->mean, c->std, inputs + (size_t)j * 3 * c->npix);
+        gad_fig_column_label(c->res, i, lab[j], sizeof lab[j], &col[j].misclassified);
+        col[j].input = inputs + (size_t)j * 3 * c->npix;
+        col[j].label = lab[j];
+    }
+}
+
 /* Fig. 5: per column an input and, per method, its original and GAD maps for the
  * image's own class, the GAD map on the original's colour scale. */
-static int figure5(Ctx *c, int scale, float *g, unsigned char *rgb) {
+static int figure5(Ctx *c, int scale) {
     GadModelResult *r = c->res;
-    char path[1024];
-    int rc = 0;
-    GadGrid grid;
-    gad_grid_init(&grid, 1 + 2 * c->nm, r->fig5_cols, c->H, c->W, scale);
-    for (int col = 0; col < r->fig5_cols && rc == 0; col++) {
-        int i = r->fig5_img[col], a = c->cls_e[i];
-        heatmap_input_rgb(c->xe + (size_t)i * 3 * c->npix, c->H, c->W, c->mean, c->std, rgb);
-        cell_path(c, path, sizeof path, "input", ATTR_SALIENCY, col);
-        rc = gad_grid_put(&grid, 0, col, rgb, NULL, 0, NULL, 0, path);
-        for (int m = 0; m < c->nm && rc == 0; m++) {
-            gad_map_of(c, i, m, a, g);
-            float thr = gad_tile_map(c->imp + slot(c, i, m, a), 0, c->H, c->W, rgb);
-            cell_path(c, path, sizeof path, "orig", c->o->methods[m], col);
-            if ((rc = gad_grid_put(&grid, 1 + 2 * m, col, rgb, NULL, 0, NULL, 0, path)) != 0) break;
-            gad_tile_map(g, thr, c->H, c->W, rgb);
-            cell_path(c, path, sizeof path, "gad", c->o->methods[m], col);
-            rc = gad_grid_put(&grid, 2 + 2 * m, col, rgb, NULL, 0, NULL, 0, path);
+    int n = r->fig5_cols, nm = c->nm, rc;
+    size_t npix = (size_t)c->npix;
+    GadFigColumn *col = xcalloc((size_t)n, sizeof *col);
+    unsigned char *inputs = xmalloc(3 * npix * (size_t)n);
+    char (*lab)[96] = xmalloc(sizeof *lab * (size_t)n);
+    float *g = xmalloc(sizeof(float) * npix * (size_t)(nm * n));
+    const float **po = xmalloc(sizeof *po * (size_t)(nm * n)), **pg = xmalloc(sizeof *pg * (size_t)(nm * n));
+    const char *names[ATTR_NMETHODS];
+    figure_cols(c, r->fig5_img, n, col, inputs, lab);
+    for (int m = 0; m < nm; m++) {
+        names[m] = gad_method_title(c->o->methods[m]);
+        for (int j = 0; j < n; j++) {
+            int i = r->fig5_img[j], a = c->cls_e[i];
+            po[m * n + j] = c->imp + slot(c, i, m, a);
+            gad_map_of(c, i, m, a, g + (size_t)(m * n + j) * npix);
+            pg[m * n + j] = g + (size_t)(m * n + j) * npix;
         }
     }
-    cell_path(c, path, sizeof path, "fig5", ATTR_SALIENCY, 0);
-    if (rc == 0) return gad_grid_write(&grid, path);
-    canvas_free(&grid.canvas);
+    char title[256], note[512], path[1024];
+    snprintf(title, sizeof title, "Figure 5: %s, original maps (blue) and GAD maps (red) of each image's own class",
+             r->name);
+    snprintf(note, sizeof note,
+             "Maps: |channel sum| of each attribution, Captum's 98%% normalisation; a GAD map is drawn on its\n"
+             "original's scale. Purple frame: a misclassified image. \"empty\": no pixel present in all %d maps.",
+             1 + c->o->nalphas);
+    GadGridFig f = {title, note, c->H, c->W, scale, n, col, nm, names, po, pg, NULL, NULL, NULL, NULL, NULL};
+    fig_path(c, path, sizeof path, "fig5");
+    rc = gad_fig_maps(path, &f);
+    free(po);
+    free(pg);
+    free(g);
+    free(lab);
+    free(inputs);
+    free(col);
     return rc;
 }
 
 /* Fig. 6: the least activated images, per method both hulls over the input. */
-static int figure6(Ctx *c, int scale, float *g, unsigned char *rgb) {
+static int figure6(Ctx *c, int scale) {
     GadModelResult *r = c->res;
-    char path[1024];
+    int n = r->fig6_cols, nm = c->nm, cells = nm * n, rc;
     size_t npix = (size_t)c->npix;
-    GadPoint *vo = xmalloc(sizeof(GadPoint) * (npix + 1)), *vg = xmalloc(sizeof(GadPoint) * (npix + 1));
-    int rc = 0;
-    GadGrid grid;
-    gad_grid_init(&grid, c->nm, r->fig6_cols, c->H, c->W, scale);
-    for (int col = 0; col < r->fig6_cols && rc == 0; col++) {
-        int i = r->fig6_img[col], a = c->cls_e[i];
-        heatmap_input_rgb(c->xe + (size_t)i * 3 * npix, c->H, c->W, c->mean, c->std, rgb);
-        for (int m = 0; m < c->nm && rc == 0; m++) {
+    GadFigColumn *col = xcalloc((size_t)n, sizeof *col);
+    unsigned char *inputs = xmalloc(3 * npix * (size_t)n);
+    char (*lab)[96] = xmalloc(sizeof *lab * (size_t)n);
+    float *g = xmalloc(sizeof(float) * npix);
+    GadPoint *verts = xmalloc(sizeof(GadPoint) * (npix + 1) * 2 * (size_t)cells);
+    const GadPoint **vo = xmalloc(sizeof *vo * (size_t)cells), **vg = xmalloc(sizeof *vg * (size_t)cells);
+    int *no = xmalloc(sizeof(int) * (size_t)cells), *ng = xmalloc(sizeof(int) * (size_t)cells);
+    int *empty = xmalloc(sizeof(int) * (size_t)cells);
+    const char *names[ATTR_NMETHODS];
+    figure_cols(c, r->fig6_img, n, col, inputs, lab);
+    for (int m = 0; m < nm; m++) {
+        names[m] = gad_method_title(c->o->methods[m]);
+        for (int j = 0; j < n; j++) {
+            int i = r->fig6_img[j], a = c->cls_e[i], k = m * n + j;
             GadHull ho, hg;
-            gad_map_of(c, i, m, a, g);
-            gad_map_hull(c->imp + slot(c, i, m, a), c->H, c->W, &c->hull, &ho, vo, NULL);
-            gad_map_hull(g, c->H, c->W, &c->hull, &hg, vg, NULL);
-            cell_path(c, path, sizeof path, "hull", c->o->methods[m], col);
-            rc = gad_grid_put(&grid, m, col, rgb, vo, ho.nvert, vg, hg.nvert, path);
+            GadPoint *v = verts + (size_t)k * 2 * (npix + 1);
+            empty[k] = gad_map_of(c, i, m, a, g) == 0;
+            gad_map_hull(c->imp + slot(c, i, m, a), c->H, c->W, &c->hull, &ho, v, NULL);
+            gad_map_hull(g, c->H, c->W, &c->hull, &hg, v + npix + 1, NULL);
+            vo[k] = v;
+            vg[k] = v + npix + 1;
+            no[k] = ho.nvert;
+            ng[k] = hg.nvert;
         }
     }
-    cell_path(c, path, sizeof path, "fig6", ATTR_SALIENCY, 0);
-    if (rc == 0) rc = gad_grid_write(&grid, path);
-    else canvas_free(&grid.canvas);
+    char title[256], note[512], path[1024];
+    snprintf(title, sizeof title, "Figure 6: %s, hulls of the %d least activated images of each class", r->name,
+             c->o->fig_least);
+    snprintf(note, sizeof note,
+             "Least activated: the original model's lowest outputs for the image's own class. Hulls enclose\n"
+             "each map's hull points (the report's settings say which). Purple frame: a misclassified image.");
+    GadGridFig f = {title, note, c->H, c->W, scale, n, col, nm, names, NULL, NULL, vo, vg, no, ng, empty};
+    fig_path(c, path, sizeof path, "fig6");
+    rc = gad_fig_hull_grid(path, &f);
+    free(empty);
+    free(ng);
+    free(no);
     free(vg);
     free(vo);
+    free(verts);
+    free(g);
+    free(lab);
+    free(inputs);
+    free(col);
     return rc;
 }
 
@@ -640,14 +688,9 @@ static int figures(Ctx *c) {
     figure_columns(c);
     snprintf(path, sizeof path, "%s/fig/%s", c->o->out_dir, c->res->name);
     if (file_mkdirs(path) != 0) return -1;
-    int scale = heatmap_auto_scale(c->H > c->W ? c->H : c->W);
-    float *g = xmalloc(sizeof(float) * (size_t)c->npix);
-    unsigned char *rgb = xmalloc(3 * (size_t)c->npix);
-    int rc = 0;
-    if (c->res->fig5_cols > 0) rc = figure5(c, scale, g, rgb);
-    if (rc == 0 && c->res->fig6_cols > 0) rc = figure6(c, scale, g, rgb);
-    free(rgb);
-    free(g);
+    int scale = heatmap_auto_scale(c->H > c->W ? c->H : c->W), rc = 0;
+    if (c->res->fig5_cols > 0) rc = figure5(c, scale);
+    if (rc == 0 && c->res->fig6_cols > 0) rc = figure6(c, scale);
     return rc;
 }
 

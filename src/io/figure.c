@@ -21,11 +21,15 @@ static void measure(const char *t, int scale, int *w, int *h) {
     font_measure(t, scale, w, h);
 }
 
-/* Scale of column label j: the figure's, or 1 when that is wider than a column. */
-static int col_scale(const FigSpec *s, int ls, int gap, int j) {
-    int w, h;
-    measure(s->col_labels[j], ls, &w, &h);
-    return w > s->tile_w + gap - 2 ? 1 : ls;
+/* Scale of the column labels: the figure's, or 1 when one of them is wider than a
+ * column at that scale (one scale for all, so that the labels read as a row). */
+static int col_scale(const FigSpec *s, int ls, int gap) {
+    for (int j = 0; s->col_labels && j < s->cols; j++) {
+        int w, h;
+        measure(s->col_labels[j], ls, &w, &h);
+        if (w > s->tile_w + gap - 2) return 1;
+    }
+    return ls;
 }
 
 /* Geometry of the colour bars: strip width, bar height, and each bar's width. */
@@ -74,8 +78,9 @@ int fig_init(Figure *f, const FigSpec *s) {
     int title_w, title_h, note_w, note_h, band = 0, rl_w = 0;
     measure(s->title, ts, &title_w, &title_h);
     measure(s->note, ls, &note_w, &note_h);
+    int cs = col_scale(s, ls, gap);
     for (int j = 0; s->col_labels && j < s->cols; j++) {
-        measure(s->col_labels[j], col_scale(s, ls, gap, j), &w, &h);
+        measure(s->col_labels[j], cs, &w, &h);
         band = max_i(band, h);
     }
     if (band) band += 3 * ls;
@@ -110,13 +115,13 @@ int fig_init(Figure *f, const FigSpec *s) {
     if (s->title) canvas_text(c, margin, margin, s->title, BLACK, NULL, ts);
     for (int j = 0; s->col_labels && j < s->cols; j++) {
         if (!s->col_labels[j]) continue;
-        int sc = col_scale(s, ls, gap, j), x, y;
-        measure(s->col_labels[j], sc, &w, &h);
+        int x, y;
+        measure(s->col_labels[j], cs, &w, &h);
         fig_cell(f, 0, j, &x, &y);
         x += (s->tile_w - w) / 2;
         if (x < 0) x = 0;
         const unsigned char *fg = s->col_label_rgb ? s->col_label_rgb + 3 * j : BLACK;
-        canvas_text(c, x, top - 2 * ls - h, s->col_labels[j], fg, NULL, sc);
+        canvas_text(c, x, top - 2 * ls - h, s->col_labels[j], fg, NULL, cs);
     }
     for (int i = 0; s->row_labels && i < s->rows; i++) {
         if (!s->row_labels[i]) continue;

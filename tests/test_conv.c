@@ -296,7 +296,10 @@ TEST(ops_conv_deterministic_batch_and_threads) {
     par_shutdown();
 }
 
-
+/* conv2d_backward_fresh with dx_fresh: every input-gradient route (wide blocks, small
+ * planes, stride classes, col2im, 1x1 maps, classes no tap reaches) writes dx with
+ * exactly the bits of conv2d_backward onto zeros, whatever dx held (NaN here); and
+ * with a ReLU's output given, the bits of relu_backward_set after that, each rule. */
 TEST(ops_conv_dx_fresh_bitwise) {
     Rng r;
     rng_seed(&r, 49);

@@ -171,10 +171,6 @@ TEST(ops_linear_fold) {
     free(x); free(w); free(b); free(dy); free(xf); free(wf); free(y); free(yr); free(dw); free(dwr); free(dwf);
 }
 
-/* conv2d_backward_fresh with dx_fresh: every input-gradient route (wide blocks, small
- * planes, stride classes, col2im, 1x1 maps, classes no tap reaches) writes dx with
- * exactly the bits of conv2d_backward onto zeros, whatever dx held (NaN here); and
- * with a ReLU's output given, the bits of relu_backward_set after that, each rule. */
 
 TEST(ops_linear_matches_torch) {
     const char *file = "ops/linear.safetensors";
@@ -208,6 +204,3 @@ TEST(ops_linear_matches_torch) {
     }
     st_free(&f);
 }
-
-/* ReLU forward and the three backward rules (deconv/guided expected values were
- * computed in Python from their formulas): exact. Dropout in eval mode: identity. */

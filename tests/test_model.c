@@ -583,7 +583,7 @@ TEST(model_dropout_seed) {
 
 TEST(model_relu_rules) {
     /* each rule reaches the input with a finite, non-zero and different dx (the rules
-     * themselves are pinned in test_ops; attribution fixtures check them end to end) */
+     * themselves are pinned in test_act.c; attribution fixtures check them end to end) */
     Model m;
     REQUIRE(model_init(&m, ARCH_RESNET18, 2, 1.0f / 16, 0, 4) == 0);
     size_t nx = 3 * 32 * 32;

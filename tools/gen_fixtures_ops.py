@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""gen_fixtures_ops: PyTorch reference values for the ops kernels (tests/test_ops.c).
+"""gen_fixtures_ops: PyTorch reference values for the ops kernels (tests/test_conv.c, test_bn.c, test_pool.c,
+test_linear.c, test_act.c).
 
 Writes tests/fixtures/ops/*.safetensors with tools/stio.py: the inputs, parameters,
 a random upstream gradient `dy`, the outputs and every gradient, for

@@ -19,9 +19,8 @@ void par_range(long count, int ith, int nth, long *lo, long *hi);
 /* Items handed out in turn: returns *counter and advances it, for whichever thread
  * asks first (set it to 0 before par_run). Only for items whose results do not depend
  * on the thread that computes them (each output written by one item, the same
- * operations): the split then follows the cores' speed (this VM's two have differed:
- * pinned one-thread sgemm 4096^3 167-170 against 184-192 GFLOP/s one day, level on
- * another), never the bits. */
+ * operations): the split then follows the cores' speed (a VM's two cores may differ;
+ * docs/perf.md), never the bits. */
 long par_take(long *counter);
 void par_shutdown(void);
 

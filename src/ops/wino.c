@@ -31,7 +31,7 @@
  * output and input gradient are bitwise independent of the batch, its place in it and
  * the threads. They differ from the other routes' products by rounding only (the
  * transforms add and subtract before and after the sum; against the naive reference it
- * is no less accurate, see tests/test_ops.c).
+ * is no less accurate, see tests/test_wino.c).
  * Not for: other kernels, strides, paddings, dilation; Cin above one gemm k-block (the
  * packing below writes single-k-block panels). */
 #include "ops/wino.h"

@@ -20,6 +20,7 @@
 #include "attr/attr.h"
 #include "attr/heatmap.h"
 #include "gad/gad.h"
+#include "io/dataset.h"
 #include "nn/model.h"
 #include "train/train.h"
 #include <stdint.h>
@@ -127,6 +128,13 @@ typedef struct {
 void run_opts_default(RunOpts *o);
 /* Run everything and write the report under o->out_dir. Returns 0 or -1 (err set). */
 int gad_run(const RunOpts *o);
+/* The run's data for original model orig (data.c): o->data's two classes prepared
+ * as the run prepares them (size, resize/crop, normalisation, held-out split). The
+ * caller frees d with dataset_free. Returns 0 or -1 (err set, nothing allocated). */
+int gad_run_data(const RunOpts *o, const Model *orig, Dataset *d);
+/* The all-black image [3,H,W] as a model with normalisation mean, std (NULL: none)
+ * takes it: (0 - mean) / std per channel. The caller frees it. */
+float *gad_black_input(const float *mean, const float *std, int H, int W);
 
 /* ---- results (filled by gad_run, written by report.c) ---- */
 

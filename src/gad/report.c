@@ -434,10 +434,17 @@ static void json_settings(FILE *f, const RunOpts *o) {
     fprintf(f, "},\"hull_of\":\"%s\",\"hull_keep\":", hull_of_name(o->hull_of));
     jfloat(f, o->hull_keep);
     fprintf(f, ",\"rc_area\":\"%s\",\"empty_gad\":\"%s\",\"occlusion\":\"%s\",\"control_draws\":%d,"
-               "\"curves\":\"%s\",\"curve_steps\":%d,\"ig_steps\":%d}",
+               "\"curves\":\"%s\",\"curve_steps\":%d,\"ig_steps\":%d",
             o->rc_area == RC_AREA_POLYGON ? "polygon" : "pixels", o->count_empty ? "gad" : "left_out",
             o->occlude_black ? "black" : "zero", o->control_draws,
             o->curves == 0 ? "off" : o->curves == 1 ? "deletion" : "both", o->curve_steps, o->ig_steps);
+    /* what the data's preparation needs (gad_run_data): 0 / null = from the weights */
+    fprintf(f, ",\"size\":%d,\"val_frac\":", o->size);
+    if (o->val_frac < 0) fprintf(f, "null}");
+    else {
+        jfloat(f, o->val_frac);
+        fputc('}', f);
+    }
 }
 
 /* The model's identity, classes and support models. */

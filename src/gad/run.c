@@ -381,11 +381,7 @@ static int metrics(Ctx *c) {
     b.jobs = xmalloc(sizeof(GadRsJob) * (size_t)njob);
     b.rs = xmalloc(sizeof(double) * (size_t)njob);
     b.base = NULL;
-    if (o->occlude_black) {
-        b.base = xmalloc(sizeof(float) * 3 * (size_t)npix);
-        for (int ch = 0; ch < 3; ch++)
-            for (int k = 0; k < npix; k++) b.base[ch * npix + k] = c->mean ? (0.0f - c->mean[ch]) / c->std[ch] : 0.0f;
-    }
+    if (o->occlude_black) b.base = gad_black_input(c->mean, c->std, c->H, c->W);
     Plan *p = plan_new(&c->orig, PLAN_BATCH, c->H, c->W);
     int rc = p ? 0 : -1;
     GadEval ev;
@@ -462,11 +458,7 @@ static int curves(Ctx *c) {
     GadModelCtx mc;
     gad_eval_model(&ev, &mc, &c->orig, p, PLAN_BATCH);
     float *base = NULL, *g = xmalloc(sizeof(float) * (size_t)npix);
-    if (c->o->occlude_black) {
-        base = xmalloc(sizeof(float) * 3 * (size_t)npix);
-        for (int ch = 0; ch < 3; ch++)
-            for (int k = 0; k < npix; k++) base[ch * npix + k] = c->mean ? (0.0f - c->mean[ch]) / c->std[ch] : 0.0f;
-    }
+    if (c->o->occlude_black) base = gad_black_input(c->mean, c->std, c->H, c->W);
     int *tie = xmalloc(sizeof(int) * (size_t)npix), *orders = xmalloc(sizeof(int) * (size_t)nc * npix);
     GadCurveJob *jobs = xmalloc(sizeof(GadCurveJob) * (size_t)nc);
     prog_start(&c->prog, "curves", c->ne, c->o->verbose);
@@ -722,28 +714,7 @@ static int load_model_and_data(Ctx *c) {
         c->mean = c->orig.cfg.mean;
         c->std = c->orig.cfg.std;
     }
-    int side = o->size ? o->size : c->orig.cfg.in_h;
-    int side_w = o->size ? o->size : c->orig.cfg.in_w;
-    float vf = o->val_frac;
-    if (vf < 0) {
-        const char *v = meta_get(&c->orig.meta, "val_frac");
-        vf = v ? strtof(v, NULL) : 0.2f;
-    }
-    DatasetOpts dop = {0}; /* the weights' resize/crop (torchvision's pipeline) unless --size is given */
-    const ModelConfig *mc = &c->orig.cfg;
-    dop.classes = o->classes;
-    dop.h = side;
-    dop.w = side_w;
-    if (!o->size) {
-        ImagePrep tv = {mc->resize_short, mc->resize_h, mc->resize_w, mc->crop_h, mc->crop_w, NULL, NULL};
-        dop.prep = tv;
-    }
-    dop.prep.mean = c->mean;
-    dop.prep.std = c->std;
-    dop.val_frac = vf;
-    if (dataset_load_opts(&c->d, o->data, &dop) != 0) return -1;
-    if (c->d.nclasses != 2)
-        return err_set("%s: GAD compares two classes, the data has %d (give --classes a,b)", o->data, c->d.nclasses);
+    if (gad_run_data(o, &c->orig, &c->d) != 0) return -1;
     c->H = c->d.h;
     c->W = c->d.w;
     c->npix = c->H * c->W;

@@ -110,6 +110,11 @@ void model_alloc_grads(Model *m);
 void model_zero_grads(Model *m);
 /* Smallest input side the architecture takes (32). */
 int model_min_input(const Model *m);
+/* Multiply-adds of one image's forward pass through m's convolutions and linear
+ * layers at input [3,H,W], counted from its layer list as PyTorch computes them (a
+ * linear layer after a replicating average pool counts its full input): what GFLOP/s
+ * figures count, 2 flops each. Returns -1 with err set when m cannot take that size. */
+double model_forward_macs(const Model *m, int H, int W);
 
 typedef struct Plan Plan;    /* activations, saved tensors, workspace: private */
 /* Make a plan for batches of up to max_batch images of [3,H,W]. Returns NULL with

@@ -1,11 +1,13 @@
 /* layers: what both executors read off the layer list (nn/layers.h): every
  * activation's shape for an input size, and each dropout layer's seed, so that the
  * fast executor (plan.c) and the reference one (reference.c) see the same shapes and
- * draw the same masks.
+ * draw the same masks; and the multiply-adds of a forward pass (model_forward_macs,
+ * for benchmarks' GFLOP/s).
  * Not for: building the list (model.c), running it (plan.c, reference.c). */
 #include "nn/layers.h"
 #include "core/err.h"
 #include "ops/pool.h"
+#include <stdlib.h>
 
 int layer_shapes(const Model *m, int max_batch, int H, int W, ActShape *shape) {
     const int minside = model_min_input(m);
@@ -55,6 +57,20 @@ int layer_shapes(const Model *m, int max_batch, int H, int W, ActShape *shape) {
         shape[l + 1] = o;
     }
     return 0;
+}
+
+double model_forward_macs(const Model *m, int H, int W) {
+    ActShape *shape = xmalloc(sizeof(ActShape) * (size_t)(m->nlayers + 1));
+    double macs = 0.0;
+    if (layer_shapes(m, 1, H, W, shape)) { free(shape); return -1.0; }
+    for (int l = 0; l < m->nlayers; l++) {
+        const Layer *L = &m->layers[l];
+        const ActShape in = shape[L->in], o = shape[l + 1];
+        if (L->kind == LK_CONV) macs += (double)in.c * L->k * L->k * o.per;
+        else if (L->kind == LK_LINEAR) macs += (double)in.per * L->cout;
+    }
+    free(shape);
+    return macs;
 }
 
 /* A well-mixed per-layer dropout seed. */

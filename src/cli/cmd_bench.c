@@ -149,41 +149,6 @@ static void bench_sgemm(const Opts *o) {
 
 /* ---- models ---------------------------------------------------------------------- */
 
-/* Multiply-adds of one image's forward pass through the conv and linear layers
- * (torchvision's vgg16 / resnet18 at full width). */
-static double conv_macs(int cin, int cout, int k, int ho, int wo) { return (double)cin * cout * k * k * ho * wo; }
-
-static double vgg16_macs(int H, int W, int classes) {
-    static const int cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0};
-    double macs = 0.0;
-    int c = 3, h = H, w = W;
-    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
-        if (!cfg[i]) { h /= 2; w /= 2; continue; } /* max pool 2x2 */
-        macs += conv_macs(c, cfg[i], 3, h, w);      /* 3x3, padding 1 */
-        c = cfg[i];
-    }
-    return macs + 512.0 * 7 * 7 * 4096 + 4096.0 * 4096 + 4096.0 * classes; /* after adaptive pool 7x7 */
-}
-
-static double resnet18_macs(int H, int W, int classes) {
-    int h = (H + 6 - 7) / 2 + 1, w = (W + 6 - 7) / 2 + 1; /* conv1 7x7 stride 2 pad 3 */
-    double macs = conv_macs(3, 64, 7, h, w);
-    h = (h + 2 - 3) / 2 + 1; /* max pool 3x3 stride 2 pad 1 */
-    w = (w + 2 - 3) / 2 + 1;
-    int c = 64;
-    for (int s = 0; s < 4; s++)
-        for (int b = 0; b < 2; b++) {
-            int cout = 64 << s, stride = s > 0 && b == 0 ? 2 : 1;
-            int ho = (h + 2 - 3) / stride + 1, wo = (w + 2 - 3) / stride + 1;
-            macs += conv_macs(c, cout, 3, ho, wo) + conv_macs(cout, cout, 3, ho, wo);
-            if (stride != 1 || c != cout) macs += conv_macs(c, cout, 1, ho, wo); /* downsample */
-            c = cout;
-            h = ho;
-            w = wo;
-        }
-    return macs + 512.0 * classes;
-}
-
 typedef struct {
     Model *m;
     Plan *plan;
@@ -262,7 +227,7 @@ static int bench_model(const Opts *o, Arch arch) {
         for (size_t i = 0; i < xsize; i++) x[i] = rng_normal(&r);
         for (size_t i = 0; i < (size_t)n * K; i++) target[i] = 0.1f * rng_normal(&r);
         ModelCase c = {&m, plan, train ? &adam : NULL, n, K, x, target, dlogits, dx, xsize};
-        double macs = arch == ARCH_VGG16 ? vgg16_macs(hw, hw, K) : resnet18_macs(hw, hw, K);
+        double macs = model_forward_macs(&m, hw, hw);
         char size[16];
         snprintf(size, sizeof size, "%dx%d", hw, hw);
         for (int q = 0; q < 3; q++) {

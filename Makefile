@@ -5,7 +5,8 @@
 #   THREADS=0       build without pthreads
 #   REFERENCE=1     build/reference/gad: every pass on the reference path (naive kernels,
 #                   plain executor; see plan_new_reference in include/nn/model.h)
-#   make build/peak the machine's fp32 peak (tools/peak.c)
+#   make build/peak the machine's fp32 peak and sgemm against it (tools/peak.c)
+#   make perfcheck  fails when sgemm 1024^3 falls below PERF_MIN of the peak
 #   make build/pingpong  the core-to-core round trip (tools/pingpong.c)
 CC      ?= cc
 OPT     ?= -O2
@@ -81,10 +82,21 @@ KERNEL_OPT ?= -O3
 CONV_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/ops/conv*.c))
 $(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o $(BUILD)/src/ops/wino.o $(CONV_OBJ): OPT = $(KERNEL_OPT)
 
-# fp32 peak of this machine for the build's ISA (independent multiply-add chains); a tool, not part of ./gad
-$(BUILD)/peak: tools/peak.c include/core/simd.h $(FLAGS_STAMP)
+# fp32 peak for the build's ISA and sgemm against it, in one process (tools/peak.c);
+# a tool, not part of ./gad. It needs only core.
+CORE_OBJ = $(filter $(BUILD)/src/core/%,$(LIB_OBJ))
+$(BUILD)/peak: tools/peak.c include/core/simd.h $(CORE_OBJ) $(FLAGS_STAMP)
 	@mkdir -p $(BUILD)
-	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA) $(KERNEL_OPT) -o $@ $< $(LIBS)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA) $(KERNEL_OPT) -o $@ tools/peak.c $(CORE_OBJ) $(LIBS)
+
+# A speed cliff cannot land unseen (run by .ci/run, not by make test): one thread's
+# sgemm 1024^3 against the fp32 peak, measured in turn in one process, best of 3
+# rounds; below PERF_MIN of the peak it measures once more before failing (a shared
+# machine has slow seconds). PERF_MIN: see docs/perf.md for the measurements.
+PERF_MIN ?= 0.40
+.PHONY: perfcheck
+perfcheck: $(BUILD)/peak
+	./$(BUILD)/peak --check $(PERF_MIN) || { echo "perfcheck: once more"; ./$(BUILD)/peak --check $(PERF_MIN); }
 
 # round trip of a cache line between two threads (tools/pingpong.c); a tool, not part of ./gad
 $(BUILD)/pingpong: tools/pingpong.c

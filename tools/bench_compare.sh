@@ -33,9 +33,9 @@
 # Also measured: the fp32 peak (build/peak) to state sgemm as a fraction of it, and
 # the peak RSS of vgg16 224x224 batch 8 forward + input gradient, each engine in a
 # process of its own. Raw JSON lines are kept in DIR (default build/bench).
-# Needs: make, /usr/bin/python3 with torch + torchvision; OpenBLAS (Debian's
-# libopenblas0-pthread) for PyTorch's matrix products, else it falls back to the
-# reference BLAS and the comparison flatters gad (a warning is printed).
+# Needs: make, /usr/bin/python3 with torch + torchvision, and OpenBLAS (Debian's
+# libopenblas0-pthread) for PyTorch's matrix products: without it PyTorch falls back
+# to the reference BLAS, the comparison would flatter gad, and the script refuses.
 # Not for: CI (minutes of full-machine load); correctness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,15 +92,24 @@ torch_quiet() { torch_run "$@" 2>/dev/null; }
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores;" \
     "$(date -u '+%Y-%m-%d %H:%M UTC'); threads $THREADS; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "command: $CMDLINE"
+# PyTorch must multiply matrices with OpenBLAS: Debian's python3-torch without
+# libopenblas0-pthread runs on the reference BLAS (vgg16 32x32 forward 5.6 images/s
+# instead of 165 on one machine), and the comparison would flatter gad
+for label in "${ENVS[@]}"; do # which BLAS PyTorch gets in each environment
+    blas=$(torch_run "$label" --model sgemm --size 1 2>&1 >/dev/null | sed -n 's/^# //p')
+    echo "PyTorch ($label): $blas"
+    case "$blas" in
+    *"BLAS: openblas"* | *"BLAS: OpenBLAS"*) ;;
+    *)
+        echo "bench_compare: PyTorch ($label) does not use OpenBLAS but the reference BLAS or" \
+            "none; install Debian's libopenblas0-pthread (apt-get install libopenblas0-pthread)" >&2
+        exit 1
+        ;;
+    esac
+done
 # the peak is measured again at the end: the larger reading is used (another
 # process running at either moment only lowers it)
-./build/peak "$THREADS" | tee "$OUT/peak.txt"
-for label in "${ENVS[@]}"; do # which BLAS PyTorch gets in each environment
-    torch_run "$label" --model sgemm --size 1 2>&1 >/dev/null | sed 's/^# /PyTorch: /'
-done
-if ! $PY -c 'import ctypes.util,sys; sys.exit(0 if ctypes.util.find_library("openblas") else 1)'; then
-    echo "warning: OpenBLAS not found: PyTorch uses the reference BLAS (apt-get install libopenblas0-pthread)"
-fi
+./build/peak --threads "$THREADS" --rounds 3 | tee "$OUT/peak.txt"
 
 # case groups: model size batch (every pass of a group runs in one process)
 CASES=()
@@ -148,7 +157,7 @@ if [ "$MODEL" = all ] || [ "$MODEL" = vgg16 ]; then
     mv "$OUT/rss.jsonl.tmp" "$OUT/rss.jsonl"
 fi
 
-./build/peak "$THREADS" | tee -a "$OUT/peak.txt"
+./build/peak --threads "$THREADS" --rounds 3 | tee -a "$OUT/peak.txt"
 
 $PY - "$GAD_JSON" "$TORCH_JSON" "$OUT/peak.txt" "$OUT/rss.jsonl" <<'EOF'
 import json, os, re, sys
@@ -169,7 +178,7 @@ for r in rows(torch_path):
         best[k] = r
 readings = {}  # threads -> best reading
 for line in open(peak_path):
-    m = re.search(r"fp32 peak, (\d+) threads?:\s+([\d.]+)", line)
+    m = re.search(r"fp32 peak \([^)]*\), (\d+) threads?:\s+([\d.]+)", line)
     if m:
         n = int(m.group(1))
         readings[n] = max(readings.get(n, 0.0), float(m.group(2)))

@@ -143,3 +143,138 @@ TEST(user_tools_scripts_runnable) {
     CHECK(n >= 15);
     printf("    %d scripts\n", n);
 }
+
+/* ---- many files and their names ------------------------------------------------- */
+
+/* stdout of a shell command into a new string (caller frees), exit status in *st. */
+static char *sh_out(const char *cmd, int *st) {
+    char c[2048];
+    snprintf(c, sizeof c, "%s >%s 2>%s", cmd, test_path("stdout.txt"), test_path("stderr2.txt"));
+    int s = system(c);
+    *st = WIFEXITED(s) ? WEXITSTATUS(s) : 128;
+    size_t n = 0;
+    unsigned char *b = test_slurp(test_path("stdout.txt"), &n);
+    char *o = calloc(n + 1, 1);
+    if (b) memcpy(o, b, n);
+    free(b);
+    return o;
+}
+
+static char *slurp_str(const char *path) {
+    size_t n = 0;
+    unsigned char *b = test_slurp(path, &n);
+    char *o = calloc(n + 1, 1);
+    if (b) memcpy(o, b, n);
+    free(b);
+    return o;
+}
+
+/* A folder (with a text file and a name holding a comma), a file and a list: every
+ * image is predicted once, in order, named by its path in stdout and the CSV; the
+ * logits are those of predicting it alone. */
+TEST(user_predict_many_files_named) {
+    char dir[600], c[3000], list[600];
+    snprintf(dir, sizeof dir, "%s/imgs", test_tmpdir());
+    snprintf(c, sizeof c, "mkdir -p %s && cp tests/fixtures/jpeg/photo_420.jpg %s/a.jpg && "
+             "cp tests/fixtures/jpeg/photo_gray.jpg '%s/b,c.jpg' && echo hi > %s/notes.txt", dir, dir, dir, dir);
+    REQUIRE(system(c) == 0);
+    snprintf(list, sizeof list, "%s/list.txt", test_tmpdir());
+    FILE *f = fopen(list, "w");
+    REQUIRE(f);
+    fprintf(f, "# images\ntests/fixtures/jpeg/camera_crop.jpg\n\n  tests/fixtures/images/png/rgb8.png  \n");
+    fclose(f);
+    const char *csv = test_path("p.csv");
+    char csvp[600];
+    snprintf(csvp, sizeof csvp, "%s", csv);
+    int st;
+    snprintf(c, sizeof c, "./gad predict --weights weights/vgg16.safetensors %s --input tests/fixtures/jpeg/syn_420.jpg "
+             "--input-list %s --csv %s", dir, list, csvp);
+    char *o = sh_out(c, &st), *e = slurp_str(test_path("stderr2.txt"));
+    CHECKF(st == 0, "exit %d: %s", st, e);
+    CHECKF(strstr(e, "notes.txt") && strstr(e, "skipped"), "%s", e);
+    const char *order[] = {"/a.jpg", "/b,c.jpg", "syn_420.jpg", "camera_crop.jpg", "rgb8.png"};
+    const char *at = o;
+    for (int k = 0; k < 5; k++) {
+        char want[64];
+        snprintf(want, sizeof want, "image %d (", k);
+        const char *q = strstr(at, want);
+        CHECKF(q && strstr(q, order[k]) && (!strstr(q + 1, "image ") || strstr(q, order[k]) < strstr(q + 1, "image ")),
+               "image %d should be %s: %s", k, order[k], o);
+        if (q) at = q + 1;
+    }
+    char *csvs = slurp_str(csvp);
+    CHECKF(!strncmp(csvs, "index,path,class,class_name,p,p_Pullover,p_Coat,logit_Pullover,logit_Coat\n", 74), "%s", csvs);
+    CHECKF(strstr(csvs, "\n1,\"") && strstr(csvs, "b,c.jpg\",") && strstr(csvs, "\n4,tests/fixtures/images/png/rgb8.png,"),
+           "%s", csvs);
+    int rows = 0;
+    for (const char *q = csvs; (q = strchr(q, '\n')) != NULL; q++) rows++;
+    CHECK(rows == 6);
+    /* the same logits as camera_crop.jpg alone */
+    char *one = sh_out("./gad predict --weights weights/vgg16.safetensors --input tests/fixtures/jpeg/camera_crop.jpg",
+                       &st);
+    const char *l1 = strstr(one, "logits:"), *l3 = strstr(strstr(o, "image 3 ("), "logits:");
+    CHECKF(l1 && l3 && !strncmp(l1, l3, strcspn(l1, "\n")), "%s\n---\n%s", one, o);
+    free(one);
+    free(csvs);
+    free(o);
+    free(e);
+    /* --strict: the text file is the error; a missing list entry names its line */
+    snprintf(c, sizeof c, "./gad predict --weights weights/vgg16.safetensors --strict %s --csv %s/s.csv", dir,
+             test_tmpdir());
+    o = sh_out(c, &st);
+    e = slurp_str(test_path("stderr2.txt"));
+    CHECKF(st == 1 && strstr(e, "notes.txt"), "%d %s", st, e);
+    snprintf(c, sizeof c, "%s/s.csv", test_tmpdir());
+    CHECKF(!file_exists(c), "a partial CSV was left behind");
+    free(o);
+    free(e);
+    f = fopen(list, "w");
+    fprintf(f, "tests/fixtures/jpeg/photo_420.jpg\nno/such.jpg\n");
+    fclose(f);
+    snprintf(c, sizeof c, "./gad predict --weights weights/vgg16.safetensors --input-list %s", list);
+    o = sh_out(c, &st);
+    e = slurp_str(test_path("stderr2.txt"));
+    CHECKF(st == 1 && strstr(e, "list.txt: line 2: no/such.jpg"), "%d %s", st, e);
+    free(o);
+    free(e);
+}
+
+/* explain over a folder: one map PNG and .npy per image, named by index and file,
+ * listed with the image's path in explain.csv; each map is the one explain gives
+ * for that image alone. */
+TEST(user_explain_many_files_out_dir) {
+    char dir[600], od[600], c[3000];
+    snprintf(dir, sizeof dir, "%s/imgs", test_tmpdir());
+    snprintf(od, sizeof od, "%s/maps", test_tmpdir());
+    snprintf(c, sizeof c, "mkdir -p %s && cp tests/fixtures/jpeg/photo_420.jpg tests/fixtures/jpeg/syn_rgb.jpg %s/", dir,
+             dir);
+    REQUIRE(system(c) == 0);
+    int st;
+    snprintf(c, sizeof c, "./gad explain --weights weights/resnet18.safetensors --method gxi --input %s --out-dir %s", dir,
+             od);
+    char *o = sh_out(c, &st);
+    CHECKF(st == 0, "%s", o);
+    snprintf(c, sizeof c, "%s/explain.csv", od);
+    char *csv = slurp_str(c);
+    CHECKF(strstr(csv, "index,path,target,target_name,logit,completeness_error,map_png,map_npy\n0,") &&
+               strstr(csv, "/photo_420.jpg,") && strstr(csv, "0000_photo_420.png") && strstr(csv, "0001_syn_rgb.npy"),
+           "%s", csv);
+    snprintf(c, sizeof c, "%s/0001_syn_rgb.png", od);
+    CHECK(file_exists(c));
+    snprintf(c, sizeof c,
+             "./gad explain --weights weights/resnet18.safetensors --method gxi --input tests/fixtures/jpeg/syn_rgb.jpg "
+             "--out %s/alone.npy", test_tmpdir());
+    free(sh_out(c, &st));
+    CHECK(st == 0);
+    size_t na, nb;
+    snprintf(c, sizeof c, "%s/alone.npy", test_tmpdir());
+    unsigned char *a = test_slurp(c, &na);
+    snprintf(c, sizeof c, "%s/0001_syn_rgb.npy", od);
+    unsigned char *b = test_slurp(c, &nb);
+    /* the same floats: [1,3,H,W] and [3,H,W] differ only in their headers */
+    CHECK(a && b && na > 128 && nb > 128 && na - 128 > 0 && !memcmp(a + na - (nb - 128), b + 128, nb - 128));
+    free(a);
+    free(b);
+    free(csv);
+    free(o);
+}

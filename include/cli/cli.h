@@ -8,6 +8,7 @@
 #include "core/tensor.h"
 #include "io/image.h"
 #include "nn/model.h"
+#include <stdio.h>
 
 int cmd_predict(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -56,6 +57,39 @@ int arg_prep(int argc, char **argv, int *i, const char *cmd, PrepFlags *f);
  * metadata, with their mean/std; *h, *w the input size (0: what p makes of each
  * image). f may be NULL. */
 void cli_prep(const Model *m, const PrepFlags *f, ImagePrep *p, int *h, int *w);
+/* The images given to predict/explain: every --input (a file, or a folder whose
+ * entries are all taken, sorted by name) and the lines of every --input-list file
+ * (one path per line, relative to the current folder; blank lines and lines
+ * starting with '#' skipped), in the order given. */
+typedef struct {
+    int n, cap;
+    char **path;   /* [n] owned */
+    int *listed;   /* [n] 1 when found by listing a folder: unreadable, it is skipped
+                    * with a warning (an error with --strict); a file named on the
+                    * command line or in a list that cannot be read is an error */
+} InputList;
+/* Add one --input. Returns 0 or -1 (err set: no such file or folder). */
+int cli_inputs_add(InputList *l, const char *arg);
+/* Add the paths listed in file. Returns 0 or -1 (err set, naming file and line). */
+int cli_inputs_add_list(InputList *l, const char *file);
+void cli_inputs_free(InputList *l);
+/* Item `it` of l loaded for m as cli_load_input does. Returns 0 (the caller owns
+ * *x), 1 when it was skipped with a warning (a file found in a folder that is not
+ * an image gad can read, unless strict), or -1 (err set). */
+int cli_load_item(const InputList *l, int it, const Model *m, const PrepFlags *f, int strict, Tensor *x);
+/* Help lines of the input flags shared by predict and explain. */
+#define CLI_INPUTS_HELP                                                                 \
+    "  --input X          an image (JPEG, PNG, PPM, PGM), an .npy float32\n"             \
+    "                     [N,3,H,W] or [3,H,W] fed as it is, or a folder of images;\n"   \
+    "                     repeat it, or name the files after the flags\n"                \
+    "  --input-list F     a text file of image paths, one per line ('#' comments)\n"     \
+    "  --strict           a file in a folder that is not an image gad can read is\n"     \
+    "                     an error (default: a warning naming it, and skipped)\n"
+/* The name of image k of item `path` holding n images: the path itself, or
+ * "path[k]" for an .npy of several. Into buf (cap bytes). */
+const char *cli_image_name(const char *path, int n, int k, char *buf, size_t cap);
+/* One CSV field, quoted as RFC 4180 asks when it holds a comma, quote or newline. */
+void cli_csv_field(FILE *f, const char *s);
 /* 1 when path is an .npy file (by its magic bytes). */
 int cli_is_npy(const char *path);
 /* The input of predict/explain: an .npy as it is, or an image preprocessed for m

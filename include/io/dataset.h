@@ -54,6 +54,10 @@ int dataset_load_opts(Dataset *d, const char *spec, const DatasetOpts *o);
 int dataset_load(Dataset *d, const char *spec, const char *classes, int h, int w, const float *mean,
                  const float *std, float val_frac);
 void dataset_free(Dataset *d);
+/* The names in folder dir, sorted by byte order: its sub-folders (want_dirs = 1) or
+ * every entry (0); hidden ones (".name") skipped. Returns the count, *out a new
+ * array of new strings (the caller frees both), or -1 (err set). */
+int dataset_dir_entries(const char *dir, int want_dirs, char ***out);
 /* Indices of the images of one part (held_out = 0 or 1), optionally only of class
  * `cls` (-1: all), at most `max` (<= 0: all), in file order. Returns the count;
  * *idx is a new array the caller frees. */

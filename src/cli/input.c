@@ -6,9 +6,12 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "io/dataset.h"
+#include "io/file.h"
 #include "io/image.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_is_npy(const char *path) {
     unsigned char b[6] = {0};
@@ -65,4 +68,107 @@ int cli_load_input(const char *path, const Model *m, const PrepFlags *f, Tensor 
         return err_set("%s: the weights' input size %dx%d is over the image limit (%d per side, %ld pixels)", path, h,
                        w, IMAGE_MAX_DIM, (long)IMAGE_MAX_PIXELS);
     return input_load_prep(path, &p, h, w, x);
+}
+
+/* ---- lists of inputs ------------------------------------------------------------ */
+
+static void push(InputList *l, char *path, int listed) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->path = xrealloc(l->path, sizeof *l->path * (size_t)l->cap);
+        l->listed = xrealloc(l->listed, sizeof *l->listed * (size_t)l->cap);
+    }
+    l->path[l->n] = path;
+    l->listed[l->n++] = listed;
+}
+
+int cli_inputs_add(InputList *l, const char *arg) {
+    struct stat st;
+    if (stat(arg, &st) != 0) return err_set("%s: no such file or folder", arg);
+    if (!S_ISDIR(st.st_mode)) {
+        push(l, xstrdup(arg), 0);
+        return 0;
+    }
+    char **names;
+    int n = dataset_dir_entries(arg, 0, &names);
+    if (n < 0) return -1;
+    size_t len = strlen(arg);
+    int slash = len && arg[len - 1] == '/';
+    for (int i = 0; i < n; i++) {
+        size_t cap = len + strlen(names[i]) + 2;
+        char *p = xmalloc(cap);
+        snprintf(p, cap, "%s%s%s", arg, slash ? "" : "/", names[i]);
+        push(l, p, 1);
+        free(names[i]);
+    }
+    free(names);
+    if (!n) err_warn("%s: an empty folder", arg);
+    return 0;
+}
+
+int cli_inputs_add_list(InputList *l, const char *file) {
+    unsigned char *buf;
+    size_t n;
+    if (file_read_all(file, (size_t)1 << 28, &buf, &n)) return -1;
+    int line = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && buf[j] != '\n') j++;
+        size_t a = i, e = j;
+        line++;
+        while (a < e && (buf[a] == ' ' || buf[a] == '\t')) a++;
+        while (e > a && (buf[e - 1] == '\r' || buf[e - 1] == ' ' || buf[e - 1] == '\t')) e--;
+        i = j + 1;
+        if (a == e || buf[a] == '#') continue;
+        if (memchr(buf + a, 0, e - a)) {
+            free(buf);
+            return err_set("%s: line %d is not a path (a NUL byte)", file, line);
+        }
+        char *p = xmalloc(e - a + 1);
+        memcpy(p, buf + a, e - a);
+        p[e - a] = 0;
+        struct stat st;
+        if (stat(p, &st) != 0 || S_ISDIR(st.st_mode)) {
+            err_set("%s: line %d: %s: %s", file, line, p, stat(p, &st) ? "no such file" : "a folder, not an image file");
+            free(p);
+            free(buf);
+            return -1;
+        }
+        push(l, p, 0);
+    }
+    free(buf);
+    return 0;
+}
+
+void cli_inputs_free(InputList *l) {
+    for (int i = 0; i < l->n; i++) free(l->path[i]);
+    free(l->path);
+    free(l->listed);
+    memset(l, 0, sizeof *l);
+}
+
+const char *cli_image_name(const char *path, int n, int k, char *buf, size_t cap) {
+    if (n == 1) snprintf(buf, cap, "%s", path);
+    else snprintf(buf, cap, "%s[%d]", path, k);
+    return buf;
+}
+
+void cli_csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int cli_load_item(const InputList *l, int it, const Model *m, const PrepFlags *f, int strict, Tensor *x) {
+    if (cli_load_input(l->path[it], m, f, x) == 0) return 0;
+    if (!l->listed[it] || strict) return -1;
+    err_warn("%s; skipped", err_get());
+    return 1;
 }

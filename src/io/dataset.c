@@ -54,7 +54,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* Sorted names in dir: its sub-folders (want_dirs) or every entry (files and
  * folders alike, for a class folder); hidden ones (".name") are skipped.
  * Returns the count (>= 0) or -1 (err set). */
-static int list_dir(const char *dir, int want_dirs, char ***out) {
+int dataset_dir_entries(const char *dir, int want_dirs, char ***out) {
     DIR *d = opendir(dir);
     if (!d) return err_set("%s: cannot open folder", dir);
     char **v = NULL;
@@ -329,7 +329,7 @@ done:
 static int load_folder(Dataset *d, const char *spec, const DatasetOpts *o) {
     char **full = NULL, ***files = NULL;
     int *sel = NULL, *nfiles = NULL, *count = NULL, k = 0, r = -1, skipped = 0, h = o->h, w = o->w;
-    int nfull = list_dir(spec, 1, &full);
+    int nfull = dataset_dir_entries(spec, 1, &full);
     if (nfull < 0) return -1;
     if (nfull == 0) { free(full); return err_set("%s: no class folders in this folder", spec); }
     if ((k = resolve_classes(spec, o->classes, full, nfull, NULL, &sel)) < 0) { k = 0; goto done; }
@@ -339,7 +339,7 @@ static int load_folder(Dataset *d, const char *spec, const DatasetOpts *o) {
     int m = 0;
     for (int j = 0; j < k; j++) {
         char *dir = join(spec, full[sel[j]]);
-        nfiles[j] = list_dir(dir, 0, &files[j]);
+        nfiles[j] = dataset_dir_entries(dir, 0, &files[j]);
         if (nfiles[j] == 0) err_set("%s: empty class folder", dir);
         free(dir);
         if (nfiles[j] <= 0) { nfiles[j] = 0; goto done; }

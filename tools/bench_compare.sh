@@ -6,7 +6,7 @@
 # its two environments) and is scored by its better one: this VM's neighbours
 # sometimes take a core for seconds, which halves whichever run it hits.
 #
-#   tools/bench_compare.sh [--threads N] [--model vgg16|resnet18|sgemm|all]
+#   tools/bench_compare.sh [--threads N] [--model vgg16|resnet18|sgemm|gad|all]
 #                          [--size S] [--batch B] [--min-time SEC] [--out DIR]
 #                          [--settle SEC]
 #
@@ -113,9 +113,10 @@ done
 
 # case groups: model size batch (every pass of a group runs in one process)
 CASES=()
-for m in sgemm:1024:1 sgemm:4096:1 vgg16:32:32 vgg16:224:1 vgg16:224:8 resnet18:32:32 resnet18:224:1 resnet18:224:8; do
+for m in sgemm:1024:1 sgemm:4096:1 vgg16:32:32 vgg16:224:1 vgg16:224:8 resnet18:32:32 resnet18:224:1 resnet18:224:8 \
+    vgg16-w0.125:32:32 resnet18-w0.125:32:32 vgg16-2cls:32:32 resnet18-2cls:32:32; do
     IFS=: read -r gm gs gb <<<"$m"
-    [ "$MODEL" = all ] || [ "$MODEL" = "$gm" ] || continue
+    [ "$MODEL" = all ] || [ "$MODEL" = "$gm" ] || { [ "$MODEL" = gad ] && [[ "$gm" == *-* ]]; } || continue
     [ "$SIZE" = 0 ] || [ "$SIZE" = "$gs" ] || continue
     [ "$BATCH" = 0 ] || [ "$BATCH" = "$gb" ] || continue
     CASES+=("$gm $gs $gb")

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+cpu="$(grep -m1 "model name" /proc/cpuinfo | sed "s/.*: //"), family $(grep -m1 "cpu family" /proc/cpuinfo | sed "s/.*: //") model $(grep -m1 "^model\s" /proc/cpuinfo | sed "s/.*: //")"
 has512=$(grep -m1 -c avx512f /proc/cpuinfo || true)
 echo "CPU: $cpu; $(date -u +%Y-%m-%d)"
 echo

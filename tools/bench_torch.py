@@ -2,7 +2,10 @@
 """bench_torch: the cases of `gad bench` run in PyTorch, for a side-by-side comparison
 (tools/bench_compare.sh runs both and prints the ratios).
 
-Cases: sgemm (torch.mm, i.e. the BLAS torch is linked to) at 1024^3 and 4096^3; for
+Cases: sgemm (torch.mm, i.e. the BLAS torch is linked to) at 1024^3 and 4096^3; the
+GAD-shaped cases (model gad: support_step and ig_pass at 32x32 batch 32, two outputs,
+for width-0.125 models shaped as the bundled ones and full-width ones; see gad bench
+--help); for
 torchvision's vgg16 and resnet18 (random weights, 1000 classes) at 32x32 batch 32 and
 224x224 batch 1 and 8: forward (eval, no_grad), input_grad (eval forward + backward to
 the input only; parameters do not require grad) and train_step (train mode, MSE loss,
@@ -31,11 +34,17 @@ import sys
 import time
 
 
+# gad bench's GAD-shaped cases: name, architecture, width, VGG's hidden size
+GAD_MODELS = [("vgg16-w0.125", "vgg16", 0.125, 128), ("resnet18-w0.125", "resnet18", 0.125, 0),
+              ("vgg16-2cls", "vgg16", 1.0, 4096), ("resnet18-2cls", "resnet18", 1.0, 0)]
+
+
 def parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="all", choices=["vgg16", "resnet18", "sgemm", "all"])
+    ap.add_argument("--model", default="all", choices=["vgg16", "resnet18", "sgemm", "gad", "all"] +
+                    [m[0] for m in GAD_MODELS])
     ap.add_argument("--pass", dest="pass_", default="all",
-                    choices=["forward", "input_grad", "train_step", "sgemm", "all"])
+                    choices=["forward", "input_grad", "train_step", "sgemm", "support_step", "ig_pass", "all"])
     ap.add_argument("--size", type=int, default=0, help="32, 224, 1024 or 4096 (default all)")
     ap.add_argument("--batch", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="default: the online cores")
@@ -215,6 +224,70 @@ def bench_model(name):
             report(name, pname, "%dx%d" % (hw, hw), n, sec, 2.0 * macs * n * mult, reps)
 
 
+def forward_macs(model, x):
+    """Multiply-adds of one image's forward pass through the Conv2d and Linear layers."""
+    total = [0.0]
+
+    def hook(mod, inp, out):
+        if isinstance(mod, torch.nn.Conv2d):
+            total[0] += float(mod.in_channels) * mod.kernel_size[0] * mod.kernel_size[1] * out[0].numel()
+        else:
+            total[0] += float(mod.in_features) * mod.out_features
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        model.eval()
+        model(x[:1])
+    for h in hs:
+        h.remove()
+    return total[0]
+
+
+def bench_gad():
+    from gen_fixtures_train import ResNet18, VGG16
+    hw, n, K = 32, 32, 2
+    if (ARGS.size and ARGS.size != hw) or (ARGS.batch and ARGS.batch != n):
+        return
+    for name, arch, width, hidden in GAD_MODELS:
+        if not (want(ARGS.model, "gad") or ARGS.model == name):
+            continue
+        if not any(want(ARGS.pass_, p) for p in ("support_step", "ig_pass")):
+            return
+        torch.manual_seed(1)
+        if width == 1.0:
+            model = getattr(torchvision.models, arch)(num_classes=K)
+        else:
+            model = VGG16(width, hidden, K) if arch == "vgg16" else ResNet18(width, K)
+        opt = torch.optim.Adam(model.parameters(), lr=4e-5)
+        mse = torch.nn.MSELoss()
+        g = torch.Generator().manual_seed(3)
+        x = torch.rand(n, 3, hw, hw, generator=g)
+        target = 2.0 * torch.randn(n, K, generator=g)
+        onehot = torch.zeros(n, K)
+        onehot[torch.arange(n), torch.arange(n) % K] = 1.0
+        macs = forward_macs(model, x)
+
+        def support_step():  # gad's support training: eval mode, MSE, Adam
+            model.eval()
+            opt.zero_grad(set_to_none=True)
+            loss = mse(model(x), target)
+            loss.backward()
+            opt.step()
+
+        def ig_pass():  # Captum's IG: a batch of scaled inputs, gradient to the input
+            model.eval()
+            xi = x.clone().requires_grad_(True)
+            out = model(xi)
+            torch.autograd.grad(out, xi, grad_outputs=onehot)
+
+        for pname, fn, mult in (("support_step", support_step, 3.0), ("ig_pass", ig_pass, 2.0)):
+            if not want(ARGS.pass_, pname):
+                continue
+            for p in model.parameters():
+                p.requires_grad_(pname == "support_step")
+            sec, reps = time_case(fn)
+            report(name, pname, "32x32", n, sec, 2.0 * macs * n * mult, reps)
+
+
 def main():
     info = blas_info()
     env = " ".join("%s=%s" % (k, os.environ[k]) for k in
@@ -231,6 +304,7 @@ def main():
     for name in ("vgg16", "resnet18"):
         if want(ARGS.model, name):
             bench_model(name)
+    bench_gad()
 
 
 if __name__ == "__main__":

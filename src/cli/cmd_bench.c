@@ -5,7 +5,7 @@
  * Cases: sgemm C = A B at 1024^3 and 4096^3; for each model at 32x32 batch 32 and
  * 224x224 batch 1 and 8: forward (eval), input_grad (eval forward + backward to
  * the input only, what attribution needs) and train_step (train-mode forward, MSE
- * backward to the parameters, one Adam step). Every case is warmed up, then
+ * backward to the parameters, one Adam step); and GAD-shaped cases (bench_gad). Every case is warmed up, then
  * repeated until it has run at least --min-time seconds and 3 times (at most
  * --repeats times); the median is reported.
  * GFLOP/s counts the multiply-adds of convolutions and linear layers (2 flops
@@ -25,14 +25,22 @@
 #include <time.h>
 
 static void help(void) {
-    printf("usage: gad bench [--model vgg16|resnet18|sgemm|all] [--pass P] [--size S]\n"
+    printf("usage: gad bench [--model vgg16|resnet18|sgemm|gad|all] [--pass P] [--size S]\n"
            "                 [--batch B] [--threads N] [--json] [--min-time SEC] [--repeats R]\n"
            "Times sgemm (1024^3, 4096^3) and full-width vgg16 / resnet18 (random weights,\n"
            "1000 classes) at 32x32 batch 32 and 224x224 batch 1 and 8: forward,\n"
            "input_grad (forward + gradient to the input) and train_step (forward, MSE\n"
-           "backward, Adam). Reports the median over repeats after a warm-up run.\n\n"
-           "  --model M      vgg16, resnet18, sgemm or all (default all)\n"
-           "  --pass P       forward, input_grad, train_step, sgemm or all (default all)\n"
+           "backward, Adam). And the passes gad run spends its time in (model gad), at\n"
+           "32x32 batch 32 with two outputs: support_step (a support model's training\n"
+           "step: eval-mode forward, MSE, backward to the parameters, Adam) and ig_pass\n"
+           "(Integrated Gradients' forward + gradient to the input), for the bundled\n"
+           "models (vgg16-w0.125, resnet18-w0.125: weights/ when run from the repository,\n"
+           "else the same structure) and full-width ones (vgg16-2cls, resnet18-2cls).\n"
+           "Reports the median over repeats after a warm-up run.\n\n"
+           "  --model M      vgg16, resnet18, sgemm, gad (or one of its four models) or all\n"
+           "                 (default all)\n"
+           "  --pass P       forward, input_grad, train_step, sgemm, support_step, ig_pass\n"
+           "                 or all (default all)\n"
            "  --size S       only cases of this size: 32, 224, 1024 or 4096 (default all)\n"
            "  --batch B      only cases with this batch (default all)\n"
            "  --threads N    worker threads (default GAD_THREADS, else the online cores)\n"
@@ -42,7 +50,7 @@ static void help(void) {
            "  --repeats R    at most R timed runs per case (default 20), at least min(R, 3)\n"
            "  -h, --help     this text\n\n"
            "GFLOP/s counts conv and linear multiply-adds as 2 flops: F forward, 2F\n"
-           "input_grad, 3F train_step. max_rss_mb is the process's peak so far: run one\n"
+           "input_grad and ig_pass, 3F train_step and support_step. max_rss_mb is the process's peak so far: run one\n"
            "case per process to read a case's own peak.\n");
 }
 
@@ -187,6 +195,19 @@ static void run_train_step(void *p) {
     model_params_changed(c->m);
 }
 
+/* A support model's training step as gad run takes it (train/trainer.c's regression:
+ * eval-mode forward, MSE to the distanced targets, backward to the parameters, Adam). */
+static void run_support_step(void *p) {
+    ModelCase *c = p;
+    PassMode mode = {0, RELU_STANDARD, 12345, 1};
+    const float *y = model_forward(c->m, c->plan, c->x, c->n, mode);
+    loss_mse((size_t)c->n * c->K, y, c->target, c->dlogits);
+    model_zero_grads(c->m);
+    model_backward(c->m, c->plan, c->dlogits, NULL, 1, mode);
+    adam_step(c->adam, c->m->params, c->m->grads);
+    model_params_changed(c->m);
+}
+
 static int bench_model(const Opts *o, Arch arch) {
     static const struct { int hw, batch; } shapes[] = {{32, 32}, {224, 1}, {224, 8}};
     static const struct { const char *name; RunFn fn; double mult; } passes[] = {
@@ -244,6 +265,66 @@ static int bench_model(const Opts *o, Arch arch) {
     return rc;
 }
 
+/* ---- GAD-shaped cases ---------------------------------------------------------------
+ * The passes gad run spends its time in, at its batches: a support model's training
+ * step (batch 32, gad run's --batch) and Integrated Gradients' input-gradient pass
+ * (batch 32 of (image, step) points, its plan's batch), at 32x32 with two outputs, for
+ * the bundled models (weights/vgg16.safetensors and weights/resnet18.safetensors when
+ * run from the repository's root, else models of the same structure: width 0.125,
+ * vgg16's hidden 128) and full-width ones. */
+static int bench_gad(const Opts *o) {
+    static const struct { const char *name, *file; Arch arch; float width; int hidden; } models[] = {
+        {"vgg16-w0.125", "weights/vgg16.safetensors", ARCH_VGG16, 0.125f, 128},
+        {"resnet18-w0.125", "weights/resnet18.safetensors", ARCH_RESNET18, 0.125f, 0},
+        {"vgg16-2cls", NULL, ARCH_VGG16, 1.0f, 4096},
+        {"resnet18-2cls", NULL, ARCH_RESNET18, 1.0f, 0}};
+    static const struct { const char *name; RunFn fn; double mult; } passes[] = {
+        {"support_step", run_support_step, 3.0}, {"ig_pass", run_input_grad, 2.0}};
+    const int hw = 32, n = 32, K = 2;
+    if ((o->size && o->size != hw) || (o->batch && o->batch != n)) return 0;
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        if (!want_str(o->model, "gad") && strcmp(o->model, models[i].name)) continue;
+        int todo = 0, train = 0;
+        for (int q = 0; q < 2; q++)
+            if (want_str(o->pass, passes[q].name)) todo = 1, train |= q == 0;
+        if (!todo) continue;
+        Model m;
+        FILE *f = models[i].file ? fopen(models[i].file, "rb") : NULL;
+        if (f) fclose(f);
+        if (f ? model_load(&m, models[i].file)
+              : model_init(&m, models[i].arch, K, models[i].width, models[i].hidden, 1))
+            return -1;
+        if (m.cfg.num_classes != K) { model_free(&m); return err_set("%s: not a two-output model", models[i].file); }
+        Adam adam;
+        if (train) {
+            model_alloc_grads(&m);
+            adam_init(&adam, m.n_params, 4e-5f, 0.0f);
+        }
+        Plan *plan = plan_new(&m, n, hw, hw);
+        if (!plan) { model_free(&m); return -1; }
+        Rng r;
+        rng_seed(&r, 3);
+        size_t xsize = (size_t)n * 3 * hw * hw;
+        float *x = xmalloc(xsize * sizeof(float)), *dx = xcalloc(xsize, sizeof(float));
+        float *target = xmalloc(sizeof(float) * (size_t)n * K), *dlogits = xcalloc((size_t)n * K, sizeof(float));
+        for (size_t e = 0; e < xsize; e++) x[e] = rng_uniform(&r); /* pixels in [0, 1), as the bundled data */
+        for (size_t e = 0; e < (size_t)n * K; e++) target[e] = 2.0f * rng_normal(&r);
+        ModelCase c = {&m, plan, train ? &adam : NULL, n, K, x, target, dlogits, dx, xsize};
+        double macs = model_forward_macs(&m, hw, hw);
+        for (int q = 0; q < 2; q++) {
+            if (!want_str(o->pass, passes[q].name)) continue;
+            int reps;
+            double sec = time_case(o, passes[q].fn, &c, &reps);
+            report(o, models[i].name, passes[q].name, "32x32", n, sec, 2.0 * macs * n * passes[q].mult, reps);
+        }
+        free(x); free(dx); free(target); free(dlogits);
+        plan_free(plan);
+        if (train) adam_free(&adam);
+        model_free(&m);
+    }
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     Opts o = {"all", "all", 0, 0, 0, 1.0, 20};
     int threads = 0;
@@ -251,12 +332,16 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (arg_is_help(argv[i])) { help(); return 0; }
         if (arg_str(argc, argv, &i, "--model", &o.model)) {
-            if (!want_str(o.model, "vgg16") && !want_str(o.model, "resnet18") && !want_str(o.model, "sgemm"))
-                arg_usage_error("bench", "--model takes vgg16, resnet18, sgemm or all, not '%s'", o.model);
+            if (!want_str(o.model, "vgg16") && !want_str(o.model, "resnet18") && !want_str(o.model, "sgemm") &&
+                !want_str(o.model, "gad") && strcmp(o.model, "vgg16-w0.125") && strcmp(o.model, "resnet18-w0.125") &&
+                strcmp(o.model, "vgg16-2cls") && strcmp(o.model, "resnet18-2cls"))
+                arg_usage_error("bench", "--model takes vgg16, resnet18, sgemm, gad (or one of its models) or all, "
+                                "not '%s'", o.model);
         } else if (arg_str(argc, argv, &i, "--pass", &o.pass)) {
             if (!want_str(o.pass, "forward") && !want_str(o.pass, "input_grad") && !want_str(o.pass, "train_step") &&
-                !want_str(o.pass, "sgemm"))
-                arg_usage_error("bench", "--pass takes forward, input_grad, train_step, sgemm or all, not '%s'", o.pass);
+                !want_str(o.pass, "sgemm") && !want_str(o.pass, "support_step") && !want_str(o.pass, "ig_pass"))
+                arg_usage_error("bench", "--pass takes forward, input_grad, train_step, sgemm, support_step, ig_pass "
+                                "or all, not '%s'", o.pass);
         } else if (arg_int(argc, argv, &i, "--size", &o.size, 1, 1 << 16)) {
         } else if (arg_int(argc, argv, &i, "--batch", &o.batch, 1, 1 << 16)) {
         } else if (arg_int(argc, argv, &i, "--threads", &threads, 1, 256)) {
@@ -275,5 +360,6 @@ int cmd_bench(int argc, char **argv) {
     if (want_str(o.model, "sgemm") && (want_str(o.pass, "sgemm"))) bench_sgemm(&o);
     if (want_str(o.model, "vgg16") && bench_model(&o, ARCH_VGG16)) return cli_fail();
     if (want_str(o.model, "resnet18") && bench_model(&o, ARCH_RESNET18)) return cli_fail();
+    if (bench_gad(&o)) return cli_fail();
     return 0;
 }

@@ -2,6 +2,7 @@
  * (hand-made sets and a brute-force hull on random sets), hull masks, RC and RS;
  * distancing, support models (alpha = 0 bitwise, the cache) and a tiny whole run. */
 #include "test.h"
+#include "core/err.h"
 #include "core/rng.h"
 #include "gad/gad.h"
 #include "gad/run.h"
@@ -1118,4 +1119,210 @@ TEST(gad_run_matches_documented_functions) {
     free(attr);
     free(x);
     json_free(&j);
+}
+
+/* ---- shards (issue 20) ---- */
+
+TEST(gad_shard_spec_and_scheduler_env) {
+    int k, n;
+    CHECK(gad_shard_parse("2/5", 0, &k, &n) == 0 && k == 2 && n == 5);
+    CHECK(gad_shard_parse("1/1", 1, &k, &n) == 0 && k == 1 && n == 1);
+    const char *bad[] = {"0/5", "6/5", "x", "3", "2/", "/2", "2/5x", "-1/3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) CHECKF(gad_shard_parse(bad[i], 0, &k, &n) == -1, "%s", bad[i]);
+    CHECK(gad_shard_parse("2/5", 4, &k, &n) == -1);  /* --shards disagrees */
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    unsetenv("JOB_COMPLETION_INDEX");
+    unsetenv("PARALLEL_SEQ");
+    CHECK(gad_shard_parse("auto", 3, &k, &n) == -1);  /* no scheduler */
+    /* Slurm: --array=3-6 gives ids 3..6; task 5 is shard 3 of 4 */
+    setenv("SLURM_ARRAY_TASK_ID", "5", 1);
+    setenv("SLURM_ARRAY_TASK_MIN", "3", 1);
+    setenv("SLURM_ARRAY_TASK_MAX", "6", 1);
+    setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
+    CHECK(gad_shard_parse("auto", 0, &k, &n) == 0 && k == 3 && n == 4);
+    setenv("SLURM_ARRAY_TASK_MAX", "9", 1);  /* --array=3-9:2: a step, refused */
+    CHECK(gad_shard_parse("auto", 0, &k, &n) == -1);
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    /* Kubernetes: 0-based index, the count from --shards */
+    setenv("JOB_COMPLETION_INDEX", "0", 1);
+    CHECK(gad_shard_parse("auto", 3, &k, &n) == 0 && k == 1 && n == 3);
+    CHECK(gad_shard_parse("auto", 0, &k, &n) == -1);
+    setenv("JOB_COMPLETION_INDEX", "3", 1);
+    CHECK(gad_shard_parse("auto", 3, &k, &n) == -1);
+    unsetenv("JOB_COMPLETION_INDEX");
+    /* GNU parallel: 1-based */
+    setenv("PARALLEL_SEQ", "3", 1);
+    CHECK(gad_shard_parse("auto", 3, &k, &n) == 0 && k == 3 && n == 3);
+    setenv("PARALLEL_SEQ", "x", 1);
+    CHECK(gad_shard_parse("auto", 3, &k, &n) == -1);
+}
+
+/* A small two-model run whose supports are trained first by gad_supports (two
+ * shares of the (model, alpha) pairs), into a shared cache. */
+static int shard_setup(RunOpts *o, char *root, char *w1, char *w2, char *cache) {
+    snprintf(root, 512, "%s/data", test_tmpdir());
+    snprintf(w1, 512, "%s/tiny-vgg.safetensors", test_tmpdir());
+    snprintf(w2, 512, "%s/tiny-res.safetensors", test_tmpdir());
+    snprintf(cache, 512, "%s/cache", test_tmpdir());
+    if (make_folder(root, 11) != 0) return -1;
+    Model m;
+    if (model_init(&m, ARCH_VGG16, 2, 0.0625f, 16, 1) != 0 || model_save(&m, w1) != 0) return -1;
+    model_free(&m);
+    if (model_init(&m, ARCH_RESNET18, 2, 0.0625f, 0, 2) != 0 || model_save(&m, w2) != 0) return -1;
+    model_free(&m);
+    run_opts_default(o);
+    o->weights[0] = w1;
+    o->weights[1] = w2;
+    o->nweights = 2;
+    o->data = root;
+    o->images = 10;          /* 5 per class of the 6 held out */
+    o->val_frac = 0.5f;
+    o->nalphas = 2;
+    o->epochs = 1;
+    o->batch = 4;
+    o->methods[0] = ATTR_SALIENCY;
+    o->methods[1] = ATTR_GUIDED;
+    o->methods[2] = ATTR_IG;
+    o->nmethods = 3;
+    o->ig_steps = 4;
+    o->control_draws = 2;
+    o->curves = 2;
+    o->curve_steps = 4;
+    o->fig_images = 1;
+    o->fig_least = 2;
+    o->support_dir = cache;
+    o->verbose = 0;
+    for (int k = 1; k <= 2; k++) {
+        RunOpts s = *o;
+        s.shard_k = k;
+        s.shard_n = 2;
+        if (gad_supports(&s) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Drop the values of "seconds" (timings) from a JSON text of n bytes; the new length. */
+static size_t strip_seconds(unsigned char *t, size_t n) {
+    size_t j = 0;
+    for (size_t i = 0; i < n;) {
+        if (i + 10 <= n && !memcmp(t + i, "\"seconds\":", 10)) {
+            memmove(t + j, t + i, 10);
+            j += 10;
+            for (i += 10; i < n && t[i] != ',' && t[i] != '}'; i++) {}
+        } else {
+            t[j++] = t[i++];
+        }
+    }
+    return j;
+}
+
+/* Is file rel the same under a and b (a JSON file without its timings)? */
+static int same_file(const char *a, const char *b, const char *rel) {
+    char pa[1024], pb[1024];
+    snprintf(pa, sizeof pa, "%s/%s", a, rel);
+    snprintf(pb, sizeof pb, "%s/%s", b, rel);
+    size_t na = 0, nb = 0;
+    unsigned char *x = test_slurp(pa, &na), *y = test_slurp(pb, &nb);
+    if (x && y && strstr(rel, ".json")) {
+        na = strip_seconds(x, na);
+        nb = strip_seconds(y, nb);
+    }
+    int same = x && y && na == nb && !memcmp(x, y, na);
+    free(x);
+    free(y);
+    return same;
+}
+
+TEST(gad_shards_merge_bit_for_bit) {
+    char root[512], w1[512], w2[512], cache[512], one[600], split[600];
+    RunOpts o;
+    REQUIRE(shard_setup(&o, root, w1, w2, cache) == 0);
+    snprintf(one, sizeof one, "%s/one", test_tmpdir());
+    o.out_dir = one;
+    REQUIRE(gad_run(&o) == 0);
+    const char *files[] = {"table1.csv", "table2.csv", "curves.csv", "results.json", "fig/tiny-vgg/fig5.png",
+                           "fig/tiny-vgg/fig6.png", "fig/tiny-res/fig5.png", "fig/tiny-res/fig6.png"};
+    for (int n = 1; n <= 3; n++) {
+        snprintf(split, sizeof split, "%s/split%d", test_tmpdir(), n);
+        for (int k = n; k >= 1; k--) {  /* in any order */
+            RunOpts s = o;
+            s.out_dir = split;
+            s.shard_k = k;
+            s.shard_n = n;
+            REQUIRE(gad_run(&s) == 0);
+        }
+        REQUIRE(gad_merge(split, 0) == 0);
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+            CHECKF(same_file(one, split, files[i]), "N = %d: %s differs from the run in one process", n, files[i]);
+    }
+    /* the merge's Table 1 counts every image once */
+    Json j;
+    char f[700];
+    snprintf(f, sizeof f, "%s/results.json", split);
+    REQUIRE(read_json(f, &j) == 0);
+    const Json *m = &json_get(&j, "models")->kid[1];
+    CHECK(json_get(m, "images")->n == 10);
+    json_free(&j);
+}
+
+TEST(gad_shards_faults) {
+    char root[512], w1[512], w2[512], cache[512], out[600], p[800];
+    RunOpts o;
+    REQUIRE(shard_setup(&o, root, w1, w2, cache) == 0);
+    snprintf(out, sizeof out, "%s/out", test_tmpdir());
+    o.out_dir = out;
+    o.nweights = 1;
+    CHECK(gad_merge(out, 0) == -1);  /* nothing yet */
+    CHECK(strstr(err_get(), "no shards"));
+    RunOpts s = o;
+    s.shard_n = 3;
+    s.shard_k = 1;
+    REQUIRE(gad_run(&s) == 0);
+    s.shard_k = 3;
+    REQUIRE(gad_run(&s) == 0);
+    /* shard 2 killed half-way: its directory, a partial file, no shard.json */
+    snprintf(p, sizeof p, "%s/shards/2-of-3", out);
+    REQUIRE(file_mkdirs(p) == 0);
+    snprintf(p, sizeof p, "%s/shards/2-of-3/shard.json.tmp.4242", out);
+    test_spit(p, "{\"gad_shard\":1,", 15);
+    CHECK(gad_merge(out, 0) == -1);
+    CHECKF(strstr(err_get(), "1 of 3 shards are missing") && strstr(err_get(), ": 2;"), "%s", err_get());
+    snprintf(p, sizeof p, "%s/results.json", out);
+    CHECK(!file_exists(p));
+    /* shard 2 run again: the run completes */
+    s.shard_k = 2;
+    REQUIRE(gad_run(&s) == 0);
+    CHECKF(gad_merge(out, 0) == 0, "%s", err_get());
+    CHECK(file_exists(p));
+    /* shard 2 again with other settings: refused, and named */
+    s.control_draws = 3;
+    REQUIRE(gad_run(&s) == 0);
+    CHECK(gad_merge(out, 0) == -1);
+    CHECKF(strstr(err_get(), "control_draws") && strstr(err_get(), "2-of-3"), "%s", err_get());
+    s.control_draws = o.control_draws;
+    REQUIRE(gad_run(&s) == 0);
+    CHECK(gad_merge(out, 0) == 0);
+    /* another split in the same OUT: refused */
+    RunOpts t = o;
+    t.shard_k = 1;
+    t.shard_n = 2;
+    REQUIRE(gad_run(&t) == 0);
+    CHECK(gad_merge(out, 0) == -1);
+    CHECKF(strstr(err_get(), "two splits"), "%s", err_get());
+    /* another model's weights under the same name: refused */
+    char out2[600];
+    snprintf(out2, sizeof out2, "%s/out2", test_tmpdir());
+    s = o;
+    s.out_dir = out2;
+    s.shard_n = 2;
+    s.shard_k = 1;
+    REQUIRE(gad_run(&s) == 0);
+    Model m;
+    REQUIRE(model_init(&m, ARCH_VGG16, 2, 0.0625f, 16, 9) == 0 && model_save(&m, w1) == 0);
+    model_free(&m);
+    s.shard_k = 2;
+    s.support_dir = NULL;  /* a cache of its own: the new weights need new supports */
+    REQUIRE(gad_run(&s) == 0);
+    CHECK(gad_merge(out2, 0) == -1);
+    CHECKF(strstr(err_get(), "weights_fnv"), "%s", err_get());
 }

@@ -14,6 +14,8 @@ int cmd_predict(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_support(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_explain_gad(int argc, char **argv);
 int cmd_tour(int argc, char **argv);

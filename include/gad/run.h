@@ -118,6 +118,9 @@ typedef struct {
                               * models shipped with weights); NULL: WEIGHTS_DIR/support */
     int fig_images;          /* Fig. 5 columns per class */
     int fig_least;           /* Fig. 6 least activated images per class */
+    int shard_k, shard_n;    /* n > 0: explain only shard k of n of the images (1 <= k <= n)
+                              * and write OUT/shards/k-of-n/ for gad_merge instead of the
+                              * report; n = 0: the whole run */
     int verbose;
 } RunOpts;
 
@@ -126,8 +129,15 @@ typedef struct {
  * (--hull-of image --hull-keep 0.5), polygon areas, occlusion by
  * x*(1-M), IG 50 steps, out "gad-report", 4 + 5 figure images per class. */
 void run_opts_default(RunOpts *o);
-/* Run everything and write the report under o->out_dir. Returns 0 or -1 (err set). */
+/* Run everything and write the report under o->out_dir (or, with o->shard_n, the
+ * shard's results under OUT/shards/). Returns 0 or -1 (err set). */
 int gad_run(const RunOpts *o);
+/* Only the support models the run o needs, into the cache (the files gad_run
+ * looks for): every (model, alpha) pair, or with o->shard_n the pairs j (counted
+ * over o->weights, then o->alphas) with j % n == k - 1. A model already cached is
+ * left as it is. Two processes training the same model at once write the same
+ * bits, each atomically. Returns 0 or -1 (err set). */
+int gad_supports(const RunOpts *o);
 /* The run's data for original model orig (data.c): o->data's two classes prepared
  * as the run prepares them (size, resize/crop, normalisation, held-out split). The
  * caller frees d with dataset_free. Returns 0 or -1 (err set, nothing allocated). */
@@ -164,6 +174,25 @@ enum { CURVE_ORIG = 0, CURVE_GAD = 1, CURVE_TOPN = 2, CURVES_PER_METHOD = 3 };
 #define GAD_CURVE_RANDOM(nm) ((nm) * CURVES_PER_METHOD)
 #define GAD_NCURVES(nm) ((nm) * CURVES_PER_METHOD + 1)
 
+/* An image that a figure may show (Fig. 5: the first images of each class; Fig. 6:
+ * the least activated), with what drawing it takes: a run (or a shard of one) keeps
+ * its own candidates, so that the figures can be drawn after the images' results
+ * are put together (gad_model_finish). */
+typedef struct {
+    int pos;                 /* place in the run's image order */
+    float *x;                /* [3,H,W] the input as the model takes it (owned) */
+    float *maps;             /* [nmethods][2][H*W] per method the original map and the GAD
+                              * map for the image's own class (owned) */
+} GadFigImage;
+
+/* The figures' columns among n images in run order, of classes cls [n] with the
+ * original model's outputs for their own class own [n]: Fig. 5 the first
+ * o->fig_images of each class, Fig. 6 the o->fig_least least activated of each
+ * class (ties: the earlier). f5, f6: room for 32 indices into the n; *n5, *n6 get
+ * the counts. The same rule picks a shard's candidates and the run's columns among
+ * all shards' candidates (a column of the whole run is a column of its shard). */
+void gad_figure_columns(const RunOpts *o, int n, const int *cls, const float *own, int *f5, int *n5, int *f6, int *n6);
+
 typedef struct {
     char name[64];           /* e.g. "vgg16" (file stem, made unique) */
     char weights[512];
@@ -171,7 +200,10 @@ typedef struct {
     int o[2];                /* model outputs of the two classes */
     char class_name[2][64];
     int H, W;
-    int nimages;
+    int nimages;             /* images held: the run's, or a shard's share */
+    int run_images;          /* the run's images (all shards) */
+    uint64_t weights_fnv;    /* FNV-1a of the weights file's bytes */
+    uint64_t data_fnv;       /* FNV-1a of the preprocessed data (both classes, every image) */
     GadImageResult *img;     /* [nimages] */
     float support_loss[GAD_MAX_ALPHAS];  /* final training loss, NaN when reused */
     int support_trained[GAD_MAX_ALPHAS];
@@ -189,7 +221,12 @@ typedef struct {
                                           * wins = images where the GAD map's curve is the
                                           * better (lower deletion, higher insertion AUC) */
     double seconds;
-    /* figure columns (indices into img); files are named by gad_fig_name */
+    int has_norm;            /* the model normalises its inputs: mean, std (for pictures) */
+    float mean[3], std[3];
+    /* the images a figure may show, with what drawing them takes (gad_fig_candidates) */
+    GadFigImage *fig;        /* [nfig] by place in the run's image order */
+    int nfig;
+    /* figure columns (places in img); files are named by gad_fig_name */
     int fig5_cols, fig5_img[32];
     int fig6_cols, fig6_img[32];
 } GadModelResult;
@@ -201,6 +238,37 @@ typedef struct {
     GadModelResult *model;   /* [nmodels] */
     double seconds;
 } GadRunResult;
+
+/* ---- the end of a model's run (results.c) ---- */
+
+/* From r's per-image results in run order (r->img, r->fig): Tables 1 and 2, the
+ * curves' means and tests, the figures' columns and their files under o->out_dir.
+ * The same for a run in one process and for shards merged. Returns 0 or -1. */
+int gad_model_finish(const RunOpts *o, GadModelResult *r);
+/* Free what r owns (images, cells, curves, candidates). */
+void gad_model_free(GadModelResult *r);
+
+/* ---- shards (shard.c) ----
+ * A run split over its images: `gad run --shard K/N` explains the run's images j
+ * with j % N == K - 1 (in the run's order: the held-out images of the first class,
+ * then of the second, in file order) and writes OUT/shards/K-of-N/: shard.json (the
+ * settings, the inputs' hashes and every per-image result) and fig-MODEL.npy (its
+ * figure candidates), atomically, shard.json last, so that a shard killed half-way
+ * leaves no shard.json. gad_merge then checks that every shard of the split is
+ * there and that all were made with the same settings, weights and data, and
+ * writes what `gad run` writes, byte for byte (timings aside). */
+
+/* "K/N" (1 <= K <= N), or "auto": from Slurm's job array (SLURM_ARRAY_TASK_ID,
+ * _MIN, _COUNT), else Kubernetes' JOB_COMPLETION_INDEX (0-based) or GNU
+ * parallel's PARALLEL_SEQ (1-based) with shards = N (> 0; 0: not given). Returns
+ * 0 with *k, *n set, or -1 with a usage error set. */
+int gad_shard_parse(const char *spec, int shards, int *k, int *n);
+/* Write shard rr->opts->shard_k of _n under rr->opts->out_dir. Returns 0 or -1. */
+int gad_shard_write(const GadRunResult *rr);
+/* Merge the shards under out_dir: check, then print the tables on stdout and write
+ * the report into out_dir. Returns 0 or -1 (err set: the missing shards, or the
+ * setting that differs and where). */
+int gad_merge(const char *out_dir, int verbose);
 
 /* ---- the report (report.c) ---- */
 

@@ -52,8 +52,9 @@ static void help(const RunOpts *d) {
            "                     --hull-keep of the image's pixels, never one of importance 0;\n"
            "                     section 6), nonzero (the top --hull-keep of the map's non-zero\n"
            "                     pixels) or present (the map's present pixels, Fig. 4)\n"
-           "  --hull-keep F      the fraction kept by --hull-of image or nonzero (0.5)\n"
-           "  --rc-area A        polygon (default: shoelace area through pixel centres; an\n"
+           "  --hull-keep F      the fraction kept by --hull-of image or nonzero (0.5)\n",
+           BUNDLED_IMAGES, d->images, d->epochs, (double)d->lr, d->batch);
+    printf("  --rc-area A        polygon (default: shoelace area through pixel centres; an\n"
            "                     original hull of area 0 leaves RC undefined, counted apart)\n"
            "                     or pixels (pixels inside or on the hull)\n"
            "  --empty-gad E      an image whose GAD map is empty (no pixel present in every\n"
@@ -73,11 +74,17 @@ static void help(const RunOpts *d) {
            "                     are first looked up, read-only, in WEIGHTS_DIR/support\n"
            "  --fig-images N     Figure 5 images per class (%d)\n"
            "  --fig-least N      Figure 6 least activated images per class (%d)\n"
+           "  --shard K/N        explain only share K of N of the images (the run's images j\n"
+           "                     with j %% N == K - 1) and write OUT/shards/K-of-N/ instead of\n"
+           "                     the report; `gad merge OUT` puts the N shards together.\n"
+           "                     auto: K and N from a Slurm job array (SLURM_ARRAY_TASK_ID),\n"
+           "                     or K from JOB_COMPLETION_INDEX (Kubernetes) or PARALLEL_SEQ\n"
+           "                     (GNU parallel) with --shards N\n"
+           "  --shards N         the number of shards for --shard auto without Slurm\n"
            "  --quiet            no progress on stderr\n"
            "  -h, --help         this text\n\n"
            "Threads: GAD_THREADS=N. Exit status: 0 success, 1 bad file or data, 2 usage error.\n",
-           BUNDLED_IMAGES, d->images, d->epochs, (double)d->lr, d->batch, d->control_draws, d->curve_steps,
-           d->ig_steps, d->out_dir, d->fig_images, d->fig_least);
+           d->control_draws, d->curve_steps, d->ig_steps, d->out_dir, d->fig_images, d->fig_least);
 }
 
 /* Split "a,b,c" into at most max non-empty tokens (pointers into a copy kept in
@@ -108,7 +115,8 @@ static const struct {
 
 /* What the flags said, before it becomes RunOpts (run_flags_finish). */
 typedef struct {
-    const char *methods, *alphas, *choice[NCHOICES];
+    const char *methods, *alphas, *choice[NCHOICES], *shard, *alpha;
+    int shards;
     char *wbuf[GAD_MAX_WEIGHTS];  /* copies behind o->weights (run_flags_free) */
     int nw, quiet, images, ptop_set, pfrac_set;
     float ptop, pfrac;
@@ -139,6 +147,8 @@ static int run_flag(int argc, char **argv, int *i, RunOpts *o, RunFlags *f) {
         o->seed = strtoull(w, &e, 10);
         if (e == w || *e) arg_usage_error("run", "--seed takes a whole number, not '%s'", w);
     } else if (arg_float(argc, argv, i, "--present", &f->pfrac, 0, 1)) f->pfrac_set = 1;
+    else if (arg_str(argc, argv, i, "--shard", &f->shard) || arg_int(argc, argv, i, "--shards", &f->shards, 1, 100000))
+        return 1;
     else if (arg_float(argc, argv, i, "--present-top", &f->ptop, 1e-6f, 1)) f->ptop_set = 1;
     else if (!(arg_str(argc, argv, i, "--data", &o->data) || arg_str(argc, argv, i, "--classes", &o->classes) ||
                arg_str(argc, argv, i, "--outputs", &o->outputs) || arg_str(argc, argv, i, "--methods", &f->methods) ||
@@ -235,6 +245,9 @@ static int run_flags_finish(RunOpts *o, const RunFlags *f) {
     }
     o->images = f->images > 0 ? f->images : bundled ? BUNDLED_IMAGES : o->images;
     o->verbose = !f->quiet;
+    if (f->shard && gad_shard_parse(f->shard, f->shards, &o->shard_k, &o->shard_n) != 0)
+        arg_usage_error("run", "%s", err_get());
+    if (!f->shard && f->shards) arg_usage_error("run", "--shards goes with --shard auto");
     return bundled;
 }
 
@@ -259,8 +272,76 @@ int cmd_run(int argc, char **argv) {
     int rc = gad_run(&o);
     run_flags_free(&f);
     if (rc != 0) return cli_fail();
+    if (o.shard_n > 0) {
+        printf("shard %d of %d: %s/shards/%d-of-%d/ (when all %d are done: gad merge %s)\n", o.shard_k, o.shard_n,
+               o.out_dir, o.shard_k, o.shard_n, o.shard_n, o.out_dir);
+        return 0;
+    }
     printf("\nreport: %s/index.html (tables: %s/table1.csv, %s/table2.csv%s%s%s; per image: %s/results.json)\n",
            o.out_dir, o.out_dir, o.out_dir, o.curves ? ", " : "", o.curves ? o.out_dir : "",
            o.curves ? "/curves.csv" : "", o.out_dir);
+    return 0;
+}
+
+/* ---- the steps of a run as commands of their own (for schedulers) ---- */
+
+int cmd_support(int argc, char **argv) {
+    RunOpts o;
+    run_opts_default(&o);
+    RunFlags f;
+    memset(&f, 0, sizeof f);
+    f.images = -1;
+    for (int i = 1; i < argc; i++) {
+        if (arg_is_help(argv[i])) {
+            printf("usage: gad support [gad run's flags] [--alpha A] [--shard K/N|auto [--shards N]]\n"
+                   "Train the support models that `gad run` with the same flags needs, into its\n"
+                   "cache (--support-dir, default OUT/support), and nothing else: one per model and\n"
+                   "alpha, or only alpha A (--alpha), or share K of N of the (model, alpha) pairs\n"
+                   "(--shard; auto: from SLURM_ARRAY_TASK_ID, or JOB_COMPLETION_INDEX or PARALLEL_SEQ\n"
+                   "with --shards N). A model already in the cache is left as it is; two processes\n"
+                   "training the same model write the same bits, each file atomically.\n\n"
+                   "Exit status: 0 success, 1 bad file or data, 2 usage error.\n");
+            return 0;
+        }
+        if (arg_str(argc, argv, &i, "--alpha", &f.alpha)) continue;
+        if (!run_flag(argc, argv, &i, &o, &f)) arg_usage_error("support", "unknown flag '%s'", argv[i]);
+    }
+    run_flags_finish(&o, &f);
+    if (f.alpha) {
+        char *e;
+        float a = strtof(f.alpha, &e);
+        if (e == f.alpha || *e || !(a >= 0 && a <= 1e6f))
+            arg_usage_error("support", "--alpha: '%s' is not a number >= 0", f.alpha);
+        o.alphas[0] = a;
+        o.nalphas = 1;
+    }
+    int rc = gad_supports(&o);
+    run_flags_free(&f);
+    return rc != 0 ? cli_fail() : 0;
+}
+
+int cmd_merge(int argc, char **argv) {
+    const char *out = NULL;
+    int quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        if (arg_is_help(argv[i])) {
+            printf("usage: gad merge [--quiet] OUT\n"
+                   "Put together the shards of a run (`gad run ... --shard K/N --out OUT`): check\n"
+                   "that every shard under OUT/shards/ is there and that all were made with the same\n"
+                   "settings, weights and data, then print Tables 1 and 2 and write what `gad run`\n"
+                   "writes into OUT (tables, results.json, figures, index.html): the same bytes as\n"
+                   "the run in one process (timings aside).\n\n"
+                   "Exit status: 0 success, 1 a missing or unfinished shard, or shards of different\n"
+                   "runs (the message names them), 2 usage error.\n");
+            return 0;
+        }
+        if (arg_flag(argv, &i, "--quiet", &quiet)) continue;
+        if (argv[i][0] == '-') arg_usage_error("merge", "unknown flag '%s'", argv[i]);
+        if (out) arg_usage_error("merge", "one OUT directory, not '%s' and '%s'", out, argv[i]);
+        out = argv[i];
+    }
+    if (!out) arg_usage_error("merge", "give the run's OUT directory");
+    if (gad_merge(out, !quiet) != 0) return cli_fail();
+    printf("\nreport: %s/index.html\n", out);
     return 0;
 }

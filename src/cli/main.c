@@ -17,6 +17,8 @@ static const struct {
     {"explain", cmd_explain, "attribution maps (saliency, deconv, gxi, guided, ig) as .npy and PNG"},
     {"explain-gad", cmd_explain_gad, "every step of GAD for one image of a finished run, printed and drawn"},
     {"run", cmd_run, "the whole GAD method: support models, maps, hulls, RC/RS tables, report"},
+    {"support", cmd_support, "train a run's support models only (a first step for schedulers)"},
+    {"merge", cmd_merge, "put the shards of a run (gad run --shard K/N) together into its report"},
     {"bench", cmd_bench, "speed of the kernels and models (images/s, GFLOP/s)"},
     {"tour", cmd_tour, "the printed steps of docs/tour.md's walks (relu, ig)"},
 };

@@ -19,7 +19,6 @@
  * image (N * methods * 2 * H*W * 5 bytes), one support model at a time.
  * Not for: the geometry and metrics (gad.h), the report files (report.c), flags (cli/). */
 #include "gad/run.h"
-#include "gad/figures.h"
 #include "core/err.h"
 #include "io/dataset.h"
 #include "io/file.h"
@@ -128,6 +127,7 @@ typedef struct {
     int *cls_t;              /* [nt] */
     float *imp;              /* [ne][nm][2][npix] original importance */
     unsigned char *pres;     /* [ne][nm][2][npix] present in every map so far */
+    int pos0, pstep;         /* image i is the run's image pos0 + i * pstep (a shard's share) */
     Progress prog;
 } Ctx;
 
@@ -476,214 +476,38 @@ static int curves(Ctx *c) {
     return rc;
 }
 
-/* The curves' means and AUCs over images, in image order. */
-static void tally_curves(const RunOpts *o, GadModelResult *r) {
-    int nm = o->nmethods, nc = GAD_NCURVES(nm), ndir = o->curves, len = o->curve_steps + 1, n = r->nimages;
-    if (ndir == 0) return;
-    r->curve_mean = xcalloc((size_t)nc * ndir * len, sizeof(double));
-    double *auc = xmalloc(sizeof(double) * (size_t)nc * ndir * (n > 0 ? n : 1));  /* [k][d][i] */
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < nc; k++)
-            for (int d = 0; d < ndir; d++) {
-                const double *cv = r->img[i].curve + ((size_t)k * ndir + d) * len;
-                for (int s = 0; s < len; s++) r->curve_mean[((size_t)k * ndir + d) * len + s] += cv[s] / n;
-                auc[((size_t)k * ndir + d) * n + i] = gad_auc(cv, o->curve_steps);
-            }
-    for (int k = 0; k < nc; k++)
-        for (int d = 0; d < ndir; d++) {
-            double sum = 0;
-            for (int i = 0; i < n; i++) sum += auc[((size_t)k * ndir + d) * n + i];
-            r->auc_mean[k][d] = n > 0 ? sum / n : NAN;
-        }
-    for (int m = 0; m < nm; m++)
-        for (int v = 0; v < 2; v++)
-            for (int d = 0; d < ndir; d++) {
-                const double *ag = auc + ((size_t)GAD_CURVE(m, CURVE_GAD) * ndir + d) * n;
-                const double *ao = auc + ((size_t)GAD_CURVE(m, v ? CURVE_TOPN : CURVE_ORIG) * ndir + d) * n;
-                gad_paired(d == 0 ? ao : ag, d == 0 ? ag : ao, n, &r->auc_vs[m][v][d]);
-            }
-    free(auc);
-}
+/* ---- figure candidates ---- */
 
-/* Tables 1 and 2 from the per-image cells, in image order (so the sums, and the
- * bits of the means, depend on the images alone). */
-static void tally(const RunOpts *o, GadModelResult *r) {
-    double *v = xmalloc(sizeof(double) * 3 * (size_t)r->nimages);
-    double *g = v, *s = v + r->nimages, *ct = s + r->nimages;
-    for (int m = 0; m < o->nmethods; m++)
-        for (int a = 0; a < 2; a++) {
-            AttrMethod am = o->methods[m];
-            for (int i = 0; i < r->nimages; i++) {
-                const GadCell *cell = &r->img[i].cell[m * 2 + a];
-                gad_tally_rc(&r->rc[am][a], cell->rc, cell->gad_nnz == 0, cell->forced, o->count_empty);
-                gad_tally_rs(&r->rs_gad[am][a], cell->rs_gad);
-                gad_tally_rs(&r->rs_sup[am][a], cell->rs_sup);
-                gad_tally_rs(&r->rs_ctl[am][a], cell->rs_ctl);
-                r->gad_empty[am][a] += cell->gad_nnz == 0;
-                g[i] = cell->rs_gad;
-                s[i] = cell->rs_sup;
-                ct[i] = cell->rs_ctl;
-            }
-            gad_paired(g, s, r->nimages, &r->vs_sup[am][a]);
-            gad_paired(g, ct, r->nimages, &r->vs_ctl[am][a]);
-        }
-    free(v);
-}
-
-/* ---- figures ---- */
-
-static void fig_path(const Ctx *c, char *path, size_t len, const char *kind) {
-    char rel[256];
-    gad_fig_name(rel, sizeof rel, c->res->name, kind);
-    snprintf(path, len, "%s/%s", c->o->out_dir, rel);
-}
-
-/* Fig. 5 columns: the first fig_images held-out images of each class. Fig. 6
- * columns: the fig_least least activated images of each class, by the original
- * model's output for their own class (ties keep dataset order). */
-static void figure_columns(Ctx *c) {
-    const RunOpts *o = c->o;
+/* Step 6a: the images of this run that a figure may show (gad_figure_columns on
+ * its own images), with their inputs and maps; the figures themselves are drawn
+ * from them at the end (gad_model_finish). */
+static void figure_candidates(Ctx *c) {
     GadModelResult *r = c->res;
-    r->fig5_cols = 0;
-    for (int a = 0; a < 2; a++)
-        for (int i = 0, k = 0; i < c->ne && k < o->fig_images && r->fig5_cols < 32; i++)
-            if (c->cls_e[i] == a) {
-                r->fig5_img[r->fig5_cols++] = i;
-                k++;
-            }
-    r->fig6_cols = 0;
-    int *ord = xmalloc(sizeof(int) * (size_t)c->ne);
-    for (int a = 0; a < 2; a++) {
-        int n = 0;
-        for (int i = 0; i < c->ne; i++)
-            if (c->cls_e[i] == a) ord[n++] = i;
-        for (int k = 0; k < o->fig_least && k < n && r->fig6_cols < 32; k++) {
-            int best = k;  /* selection sort */
-            for (int j = k + 1; j < n; j++)
-                if (c->oute[(size_t)ord[j] * c->K + r->o[a]] < c->oute[(size_t)ord[best] * c->K + r->o[a]]) best = j;
-            int t = ord[k];
-            ord[k] = ord[best];
-            ord[best] = t;
-            r->fig6_img[r->fig6_cols++] = ord[k];
+    int ne = c->ne, npix = c->npix, f5[32], f6[32], n5, n6;
+    float *own = xmalloc(sizeof(float) * (size_t)(ne > 0 ? ne : 1));
+    unsigned char *pick = xcalloc((size_t)(ne > 0 ? ne : 1), 1);
+    for (int i = 0; i < ne; i++) own[i] = r->img[i].out[r->img[i].cls];
+    gad_figure_columns(c->o, ne, c->cls_e, own, f5, &n5, f6, &n6);
+    for (int k = 0; k < n5; k++) pick[f5[k]] = 1;
+    for (int k = 0; k < n6; k++) pick[f6[k]] = 1;
+    r->nfig = 0;
+    for (int i = 0; i < ne; i++) r->nfig += pick[i];
+    r->fig = xcalloc((size_t)(r->nfig > 0 ? r->nfig : 1), sizeof(GadFigImage));
+    for (int i = 0, j = 0; i < ne; i++) {
+        if (!pick[i]) continue;
+        GadFigImage *fi = &r->fig[j++];
+        fi->pos = c->pos0 + i * c->pstep;
+        fi->x = xmalloc(sizeof(float) * 3 * (size_t)npix);
+        memcpy(fi->x, c->xe + (size_t)i * 3 * npix, sizeof(float) * 3 * (size_t)npix);
+        fi->maps = xmalloc(sizeof(float) * (size_t)c->nm * 2 * npix);
+        for (int m = 0; m < c->nm; m++) {
+            float *om = fi->maps + (size_t)(m * 2) * npix;
+            memcpy(om, c->imp + slot(c, i, m, c->cls_e[i]), sizeof(float) * (size_t)npix);
+            gad_map_of(c, i, m, c->cls_e[i], om + npix);
         }
     }
-    free(ord);
-}
-
-/* The columns of a figure: each image's input and label (gad/figures.h). inputs:
- * room for n images' RGB. */
-static void figure_cols(Ctx *c, const int *img, int n, GadFigColumn *col, unsigned char *inputs, char (*lab)[96]) {
-    for (int j = 0; j < n; j++) {
-        int i = img[j];
-        heatmap_input_rgb(c->xe + (size_t)i * 3 * c->npix, c->H, c->W, c->mean, c->std, inputs + (size_t)j * 3 * c->npix);
-        gad_fig_column_label(c->res, i, lab[j], sizeof lab[j], &col[j].misclassified);
-        col[j].input = inputs + (size_t)j * 3 * c->npix;
-        col[j].label = lab[j];
-    }
-}
-
-/* Fig. 5: per column an input and, per method, its original and GAD maps for the
- * image's own class, the GAD map on the original's colour scale. */
-static int figure5(Ctx *c, int scale) {
-    GadModelResult *r = c->res;
-    int n = r->fig5_cols, nm = c->nm, rc;
-    size_t npix = (size_t)c->npix;
-    GadFigColumn *col = xcalloc((size_t)n, sizeof *col);
-    unsigned char *inputs = xmalloc(3 * npix * (size_t)n);
-    char (*lab)[96] = xmalloc(sizeof *lab * (size_t)n);
-    float *g = xmalloc(sizeof(float) * npix * (size_t)(nm * n));
-    const float **po = xmalloc(sizeof *po * (size_t)(nm * n)), **pg = xmalloc(sizeof *pg * (size_t)(nm * n));
-    const char *names[ATTR_NMETHODS];
-    figure_cols(c, r->fig5_img, n, col, inputs, lab);
-    for (int m = 0; m < nm; m++) {
-        names[m] = gad_method_title(c->o->methods[m]);
-        for (int j = 0; j < n; j++) {
-            int i = r->fig5_img[j], a = c->cls_e[i];
-            po[m * n + j] = c->imp + slot(c, i, m, a);
-            gad_map_of(c, i, m, a, g + (size_t)(m * n + j) * npix);
-            pg[m * n + j] = g + (size_t)(m * n + j) * npix;
-        }
-    }
-    char title[256], note[512], path[1024];
-    snprintf(title, sizeof title, "Figure 5: %s, original maps (blue) and GAD maps (red) of each image's own class",
-             r->name);
-    snprintf(note, sizeof note,
-             "Maps: |channel sum| of each attribution, Captum's 98%% normalisation; a GAD map is drawn on its\n"
-             "original's scale. Purple frame: a misclassified image. \"empty\": no pixel present in all %d maps.",
-             1 + c->o->nalphas);
-    GadGridFig f = {title, note, c->H, c->W, scale, n, col, nm, names, po, pg, NULL, NULL, NULL, NULL, NULL};
-    fig_path(c, path, sizeof path, "fig5");
-    rc = gad_fig_maps(path, &f);
-    free(po);
-    free(pg);
-    free(g);
-    free(lab);
-    free(inputs);
-    free(col);
-    return rc;
-}
-
-/* Fig. 6: the least activated images, per method both hulls over the input. */
-static int figure6(Ctx *c, int scale) {
-    GadModelResult *r = c->res;
-    int n = r->fig6_cols, nm = c->nm, cells = nm * n, rc;
-    size_t npix = (size_t)c->npix;
-    GadFigColumn *col = xcalloc((size_t)n, sizeof *col);
-    unsigned char *inputs = xmalloc(3 * npix * (size_t)n);
-    char (*lab)[96] = xmalloc(sizeof *lab * (size_t)n);
-    float *g = xmalloc(sizeof(float) * npix);
-    GadPoint *verts = xmalloc(sizeof(GadPoint) * (npix + 1) * 2 * (size_t)cells);
-    const GadPoint **vo = xmalloc(sizeof *vo * (size_t)cells), **vg = xmalloc(sizeof *vg * (size_t)cells);
-    int *no = xmalloc(sizeof(int) * (size_t)cells), *ng = xmalloc(sizeof(int) * (size_t)cells);
-    int *empty = xmalloc(sizeof(int) * (size_t)cells);
-    const char *names[ATTR_NMETHODS];
-    figure_cols(c, r->fig6_img, n, col, inputs, lab);
-    for (int m = 0; m < nm; m++) {
-        names[m] = gad_method_title(c->o->methods[m]);
-        for (int j = 0; j < n; j++) {
-            int i = r->fig6_img[j], a = c->cls_e[i], k = m * n + j;
-            GadHull ho, hg;
-            GadPoint *v = verts + (size_t)k * 2 * (npix + 1);
-            empty[k] = gad_map_of(c, i, m, a, g) == 0;
-            gad_map_hull(c->imp + slot(c, i, m, a), c->H, c->W, &c->hull, &ho, v, NULL);
-            gad_map_hull(g, c->H, c->W, &c->hull, &hg, v + npix + 1, NULL);
-            vo[k] = v;
-            vg[k] = v + npix + 1;
-            no[k] = ho.nvert;
-            ng[k] = hg.nvert;
-        }
-    }
-    char title[256], note[512], path[1024];
-    snprintf(title, sizeof title, "Figure 6: %s, hulls of the %d least activated images of each class", r->name,
-             c->o->fig_least);
-    snprintf(note, sizeof note,
-             "Least activated: the original model's lowest outputs for the image's own class. Hulls enclose\n"
-             "each map's hull points (the report's settings say which). Purple frame: a misclassified image.");
-    GadGridFig f = {title, note, c->H, c->W, scale, n, col, nm, names, NULL, NULL, vo, vg, no, ng, empty};
-    fig_path(c, path, sizeof path, "fig6");
-    rc = gad_fig_hull_grid(path, &f);
-    free(empty);
-    free(ng);
-    free(no);
-    free(vg);
-    free(vo);
-    free(verts);
-    free(g);
-    free(lab);
-    free(inputs);
-    free(col);
-    return rc;
-}
-
-static int figures(Ctx *c) {
-    char path[1024];
-    figure_columns(c);
-    snprintf(path, sizeof path, "%s/fig/%s", c->o->out_dir, c->res->name);
-    if (file_mkdirs(path) != 0) return -1;
-    int scale = heatmap_auto_scale(c->H > c->W ? c->H : c->W), rc = 0;
-    if (c->res->fig5_cols > 0) rc = figure5(c, scale);
-    if (rc == 0 && c->res->fig6_cols > 0) rc = figure6(c, scale);
-    return rc;
+    free(pick);
+    free(own);
 }
 
 /* ---- one model: the steps ---- */
@@ -713,8 +537,13 @@ static int load_model_and_data(Ctx *c) {
     if (c->orig.cfg.has_norm) {
         c->mean = c->orig.cfg.mean;
         c->std = c->orig.cfg.std;
+        r->has_norm = 1;
+        memcpy(r->mean, c->mean, sizeof r->mean);
+        memcpy(r->std, c->std, sizeof r->std);
     }
     if (gad_run_data(o, &c->orig, &c->d) != 0) return -1;
+    uint64_t dh = gad_hash(GAD_FNV_INIT, c->d.x, sizeof(float) * (size_t)c->d.n * 3 * c->d.h * c->d.w);
+    r->data_fnv = gad_hash(dh, c->d.y, sizeof(int) * (size_t)c->d.n);
     c->H = c->d.h;
     c->W = c->d.w;
     c->npix = c->H * c->W;
@@ -725,6 +554,21 @@ static int load_model_and_data(Ctx *c) {
     r->W = c->W;
     for (int a = 0; a < 2; a++) snprintf(r->class_name[a], sizeof r->class_name[a], "%s", c->d.class_names[a]);
     return resolve_outputs(c);
+}
+
+/* A shard keeps the run's images j with j % n == k - 1 (round robin: both classes
+ * and the costs spread evenly), in the run's order. */
+static void keep_shard(Ctx *c, int *index) {
+    int k = c->o->shard_k, n = c->o->shard_n, ne = 0;
+    size_t isz = (size_t)3 * c->npix;
+    for (int j = k - 1; j < c->ne; j += n, ne++) {
+        memmove(c->xe + (size_t)ne * isz, c->xe + (size_t)j * isz, sizeof(float) * isz);
+        c->cls_e[ne] = c->cls_e[j];
+        index[ne] = index[j];
+    }
+    c->ne = ne;
+    c->pos0 = k - 1;
+    c->pstep = n;
 }
 
 /* Step 1b: the images to explain (held out) with the original's outputs, and the
@@ -738,11 +582,12 @@ static int select_images(Ctx *c) {
         free(index);
         return -1;
     }
-    c->nt = take(c, 0, o->train_images, &c->xt, &c->cls_t, NULL);
-    if (c->nt < 0) {
+    if ((c->nt = take(c, 0, o->train_images, &c->xt, &c->cls_t, NULL)) < 0) {
         free(index);
         return -1;
     }
+    r->run_images = c->ne;
+    if (o->shard_n > 0) keep_shard(c, index);
     if (o->verbose)
         fprintf(stderr, "%s: %s, %dx%d inputs, classes '%s' (output %d) and '%s' (output %d); %d images to explain, "
                         "%d to train the supports\n",
@@ -831,16 +676,23 @@ static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logit
 
 /* Step 3: every support model (one in memory at a time) and its maps, AND-ed into
  * the presence (which step 4, gad_map_of, turns into the GAD maps). */
-static int support_maps(Ctx *c) {
-    const RunOpts *o = c->o;
-    uint64_t wh = GAD_FNV_INIT, dh = GAD_FNV_INIT;
+/* The cache keys' hashes: of the weights file and of the training images. */
+static int support_hashes(Ctx *c, uint64_t *wh, uint64_t *dh) {
     unsigned char *bytes;
     size_t len;
-    if (file_read_all(o->weights[c->k], (size_t)1 << 40, &bytes, &len) != 0) return -1;
-    wh = gad_hash(wh, bytes, len);
+    if (file_read_all(c->o->weights[c->k], (size_t)1 << 40, &bytes, &len) != 0) return -1;
+    *wh = gad_hash(GAD_FNV_INIT, bytes, len);
     free(bytes);
-    dh = gad_hash(dh, c->xt, sizeof(float) * (size_t)c->nt * 3 * c->npix);
-    dh = gad_hash(dh, c->cls_t, sizeof(int) * (size_t)c->nt);
+    c->res->weights_fnv = *wh;
+    *dh = gad_hash(GAD_FNV_INIT, c->xt, sizeof(float) * (size_t)c->nt * 3 * c->npix);
+    *dh = gad_hash(*dh, c->cls_t, sizeof(int) * (size_t)c->nt);
+    return 0;
+}
+
+static int support_maps(Ctx *c) {
+    const RunOpts *o = c->o;
+    uint64_t wh, dh;
+    if (support_hashes(c, &wh, &dh) != 0) return -1;
     float *logits = NULL;
     int rc = 0;
     for (int ai = 0; ai < o->nalphas && rc == 0; ai++) {
@@ -860,16 +712,22 @@ static int support_maps(Ctx *c) {
 /* One model through the paper's steps: data, original maps, support models and
  * their maps, then per image the GAD maps (step 4) and metrics (step 5), tables'
  * tallies, figures (step 6). */
+static void ctx_init(Ctx *c, const RunOpts *o, int k, GadModelResult *r) {
+    memset(c, 0, sizeof *c);
+    c->o = o;
+    c->k = k;
+    c->res = r;
+    c->nm = o->nmethods;
+    c->pos0 = 0;
+    c->pstep = 1;
+    c->hull.of = o->hull_of;
+    c->hull.keep = o->hull_keep;
+    c->hull.present = o->present;
+}
+
 static int run_model(const RunOpts *o, int k, GadModelResult *r) {
     Ctx c;
-    memset(&c, 0, sizeof c);
-    c.o = o;
-    c.k = k;
-    c.res = r;
-    c.nm = o->nmethods;
-    c.hull.of = o->hull_of;
-    c.hull.keep = o->hull_keep;
-    c.hull.present = o->present;
+    ctx_init(&c, o, k, r);
     double t0 = now_s();
     int rc = load_model_and_data(&c);
     if (rc == 0) rc = select_images(&c);
@@ -877,26 +735,14 @@ static int run_model(const RunOpts *o, int k, GadModelResult *r) {
     if (rc == 0) rc = support_maps(&c);
     if (rc == 0) rc = metrics(&c);
     if (rc == 0) rc = curves(&c);
-    if (rc == 0) {
-        tally(o, r);
-        tally_curves(o, r);
-    }
-    if (rc == 0) rc = figures(&c);
+    if (rc == 0) figure_candidates(&c);
     r->seconds = now_s() - t0;
     ctx_free(&c);
     return rc;
 }
 
 static void free_results(GadRunResult *rr) {
-    for (int k = 0; k < rr->nmodels; k++) {
-        GadModelResult *r = &rr->model[k];
-        for (int i = 0; i < r->nimages; i++) {
-            free(r->img[i].cell);
-            free(r->img[i].curve);
-        }
-        free(r->img);
-        free(r->curve_mean);
-    }
+    for (int k = 0; k < rr->nmodels; k++) gad_model_free(&rr->model[k]);
     free(rr->model);
 }
 
@@ -904,6 +750,8 @@ int gad_run(const RunOpts *o) {
     if (o->nweights < 1) return err_set("gad run: no weights given");
     if (o->nmethods < 1) return err_set("gad run: no attribution method given");
     if (o->images < 2) return err_set("gad run: --images must be at least 2 (half per class)");
+    if (o->shard_n > 0 && (o->shard_k < 1 || o->shard_k > o->shard_n))
+        return err_set_usage("gad run: shard %d of %d does not exist", o->shard_k, o->shard_n);
     if (file_mkdirs(o->out_dir) != 0) return -1;
     double t0 = now_s();
     GadRunResult rr;
@@ -914,12 +762,46 @@ int gad_run(const RunOpts *o) {
     for (int k = 0; k < o->nweights && rc == 0; k++) {
         for (int a = 0; a < GAD_MAX_ALPHAS; a++) rr.model[k].support_loss[a] = NAN;
         rc = run_model(o, k, &rr.model[k]);
+        if (rc == 0 && o->shard_n == 0) rc = gad_model_finish(o, &rr.model[k]);
     }
     rr.seconds = now_s() - t0;
-    if (rc == 0) {
+    if (rc == 0 && o->shard_n > 0) {  /* a shard: its results, for gad merge */
+        rc = gad_shard_write(&rr);
+    } else if (rc == 0) {
         gad_print_tables(stdout, &rr);
         rc = gad_write_report(&rr);
     }
     free_results(&rr);
+    return rc;
+}
+
+/* ---- the support models alone (gad support) ---- */
+
+int gad_supports(const RunOpts *o) {
+    int pair = 0, rc = 0, done = 0;
+    for (int k = 0; k < o->nweights && rc == 0; k++) {
+        GadModelResult r;
+        memset(&r, 0, sizeof r);
+        Ctx c;
+        ctx_init(&c, o, k, &r);
+        uint64_t wh, dh;
+        float *logits = NULL;
+        rc = load_model_and_data(&c);
+        if (rc == 0 && (c.nt = take(&c, 0, o->train_images, &c.xt, &c.cls_t, NULL)) < 0) rc = -1;
+        if (rc == 0) rc = support_hashes(&c, &wh, &dh);
+        for (int ai = 0; ai < o->nalphas && rc == 0; ai++, pair++) {
+            if (o->shard_n > 0 && pair % o->shard_n != o->shard_k - 1) continue;
+            Model sup;
+            memset(&sup, 0, sizeof sup);
+            if ((rc = support_model(&c, ai, wh, dh, &logits, &sup)) == 0) {
+                if (o->verbose && r.support_trained[ai]) fprintf(stderr, "%s: trained %s\n", r.name, r.support_path[ai]);
+                done++;
+                model_free(&sup);
+            }
+        }
+        free(logits);
+        ctx_free(&c);
+    }
+    if (rc == 0 && o->verbose && done == 0) fprintf(stderr, "gad support: no support model in this share\n");
     return rc;
 }

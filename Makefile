@@ -5,9 +5,9 @@
 #   THREADS=0       build without pthreads
 #   REFERENCE=1     build/reference/gad: every pass on the reference path (naive kernels,
 #                   plain executor; see plan_new_reference in include/nn/model.h)
-#   make build/peak the machine's fp32 peak and sgemm against it (tools/peak.c)
+#   make build/peak the machine's fp32 peak and sgemm against it (tools/bench/peak.c)
 #   make perfcheck  fails when sgemm 1024^3 falls below PERF_MIN of the peak
-#   make build/pingpong  the core-to-core round trip (tools/pingpong.c)
+#   make build/pingpong  the core-to-core round trip (tools/bench/pingpong.c)
 CC      ?= cc
 OPT     ?= -O2
 WARN     = -std=c99 -Wall -Wextra -pedantic
@@ -82,12 +82,12 @@ KERNEL_OPT ?= -O3
 CONV_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/ops/conv*.c))
 $(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o $(BUILD)/src/ops/wino.o $(CONV_OBJ): OPT = $(KERNEL_OPT)
 
-# fp32 peak for the build's ISA and sgemm against it, in one process (tools/peak.c);
+# fp32 peak for the build's ISA and sgemm against it, in one process (tools/bench/peak.c);
 # a tool, not part of ./gad. It needs only core.
 CORE_OBJ = $(filter $(BUILD)/src/core/%,$(LIB_OBJ))
-$(BUILD)/peak: tools/peak.c include/core/simd.h $(CORE_OBJ) $(FLAGS_STAMP)
+$(BUILD)/peak: tools/bench/peak.c include/core/simd.h $(CORE_OBJ) $(FLAGS_STAMP)
 	@mkdir -p $(BUILD)
-	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA) $(KERNEL_OPT) -o $@ tools/peak.c $(CORE_OBJ) $(LIBS)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA) $(KERNEL_OPT) -o $@ tools/bench/peak.c $(CORE_OBJ) $(LIBS)
 
 # A speed cliff cannot land unseen (run by .ci/run, not by make test): one thread's
 # sgemm 1024^3 against the fp32 peak, measured in turn in one process, best of 3
@@ -98,8 +98,8 @@ PERF_MIN ?= 0.50
 perfcheck: $(BUILD)/peak
 	./$(BUILD)/peak --check $(PERF_MIN) || { echo "perfcheck: once more"; ./$(BUILD)/peak --check $(PERF_MIN); }
 
-# round trip of a cache line between two threads (tools/pingpong.c); a tool, not part of ./gad
-$(BUILD)/pingpong: tools/pingpong.c
+# round trip of a cache line between two threads (tools/bench/pingpong.c); a tool, not part of ./gad
+$(BUILD)/pingpong: tools/bench/pingpong.c
 	@mkdir -p $(BUILD)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< -lpthread
 

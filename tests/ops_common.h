@@ -28,7 +28,7 @@ typedef struct { int N, C, H, W, K, kh, kw, sh, sw, ph, pw, bias; } ConvCase;
 /* ws initialised and reserved for s's passes. */
 void conv_reserve(Workspace *ws, const ConvShape *s);
 
-/* PyTorch fixtures (tools/gen_fixtures_ops.py): open tests/fixtures/NAME (1, or 0 with
+/* PyTorch fixtures (tools/fixtures/gen_fixtures_ops.py): open tests/fixtures/NAME (1, or 0 with
  * the failure recorded); the F32 tensor `name` of numel elements, or NULL (failure
  * recorded); an integer of the metadata, or -1. */
 int fx_open(StFile *f, const char *name);

@@ -1,6 +1,6 @@
 /* test_attr: attribution methods and heatmaps.
  *  - every method and IG variant against PyTorch re-implementations of Captum's
- *    rules (tools/gen_fixtures_attr.py) on width-reduced vgg16 and resnet18;
+ *    rules (tools/fixtures/gen_fixtures_attr.py) on width-reduced vgg16 and resnet18;
  *  - the ReLU rules on a two-layer network worked out by hand;
  *  - IG: Captum's alphas/step sizes, Gauss-Legendre vs numpy's leggauss, results
  *    independent of the batch size, completeness error shrinking with the steps;

@@ -1,6 +1,6 @@
 /* test_conv: the convolution's routes (ops/conv.h) against (1) the naive kernel
  * (ops/ref/conv_ref.c) on random shapes that reach every route, (2) central differences
- * of L = sum(r * y), (3) PyTorch fixtures (tools/gen_fixtures_ops.py), and (4) bitwise
+ * of L = sum(r * y), (3) PyTorch fixtures (tools/fixtures/gen_fixtures_ops.py), and (4) bitwise
  * contracts: across batch and thread count, the fused epilogues against the passes
  * apart, the routes against gemm over im2col, prepared weights against none. The
  * Winograd route's own tests: test_wino.c. Tolerances are stated where they are used. */

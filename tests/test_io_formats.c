@@ -1,5 +1,5 @@
 /* test_io_formats: JSON, safetensors and npy. Files written by numpy / tools/stio.py
- * (tests/fixtures/io, made by tools/gen_fixtures_io.py) must read back with exact
+ * (tests/fixtures/io, made by tools/fixtures/gen_fixtures_io.py) must read back with exact
  * values; our writers must round-trip and match numpy's bytes; and every corrupt
  * input (every truncation of a valid file, bad dtypes, bad offsets, malformed headers)
  * must be refused with a one-line message naming the file, with nothing left behind.
@@ -49,7 +49,7 @@ static uint32_t fbits(float x) {
     return u;
 }
 
-/* Same formula as tools/gen_fixtures_io.py: exact in float32. */
+/* Same formula as tools/fixtures/gen_fixtures_io.py: exact in float32. */
 static float ramp(long i) { return (float)((double)((i * 37) % 101 - 50) / 8.0); }
 
 /* The special values of the fixtures, NaN at index 6. */

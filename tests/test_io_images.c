@@ -1,7 +1,7 @@
 /* test_io_images: inflate/deflate, PNG, PNM, IDX, bilinear resize and datasets.
- * Fixtures (tests/fixtures/images, made by tools/gen_fixtures_images.py) come from
+ * Fixtures (tests/fixtures/images, made by tools/fixtures/gen_fixtures_images.py) come from
  * Python's zlib, /usr/bin/gzip, PIL, torch and torchvision; our compressor is
- * round-tripped here (tools/check_deflate.py checks once that Python reads it); and
+ * round-tripped here (tools/checks/check_deflate.py checks once that Python reads it); and
  * corrupt inputs must give -1 with a one-line message, never a crash.
  * Run alone with ./build/run_tests img_ (and under `make asan T=img_`). */
 #include "test.h"
@@ -200,7 +200,7 @@ TEST(img_deflate_round_trip_and_ratio) {
 
 TEST(img_deflate_compresses_like_zlib) {
     /* the Fashion-MNIST images bundled in data/: ours at level 6 vs Python's zlib
-     * level 6 on the same bytes (measured by tools/check_deflate.py: within 1%) */
+     * level 6 on the same bytes (measured by tools/checks/check_deflate.py: within 1%) */
     size_t n, rn;
     unsigned char *gz = test_slurp("data/fashion-pc-images-idx3-ubyte.gz", &n), *raw, *z;
     if (!gz) { printf("    data/ missing: skipped\n"); return; }

@@ -1,5 +1,5 @@
 /* test_jpeg: the JPEG decoder (io/jpeg.h) against Pillow.
- * Fixtures (tests/fixtures/jpeg, made by tools/gen_fixtures_jpeg.py with
+ * Fixtures (tests/fixtures/jpeg, made by tools/fixtures/gen_fixtures_jpeg.py with
  * libjpeg-turbo's cjpeg/jpegtran and Pillow): each NAME.jpg beside NAME.png, Pillow's
  * decode of it; manifest.txt says what each must give. Every mode must give
  * Pillow's pixels exactly (the mean and largest difference per channel are printed

@@ -1,5 +1,5 @@
 /* test_model: vgg16 and resnet18 against width-reduced torchvision models
- * (tools/gen_fixtures_model.py): logits, input and parameter gradients in eval and
+ * (tools/fixtures/gen_fixtures_model.py): logits, input and parameter gradients in eval and
  * train mode at 32x32 and 40x48, BN running statistics; state_dict names, order and
  * shapes; load errors; save/load round trips; batch and thread independence;
  * finite differences of input and parameter gradients; initialisation statistics;

@@ -1,6 +1,6 @@
 /* test_resize: torchvision's preprocessing on PIL images (io/image.h: ImagePrep,
  * image_prepare, image_resize_pil) against Pillow and torchvision.
- * Fixtures (tests/fixtures/resize, made by tools/gen_fixtures_resize.py): each
+ * Fixtures (tests/fixtures/resize, made by tools/fixtures/gen_fixtures_resize.py): each
  * pipeline of cases.txt (Resize, CenterCrop, ToTensor, Normalize) run by torchvision
  * on a source image, and plain Image.resize(BILINEAR) outputs. Both must be
  * matched exactly: the largest difference is printed for each. */

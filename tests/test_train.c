@@ -1,4 +1,4 @@
-/* test_train: losses and Adam against PyTorch fixtures (tools/gen_fixtures_train.py),
+/* test_train: losses and Adam against PyTorch fixtures (tools/fixtures/gen_fixtures_train.py),
  * hand-computed values and finite differences; 5 training steps of width-reduced
  * vgg16 and resnet18 against PyTorch; the GAD alpha = 0 property (training towards
  * the model's own logits leaves every weight bit for bit); the `gad train` command. */

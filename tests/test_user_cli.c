@@ -101,7 +101,7 @@ TEST(user_torch_file_says_export) {
         Model m;
         int rc = model_load(&m, test_path(names[k]));
         const char *msg = err_get();
-        CHECKF(rc == -1 && strstr(msg, names[k]) && strstr(msg, "tools/export_torchvision.py --pth") &&
+        CHECKF(rc == -1 && strstr(msg, names[k]) && strstr(msg, "tools/data/export_torchvision.py --pth") &&
                    !strchr(msg, '\n'),
                "%s: %s", names[k], msg);
         printf("    %s\n", msg);
@@ -110,28 +110,37 @@ TEST(user_torch_file_says_export) {
     snprintf(cmd, sizeof cmd, "./gad predict --weights %s --input tests/fixtures/jpeg/photo_420.jpg",
              test_path(names[0]));
     CHECK(sh(cmd, &e) == 1);
-    CHECKF(strstr(e, "export it with tools/export_torchvision.py"), "%s", e);
+    CHECKF(strstr(e, "export it with tools/data/export_torchvision.py"), "%s", e);
     free(e);
 }
 
-/* Every Python script in tools/ is executable, starts with #!/usr/bin/python3 (the Debian Python
- * that has python3-torch), and checks its imports through tools/needs.py. */
-TEST(user_tools_scripts_runnable) {
-    DIR *d = opendir("tools");
-    REQUIRE(d);
+/* Every Python script in tools/ and its folders is executable, starts with #!/usr/bin/python3 (the
+ * Debian Python that has python3-torch), and checks its imports through tools/needs.py. */
+static int check_scripts(const char *dir, int depth) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
     struct dirent *de;
     int n = 0;
     while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(p, &st)) { closedir(d); return -1; }
+        if (S_ISDIR(st.st_mode)) {
+            if (depth > 0) {
+                int k = check_scripts(p, depth - 1);
+                if (k < 0) { closedir(d); return -1; }
+                n += k;
+            }
+            continue;
+        }
         size_t len = strlen(de->d_name);
         if (len < 4 || strcmp(de->d_name + len - 3, ".py")) continue;
-        char p[512];
-        snprintf(p, sizeof p, "tools/%s", de->d_name);
-        struct stat st;
-        REQUIRE(stat(p, &st) == 0);
         CHECKF(st.st_mode & S_IXUSR, "%s is not executable", p);
         size_t sz;
         unsigned char *b = test_slurp(p, &sz);
-        REQUIRE(b);
+        if (!b) { closedir(d); return -1; }
         CHECKF(!strncmp((char *)b, "#!/usr/bin/python3\n", 19), "%s: no #!/usr/bin/python3 line", p);
         int heavy = strstr((char *)b, "\nimport torch") || strstr((char *)b, "\nimport numpy") ||
                     strstr((char *)b, "\nfrom PIL") || strstr((char *)b, "\nimport torchvision");
@@ -140,6 +149,12 @@ TEST(user_tools_scripts_runnable) {
         n++;
     }
     closedir(d);
+    return n;
+}
+
+TEST(user_tools_scripts_runnable) {
+    int n = check_scripts("tools", 1);
+    REQUIRE(n >= 0);
     CHECK(n >= 15);
     printf("    %d scripts\n", n);
 }

@@ -4,7 +4,7 @@ that lacks what it imports. Every script here starts with #!/usr/bin/python3, th
 Debian Python that has python3-torch, python3-torchvision, python3-pil and
 python3-numpy; `python3` on a PATH (a virtualenv, pyenv, conda) may be another one.
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # tools/
     import needs  # noqa: E402
     needs.modules("numpy", "torch")"""
 import importlib.util
@@ -18,9 +18,10 @@ DEBIAN = {"torch": "python3-torch", "torchvision": "python3-torchvision", "PIL":
 def modules(*names):
     missing = [n for n in names if importlib.util.find_spec(n) is None]
     if missing:
-        script = os.path.basename(sys.argv[0]) or "this script"
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        script = os.path.relpath(os.path.abspath(sys.argv[0]), root) if sys.argv[0] else "this script"
         sys.exit("%s needs %s, which %s (%s) does not have: run it with the Python that has them, "
-                 "e.g. ./tools/%s or /usr/bin/python3 tools/%s (Debian packages: %s)"
+                 "e.g. ./%s or /usr/bin/python3 %s (Debian packages: %s)"
                  % (script, ", ".join(missing), sys.executable, sys.version.split()[0], script, script,
                     " ".join(DEBIAN.get(n, n) for n in missing)))
 

@@ -1,6 +1,6 @@
 /* cmd_bench: `gad bench`: speed of sgemm and of full-width vgg16 / resnet18 passes,
- * as a table or one JSON object per line (tools/bench_compare.sh reads those and
- * sets them beside PyTorch's figures from tools/bench_torch.py).
+ * as a table or one JSON object per line (tools/bench/bench_compare.sh reads those and
+ * sets them beside PyTorch's figures from tools/bench/bench_torch.py).
  *
  * Cases: sgemm C = A B at 1024^3 and 4096^3; for each model at 32x32 batch 32 and
  * 224x224 batch 1 and 8: forward (eval), input_grad (eval forward + backward to

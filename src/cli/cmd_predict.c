@@ -26,7 +26,7 @@ static void help(void) {
            "softmax probabilities and the arg-max class (with its name when the weights'\n"
            "metadata has one).\n\n"
            "  --weights W        torchvision state_dict saved as safetensors\n"
-           "                     (tools/export_torchvision.py)\n"
+           "                     (tools/data/export_torchvision.py)\n"
            CLI_INPUTS_HELP
            "                     Images are made RGB, resized and cropped as --resize/--crop\n"
            "                     or the weights' metadata say (else resized to the model's\n"

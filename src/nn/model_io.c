@@ -256,7 +256,7 @@ static int is_torch_file(const char *path) {
     return zip || pickle;
 }
 
-#define EXPORT_HINT "export it with tools/export_torchvision.py --pth %s --out W.safetensors (run with the Python that has torch)"
+#define EXPORT_HINT "export it with tools/data/export_torchvision.py --pth %s --out W.safetensors (run with the Python that has torch)"
 
 int model_load(Model *m, const char *path) {
     StFile f;

@@ -40,7 +40,7 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import needs  # noqa: E402
 needs.modules("numpy", "torch", "torchvision")
 
@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import torchvision
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import stio  # noqa: E402
 
 ARCHS = {"vgg16": torchvision.models.vgg16, "resnet18": torchvision.models.resnet18}

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """bench_torch: the cases of `gad bench` run in PyTorch, for a side-by-side comparison
-(tools/bench_compare.sh runs both and prints the ratios).
+(tools/bench/bench_compare.sh runs both and prints the ratios).
 
 Cases: sgemm (torch.mm, i.e. the BLAS torch is linked to) at 1024^3 and 4096^3; the
 GAD-shaped cases (model gad: support_step and ig_pass at 32x32 batch 32, two outputs,
@@ -20,7 +20,7 @@ Environment variables that matter (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE, glibc's
 MALLOC_* and GLIBC_TUNABLES) are taken as given: bench_compare.sh runs this script
 under each setting. --label names the setting in the output.
 
-  /usr/bin/python3 tools/bench_torch.py [--model vgg16|resnet18|sgemm|all] [--pass P]
+  /usr/bin/python3 tools/bench/bench_torch.py [--model vgg16|resnet18|sgemm|all] [--pass P]
       [--size S] [--batch B] [--threads N] [--json] [--min-time SEC] [--repeats R]
       [--label NAME]
 
@@ -61,7 +61,7 @@ THREADS = ARGS.threads if ARGS.threads > 0 else (os.cpu_count() or 1)
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(THREADS)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import needs  # noqa: E402
 needs.modules("torch", "torchvision")
 
@@ -243,6 +243,7 @@ def forward_macs(model, x):
 
 
 def bench_gad():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures"))
     from gen_fixtures_train import ResNet18, VGG16
     hw, n, K = 32, 32, 2
     if (ARGS.size and ARGS.size != hw) or (ARGS.batch and ARGS.batch != n):

@@ -2,7 +2,7 @@
  * written on one core costs to read on another. On this VM it is 50-110 ns most of the
  * time and 350-530 ns in stretches of a minute or so (after a large process, say);
  * gad's two-thread ResNet passes lose up to a third of their speed in those stretches,
- * so tools/bench_compare.sh prints it beside every case group.
+ * so tools/bench/bench_compare.sh prints it beside every case group.
  * Two threads take turns on one counter (odd: the caller's turn is over, even: the
  * other's), ROUNDS times; the median of REPEATS such runs is printed.
  *   make build/pingpong && ./build/pingpong

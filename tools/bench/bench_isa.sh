@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # bench_isa.sh: gemm's speed against the fp32 peak for every ISA build gad promises to
 # be fast on, with gcc and clang, as markdown table rows for docs/perf.md.
-#   tools/bench_isa.sh [ROUNDS]        (from the repository's root; default 3 rounds)
+#   tools/bench/bench_isa.sh [ROUNDS]        (from the repository's root; default 3 rounds)
 # Each build (its own build directory under build/isa/) is core only, linked into
-# tools/peak.c. Builds this CPU can run are measured (one thread, the thread's CPU
+# tools/bench/peak.c. Builds this CPU can run are measured (one thread, the thread's CPU
 # clock: sgemm 1024^3 and 4096^3 against the peak of the same build); builds it cannot
 # run (AVX-512 on a CPU without it) are checked by their code instead: the full
 # micro-kernel's loop must hold its accumulators in registers (no stack access), with
 # 16 vector FMAs on zmm registers. Not a test; not for CI (minutes of CPU).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 cpu="$(grep -m1 "model name" /proc/cpuinfo | sed "s/.*: //"), family $(grep -m1 "cpu family" /proc/cpuinfo | sed "s/.*: //") model $(grep -m1 "^model\s" /proc/cpuinfo | sed "s/.*: //")"
 has512=$(grep -m1 -c avx512f /proc/cpuinfo || true)

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """check_deflate: one-off cross-check of gad's zlib/gzip/PNG code against Python's
 zlib, gzip and PIL (the C tests only round-trip gad against itself and read
-fixtures). Builds tools/zpipe.c against build/libgad.a (run `make` first), then:
+fixtures). Builds tools/checks/zpipe.c against build/libgad.a (run `make` first), then:
   - our zlib/gzip output, levels 0..9, on varied inputs -> zlib.decompress / gzip.decompress
   - Python's zlib/gzip output (levels 0..9, strategies) -> our decoder
   - our PNG writer (gray, gray+alpha, RGB, RGBA) -> PIL.Image.open
 Prints sizes and ratios; exits 1 on any mismatch.
-    /usr/bin/python3 tools/check_deflate.py"""
+    /usr/bin/python3 tools/checks/check_deflate.py"""
 import gzip
 import io
 import os
@@ -14,19 +14,19 @@ import subprocess
 import sys
 import zlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import needs  # noqa: E402
 needs.modules("numpy", "PIL")
 
 import numpy as np
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXE = os.path.join(ROOT, "build", "zpipe")
 
 
 def build():
-    cmd = ["cc", "-std=c99", "-O2", "-Iinclude", "-o", EXE, "tools/zpipe.c", "build/libgad.a", "-lm", "-lpthread"]
+    cmd = ["cc", "-std=c99", "-O2", "-Iinclude", "-o", EXE, "tools/checks/zpipe.c", "build/libgad.a", "-lm", "-lpthread"]
     subprocess.check_call(cmd, cwd=ROOT)
 
 

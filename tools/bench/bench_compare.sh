@@ -6,7 +6,7 @@
 # its two environments) and is scored by its better one: this VM's neighbours
 # sometimes take a core for seconds, which halves whichever run it hits.
 #
-#   tools/bench_compare.sh [--threads N] [--model vgg16|resnet18|sgemm|gad|all]
+#   tools/bench/bench_compare.sh [--threads N] [--model vgg16|resnet18|sgemm|gad|all]
 #                          [--size S] [--batch B] [--min-time SEC] [--out DIR]
 #                          [--settle SEC]
 #
@@ -16,7 +16,7 @@
 # minute (the host's memory monitor, kdamond, at work), which hit whichever engine
 # came next, gad's resnet18 32x32 runs most.
 #
-# PyTorch (tools/bench_torch.py, /usr/bin/python3) runs under these environments and
+# PyTorch (tools/bench/bench_torch.py, /usr/bin/python3) runs under these environments and
 # the best of them is the figure compared against:
 #   as-is          the environment as given (skipped when it sets none of the
 #                  OpenBLAS variables, as it is then the same as the next one)
@@ -38,9 +38,9 @@
 # to the reference BLAS, the comparison would flatter gad, and the script refuses.
 # Not for: CI (minutes of full-machine load); correctness.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
-CMDLINE="tools/bench_compare.sh $*"
+CMDLINE="tools/bench/bench_compare.sh $*"
 THREADS=$(nproc)
 MODEL=all
 SIZE=0
@@ -80,10 +80,10 @@ torch_run() { # label, bench_torch.py args...
     local label=$1
     shift
     case "$label" in
-    as-is) $PY tools/bench_torch.py --json --label "$label" "$@" ;;
-    auto) env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $PY tools/bench_torch.py --json --label "$label" "$@" ;;
+    as-is) $PY tools/bench/bench_torch.py --json --label "$label" "$@" ;;
+    auto) env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $PY tools/bench/bench_torch.py --json --label "$label" "$@" ;;
     auto+malloc) env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${MALLOC_ENV[@]}" \
-        $PY tools/bench_torch.py --json --label "$label" "$@" ;;
+        $PY tools/bench/bench_torch.py --json --label "$label" "$@" ;;
     esac
 }
 

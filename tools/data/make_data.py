@@ -10,7 +10,7 @@ written as gzip'd IDX files that keep the original labels:
     data/LICENSE-fashion-mnist.txt         the dataset's MIT (Expat) licence notice
 The output is deterministic (gzip mtime 0, no file name). With val_frac 0.2 the
 held-out part is the last 300 images of each class.
-    /usr/bin/python3 tools/make_data.py [--src DIR] [--out data]"""
+    /usr/bin/python3 tools/data/make_data.py [--src DIR] [--out data]"""
 import argparse
 import gzip
 import io
@@ -19,7 +19,7 @@ import struct
 import subprocess
 
 import sys
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import needs  # noqa: E402
 needs.modules("numpy")
 
@@ -69,7 +69,7 @@ def idx_bytes(a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", default=None)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"))
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data"))
     args = ap.parse_args()
     src = args.src or find_src()
     x = read_idx(os.path.join(src, "train-images-idx3-ubyte.gz"))
@@ -91,7 +91,7 @@ def main():
             "The images in fashion-pc-*-ubyte.gz are a subset of Fashion-MNIST\n"
             "(https://github.com/zalandoresearch/fashion-mnist): the first %d Pullover (label 2)\n"
             "and %d Coat (label 4) images of the training set, taken from Debian's\n"
-            "dataset-fashion-mnist package by tools/make_data.py. Its licence notice\n"
+            "dataset-fashion-mnist package by tools/data/make_data.py. Its licence notice\n"
             "(%s) follows.\n\n" % (PER_CLASS, PER_CLASS, COPYRIGHT)).encode() + open(COPYRIGHT, "rb").read(),
     }
     total = 0

@@ -1,16 +1,16 @@
 #!/usr/bin/python3
 """bench_torch_layers: PyTorch's time for each distinct 3x3 stride-1 convolution of
 vgg16 or resnet18 alone (forward, and the input gradient), to set beside gad's
-per-layer times (`build/prof_model -l 1`, tools/prof_model.c) and see which layers a
+per-layer times (`build/prof_model -l 1`, tools/bench/prof_model.c) and see which layers a
 whole-model ratio hides.
 
-  /usr/bin/python3 tools/bench_torch_layers.py [--model vgg16|resnet18] [--batch B]
+  /usr/bin/python3 tools/bench/bench_torch_layers.py [--model vgg16|resnet18] [--batch B]
       [--threads N] [--reps R]
 
-Run it in the environment PyTorch does best in (see tools/bench_compare.sh):
+Run it in the environment PyTorch does best in (see tools/bench/bench_compare.sh):
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=4294967296 \
       MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=1073741824 \
-      GLIBC_TUNABLES=glibc.malloc.hugetlb=1 /usr/bin/python3 tools/bench_torch_layers.py
+      GLIBC_TUNABLES=glibc.malloc.hugetlb=1 /usr/bin/python3 tools/bench/bench_torch_layers.py
 Input gradient = (forward + backward to the input, weights frozen) - forward, the
 median of R timed runs after two warm-ups each. Not for: strided or 1x1 layers, dw.
 """

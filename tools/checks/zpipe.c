@@ -1,5 +1,5 @@
 /* zpipe: stdin -> stdout filter over gad's zlib/gzip/PNG code, built and driven by
- * tools/check_deflate.py to check that Python's zlib, gzip and PIL accept our output
+ * tools/checks/check_deflate.py to check that Python's zlib, gzip and PIL accept our output
  * (and that we accept theirs). Not part of the library or of `make test`.
  *   zpipe z LEVEL      zlib-compress       zpipe d   zlib-decompress
  *   zpipe g LEVEL      gzip                zpipe u   gunzip

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """eval_weights: an independent check of weights written by `gad train`, with PyTorch.
 Loads W.safetensors into torchvision-structured models (the width-scaled VGG16 and
-ResNet18 of gen_fixtures_train.py; arch, width, hidden and classes from the tensors
+ResNet18 of tools/fixtures/gen_fixtures_train.py; arch, width, hidden and classes from the tensors
 and metadata), preprocesses IDX images as gad does (28x28 -> bilinear, half-pixel
 centres -> input size; gray to 3 channels; /255; mean/std if the metadata has them)
 and prints the accuracy on
@@ -9,7 +9,7 @@ and prints the accuracy on
     in file order, as `gad train` splits it), and
   - optionally an independent test set (--test X-images-idx3-ubyte.gz, e.g. Debian's
     Fashion-MNIST t10k file), restricted to the same classes.
-    /usr/bin/python3 tools/eval_weights.py weights/vgg16.safetensors \\
+    /usr/bin/python3 tools/data/eval_weights.py weights/vgg16.safetensors \\
         [--test /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz]
 Only for IDX data (what the bundled weights are trained on)."""
 import argparse
@@ -17,7 +17,7 @@ import gzip
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import needs  # noqa: E402
 needs.modules("numpy", "torch")
 
@@ -25,8 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import stio  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures"))
 from gen_fixtures_train import ResNet18, VGG16  # noqa: E402
 
 

@@ -10,7 +10,7 @@ each; the logits compared with torchvision's (eval mode, float32) and the max
 absolute error, the max error relative to max|logit| and the worst per-element
 relative error printed. The weight files (~530 MB for vgg16) are deleted afterwards.
 
-Run from the repository root after `make`:  /usr/bin/python3 tools/check_full_models.py
+Run from the repository root after `make`:  /usr/bin/python3 tools/checks/check_full_models.py
 Exit status 1 if an error exceeds the tolerance (1e-4 relative to max|logit|)."""
 import os
 import subprocess
@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import needs  # noqa: E402
 needs.modules("numpy", "torch", "torchvision")
 
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torchvision
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import stio  # noqa: E402
 
 SEED = 0

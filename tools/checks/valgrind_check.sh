@@ -7,9 +7,9 @@
 # The gad under test is built here into build/valgrind/gad without -march=native
 # (valgrind 3.19 does not decode AVX-512) and with -g; outputs go to a temporary
 # directory that is removed afterwards. Takes a few minutes on two cores.
-#   tools/valgrind_check.sh            (from anywhere; needs valgrind)
+#   tools/checks/valgrind_check.sh            (from anywhere; needs valgrind)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 command -v valgrind >/dev/null || { echo "valgrind_check: valgrind is not installed"; exit 1; }
 B=build/valgrind
 objs=$(ls src/cli/*.c | sed "s|^|$B/|; s|\.c$|.o|")

@@ -1,6 +1,6 @@
 /* prof_model: a small timing harness for whole-model passes (the cases of issue 6),
  * for profiling the kernels above gemm. Not part of ./gad or the tests.
- *   cc -O2 -march=native -Iinclude -D_POSIX_C_SOURCE=200809L tools/prof_model.c \
+ *   cc -O2 -march=native -Iinclude -D_POSIX_C_SOURCE=200809L tools/bench/prof_model.c \
  *      build/libgad.a -lm -lpthread -o build/prof_model
  *   build/prof_model [-t threads] [-r reps] [-m vgg16|resnet18|all] [-s 32|224|all]
  *                    [-p forward|input_grad|train_step|all] [-b batch]
@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
         if (i + 1 >= argc || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fprintf(stderr, "usage: prof_model [-t threads] [-r reps] [-m vgg16|resnet18|all] [-s 32|224|all]\n"
                             "                  [-p forward|input_grad|train_step|all] [-b batch] [-c 1] [-l 1] [-w width]\n"
-                            "(see the comment at the top of tools/prof_model.c)\n");
+                            "(see the comment at the top of tools/bench/prof_model.c)\n");
             return 2;
         }
         if (!strcmp(argv[i], "-t")) threads = atoi(argv[i + 1]);

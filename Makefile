@@ -2,6 +2,7 @@
 #   make            ./gad (tuned for this machine; GENERIC=1 for a portable build)
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make asan       the whole test suite under AddressSanitizer + UBSan
+#   make test-report  the report page at phone and laptop widths in headless Chromium
 #   THREADS=0       build without pthreads
 #   REFERENCE=1     build/reference/gad: every pass on the reference path (naive kernels,
 #                   plain executor; see plan_new_reference in include/nn/model.h)
@@ -120,6 +121,13 @@ test: $(BIN) $(BUILD)/run_tests
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" EXTRA="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build/asan/run_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/run_tests $(T)
+
+# the report's page at 390 and 1366 px wide in headless Chromium: screenshots and
+# overflow checks (tests/report/responsive.sh, which installs Debian's chromium if
+# missing); not part of `make test`, run by .ci/run
+.PHONY: test-report
+test-report: $(BIN)
+	tests/report/responsive.sh
 
 clean:
 	rm -rf build gad

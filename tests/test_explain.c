@@ -17,6 +17,7 @@
 #include "gad/run.h"
 #include "io/json.h"
 #include "gad/steps.h"
+#include "io/file.h"
 #include "io/image.h"
 #include <fcntl.h>
 #include <stdlib.h>
@@ -277,6 +278,37 @@ TEST(explain_gad_agrees_with_its_run) {
     char *out = sh(cmd, &st);
     REQUIRE(st == 0);
     free(out);
+    /* the report explains itself: the paper, a glossary, how to read each table, the
+     * steps of the least and most activated image of each class, Fig. 1, settings */
+    char page[700];
+    snprintf(page, sizeof page, "%s/index.html", run);
+    char *html = slurp_text(page);
+    REQUIRE(html != NULL);
+    static const char *must[] = {"<meta name=\"viewport\" content=\"width=device-width",
+                                 "Transforming gradient-based techniques into interpretable methods",
+                                 "Caroline Mazini Rodrigues, Nicolas Boutry and Laurent Najman",
+                                 "id=\"glossary\"", "<dt>RC</dt>", "<dt>Sup.</dt>", "<dt>&alpha; (alpha)</dt>",
+                                 "<dt>N<sub>a</sub>(I)</dt>", "forced, structural", "How to read it:", "On this run:",
+                                 "fig/resnet18/fig1.png", "the least activated", "the most activated",
+                                 "<details><summary>Every setting", "id=\"time\"", "training support models"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) CHECKF(strstr(html, must[i]), "index.html lacks %s", must[i]);
+    CHECK(count_of(html, "How to read it:") >= 6); /* Tables 1, 2, curves, supports, steps, Fig. 5, 6 */
+    int pictures = 0;
+    for (const char *q = html; (q = strstr(q, "src=\"")) != NULL; pictures++) {
+        q += 5;
+        const char *e = strchr(q, '"');
+        REQUIRE(e != NULL);
+        char file[900];
+        snprintf(file, sizeof file, "%s/%.*s", run, (int)(e - q), q);
+        CHECKF(file_exists(file), "index.html shows %s, which is missing", file);
+    }
+    CHECKF(pictures == 1 + 4 * 3 * 2 + 2, "%d pictures on the page", pictures); /* Fig. 1, 4 images x 3 methods x 2, Fig. 5, 6 */
+    free(html);
+    /* every picture the page shows exists */
+    snprintf(page, sizeof page, "%s/fig/resnet18/fig1.png", run);
+    Image im;
+    CHECK(image_load(page, &im) == 0);
+    image_free(&im);
     /* every image of the run, both classes: the run's numbers */
     char rj[700];
     snprintf(rj, sizeof rj, "%s/results.json", run);

@@ -83,6 +83,17 @@ TEST(font_utf8_and_measure) {
     CHECK(w == 3 * FONT_ADV - 1 && h == FONT_H);
 }
 
+TEST(font_wrap_breaks_at_spaces) {
+    char out[256];
+    CHECK(font_wrap("one two three four", 9, out, sizeof out) == 3 && !strcmp(out, "one two\nthree\nfour"));
+    CHECK(font_wrap("a\nbb cc", 4, out, sizeof out) == 3 && !strcmp(out, "a\nbb\ncc"));
+    /* a word longer than the width stays whole; widths count characters, not bytes */
+    CHECK(font_wrap("x supercalifragilistic y", 5, out, sizeof out) == 3 && !strcmp(out, "x\nsupercalifragilistic\ny"));
+    CHECK(font_wrap("\xce\xb1\xce\xb1\xce\xb1 \xce\xb1\xce\xb1", 5, out, sizeof out) == 2);
+    CHECK(font_wrap("", 5, out, sizeof out) == 0 && out[0] == 0);
+    CHECK(font_wrap("abc def", 3, out, 4) >= 1 && strlen(out) == 3); /* truncated, terminated */
+}
+
 TEST(canvas_text_draws_the_glyphs) {
     Canvas c;
     canvas_init(&c, 40, 30, NULL);
@@ -221,12 +232,15 @@ TEST(figure_scales_text_with_the_tiles) {
     REQUIRE(fig_init(&f, &s) == 0);
     CHECK(f.scale == 1 && f.canvas.w < wide);
     fig_free(&f);
-    /* a long title widens the canvas rather than being cut */
-    s.title = "a title far wider than the two columns of this small figure, so the canvas grows";
+    /* a long title is wrapped to the figure's width (at least 32 characters): the
+     * canvas grows down, not sideways */
+    s.title = "A title";
     REQUIRE(fig_init(&f, &s) == 0);
-    int tw, th;
-    font_measure(s.title, 2, &tw, &th);
-    CHECK(f.canvas.w >= tw);
+    int w0 = f.canvas.w, h0 = f.canvas.h;
+    fig_free(&f);
+    s.title = "a title far wider than the two columns of this small figure, so that it wraps onto more lines";
+    REQUIRE(fig_init(&f, &s) == 0);
+    CHECK(f.canvas.w <= w0 + 32 * FONT_ADV * 2 && f.canvas.h > h0);
     fig_free(&f);
 }
 

@@ -28,6 +28,7 @@
 
 #define GAD_MAX_ALPHAS 16
 #define GAD_MAX_WEIGHTS 8
+#define GAD_MAX_EXPLAIN 16
 
 /* ---- distancing (§4.1) ---- */
 
@@ -121,6 +122,9 @@ typedef struct {
     int shard_k, shard_n;    /* n > 0: explain only shard k of n of the images (1 <= k <= n)
                               * and write OUT/shards/k-of-n/ for gad_merge instead of the
                               * report; n = 0: the whole run */
+    int explain_n;           /* images whose every step the report shows: -1 (default) the
+                              * least and most activated of each class, else explain_images */
+    int explain_images[GAD_MAX_EXPLAIN];  /* dataset indices (--explain-images) */
     int verbose;
 } RunOpts;
 
@@ -192,6 +196,20 @@ typedef struct {
  * the counts. The same rule picks a shard's candidates and the run's columns among
  * all shards' candidates (a column of the whole run is a column of its shard). */
 void gad_figure_columns(const RunOpts *o, int n, const int *cls, const float *own, int *f5, int *n5, int *f6, int *n6);
+/* The phases of a model's run, timed for the report. */
+enum {
+    GAD_PHASE_DATA = 0,      /* model, data, the original's outputs */
+    GAD_PHASE_ORIG_MAPS,     /* the original model's attribution maps */
+    GAD_PHASE_TRAIN,         /* training the support models (0 when all were reused) */
+    GAD_PHASE_SUPPORT_MAPS,  /* loading the support models and their maps */
+    GAD_PHASE_METRICS,       /* GAD maps, hulls, RC, RS, controls */
+    GAD_PHASE_CURVES,        /* faithfulness curves */
+    GAD_PHASE_FIGURES,       /* Fig. 5 and 6 */
+    GAD_PHASE_REPORT,        /* the report's steps, distancing and their pictures */
+    GAD_NPHASES
+};
+/* "data and outputs", "original maps", ...: the report's names of the phases. */
+const char *gad_phase_name(int phase);
 
 typedef struct {
     char name[64];           /* e.g. "vgg16" (file stem, made unique) */
@@ -227,6 +245,7 @@ typedef struct {
     GadFigImage *fig;        /* [nfig] by place in the run's image order */
     int nfig;
     /* figure columns (places in img); files are named by gad_fig_name */
+    double phase[GAD_NPHASES];           /* seconds of each phase (wall clock) */
     int fig5_cols, fig5_img[32];
     int fig6_cols, fig6_img[32];
 } GadModelResult;
@@ -282,5 +301,15 @@ void gad_print_tables(FILE *f, const GadRunResult *r);
 /* table1.csv, table2.csv, results.json and index.html under r->opts->out_dir.
  * Returns 0 or -1 (err set). */
 int gad_write_report(const GadRunResult *r);
+/* Pieces of index.html that report.c writes beside the other tables' formats:
+ * Tables 1 and 2 and a model's curves, each with how to read it and what it shows
+ * on this run; text with <, >, & and " escaped. */
+void gad_html_table1(FILE *f, const GadRunResult *r);
+void gad_html_table2(FILE *f, const GadRunResult *r);
+void gad_html_curves(FILE *f, const RunOpts *o, const GadModelResult *mr);
+void gad_html_esc(FILE *f, const char *s);
+/* index.html (page.c): the page that explains the run, with the steps of a few
+ * images and the distancing recomputed (gad/explain.h) and drawn. Returns 0 or -1. */
+int gad_write_page(const GadRunResult *r);
 
 #endif

@@ -5,6 +5,8 @@
  *   gad's bitmap font;
  *   axes for scatter plots: a frame, round-number ticks with their values, a title
  *   and axis labels, and points and lines clipped to the plot area.
+ * The title and the note are wrapped at spaces to the width of the grid and its
+ * labels and bars (at least 32 and 48 characters), so they never widen a figure.
  * Text is scaled with the tiles (text_scale 0: 2 for tiles of 96 pixels or more,
  * else 1); when a column label is too wide for its column at that scale, all of
  * them are drawn at 1.
@@ -32,8 +34,8 @@ typedef struct {
 } FigKey;
 
 typedef struct {
-    const char *title;           /* above everything (may be NULL; '\n' for lines) */
-    const char *note;            /* under everything (may be NULL; '\n' for lines) */
+    const char *title;           /* above everything (may be NULL; '\n' breaks a line) */
+    const char *note;            /* under everything (may be NULL; '\n' breaks a line) */
     int rows, cols;              /* >= 1 */
     int tile_w, tile_h;          /* canvas pixels of one tile */
     const char *const *col_labels;       /* [cols] or NULL; entries may be NULL or hold '\n' */

@@ -9,6 +9,7 @@
  * sizes than integer multiples. */
 #ifndef GAD_IO_FONT_H
 #define GAD_IO_FONT_H
+#include <stddef.h>
 #include <stdint.h>
 
 #define FONT_W 5      /* glyph width in pixels */
@@ -28,5 +29,9 @@ uint32_t font_next(const char **s);
  * starting a new line: width of the longest line (no trailing gap), height
  * lines * FONT_LINE * scale minus the gap under the last line. "" is 0 x 0. */
 void font_measure(const char *text, int scale, int *w, int *h);
+/* out [len] = text with every line longer than `width` characters broken at its
+ * last space that fits (a '\n' in text is kept; a word longer than width stays
+ * whole). Truncated to fit len (always NUL-terminated). Returns the line count. */
+int font_wrap(const char *text, int width, char *out, size_t len);
 
 #endif

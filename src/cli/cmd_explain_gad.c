@@ -309,7 +309,7 @@ static int pictures(const char *dir, const Run *r, const GadExplainer *e, int im
     size_t isz = (size_t)3 * m->H * m->W;
     unsigned char *rgb = xmalloc(isz);
     heatmap_input_rgb(e->d.x + (size_t)image * isz, m->H, m->W, e->mean, e->std, rgb);
-    snprintf(what, sizeof what, "image %d (a %s)", image, m->class_name[e->d.y[image]]);
+    snprintf(what, sizeof what, "image %d, a %s", image, m->class_name[e->d.y[image]]);
     HullRule hull;
     gad_run_hull(o, &hull);
     int rc = 0;

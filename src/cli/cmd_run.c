@@ -81,6 +81,9 @@ static void help(const RunOpts *d) {
            "                     or K from JOB_COMPLETION_INDEX (Kubernetes) or PARALLEL_SEQ\n"
            "                     (GNU parallel) with --shards N\n"
            "  --shards N         the number of shards for --shard auto without Slurm\n"
+           "  --explain-images L the images (dataset indices, e.g. 2374,2375) whose every step\n"
+           "                     the report shows, or none (default: the least and the most\n"
+           "                     activated of each class)\n"
            "  --quiet            no progress on stderr\n"
            "  -h, --help         this text\n\n"
            "Threads: GAD_THREADS=N. Exit status: 0 success, 1 bad file or data, 2 usage error.\n",
@@ -115,7 +118,7 @@ static const struct {
 
 /* What the flags said, before it becomes RunOpts (run_flags_finish). */
 typedef struct {
-    const char *methods, *alphas, *choice[NCHOICES], *shard, *alpha;
+    const char *methods, *alphas, *explain, *choice[NCHOICES], *shard, *alpha;
     int shards;
     char *wbuf[GAD_MAX_WEIGHTS];  /* copies behind o->weights (run_flags_free) */
     int nw, quiet, images, ptop_set, pfrac_set;
@@ -154,6 +157,7 @@ static int run_flag(int argc, char **argv, int *i, RunOpts *o, RunFlags *f) {
                arg_str(argc, argv, i, "--outputs", &o->outputs) || arg_str(argc, argv, i, "--methods", &f->methods) ||
                arg_int(argc, argv, i, "--images", &f->images, 2, 1 << 24) ||
                arg_str(argc, argv, i, "--alphas", &f->alphas) ||
+               arg_str(argc, argv, i, "--explain-images", &f->explain) ||
                arg_int(argc, argv, i, "--epochs", &o->epochs, 1, 100000) ||
                arg_float(argc, argv, i, "--lr", &o->lr, 0, 10) ||
                arg_int(argc, argv, i, "--batch", &o->batch, 1, 4096) ||
@@ -186,6 +190,25 @@ static void parse_methods(RunOpts *o, const char *methods) {
             if (o->methods[j] == m) arg_usage_error("run", "--methods: '%s' given twice", tok[k]);
         o->methods[o->nmethods++] = m;
     }
+    free(buf);
+}
+
+/* --explain-images LIST of dataset indices, or none. */
+static void parse_explain(RunOpts *o, const char *list) {
+    o->explain_n = 0;
+    if (!strcmp(list, "none")) return;
+    char *buf, *tok[GAD_MAX_EXPLAIN];
+    int n = split(list, &buf, tok, GAD_MAX_EXPLAIN);
+    if (n <= 0) arg_usage_error("run", "--explain-images: expected none or at most %d image indices such as 12,40",
+                                GAD_MAX_EXPLAIN);
+    for (int k = 0; k < n; k++) {
+        char *e;
+        long v = strtol(tok[k], &e, 10);
+        if (e == tok[k] || *e || v < 0 || v > (1L << 30))
+            arg_usage_error("run", "--explain-images: '%s' is not an image index", tok[k]);
+        o->explain_images[k] = (int)v;
+    }
+    o->explain_n = n;
     free(buf);
 }
 
@@ -227,6 +250,7 @@ static int run_flags_finish(RunOpts *o, const RunFlags *f) {
     }
     if (f->methods) parse_methods(o, f->methods);
     if (f->alphas) parse_alphas(o, f->alphas);
+    if (f->explain) parse_explain(o, f->explain);
     const char *const *ch = f->choice;
     if (ch[CH_HULL_OF]) o->hull_of = (HullOf)choice_index(CH_HULL_OF, ch[CH_HULL_OF]);
     if (ch[CH_RC_AREA]) o->rc_area = (RcArea)choice_index(CH_RC_AREA, ch[CH_RC_AREA]);

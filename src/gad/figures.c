@@ -67,6 +67,15 @@ void gad_hull_text(const HullRule *h, char *buf, size_t len) {
 #define PANEL 240  /* plot area side, pixels */
 #define TS 2       /* text scale */
 
+/* The text of Fig. 1's key entry k: the original outputs, then per class its
+ * targets and its support outputs. Static storage, until the next call. */
+static const char *key_text(const GadDistFig *d, int k) {
+    static char buf[160];
+    if (k == 0) return "original output";
+    snprintf(buf, sizeof buf, k % 2 ? "target (%s)" : "support output (%s)", d->class_name[(k - 1) / 2]);
+    return buf;
+}
+
 static void fmt_loss(char *buf, size_t len, float loss) {
     if (isnan(loss)) snprintf(buf, len, "unknown");
     else snprintf(buf, len, "%.3g", (double)loss);
@@ -78,20 +87,30 @@ int gad_fig_distancing(const char *path, const GadDistFig *d, GadFit *fits) {
     int left = FIG_AXES_LEFT(TS), top = FIG_AXES_TOP(TS), bottom = FIG_AXES_BOTTOM(TS), margin = 12;
     int pw = left + PANEL + 80, ph = top + PANEL + bottom + 8;  /* titles may run past the plot */
     char title[256], note[1024];
-    snprintf(title, sizeof title, "Distancing (Fig. 1): %s, %s vs %s", d->model, d->class_name[0], d->class_name[1]);
+    snprintf(title, sizeof title, "Fig. 1, the distancing: %s, %s vs %s", d->model, d->class_name[0],
+             d->class_name[1]);
     snprintf(note, sizeof note,
-             "Each point is a training image: x = its %s logit, y = its %s logit; the diagonal is\n"
-             "where the two are equal. A support model is fitted (MSE, Adam) to targets that lower a\n"
-             "%s image's %s logit and a %s image's %s logit by \xce\xb1. It fits when the RMSE\n"
-             "of its two outputs against the targets is at most \xce\xb1/2; shift = how far it moved\n"
-             "the lowered logit, as a share of \xce\xb1.",
+             "Each point is a training image: x = its %s logit, y = its %s logit; the diagonal is "
+             "where the two are equal. A support model is fitted (MSE, Adam) to targets that lower a "
+             "%s image's %s logit and a %s image's %s logit by \xce\xb1. Shift: how far it moved the "
+             "lowered logit, as a share of \xce\xb1. It fits when the shift is at least 50%% and the RMSE of its "
+             "two outputs against the targets at most \xce\xb1/2.",
              d->class_name[0], d->class_name[1], d->class_name[0], d->class_name[1], d->class_name[1],
              d->class_name[0]);
     int tw, th, nw, nh;
+    char wrapped[1400];
+    font_wrap(note, (per_row * pw) / (FONT_ADV * TS) > 60 ? (per_row * pw) / (FONT_ADV * TS) : 60, wrapped,
+              sizeof wrapped);
     font_measure(title, TS + 1, &tw, &th);
-    font_measure(note, TS, &nw, &nh);
-    int key_h = FONT_LINE * TS + 8;
+    font_measure(wrapped, TS, &nw, &nh);
+    int key_h = FONT_LINE * TS + 8, key_w = 0;
+    for (int k = 0; k < 5; k++) { /* the key's five entries, as drawn below */
+        int w, h;
+        font_measure(key_text(d, k), TS, &w, &h);
+        key_w += 16 + w + 24;
+    }
     int cw = margin + per_row * pw + margin, grid_y = margin + th + 16;
+    if (cw < 2 * margin + key_w) cw = 2 * margin + key_w;
     if (cw < 2 * margin + tw) cw = 2 * margin + tw;
     if (cw < 2 * margin + nw) cw = 2 * margin + nw;
     int ch = grid_y + nrow * ph + key_h + nh + 2 * margin;
@@ -161,25 +180,21 @@ int gad_fig_distancing(const char *path, const GadDistFig *d, GadFit *fits) {
         fmt_loss(ls, sizeof ls, d->loss ? d->loss[k] : NAN);
         snprintf(l1, sizeof l1, "\xce\xb1 = %g   final MSE %s", (double)alpha, ls);
         if (fit.fits) snprintf(l2, sizeof l2, "fits: RMSE %.2g, shift %.0f%%", fit.rmse, 100 * fit.shift);
-        else snprintf(l2, sizeof l2, "DID NOT FIT: RMSE %.2g > \xce\xb1/2", fit.rmse);
+        else snprintf(l2, sizeof l2, "DID NOT FIT: shift %.0f%%, RMSE %.2g", 100 * fit.shift, fit.rmse);
         canvas_text(&c, a.x, a.y - 4 * TS - 2 * FONT_LINE * TS + 2 * TS, l1, BLACK, NULL, TS);
         canvas_text(&c, a.x, a.y - 4 * TS - FONT_H * TS, l2, fit.fits ? BLACK : GAD_RGB_WARN, NULL, TS);
     }
     free(t);
     /* key */
     int ky = grid_y + nrow * ph, kx = margin, cy = ky + FONT_H * TS / 2;
-    canvas_mark(&c, kx + 6, cy, MARK_DISC, 5, GREY);
-    kx += 16 + canvas_text(&c, kx + 16, ky, "original output", BLACK, NULL, TS) + 24;
-    for (int cl = 0; cl < 2; cl++) {
-        char buf[128];
-        canvas_mark(&c, kx + 6, cy, MARK_CIRCLE, 11, CLS_RGB[cl]);
-        snprintf(buf, sizeof buf, "target (%s)", d->class_name[cl]);
-        kx += 16 + canvas_text(&c, kx + 16, ky, buf, BLACK, NULL, TS) + 24;
-        canvas_mark(&c, kx + 6, cy, MARK_DISC, 6, CLS_DARK[cl]);
-        snprintf(buf, sizeof buf, "support output (%s)", d->class_name[cl]);
-        kx += 16 + canvas_text(&c, kx + 16, ky, buf, BLACK, NULL, TS) + 24;
+    for (int k = 0; k < 5; k++) {
+        int cl = (k - 1) / 2;
+        if (k == 0) canvas_mark(&c, kx + 6, cy, MARK_DISC, 5, GREY);
+        else if (k % 2) canvas_mark(&c, kx + 6, cy, MARK_CIRCLE, 11, CLS_RGB[cl]);
+        else canvas_mark(&c, kx + 6, cy, MARK_DISC, 6, CLS_DARK[cl]);
+        kx += 16 + canvas_text(&c, kx + 16, ky, key_text(d, k), BLACK, NULL, TS) + 24;
     }
-    canvas_text(&c, margin, ky + key_h, note, BLACK, NULL, TS);
+    canvas_text(&c, margin, ky + key_h, wrapped, BLACK, NULL, TS);
     int rc = canvas_write_png(&c, path);
     canvas_free(&c);
     return rc;
@@ -222,13 +237,13 @@ int gad_fig_steps(const char *path, const GadSteps *s, const GadStepsInfo *info)
     static const char *rows[] = {"importance\nmap", "present\npixels"};
     char title[512], note[1024], pres[96];
     gad_present_text(info->present, pres, sizeof pres);
-    snprintf(title, sizeof title, "Choosing important features (Fig. 3): %s, %s\n%s, output %s", info->model,
-             info->method, info->image, info->target);
+    snprintf(title, sizeof title, "Fig. 3, the steps: %s, %s\n%s; output %s", info->model, info->method,
+             info->image, info->target);
     snprintf(note, sizeof note,
-             "Top row: each model's map, |channel sum| of the attribution, on its own scale (1 = Captum's 98%%\n"
-             "point). Bottom row: the pixels present in each map (%s), with their\n"
-             "count; under GAD, the %d pixels present in all %d maps. The GAD map keeps the original's\n"
-             "importance there and is 0 elsewhere (drawn on the original's scale).",
+             "Top row: each model's map, |channel sum| of the attribution, on its own scale (1 = Captum's 98%% "
+             "point). Bottom row: the pixels present in each map (%s), with their count; under GAD, the %d pixels "
+             "present in all %d maps. The GAD map keeps the original's importance there and is 0 elsewhere (drawn "
+             "on the original's scale).",
              pres, s->nall, s->nmaps);
     unsigned char blue[64 * 3], red[64 * 3];
     FigSpec spec;
@@ -311,8 +326,8 @@ int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info)
     static const char *cols[] = {"original map\n+ its hull", "GAD map\n+ its hull", "input\n+ both hulls"};
     char title[512], note[1400], rc_s[32], rs0[32], rs1[32], pres[96];
     gad_present_text(info->present, pres, sizeof pres);
-    snprintf(title, sizeof title, "Hulls (Fig. 4): %s, %s\n%s, output %s", info->model, info->method, info->image,
-             info->target);
+    snprintf(title, sizeof title, "Fig. 4, the hulls: %s, %s\n%s; output %s", info->model, info->method,
+             info->image, info->target);
     fmt_num(rc_s, sizeof rc_s, s->rc, "%.3f");
     fmt_num(rs0, sizeof rs0, s->rs[0] * 100, "%.4f");
     fmt_num(rs1, sizeof rs1, s->rs[1] * 100, "%.4f");
@@ -323,10 +338,10 @@ int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info)
     gad_hull_text(&info->hull, hulltext, sizeof hulltext);
     snprintf(note, sizeof note,
              "Hull points (black): %s: original %d, GAD %d.\n"
-             "Convex hulls by Andrew's monotone chain through pixel centres: original %d vertices,\n"
+             "Convex hulls by Andrew's monotone chain through pixel centres: original %d vertices, "
              "area %.1f, %d pixels inside; GAD %d vertices, area %.1f, %d pixels inside.\n"
              "RC = A(CH_GAD) / A(CH_orig) = %s (%s).\n"
-             "RS = |N_a(I) - N_a(I\xc2\xb7(1-M))| / \xce\xa3M on output %s (N_a(I) = %.4g), \xc3\x97 10\xc2\xb2:\n"
+             "RS = |N_a(I) - N_a(I\xc2\xb7(1-M))| / \xce\xa3M on output %s (N_a(I) = %.4g), \xc3\x97 10\xc2\xb2: "
              "GAD mask %s (\xce\xa3M = %d), supplementary mask (original minus GAD) %s (\xce\xa3M = %d).",
              hulltext, s->npts[0], s->npts[1], s->hull[0].nvert, s->hull[0].area, s->hull[0].pixels,
              s->hull[1].nvert, s->hull[1].area, s->hull[1].pixels, rc_s, verdict, info->target, (double)s->y0, rs0,

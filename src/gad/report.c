@@ -23,7 +23,14 @@ static const char *long_name(AttrMethod m) {
     return m < ATTR_NMETHODS ? s[m] : "?";
 }
 
-/* ---- figures ---- */
+/* ---- figures and phases ---- */
+
+const char *gad_phase_name(int phase) {
+    static const char *s[GAD_NPHASES] = {"model, data and outputs", "original maps", "training support models",
+                                         "support models' maps", "GAD maps, hulls, RC, RS", "faithfulness curves",
+                                         "Figures 5 and 6", "report: steps, distancing, pictures"};
+    return phase >= 0 && phase < GAD_NPHASES ? s[phase] : "?";
+}
 
 void gad_fig_name(char *buf, size_t len, const char *model, const char *kind) {
     snprintf(buf, len, "fig/%s/%s.png", model, kind);
@@ -191,6 +198,7 @@ static void print_table2_paired(FILE *f, const GadRunResult *r) {
                         if (pr->n == 0) fprintf(f, " %8s", "-");
                         else if (row == 0) fprintf(f, " %7.0f%%", 100.0 * pr->wins / pr->n);
                         else if (row == 1) fprintf(f, " %8.3g", pr->median_ratio);
+                        else if (isnan(pr->p)) fprintf(f, " %8s", "- ");
                         else fprintf(f, " %7.1e%c", pr->p, pr->p < thr ? '*' : ' ');
                     }
                     fputc('\n', f);
@@ -247,6 +255,7 @@ static void print_curves(FILE *f, const GadRunResult *r) {
                     if (t == 0) fprintf(f, " %8.4f", v);
                     else if (t == 2) fprintf(f, " %8s", "-");
                     else if ((row - CV_VS_ORIG) % 2 == 0) fprintf(f, " %7.0f%%", 100.0 * pr->wins / pr->n);
+                    else if (isnan(pr->p)) fprintf(f, " %8s", "-");
                     else fprintf(f, " %8.1e", pr->p);
                 }
                 fputc('\n', f);
@@ -635,7 +644,7 @@ static int write_json(const GadRunResult *r) {
 
 /* ---- HTML ---- */
 
-static void html_esc(FILE *f, const char *s) {
+void gad_html_esc(FILE *f, const char *s) {
     for (; *s; s++) {
         if (*s == '<') fputs("&lt;", f);
         else if (*s == '>') fputs("&gt;", f);
@@ -647,8 +656,9 @@ static void html_esc(FILE *f, const char *s) {
 
 /* The head of an HTML table: model, row label, the methods. */
 static void html_table_head(FILE *f, const RunOpts *o) {
-    fprintf(f, "<table class=\"t\"><tr><th>model</th><th></th>");
-    for (int m = 0; m < o->nmethods; m++) fprintf(f, "<th>%s</th>", short_name(o->methods[m]));
+    fprintf(f, "<div class=\"scroll\"><table class=\"t\"><tr><th>model</th><th></th>");
+    for (int m = 0; m < o->nmethods; m++)
+        fprintf(f, "<th><abbr title=\"%s\">%s</abbr></th>", long_name(o->methods[m]), short_name(o->methods[m]));
     fprintf(f, "</tr>\n");
 }
 
@@ -657,33 +667,75 @@ static void html_row_start(FILE *f, const GadModelResult *mr, int first, int nro
                            int class_name) {
     fprintf(f, "<tr%s>", ours ? " class=\"ours\"" : "");
     if (first) {
-        fprintf(f, "<td rowspan=\"%d\">", nrows);
-        html_esc(f, mr->name);
-        fprintf(f, "<br><small>%s</small></td>", mr->arch);
+        fprintf(f, "<td class=\"l\" rowspan=\"%d\">", nrows);
+        gad_html_esc(f, mr->name);
+        if (strcmp(mr->name, mr->arch)) fprintf(f, "<br><small>%s</small>", mr->arch);
+        fprintf(f, "</td>");
     }
-    fprintf(f, "<td>");
+    fprintf(f, "<td class=\"l\">");
     fprintf(f, fmt, a + 1);
     if (class_name) {
         fprintf(f, " <small>(");
-        html_esc(f, mr->class_name[a]);
+        gad_html_esc(f, mr->class_name[a]);
         fprintf(f, ")</small>");
     }
     fprintf(f, "</td>");
 }
 
-static void html_table1(FILE *f, const GadRunResult *r) {
+/* Table 1 on this run, in words: per model, GAD's share of the counted images, the
+ * structural columns, and GAD's share in the others. */
+static void html_table1_reading(FILE *f, const GadRunResult *r) {
+    const RunOpts *o = r->opts;
+    fprintf(f, "<p class=\"reading\"><b>On this run:</b> ");
+    for (int k = 0; k < r->nmodels; k++) {
+        const GadModelResult *mr = &r->model[k];
+        int gad = 0, cnt = 0, free_gad = 0, free_cnt = 0, left = 0, nst = 0;
+        char st[128] = "";
+        for (int m = 0; m < o->nmethods; m++) {
+            const GadRcTally *t = mr->rc[o->methods[m]];
+            int structural = gad_rc_structural(t, 2);
+            for (int a = 0; a < 2; a++) {
+                gad += t[a].gad;
+                cnt += t[a].gad + t[a].orig;
+                left += t[a].empty + t[a].undefined;
+                if (!structural) {
+                    free_gad += t[a].gad;
+                    free_cnt += t[a].gad + t[a].orig;
+                }
+            }
+            if (structural) {
+                size_t l = strlen(st);
+                snprintf(st + l, sizeof st - l, "%s%s", nst++ ? ", " : "", short_name(o->methods[m]));
+            }
+        }
+        fprintf(f, "%s%s: GAD's hull is the smaller for %d of %d counted cells (image &times; class &times; method, "
+                   "%.0f%%)",
+                k ? "<br>" : "", mr->name, gad, cnt, cnt ? 100.0 * gad / cnt : 0.0);
+        if (nst == o->nmethods) fprintf(f, "; every column is structural, so Table 1 says nothing about this model");
+        else if (nst)
+            fprintf(f, "; %s %s structural (forced by the rules); in the other columns GAD is the smaller for %d of "
+                       "%d (%.0f%%)",
+                    st, nst > 1 ? "are" : "is", free_gad, free_cnt, free_cnt ? 100.0 * free_gad / free_cnt : 0.0);
+        else fprintf(f, "; no column is structural");
+        if (left) fprintf(f, "; %d cells left out (empty GAD maps, degenerate original hulls)", left);
+        fputc('.', f);
+    }
+    fprintf(f, "</p>\n");
+}
+
+void gad_html_table1(FILE *f, const GadRunResult *r) {
     const RunOpts *o = r->opts;
     int nm = o->nmethods;
     static const char *lab[T1_NROWS] = {"Orig.%d", "GAD %d (ours)", "forced %d", "ties %d (RC = 1)",
                                         "empty GAD %d", "no RC %d"};
-    fprintf(f, "<h2>Table 1: complexity</h2>\n<p>Images for which each visualization has the smaller hull: "
-               "RC = A(CH<sub>GAD</sub>) / A(CH<sub>orig</sub>) &lt; 1 counts for GAD, RC &ge; 1 for the "
-               "original. <i>forced</i>: RC &le; 1 whatever the model, because the GAD hull points are among the "
-               "original's (counted in GAD, or in Orig. when RC = 1). <i>ties</i>: RC = 1, in Orig. "
-               "<i>empty GAD</i>: no pixel present in every map (%s). <i>no RC</i>: the original hull has no "
-               "area (RC undefined, in neither column). A column whose every counted image was forced is "
-               "<b>structural</b>: it says nothing about the model.</p>\n",
-            o->count_empty ? "counted for GAD, RC = 0" : "in neither column");
+    fprintf(f, "<h2 id=\"table1\">Table 1: complexity (RC)</h2>\n<p><b>How to read it:</b> a column is a method; "
+               "for each model and class, the <i>Orig.</i> and <i>GAD</i> rows count the images whose hull is the "
+               "smaller for that visualization (RC &ge; 1 or RC &lt; 1), as in the paper's Table 1; the rows below "
+               "say how many of those counts the rules forced and which images were left out (empty GAD maps %s, "
+               "degenerate original hulls). A <b>structural</b> column was forced in every counted image: it says "
+               "nothing about the model.</p>\n",
+            o->count_empty ? "are counted for GAD" : "in neither column");
+    html_table1_reading(f, r);
     html_table_head(f, o);
     for (int k = 0; k < r->nmodels; k++) {
         const GadModelResult *mr = &r->model[k];
@@ -706,27 +758,58 @@ static void html_table1(FILE *f, const GadRunResult *r) {
             fprintf(f, "<td>%s</td>", gad_rc_structural(mr->rc[o->methods[m]], 2) ? "<b>yes</b>" : "no");
         fprintf(f, "</tr>\n");
     }
-    fprintf(f, "</table>\n");
+    fprintf(f, "</table></div>\n");
 }
 
-static void html_table2(FILE *f, const GadRunResult *r) {
+/* Table 2 on this run, in words: per model and comparison, in how many cells
+ * (method x class) GAD's region moved the output more in most images, and in how
+ * many the sign test says so (or the opposite) below Bonferroni's threshold. */
+static void html_table2_reading(FILE *f, const GadRunResult *r, double thr) {
+    const RunOpts *o = r->opts;
+    fprintf(f, "<p class=\"reading\"><b>On this run:</b> ");
+    for (int k = 0; k < r->nmodels; k++) {
+        const GadModelResult *mr = &r->model[k];
+        fprintf(f, "%s%s: ", k ? "<br>" : "", mr->name);
+        for (int cmp = 0; cmp < 1 + (o->control_draws > 0); cmp++) {
+            int cells = 0, more = 0, sig_more = 0, sig_less = 0;
+            for (int m = 0; m < o->nmethods; m++)
+                for (int a = 0; a < 2; a++) {
+                    const GadPaired *p = cmp ? &mr->vs_ctl[o->methods[m]][a] : &mr->vs_sup[o->methods[m]][a];
+                    if (p->n == 0) continue;
+                    cells++;
+                    more += p->wins > p->losses;
+                    sig_more += p->p < thr && p->wins > p->losses;
+                    sig_less += p->p < thr && p->wins < p->losses;
+                }
+            fprintf(f, "%sRS(GAD) &gt; RS(%s) in most images for %d of %d cells (method &times; class), "
+                       "significantly in %d, significantly the other way in %d",
+                    cmp ? "; " : "", cmp ? "control" : "Sup.", more, cells, sig_more, sig_less);
+        }
+        fputc('.', f);
+    }
+    fprintf(f, "</p>\n");
+}
+
+void gad_html_table2(FILE *f, const GadRunResult *r) {
     const RunOpts *o = r->opts;
     int nm = o->nmethods, ctl = o->control_draws > 0, nt = n_tests(r);
     double thr = nt > 0 ? 0.05 / nt : 0;
-    fprintf(f, "<h2>Table 2: sensitivity</h2>\n<p>Mean RS = |N<sub>a</sub>(I) &minus; "
-               "N<sub>a</sub>(I&middot;(1&minus;M))| / &Sigma;M on the original model, values &times; "
-               "10<sup>2</sup>. Sup. = M<sub>orig</sub> &minus; M<sub>GAD</sub>; an empty mask gives no "
-               "RS and is counted apart.");
+    fprintf(f, "<h2 id=\"table2\">Table 2: sensitivity (RS)</h2>\n<p><b>How to read it:</b> a cell is the mean, "
+               "over the images, of RS = |N<sub>a</sub>(I) &minus; N<sub>a</sub>(I&middot;(1&minus;M))| / &Sigma;M "
+               "&times; 10<sup>2</sup>: how far occluding a region moves the original model's output for class "
+               "<i>a</i>, per occluded pixel. <i>GAD</i> occludes GAD's hull, <i>Sup.</i> the rest of the "
+               "original's hull (M<sub>orig</sub> &minus; M<sub>GAD</sub>)");
     if (ctl)
-        fprintf(f, " <i>control</i>: a compact region of exactly M<sub>GAD</sub>'s size drawn at random inside "
-                   "M<sub>orig</sub> &cup; M<sub>GAD</sub> (mean of %d draws per image). RS per pixel falls with the "
-                   "mask's size, so GAD beating Sup. may only mean that GAD's mask is smaller; GAD beating the "
-                   "control means its region matters more than a region of its size chosen at random.",
+        fprintf(f, ", <i>control</i> a compact region of exactly GAD's size drawn at random inside "
+                   "M<sub>orig</sub> &cup; M<sub>GAD</sub> (mean of %d draws per image). RS per pixel falls with "
+                   "the mask's size, so GAD above Sup. may only mean that GAD's mask is smaller; GAD above the "
+                   "control means its region matters more than a region of its size",
                 o->control_draws);
-    fprintf(f, " Below the means: per image, the share of images where RS(GAD) is the larger, the median of "
-               "RS(GAD)/RS(other) and the two-sided sign test's p (<b>bold</b> below 0.05/%d, Bonferroni over "
-               "the %d tests).</p>\n",
+    fprintf(f, ". GAD is meant to be the larger. Below the means, per image: the share of images where RS(GAD) is "
+               "the larger, the median of RS(GAD)/RS(other), and the two-sided sign test's p (<b>bold</b> below "
+               "0.05/%d, Bonferroni over the %d tests). An empty mask gives no RS and is counted apart.</p>\n",
             nt, nt);
+    html_table2_reading(f, r, thr);
     html_table_head(f, o);
     static const char *lab[3] = {"Sup.%d", "GAD %d (ours)", "control %d"};
     static const char *plab[2][3] = {{"GAD &gt; Sup. %d", "median ratio", "sign test p"},
@@ -760,12 +843,13 @@ static void html_table2(FILE *f, const GadRunResult *r) {
                         if (pr->n == 0) fprintf(f, "<td>&ndash;</td>");
                         else if (row == 0) fprintf(f, "<td>%.0f%%</td>", 100.0 * pr->wins / pr->n);
                         else if (row == 1) fprintf(f, "<td>%.3g</td>", pr->median_ratio);
+                        else if (isnan(pr->p)) fprintf(f, "<td>&ndash;</td>");
                         else fprintf(f, pr->p < thr ? "<td><b>%.1e</b></td>" : "<td>%.1e</td>", pr->p);
                     }
                     fprintf(f, "</tr>\n");
                 }
     }
-    fprintf(f, "</table>\n");
+    fprintf(f, "</table></div>\n");
 }
 
 /* One chart of mean curves as inline SVG (no script): cv[0..3] = the original map,
@@ -776,9 +860,9 @@ static void svg_chart(FILE *f, const char *title, const double *const *cv, int l
     int W = 230, H = 160, L = 44, B = 24, T = 18;
     double span = hi > lo ? hi - lo : 1;
     fprintf(f, "<svg width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\"><title>", W, H, W, H);
-    html_esc(f, title);
+    gad_html_esc(f, title);
     fprintf(f, "</title><text x=\"%d\" y=\"13\" font-size=\"12\">", L);
-    html_esc(f, title);
+    gad_html_esc(f, title);
     fprintf(f, "</text><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>", L, T,
             W - L - 6, H - T - B);
     fprintf(f, "<text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text><text x=\"2\" y=\"%d\" font-size=\"10\">%.3g</text>",
@@ -798,10 +882,31 @@ static void svg_chart(FILE *f, const char *title, const double *const *cv, int l
 
 /* The faithfulness section of a model: the table of AUCs and one chart per method
  * and direction, all of a direction on one y range. */
-static void html_curves(FILE *f, const RunOpts *o, const GadModelResult *mr) {
+/* The curves on this run, in words: per direction, for how many methods the GAD
+ * map's mean AUC beats the original map's and the cut original's. */
+static void html_curves_reading(FILE *f, const RunOpts *o, const GadModelResult *mr) {
+    int nm = o->nmethods;
+    fprintf(f, "<p class=\"reading\"><b>On this run</b> (%s): ", mr->name);
+    for (int d = 0; d < o->curves; d++) {
+        int vs_orig = 0, vs_topn = 0;
+        for (int m = 0; m < nm; m++) {
+            double g = mr->auc_mean[GAD_CURVE(m, CURVE_GAD)][d], og = mr->auc_mean[GAD_CURVE(m, CURVE_ORIG)][d];
+            double tn = mr->auc_mean[GAD_CURVE(m, CURVE_TOPN)][d];
+            vs_orig += d == 0 ? g < og : g > og;
+            vs_topn += d == 0 ? g < tn : g > tn;
+        }
+        fprintf(f, "%s%s: the GAD map's mean AUC is the better for %d of %d methods against the original map, for "
+                   "%d against the original cut to the GAD map's size",
+                d ? "; " : "", dir_name(d), vs_orig, nm, vs_topn);
+    }
+    fprintf(f, ".</p>\n");
+}
+
+void gad_html_curves(FILE *f, const RunOpts *o, const GadModelResult *mr) {
     int nm = o->nmethods, nc = GAD_NCURVES(nm), nd = o->curves, len = o->curve_steps + 1;
     if (nd == 0) return;
-    fprintf(f, "<h3>Faithfulness: deletion%s curves (beyond the paper)</h3>\n<p>The model's output for each image's "
+    fprintf(f, "<h3>Faithfulness: deletion%s curves (beyond the paper)</h3>\n<p><b>How to read it:</b> the model's "
+               "output for each image's "
                "own class as its pixels are removed (deletion: the faster it falls, the more faithful the map) "
                "%sin the order of a map: the original map (<span style=\"color:#dc1e1e\">red</span>), the original "
                "map cut to its n most important pixels, n the GAD map's size (<span style=\"color:#e89a3c\">orange, "
@@ -810,14 +915,17 @@ static void html_curves(FILE *f, const RunOpts *o, const GadModelResult *mr) {
                "sparse maps, follow the random order. AUC: area under the curve. GAD &gt; X: the share of images "
                "whose GAD curve has the better AUC, with the sign test's p. Against the cut original map, the "
                "question is whether GAD picks better pixels than the original's own top pixels of the same "
-               "number.</p>\n<table class=\"t\"><tr><th></th>",
+               "number.</p>\n",
             nd == 2 ? " and insertion" : "", nd == 2 ? "or restored onto the occlusion baseline (insertion: the faster it rises) " : "",
             o->curve_steps);
-    for (int m = 0; m < nm; m++) fprintf(f, "<th>%s</th>", short_name(o->methods[m]));
+    html_curves_reading(f, o, mr);
+    fprintf(f, "<div class=\"scroll\"><table class=\"t\"><tr><th></th>");
+    for (int m = 0; m < nm; m++)
+        fprintf(f, "<th><abbr title=\"%s\">%s</abbr></th>", long_name(o->methods[m]), short_name(o->methods[m]));
     fprintf(f, "</tr>\n");
     for (int d = 0; d < nd; d++)
         for (int row = 0; row < CV_NROWS; row++) {
-            fprintf(f, "<tr><td>");
+            fprintf(f, "<tr><td class=\"l\">");
             fprintf(f, cv_label[row], dir_name(d));
             fprintf(f, "</td>");
             for (int m = 0; m < nm; m++) {
@@ -827,11 +935,12 @@ static void html_curves(FILE *f, const RunOpts *o, const GadModelResult *mr) {
                 if (t == 0) fprintf(f, "<td>%.4f</td>", v);
                 else if (t == 2) fprintf(f, "<td>&ndash;</td>");
                 else if ((row - CV_VS_ORIG) % 2 == 0) fprintf(f, "<td>%.0f%%</td>", 100.0 * pr->wins / pr->n);
+                else if (isnan(pr->p)) fprintf(f, "<td>&ndash;</td>");
                 else fprintf(f, "<td>%.1e</td>", pr->p);
             }
             fprintf(f, "</tr>\n");
         }
-    fprintf(f, "</table>\n");
+    fprintf(f, "</table></div>\n");
     for (int d = 0; d < nd; d++) {
         double lo = INFINITY, hi = -INFINITY;
         for (int k = 0; k < nc; k++)
@@ -840,7 +949,7 @@ static void html_curves(FILE *f, const RunOpts *o, const GadModelResult *mr) {
                 lo = v < lo ? v : lo;
                 hi = v > hi ? v : hi;
             }
-        fprintf(f, "<p>");
+        fprintf(f, "<div class=\"charts\">");
         for (int m = 0; m < nm; m++) {
             const double *cv[4];
             static const int kind[3] = {CURVE_ORIG, CURVE_TOPN, CURVE_GAD};
@@ -850,102 +959,12 @@ static void html_curves(FILE *f, const RunOpts *o, const GadModelResult *mr) {
             snprintf(title, sizeof title, "%s, %s", long_name(o->methods[m]), dir_name(d));
             svg_chart(f, title, cv, len, lo, hi);
         }
-        fprintf(f, "</p>\n");
+        fprintf(f, "</div>\n");
     }
-}
-
-static void html_model(FILE *f, const GadRunResult *r, const GadModelResult *mr) {
-    const RunOpts *o = r->opts;
-    char rel[256];
-    fprintf(f, "<h2>");
-    html_esc(f, mr->name);
-    fprintf(f, " (%s, inputs 3&times;%d&times;%d)</h2>\n<p>Weights <code>", mr->arch, mr->H, mr->W);
-    html_esc(f, mr->weights);
-    fprintf(f, "</code>; classes 1 = ");
-    html_esc(f, mr->class_name[0]);
-    fprintf(f, " (output %d), 2 = ", mr->o[0]);
-    html_esc(f, mr->class_name[1]);
-    fprintf(f, " (output %d); %d images; %.0f s.</p>\n<p>Support models:</p><ul>\n", mr->o[1], mr->nimages,
-            mr->seconds);
-    for (int i = 0; i < o->nalphas; i++) {
-        fprintf(f, "<li>&alpha; = %g: %s, final MSE %.4g, <code>", (double)o->alphas[i],
-                mr->support_trained[i] ? "trained" : "reused from the cache", (double)mr->support_loss[i]);
-        html_esc(f, mr->support_path[i]);
-        fprintf(f, "</code></li>\n");
-    }
-    fprintf(f, "</ul>\n");
-    if (mr->fig5_cols > 0) {
-        gad_fig_name(rel, sizeof rel, mr->name, "fig5");
-        fprintf(f, "<h3>Figure 5: original and GAD maps</h3>\n<p>Each method's original map (blue), then its GAD map "
-                   "(red: the original's importance where the pixel is present in every map), for the image's own "
-                   "class, on the original's colour scale (Captum's 98%% normalisation).</p>\n<div class=\"scroll\">"
-                   "<img src=\"%s\" alt=\"Figure 5 of %s\"></div>\n",
-                rel, mr->name);
-    }
-    if (mr->fig6_cols > 0) {
-        gad_fig_name(rel, sizeof rel, mr->name, "fig6");
-        fprintf(f, "<h3>Figure 6: hulls of the least activated images</h3>\n<p>The %d least activated images of each "
-                   "class (the original model's output for the image's own class), with the convex hull of the "
-                   "original map's hull points in <span style=\"color:#dc1e1e\">red</span> and of the GAD map's in "
-                   "<span style=\"color:#14be28\">green</span>.</p>\n<div class=\"scroll\"><img src=\"%s\" "
-                   "alt=\"Figure 6 of %s\"></div>\n",
-                o->fig_least, rel, mr->name);
-    }
-    html_curves(f, o, mr);
-}
-
-static int write_html(const GadRunResult *r) {
-    const RunOpts *o = r->opts;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/index.html", o->out_dir);
-    AtomicFile af;
-    if (afile_open(&af, path) != 0) return -1;
-    FILE *f = af.f;
-    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>GAD report</title>\n"
-               "<style>body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}"
-               "table.t{border-collapse:collapse}table.t td,table.t th{border:1px solid #bbb;padding:2px 8px;"
-               "text-align:right}table.t td:first-child,table.t td:nth-child(2){text-align:left}"
-               "tr.ours td{background:#eef6ee}table.f td,table.f th{padding:2px;font-size:small;text-align:center}"
-               ".scroll{overflow-x:auto;max-width:100%%}.scroll img{display:block;max-width:none}code{font-size:small}</style>\n</head><body>\n"
-               "<h1>GAD: Gradient Artificial Distancing</h1>\n<p>Data <code>");
-    html_esc(f, o->data);
-    fprintf(f, "</code>, classes <code>");
-    html_esc(f, o->classes ? o->classes : "(all)");
-    fprintf(f, "</code>. Support models: &alpha; &isin; {");
-    for (int i = 0; i < o->nalphas; i++) fprintf(f, "%s%g", i ? ", " : "", (double)o->alphas[i]);
-    fprintf(f, "}, %d epochs, Adam, learning rate %g, batch %d, MSE on the distanced logits, batch norm and dropout "
-               "in %s mode. ",
-            o->epochs, (double)o->lr, o->batch, o->train_mode ? "train" : "eval");
-    if (o->present.rule == PRESENT_FRAC)
-        fprintf(f, "A pixel is present in a map when its importance (|channel sum|) reaches %g%% of the map's "
-                   "maximum. ",
-                100 * (double)o->present.value);
-    else
-        fprintf(f, "A pixel is present in a map when it is among the top %g%% of the map's non-zero pixels. ",
-                100 * (double)o->present.value);
-    if (o->hull_of == HULL_OF_IMAGE)
-        fprintf(f, "Hulls enclose a map's %g%% most important pixels of the image (never a pixel of importance 0)",
-                100 * (double)o->hull_keep);
-    else if (o->hull_of == HULL_OF_NONZERO)
-        fprintf(f, "Hulls enclose the top %g%% of a map's non-zero pixels", 100 * (double)o->hull_keep);
-    else
-        fprintf(f, "Hulls enclose a map's present pixels");
-    fprintf(f, " (pixel centres); areas are %s. RS occludes by %s. Integrated Gradients with %d steps. Total time "
-               "%.0f s.</p>\n",
-            o->rc_area == RC_AREA_POLYGON ? "polygon areas (shoelace)" : "pixel counts inside or on the hull",
-            o->occlude_black ? "the black image (x(1-M) + bM)" : "x&middot;(1&minus;M)", o->ig_steps, r->seconds);
-    fprintf(f, "<p>Files: <a href=\"table1.csv\">table1.csv</a>, <a href=\"table2.csv\">table2.csv</a>, %s"
-               "<a href=\"results.json\">results.json</a> (every per-image number).</p>\n",
-            o->curves ? "<a href=\"curves.csv\">curves.csv</a>, " : "");
-    html_table1(f, r);
-    html_table2(f, r);
-    for (int k = 0; k < r->nmodels; k++) html_model(f, r, &r->model[k]);
-    fprintf(f, "</body></html>\n");
-    return afile_commit(&af);
 }
 
 int gad_write_report(const GadRunResult *r) {
-    if (write_csv(r, 1) != 0 || write_csv(r, 2) != 0 || write_json(r) != 0 || write_html(r) != 0) return -1;
+    if (write_csv(r, 1) != 0 || write_csv(r, 2) != 0 || write_json(r) != 0 || gad_write_page(r) != 0) return -1;
     if (r->opts->curves && write_curves_csv(r) != 0) return -1;
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- tables ---- */
 
@@ -163,7 +164,7 @@ static int figure5(const RunOpts *o, const GadModelResult *r, int scale) {
     snprintf(title, sizeof title, "Figure 5: %s, original maps (blue) and GAD maps (red) of each image's own class",
              r->name);
     snprintf(note, sizeof note,
-             "Maps: |channel sum| of each attribution, Captum's 98%% normalisation; a GAD map is drawn on its\n"
+             "Maps: |channel sum| of each attribution, Captum's 98%% normalisation; a GAD map is drawn on its "
              "original's scale. Purple frame: a misclassified image. \"empty\": no pixel present in all %d maps.",
              1 + o->nalphas);
     GadGridFig f = {title, note, r->H, r->W, scale, n, col, nm, names, po, pg, NULL, NULL, NULL, NULL, NULL};
@@ -212,7 +213,7 @@ static int figure6(const RunOpts *o, const GadModelResult *r, int scale) {
     snprintf(title, sizeof title, "Figure 6: %s, hulls of the %d least activated images of each class", r->name,
              o->fig_least);
     snprintf(note, sizeof note,
-             "Least activated: the original model's lowest outputs for the image's own class. Hulls enclose\n"
+             "Least activated: the original model's lowest outputs for the image's own class. Hulls enclose "
              "each map's hull points (the report's settings say which). Purple frame: a misclassified image.");
     GadGridFig f = {title, note, r->H, r->W, scale, n, col, nm, names, NULL, NULL, vo, vg, no, ng, empty};
     fig_path(o, r, path, sizeof path, "fig6");
@@ -245,7 +246,12 @@ static int figures(const RunOpts *o, GadModelResult *r) {
 int gad_model_finish(const RunOpts *o, GadModelResult *r) {
     tally(o, r);
     tally_curves(o, r);
-    return figures(o, r);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = figures(o, r);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->phase[GAD_PHASE_FIGURES] = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    return rc;
 }
 
 void gad_model_free(GadModelResult *r) {

@@ -62,6 +62,7 @@ void run_opts_default(RunOpts *o) {
     o->support_dir = NULL;
     o->fig_images = 4;
     o->fig_least = 5;
+    o->explain_n = -1;
     o->verbose = 1;
 }
 
@@ -670,6 +671,7 @@ static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logit
                                &r->support_loss[ai]);
     free(tg);
     c->prog.t0 += now_s() - tt;  /* training time is not map time (ETA) */
+    r->phase[GAD_PHASE_TRAIN] += now_s() - tt;
     r->support_trained[ai] = rc == 0;
     return rc;
 }
@@ -728,13 +730,19 @@ static void ctx_init(Ctx *c, const RunOpts *o, int k, GadModelResult *r) {
 static int run_model(const RunOpts *o, int k, GadModelResult *r) {
     Ctx c;
     ctx_init(&c, o, k, r);
-    double t0 = now_s();
+    double t0 = now_s(), t = t0, *ph = r->phase;
     int rc = load_model_and_data(&c);
     if (rc == 0) rc = select_images(&c);
+    ph[GAD_PHASE_DATA] = now_s() - t;
     if (rc == 0) rc = original_maps(&c);
-    if (rc == 0) rc = support_maps(&c);
+    ph[GAD_PHASE_ORIG_MAPS] = now_s() - (t += ph[GAD_PHASE_DATA]);
+    if (rc == 0) rc = support_maps(&c);  /* GAD_PHASE_TRAIN is timed inside */
+    ph[GAD_PHASE_SUPPORT_MAPS] = now_s() - (t += ph[GAD_PHASE_ORIG_MAPS]) - ph[GAD_PHASE_TRAIN];
+    t = now_s();
     if (rc == 0) rc = metrics(&c);
+    ph[GAD_PHASE_METRICS] = now_s() - t;
     if (rc == 0) rc = curves(&c);
+    ph[GAD_PHASE_CURVES] = now_s() - (t += ph[GAD_PHASE_METRICS]);
     if (rc == 0) figure_candidates(&c);
     r->seconds = now_s() - t0;
     ctx_free(&c);

@@ -9,6 +9,7 @@
 #include "io/font.h"
 #include "io/image.h"
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,6 +55,15 @@ static void bars_layout(const FigSpec *s, int ls, int gap, int grid_h, Bars *b) 
     }
 }
 
+/* A copy of text (NULL: NULL) wrapped to max(width, least) characters; the caller frees it. */
+static char *wrap(const char *text, int width, int least) {
+    if (!text) return NULL;
+    size_t len = 2 * strlen(text) + 16;
+    char *out = xmalloc(len);
+    font_wrap(text, width > least ? width : least, out, len);
+    return out;
+}
+
 static int keys_width(const FigSpec *s, int ls) {
     int w = 0;
     for (int k = 0; k < s->nkeys; k++) {
@@ -76,8 +86,6 @@ int fig_init(Figure *f, const FigSpec *s) {
         return err_set("a figure of %d x %d tiles of %dx%d pixels is too large", s->rows, s->cols, s->tile_w,
                        s->tile_h);
     int title_w, title_h, note_w, note_h, band = 0, rl_w = 0;
-    measure(s->title, ts, &title_w, &title_h);
-    measure(s->note, ls, &note_w, &note_h);
     int cs = col_scale(s, ls, gap);
     for (int j = 0; s->col_labels && j < s->cols; j++) {
         measure(s->col_labels[j], cs, &w, &h);
@@ -91,6 +99,11 @@ int fig_init(Figure *f, const FigSpec *s) {
     if (rl_w) rl_w += 4 * ls;
     Bars b;
     bars_layout(s, ls, gap, (int)grid_h, &b);
+    /* the title and the note wrapped to the width of what they describe */
+    int body_w = rl_w + (int)grid_w + b.total;
+    char *title = wrap(s->title, body_w / (FONT_ADV * ts), 32), *note = wrap(s->note, body_w / (FONT_ADV * ls), 48);
+    measure(title, ts, &title_w, &title_h);
+    measure(note, ls, &note_w, &note_h);
     int key_w = keys_width(s, ls), key_h = s->nkeys ? FONT_H * ls + 6 * ls : 0;
     long cw = margin + rl_w + grid_w + b.total + margin;
     cw = max_i((int)cw, margin + title_w + margin);
@@ -99,8 +112,11 @@ int fig_init(Figure *f, const FigSpec *s) {
     int top = margin + (title_h ? title_h + 5 * ls : 0) + band;
     long body = grid_h > b.height ? grid_h : b.height;
     long ch = top + body + (key_h ? key_h + 2 * ls : 0) + (note_h ? note_h + 4 * ls : 0) + margin;
-    if (cw > IMAGE_MAX_DIM || ch > IMAGE_MAX_DIM || cw * ch > IMAGE_MAX_PIXELS)
+    if (cw > IMAGE_MAX_DIM || ch > IMAGE_MAX_DIM || cw * ch > IMAGE_MAX_PIXELS) {
+        free(title);
+        free(note);
         return err_set("a %ld x %ld figure is too large", cw, ch);
+    }
 
     f->rows = s->rows;
     f->cols = s->cols;
@@ -112,7 +128,7 @@ int fig_init(Figure *f, const FigSpec *s) {
     f->gy = top + gap;
     canvas_init(&f->canvas, (int)cw, (int)ch, NULL);
     Canvas *c = &f->canvas;
-    if (s->title) canvas_text(c, margin, margin, s->title, BLACK, NULL, ts);
+    if (title) canvas_text(c, margin, margin, title, BLACK, NULL, ts);
     for (int j = 0; s->col_labels && j < s->cols; j++) {
         if (!s->col_labels[j]) continue;
         int x, y;
@@ -161,7 +177,9 @@ int fig_init(Figure *f, const FigSpec *s) {
         x += 20 * ls;
         x += canvas_text(c, x, y, key->text ? key->text : "", BLACK, NULL, ls) + 12 * ls;
     }
-    if (s->note) canvas_text(c, margin, y + key_h, s->note, BLACK, NULL, ls);
+    if (note) canvas_text(c, margin, y + key_h, note, BLACK, NULL, ls);
+    free(title);
+    free(note);
     return 0;
 }
 

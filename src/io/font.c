@@ -179,3 +179,46 @@ void font_measure(const char *text, int scale, int *w, int *h) {
     *w = best > 0 ? (best * FONT_ADV - (FONT_ADV - FONT_W)) * scale : 0;
     *h = lines > 0 ? (lines * FONT_LINE - (FONT_LINE - FONT_H)) * scale : 0;
 }
+
+int font_wrap(const char *text, int width, char *out, size_t len) {
+    if (len == 0) return 0;
+    if (width < 1) width = 1;
+    size_t o = 0;
+    int lines = *text ? 1 : 0;
+    const char *s = text;
+    while (*s) {
+        /* one input line: [s, end) */
+        const char *end = strchr(s, '\n');
+        if (!end) end = s + strlen(s);
+        while (s < end) {
+            /* the longest prefix of at most width characters ending before a space */
+            const char *p = s, *brk = NULL;
+            int n = 0;
+            while (p < end && n < width) {
+                const char *q = p;
+                font_next(&q);
+                p = q;
+                n++;
+                if (p < end && *p == ' ') brk = p;
+            }
+            const char *stop = p >= end ? end : brk ? brk : p;
+            if (p < end && !brk) { /* a word longer than width: keep it whole */
+                while (stop < end && *stop != ' ') stop++;
+            }
+            for (const char *c = s; c < stop && o + 1 < len; c++) out[o++] = *c;
+            s = stop;
+            while (s < end && *s == ' ') s++;
+            if (s < end) {
+                if (o + 1 < len) out[o++] = '\n';
+                lines++;
+            }
+        }
+        if (*end == '\n') {
+            if (o + 1 < len) out[o++] = '\n';
+            lines++;
+            s = end + 1;
+        } else s = end;
+    }
+    out[o] = 0;
+    return lines;
+}

@@ -1239,9 +1239,12 @@ TEST(gad_shards_merge_bit_for_bit) {
     REQUIRE(shard_setup(&o, root, w1, w2, cache) == 0);
     snprintf(one, sizeof one, "%s/one", test_tmpdir());
     o.out_dir = one;
+    o.explain_n = 1;  /* the shards pass the report's chosen images to the merge */
+    o.explain_images[0] = 3;
     REQUIRE(gad_run(&o) == 0);
     const char *files[] = {"table1.csv", "table2.csv", "curves.csv", "results.json", "fig/tiny-vgg/fig5.png",
-                           "fig/tiny-vgg/fig6.png", "fig/tiny-res/fig5.png", "fig/tiny-res/fig6.png"};
+                           "fig/tiny-vgg/fig6.png", "fig/tiny-res/fig5.png", "fig/tiny-res/fig6.png",
+                           "fig/tiny-vgg/fig1.png", "fig/tiny-res/steps-3-guided.png", "fig/tiny-res/hulls-3-ig.png"};
     for (int n = 1; n <= 3; n++) {
         snprintf(split, sizeof split, "%s/split%d", test_tmpdir(), n);
         for (int k = n; k >= 1; k--) {  /* in any order */
@@ -1254,6 +1257,19 @@ TEST(gad_shards_merge_bit_for_bit) {
         REQUIRE(gad_merge(split, 0) == 0);
         for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
             CHECKF(same_file(one, split, files[i]), "N = %d: %s differs from the run in one process", n, files[i]);
+        /* the page says the times are the shards' added up */
+        char page[700], says[64];
+        snprintf(page, sizeof page, "%s/index.html", split);
+        snprintf(says, sizeof says, "merged from %d shards", n);
+        size_t len = 0;
+        unsigned char *html = test_slurp(page, &len);
+        REQUIRE(html);
+        html = realloc(html, len + 1);
+        REQUIRE(html);
+        html[len] = 0;
+        CHECKF(strstr((char *)html, says) && strstr((char *)html, "(shards)"), "N = %d: the page does not say it was merged",
+               n);
+        free(html);
     }
     /* the merge's Table 1 counts every image once */
     Json j;

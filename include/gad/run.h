@@ -245,7 +245,9 @@ typedef struct {
     GadFigImage *fig;        /* [nfig] by place in the run's image order */
     int nfig;
     /* figure columns (places in img); files are named by gad_fig_name */
-    double phase[GAD_NPHASES];           /* seconds of each phase (wall clock) */
+    double phase[GAD_NPHASES];           /* seconds of each phase (wall clock; merged: the
+                                          * shards' added up, Fig. 5/6 and report the merge's) */
+    int shards;                          /* 0: explained in this process; N: merged from N shards */
     int fig5_cols, fig5_img[32];
     int fig6_cols, fig6_img[32];
 } GadModelResult;

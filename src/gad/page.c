@@ -362,7 +362,8 @@ static void model_head(FILE *f, const GadModelResult *mr) {
     esc(f, mr->class_name[0]);
     fprintf(f, " (output %d), class 2 = ", mr->o[0]);
     esc(f, mr->class_name[1]);
-    fprintf(f, " (output %d); %d images; %.0f s.</p>\n", mr->o[1], mr->nimages, mr->seconds);
+    fprintf(f, " (output %d); %d images; %.0f s%s.</p>\n", mr->o[1], mr->nimages, mr->seconds,
+            mr->shards ? " (its shards' times added up)" : "");
 }
 
 static void supports(FILE *f, const RunOpts *o, const GadModelResult *mr, const PageModel *pm) {
@@ -485,9 +486,19 @@ static void figures56(FILE *f, const RunOpts *o, const GadModelResult *mr) {
 }
 
 static void timing(FILE *f, const GadRunResult *r, const PageModel *pm) {
-    fprintf(f, "<h2 id=\"time\">Time</h2>\n<p>Wall-clock seconds of each phase (the whole run: %.0f s; a cached "
-               "support model is loaded, not trained).</p>\n<div class=\"scroll\"><table class=\"t\"><tr><th class=\"l\">phase</th>",
-            r->seconds);
+    int shards = r->model[0].shards;
+    if (shards)
+        fprintf(f, "<h2 id=\"time\">Time</h2>\n<p>This run was merged from %d shards (<code>gad run --shard K/%d</code>, "
+                   "then <code>gad merge</code>). Seconds of each phase: up to the faithfulness curves, the shards' "
+                   "wall-clock times added up (%.0f s in all; shards that ran side by side took less time than that); "
+                   "Figures 5 and 6 and the report's pictures were made by the merge. A cached support model is "
+                   "loaded, not trained.</p>\n",
+                shards, shards, r->seconds);
+    else
+        fprintf(f, "<h2 id=\"time\">Time</h2>\n<p>Wall-clock seconds of each phase (the whole run: %.0f s; a cached "
+                   "support model is loaded, not trained).</p>\n",
+                r->seconds);
+    fprintf(f, "<div class=\"scroll\"><table class=\"t\"><tr><th class=\"l\">phase</th>");
     for (int k = 0; k < r->nmodels; k++) {
         fprintf(f, "<th>");
         esc(f, r->model[k].name);
@@ -495,15 +506,13 @@ static void timing(FILE *f, const GadRunResult *r, const PageModel *pm) {
     }
     fprintf(f, "</tr>\n");
     for (int p = 0; p < GAD_NPHASES; p++) {
-        fprintf(f, "<tr><td class=\"l\">%s</td>", gad_phase_name(p));
+        fprintf(f, "<tr><td class=\"l\">%s%s</td>", gad_phase_name(p),
+                shards && p < GAD_PHASE_FIGURES ? " (shards)" : shards ? " (merge)" : "");
         for (int k = 0; k < r->nmodels; k++)
             fprintf(f, "<td>%.1f</td>", p == GAD_PHASE_REPORT ? pm[k].seconds : r->model[k].phase[p]);
         fprintf(f, "</tr>\n");
     }
     fprintf(f, "</table></div>\n");
-    if (r->model[0].phase[GAD_PHASE_DATA] == 0 && r->model[0].phase[GAD_PHASE_ORIG_MAPS] == 0)
-        fprintf(f, "<p>This run was merged from shards (<code>gad merge</code>): the times above are the merge's; "
-                   "the shards' own are in their logs.</p>\n");
 }
 
 /* One row of the settings' table: name, then the printf-style value (escaped). */
@@ -585,6 +594,8 @@ static void settings(FILE *f, const GadRunResult *r) {
     if (o->present.rule == PRESENT_FRAC) fprintf(f, " --present %g", (double)o->present.value);
     else fprintf(f, " --present-top %g", (double)o->present.value);
     if (o->train_images) fprintf(f, " --train-images %d", o->train_images);
+    if (o->explain_n == 0) fprintf(f, " --explain-images none");
+    for (int k = 0; k < o->explain_n; k++) fprintf(f, "%s%d", k ? "," : " --explain-images ", o->explain_images[k]);
     fprintf(f, " --out ");
     esc(f, o->out_dir);
     fprintf(f, "</pre></div>\n</details>\n");

@@ -190,7 +190,12 @@ static void write_model(FILE *f, const RunOpts *o, const GadModelResult *r) {
     }
     fprintf(f, "],\"seconds\":");
     json_write_number(f, r->seconds);
-    fprintf(f, ",\"supports\":[");
+    fprintf(f, ",\"phase\":[");
+    for (int p = 0; p < GAD_NPHASES; p++) {
+        if (p) fputc(',', f);
+        json_write_number(f, r->phase[p]);
+    }
+    fprintf(f, "],\"supports\":[");
     for (int a = 0; a < o->nalphas; a++) {
         fprintf(f, "%s[", a ? "," : "");
         json_write_string(f, r->support_path[a]);
@@ -242,6 +247,14 @@ int gad_shard_write(const GadRunResult *rr) {
     FILE *f = af.f;
     fprintf(f, "{\"gad_shard\":%d,\"shard\":%d,\"shards\":%d,\"seconds\":", SHARD_FORMAT, o->shard_k, o->shard_n);
     json_write_number(f, rr->seconds);
+    /* the report's chosen images: not a result, so not compared between shards */
+    fprintf(f, ",\"explain_images\":");
+    if (o->explain_n < 0) fputs("null", f);
+    else {
+        fputc('[', f);
+        for (int k = 0; k < o->explain_n; k++) fprintf(f, "%s%d", k ? "," : "", o->explain_images[k]);
+        fputc(']', f);
+    }
     fprintf(f, ",\n");
     write_settings(f, o);
     fprintf(f, ",\n\"models\":[");
@@ -549,11 +562,15 @@ static int merge_model(const RunOpts *o, const Shard *sh, int n, int m, GadModel
             got++;
         }
         r->seconds += num(mj, "seconds");
+        const Json *ph = json_get(mj, "phase");
+        for (int p = 0; ph && ph->type == JSON_ARRAY && p < ph->n && p < GAD_NPHASES; p++)
+            if (p != GAD_PHASE_FIGURES && p != GAD_PHASE_REPORT) r->phase[p] += dnum(&ph->kid[p]);
         const Json *sup = json_get(mj, "supports");
         for (int a = 0; a < o->nalphas && sup && sup->n == o->nalphas; a++)
             r->support_trained[a] |= sup->kid[a].kid[1].num != 0;
         if (read_figs(o, &sh[s], mj, r) != 0) return -1;
     }
+    r->shards = n;
     if (got != r->nimages)
         return err_set("%s: the shards hold %d of the run's %d images of %s", sh[0].path, got, r->nimages, r->name);
     qsort(r->fig, (size_t)r->nfig, sizeof *r->fig, fig_cmp);
@@ -592,6 +609,11 @@ int gad_merge(const char *out_dir, int verbose) {
     }
     o.out_dir = out_dir;
     o.verbose = verbose;
+    const Json *ex = json_get(&sh[0].root, "explain_images");  /* shard 1's choice */
+    if (ex && ex->type == JSON_ARRAY) {
+        o.explain_n = 0;
+        for (int k = 0; k < ex->n && k < GAD_MAX_EXPLAIN; k++) o.explain_images[o.explain_n++] = (int)ex->kid[k].num;
+    }
     GadRunResult rr;
     rr.opts = &o;
     rr.nmodels = o.nweights;

@@ -152,6 +152,8 @@ TEST(cli_out_of_range_values) {
     EXPECT(2, "twice", "run", "--methods", "ig,ig");
     EXPECT(2, "'conv'", "bench", "--model", "conv");
     EXPECT(2, "'sideways'", "bench", "--pass", "sideways");
+    EXPECT(2, "'sgemm'", "bench", "--layers", "--model", "sgemm");
+    EXPECT(2, "no --pass", "bench", "--layers", "--pass", "forward");
     /* thread counts: GAD_THREADS for every command, --threads for bench */
     EXPECT(2, "--threads", "bench", "--threads", "0");
     EXPECT(2, "--threads", "bench", "--threads", "257");

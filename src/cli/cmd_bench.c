@@ -10,12 +10,15 @@
  * --repeats times); the median is reported.
  * GFLOP/s counts the multiply-adds of convolutions and linear layers (2 flops
  * each): F for forward, 2F for input_grad, 3F for train_step.
- * Not for: correctness (the tests), profiling individual layers. */
+ * --layers times each layer of vgg16 / resnet18 alone instead (nn/layer_bench.h):
+ * forward, backward to the input, backward to the input and the parameters.
+ * Not for: correctness (the tests). */
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/gemm.h"
 #include "core/rng.h"
 #include "core/threads.h"
+#include "nn/layer_bench.h"
 #include "nn/model.h"
 #include "train/train.h"
 #include <stdio.h>
@@ -27,6 +30,7 @@
 static void help(void) {
     printf("usage: gad bench [--model vgg16|resnet18|sgemm|gad|all] [--pass P] [--size S]\n"
            "                 [--batch B] [--threads N] [--json] [--min-time SEC] [--repeats R]\n"
+           "                 [--cpu-time] [--layers]\n"
            "Times sgemm (1024^3, 4096^3) and full-width vgg16 / resnet18 (random weights,\n"
            "1000 classes) at 32x32 batch 32 and 224x224 batch 1 and 8: forward,\n"
            "input_grad (forward + gradient to the input) and train_step (forward, MSE\n"
@@ -48,15 +52,22 @@ static void help(void) {
            "                 images_per_s (null for sgemm), gflops, ms, reps, max_rss_mb\n"
            "  --min-time S   seconds each case runs at least (default 1)\n"
            "  --repeats R    at most R timed runs per case (default 20), at least min(R, 3)\n"
+           "  --cpu-time     time with the process's CPU clock (all threads summed) instead\n"
+           "                 of the wall clock: steadier on a busy machine, with --threads 1\n"
+           "  --layers       instead of whole passes, each layer of vgg16 / resnet18 alone\n"
+           "                 (its plain kernel, train mode: what a pass spends its time in):\n"
+           "                 median ms of its forward, its backward to the input, and its\n"
+           "                 backward to the input and its parameters, one row per layer;\n"
+           "                 --min-time 0 unless given (3 timed runs each)\n"
            "  -h, --help     this text\n\n"
            "GFLOP/s counts conv and linear multiply-adds as 2 flops: F forward, 2F\n"
            "input_grad and ig_pass, 3F train_step and support_step. max_rss_mb is the process's peak so far: run one\n"
            "case per process to read a case's own peak.\n");
 }
 
-static double now(void) {
+static double now(int cpu) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -78,6 +89,7 @@ typedef struct {
     int size, batch, json;
     double min_time;
     int repeats;
+    int cpu;      /* --cpu-time */
 } Opts;
 
 typedef void (*RunFn)(void *ctx);
@@ -88,9 +100,9 @@ static double time_case(const Opts *o, RunFn fn, void *ctx, int *reps) {
     int n = 0, most = o->repeats < 256 ? o->repeats : 256;
     fn(ctx);
     while (n < most && (n < 3 || total < o->min_time)) {
-        double t0 = now();
+        double t0 = now(o->cpu);
         fn(ctx);
-        t[n] = now() - t0;
+        t[n] = now(o->cpu) - t0;
         total += t[n++];
     }
     qsort(t, (size_t)n, sizeof t[0], cmp_double);
@@ -208,8 +220,10 @@ static void run_support_step(void *p) {
     model_params_changed(c->m);
 }
 
+/* The models' cases: input side and batch. */
+static const struct { int hw, batch; } shapes[] = {{32, 32}, {224, 1}, {224, 8}};
+
 static int bench_model(const Opts *o, Arch arch) {
-    static const struct { int hw, batch; } shapes[] = {{32, 32}, {224, 1}, {224, 8}};
     static const struct { const char *name; RunFn fn; double mult; } passes[] = {
         {"forward", run_forward, 1.0}, {"input_grad", run_input_grad, 2.0}, {"train_step", run_train_step, 3.0}};
     const char *name = arch == ARCH_VGG16 ? "vgg16" : "resnet18";
@@ -261,6 +275,71 @@ static int bench_model(const Opts *o, Arch arch) {
         plan_free(plan);
     }
     if (train) adam_free(&adam);
+    model_free(&m);
+    return rc;
+}
+
+/* ---- one layer at a time (--layers) ------------------------------------------------ */
+
+typedef struct {
+    LayerBench *b;
+    int l, phase;
+} LayerCase;
+
+static void run_layer(void *p) {
+    LayerCase *c = p;
+    layer_bench_run(c->b, c->l, c->phase);
+}
+
+static void report_layer(const Opts *o, const char *model, const char *size, int batch, int l, const char *kind,
+                         const char *shape, int h, int w, const double ms[LB_NPHASES], int reps) {
+    if (o->json)
+        printf("{\"model\": \"%s\", \"pass\": \"layer\", \"size\": \"%s\", \"batch\": %d, \"threads\": %d, "
+               "\"layer\": %d, \"kind\": \"%s\", \"shape\": \"%s\", \"input\": \"%dx%d\", \"forward_ms\": %.4f, "
+               "\"backward_dx_ms\": %.4f, \"backward_dw_ms\": %.4f, \"reps\": %d}\n",
+               model, size, batch, par_nthreads(), l, kind, shape, h, w, ms[0], ms[1], ms[2], reps);
+    else if (l >= 0)
+        printf("  %3d %-8s %-16s %4dx%-4d %10.3f %10.3f %10.3f\n", l, kind, shape, h, w, ms[0], ms[1], ms[2]);
+    else
+        printf("      %-8s %-16s %9s %10.3f %10.3f %10.3f\n", "total", "", "", ms[0], ms[1], ms[2]);
+    fflush(stdout);
+}
+
+static int bench_layers(const Opts *o, Arch arch) {
+    const char *name = arch == ARCH_VGG16 ? "vgg16" : "resnet18";
+    Model m;
+    if (model_init(&m, arch, 1000, 1.0f, arch == ARCH_VGG16 ? 4096 : 0, 1)) return -1;
+    int rc = 0;
+    for (int s = 0; s < 3 && rc == 0; s++) {
+        int hw = shapes[s].hw, n = shapes[s].batch;
+        if ((o->size && o->size != hw) || (o->batch && o->batch != n)) continue;
+        LayerBench *b = layer_bench_new(&m, n, hw, hw);
+        if (!b) { rc = -1; break; }
+        char size[16];
+        snprintf(size, sizeof size, "%dx%d", hw, hw);
+        if (!o->json)
+            printf("%s %s batch %d, %d threads: median ms per layer\n  %3s %-8s %-16s %9s %10s %10s %10s\n", name,
+                   size, n, par_nthreads(), "#", "layer", "shape", "input", "forward", "back dx", "back dx+dw");
+        double total[LB_NPHASES] = {0};
+        for (int l = 0; l < m.nlayers; l++) {
+            double ms[LB_NPHASES];
+            int reps = 0;
+            for (int ph = 0; ph < LB_NPHASES; ph++) {
+                LayerCase c = {b, l, ph};
+                int r;
+                ms[ph] = 1e3 * time_case(o, run_layer, &c, &r);
+                total[ph] += ms[ph];
+                reps = ph == 0 || r < reps ? r : reps;
+            }
+            const char *kind;
+            char shape[48];
+            int h, w;
+            layer_bench_describe(b, l, &kind, shape, sizeof shape, &h, &w);
+            report_layer(o, name, size, n, l, kind, shape, h, w, ms, reps);
+        }
+        if (!o->json) report_layer(o, name, size, n, -1, "", "", 0, 0, total, 0);
+        layer_bench_free(b);
+    }
     model_free(&m);
     return rc;
 }
@@ -326,8 +405,8 @@ static int bench_gad(const Opts *o) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    Opts o = {"all", "all", 0, 0, 0, 1.0, 20};
-    int threads = 0;
+    Opts o = {"all", "all", 0, 0, 0, 1.0, 20, 0};
+    int threads = 0, layers = 0, min_time_set = 0;
     float min_time = 1.0f;
     for (int i = 1; i < argc; i++) {
         if (arg_is_help(argv[i])) { help(); return 0; }
@@ -346,14 +425,26 @@ int cmd_bench(int argc, char **argv) {
         } else if (arg_int(argc, argv, &i, "--batch", &o.batch, 1, 1 << 16)) {
         } else if (arg_int(argc, argv, &i, "--threads", &threads, 1, 256)) {
         } else if (arg_float(argc, argv, &i, "--min-time", &min_time, 0.0f, 3600.0f)) {
+            min_time_set = 1;
         } else if (arg_int(argc, argv, &i, "--repeats", &o.repeats, 1, 256)) {
         } else if (arg_flag(argv, &i, "--json", &o.json)) {
+        } else if (arg_flag(argv, &i, "--cpu-time", &o.cpu)) {
+        } else if (arg_flag(argv, &i, "--layers", &layers)) {
         } else {
             arg_usage_error("bench", "unknown argument '%s'", argv[i]);
         }
     }
     o.min_time = min_time;
     if (threads > 0) par_init(threads);
+    if (layers) {
+        if (!want_str(o.model, "vgg16") && !want_str(o.model, "resnet18"))
+            arg_usage_error("bench", "--layers times vgg16 or resnet18 (or all), not '%s'", o.model);
+        if (strcmp(o.pass, "all")) arg_usage_error("bench", "--layers times every pass of a layer: no --pass");
+        if (!min_time_set) o.min_time = 0.0;
+        if (want_str(o.model, "vgg16") && bench_layers(&o, ARCH_VGG16)) return cli_fail();
+        if (want_str(o.model, "resnet18") && bench_layers(&o, ARCH_RESNET18)) return cli_fail();
+        return 0;
+    }
     if (!o.json)
         printf("%-9s %-11s %-8s %5s %7s %12s %9s %10s\n", "model", "pass", "size", "batch", "threads", "images/s",
                "GFLOP/s", "ms");

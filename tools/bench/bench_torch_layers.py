@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """bench_torch_layers: PyTorch's time for each distinct 3x3 stride-1 convolution of
 vgg16 or resnet18 alone (forward, and the input gradient), to set beside gad's
-per-layer times (`build/prof_model -l 1`, tools/bench/prof_model.c) and see which layers a
-whole-model ratio hides.
+per-layer times (`./gad bench --layers --model M --size 224 --batch 8`) and see which
+layers a whole-model ratio hides.
 
   /usr/bin/python3 tools/bench/bench_torch_layers.py [--model vgg16|resnet18] [--batch B]
       [--threads N] [--reps R]

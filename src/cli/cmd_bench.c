@@ -196,9 +196,8 @@ static void run_input_grad(void *p) {
     model_backward(c->m, c->plan, c->dlogits, c->dx, 0, mode);
 }
 
-static void run_train_step(void *p) {
-    ModelCase *c = p;
-    PassMode mode = {1, RELU_STANDARD, 12345, 0};
+/* Forward, MSE to the targets, backward to the parameters, one Adam step. */
+static void train_step(ModelCase *c, PassMode mode) {
     const float *y = model_forward(c->m, c->plan, c->x, c->n, mode);
     loss_mse((size_t)c->n * c->K, y, c->target, c->dlogits);
     model_zero_grads(c->m);
@@ -207,17 +206,17 @@ static void run_train_step(void *p) {
     model_params_changed(c->m);
 }
 
+/* A classifier's training step: train-mode forward (batch statistics, dropout). */
+static void run_train_step(void *p) {
+    PassMode mode = {1, RELU_STANDARD, 12345, 0};
+    train_step(p, mode);
+}
+
 /* A support model's training step as gad run takes it (train/trainer.c's regression:
  * eval-mode forward, MSE to the distanced targets, backward to the parameters, Adam). */
 static void run_support_step(void *p) {
-    ModelCase *c = p;
     PassMode mode = {0, RELU_STANDARD, 12345, 1};
-    const float *y = model_forward(c->m, c->plan, c->x, c->n, mode);
-    loss_mse((size_t)c->n * c->K, y, c->target, c->dlogits);
-    model_zero_grads(c->m);
-    model_backward(c->m, c->plan, c->dlogits, NULL, 1, mode);
-    adam_step(c->adam, c->m->params, c->m->grads);
-    model_params_changed(c->m);
+    train_step(p, mode);
 }
 
 /* The models' cases: input side and batch. */

@@ -20,21 +20,25 @@
 static char err_buf[1024];
 static int err_usage; /* the current message is about a bad argument */
 
+static int err_vset(int usage, const char *fmt, va_list ap) {
+    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    err_usage = usage;
+    return -1;
+}
+
 int err_set(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    err_vset(0, fmt, ap);
     va_end(ap);
-    err_usage = 0;
     return -1;
 }
 
 int err_set_usage(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    err_vset(1, fmt, ap);
     va_end(ap);
-    err_usage = 1;
     return -1;
 }
 

@@ -70,13 +70,10 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 #endif
 #ifndef GEMM_KC
 /* k-block. Longer blocks mean fewer passes over C, shorter ones keep the A block and
- * the B micro-panels in L2 together (Zen 5: 1 MiB L2). Pinned one-thread sgemm
- * 4096^3 on this machine, variants side by side (GFLOP/s): KC 2048 176-184, 1024
- * 186-193, 768 195-201, 512 196-199, 384 189-195, 256 190-194; OpenBLAS 180-202
- * beside them. Of the two best, 768 leaves more convolutions in one k-block (3x3
- * with up to 85 channels), and it must stay >= 512: Winograd needs its 512 channels
- * in one k-block (wino_applies). The k-blocks set the bits of every product with
- * K > KC. */
+ * the B micro-panels in L2 together; 512 and 768 measured best (docs/perf.md), and 768
+ * leaves more convolutions in one k-block (3x3 with up to 85 channels). It must stay
+ * >= 512: Winograd needs its 512 channels in one k-block (wino_applies). The k-blocks
+ * set the bits of every product with K > KC. */
 #define GEMM_KC 768
 #endif
 #ifndef GEMM_MC
@@ -165,7 +162,7 @@ static void pack_a(int transA, int mc, int kc, const float *A, int lda, float *A
     for (int i0 = 0; i0 < mc; i0 += MR) { /* op(A)(i,k) = A[i*lda + k]: MR rows at once */
         int mr = mc - i0 < MR ? mc - i0 : MR;
         const float *a = A + (size_t)i0 * lda;
-        if (mr == MR) /* k outer: each packed row of MR is written whole (3x faster) */
+        if (mr == MR) /* k outer: each packed row of MR is written whole */
             for (int k = 0; k < kc; k++)
                 for (int i = 0; i < MR; i++) Ap[k * MR + i] = a[(size_t)i * lda + k];
         else
@@ -195,7 +192,7 @@ static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *B
         return;
     }
     for (int j0 = 0; j0 < nc; j0 += NR) { /* op(B)(k,j) = B[j*ldb + k]: a transpose, */
-        int nr = nc - j0 < NR ? nc - j0 : NR;  /* 16 k at a time (2x faster than 1 or all) */
+        int nr = nc - j0 < NR ? nc - j0 : NR;  /* 16 k at a time (faster than 1 or all) */
         const float *b = B + (size_t)j0 * ldb;
         for (int k0 = 0; k0 < kc; k0 += 16) {
             int kk = kc - k0 < 16 ? kc - k0 : 16;
@@ -518,9 +515,8 @@ void gemm_rows_st(int M, int N, int K, const float *Ap, int Mall, int m0, const 
 
 
 /* Reading A in place (row-major or transposed) beats packing it when each row
- * panel serves at most this many column panels (measured on Zen 5: in place was
- * even 2-4% faster for large squares there, but packing is the robust choice for
- * wide products: no cache-set conflicts from power-of-two lda, no TLB misses). */
+ * panel serves at most this many column panels; packing stays the choice for wide
+ * products: no cache-set conflicts from power-of-two lda, no TLB misses. */
 #ifndef DIRECT_MAX_PANELS
 #define DIRECT_MAX_PANELS 4
 #endif
@@ -688,10 +684,9 @@ typedef struct {
 /* ---- large products: one packed B panel shared by the threads -----------------
  * With the rows split between the threads (tn = 1), each would pack the whole B
  * panel for itself. Here the threads pack the panel's NR-wide micro-panels together,
- * then take blocks of rows in turn (par_take) and run each against all of it: the
- * two vCPUs of this VM have differed in speed (pinned one-thread sgemm 4096^3: 167-
- * 170 GFLOP/s on core 0, 184-192 on core 1 one day), and a fixed half each waits for
- * the slower. The panels (columns, then k-blocks) take one par_run each, whose items
+ * then take blocks of rows in turn (par_take) and run each against all of it: two
+ * cores can differ in speed (docs/perf.md), and with a fixed half each the faster
+ * would wait for the slower. The panels (columns, then k-blocks) take one par_run each, whose items
  * are the current panel's row blocks and then the packing of the next panel into the
  * other buffer: a thread out of row blocks packs while the other finishes its last,
  * and no separate packing pass waits for both. Each C element is still the same

@@ -244,10 +244,8 @@ static void axpy(int n, float d, const float *restrict x, float *restrict y) {
  * k-blocks in order, dy[n,o] times the chunk of row o of w, and is added to dx after
  * each block: exactly gemm's sums (gemm_kblock), so a row gets the same bits here as
  * through gemm in a larger batch, whatever the thread count. */
-#define DX_STREAM_MAX 3 /* larger batches: gemm (which reads w in place for up to 8 rows).
-                         * Measured on VGG's 25088x4096 layer: streaming 2.3x faster at
-                         * 1 row, 1.7x at 2 (than gemm with w packed), even at 4, and
-                         * slower at 8 (50 vs 41.5 ms, now 20-26 ms in place) */
+#define DX_STREAM_MAX 3 /* larger batches: gemm (which reads w in place for up to 8
+                         * rows); the measurements: docs/perf.md */
 #define DXACC (DX_STREAM_MAX * 2048) /* floats of acc: DX_STREAM_MAX rows of a chunk */
 static void dx_worker(void *arg, int ith, int nth) {
     const LinJob *j = arg;

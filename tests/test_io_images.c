@@ -765,6 +765,15 @@ TEST(img_dataset_idx_vs_torch) {
     int bad = 0;
     for (int i = 0; i < d.n; i++) bad += d.y[i] != y->i64[i] || d.held_out[i] != h->i64[i];
     CHECKF(bad == 0, "%d labels or held-out flags differ", bad);
+    /* names: the file and each image's index in it (classes not selected are passed over) */
+    int last = -1, names_ok = 1;
+    for (int i = 0; i < d.n; i++) {
+        const char *q = strstr(d.names[i], "tiny-images-idx3-ubyte.gz[");
+        int k = q ? atoi(q + 26) : -1;
+        names_ok &= q && k > last;
+        last = k;
+    }
+    CHECKF(names_ok, "names: %s ... %s", d.names[0], d.names[d.n - 1]);
     /* dataset_select */
     int *idx, k = dataset_select(&d, 1, -1, 0, &idx), heldn = 0;
     for (int i = 0; i < d.n; i++) heldn += d.held_out[i];
@@ -974,6 +983,8 @@ TEST(img_dataset_folder_mixed_formats) {
     Dataset d;
     REQUIRE(dataset_load(&d, root, NULL, want.h, want.w, NULL, NULL, 0.0f) == 0);
     CHECK(d.n == 4 && d.nclasses == 2 && d.y[0] == 0 && d.y[2] == 0 && d.y[3] == 1);
+    CHECKF(strstr(d.names[0], "mixed/cats/a.jpg") && strstr(d.names[1], "mixed/cats/b.JPEG") &&
+               strstr(d.names[3], "mixed/dogs/d.png"), "%s %s %s", d.names[0], d.names[1], d.names[3]);
     CHECKF(nwarned == 2 && strstr(warned, "cats/notes.txt") && strstr(warned, "cats/sub") && !strstr(warned, "DS_Store"),
            "%d warnings: %s", nwarned, warned);
     size_t hw = (size_t)want.w * want.h;

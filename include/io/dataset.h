@@ -31,6 +31,8 @@ typedef struct {
     int nclasses;
     char **class_names;  /* [nclasses] (owned) */
     char *source;        /* the SPEC (owned) */
+    char **names;        /* [n] each image's name (owned): its path (SPEC/class/file)
+                          * for a folder, "SPEC[i]" (i its index in the file) for IDX */
 } Dataset;
 
 typedef struct {

@@ -151,6 +151,7 @@ static int dataset_alloc(Dataset *d, const char *spec, int n, int h, int w, int 
     d->class_names = xmalloc(sizeof(char *) * (size_t)k);
     for (int i = 0; i < k; i++) d->class_names[i] = xstrdup(full[sel[i]]);
     d->source = xstrdup(spec);
+    d->names = xcalloc((size_t)(n ? n : 1), sizeof(char *));
     return 0;
 }
 
@@ -303,6 +304,9 @@ static int load_idx(Dataset *d, const char *spec, const DatasetOpts *o) {
             dataset_free(d);
             goto done;
         }
+        size_t nl = strlen(spec) + 16;
+        d->names[j] = xmalloc(nl);
+        snprintf(d->names[j], nl, "%s[%d]", spec, i); /* the image's index in the IDX file */
         d->y[j++] = pos[lb.data[i]];
     }
     r = 0;
@@ -369,9 +373,12 @@ static int load_folder(Dataset *d, const char *spec, const DatasetOpts *o) {
                               pw, ph, w, h);
             }
             if (!bad) bad = image_prepare(&im, &o->prep, h, w, p, d->x + (size_t)n * 3 * h * w);
-            free(p);
             image_free(&im);
-            if (bad) goto done;
+            if (bad) {
+                free(p);
+                goto done;
+            }
+            d->names[n] = p;
             d->y[n++] = j;
             count[j]++;
         }
@@ -438,6 +445,8 @@ void dataset_free(Dataset *d) {
     free(d->held_out);
     if (d->class_names) free_names(d->class_names, d->nclasses);
     free(d->source);
+    for (int i = 0; d->names && i < d->n; i++) free(d->names[i]);
+    free(d->names);
     memset(d, 0, sizeof *d);
 }
 

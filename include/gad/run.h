@@ -163,6 +163,7 @@ typedef struct {             /* one image, method and class a */
 
 typedef struct {
     int index;               /* in the dataset */
+    char *name;              /* its path, or FILE[i] for IDX data (Dataset.names; owned) */
     int cls;                 /* 0: first class, 1: second */
     float out[2];            /* original model outputs o1, o2 */
     GadCell *cell;           /* [nmethods * 2]: method m, class a at m*2 + a */

@@ -33,6 +33,10 @@ typedef struct {
     char *source;        /* the SPEC (owned) */
     char **names;        /* [n] each image's name (owned): its path (SPEC/class/file)
                           * for a folder, "SPEC[i]" (i its index in the file) for IDX */
+    ImagePrep prep;      /* how the images were prepared (resize, crop; mean and std
+                          * are NULL here, their values below) */
+    int has_norm;        /* 1: normalised with mean, std */
+    float mean[3], std[3];
 } Dataset;
 
 typedef struct {

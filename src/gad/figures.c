@@ -44,9 +44,15 @@ void gad_fig_column_label(const GadModelResult *r, int i, char *buf, size_t len,
     const GadImageResult *im = &r->img[i];
     int pred = im->out[1] > im->out[0];
     *wrong = pred != im->cls;
+    char id[24]; /* the file's name (cut to fit a column), or #i for IDX data and unnamed images */
+    const char *nm = im->name, *base = nm ? strrchr(nm, '/') : NULL;
+    base = base ? base + 1 : nm;
+    if (!base || !*base || base[strlen(base) - 1] == ']') snprintf(id, sizeof id, "#%d", im->index);
+    else if (strlen(base) <= 16) snprintf(id, sizeof id, "%s", base);
+    else snprintf(id, sizeof id, "%.7s..%s", base, base + strlen(base) - 7);
     if (*wrong)
-        snprintf(buf, len, "#%d %s\npred. %s \xe2\x9c\x97", im->index, r->class_name[im->cls], r->class_name[pred]);
-    else snprintf(buf, len, "#%d %s\nout %.3g", im->index, r->class_name[im->cls], (double)im->out[im->cls]);
+        snprintf(buf, len, "%s %s\npred. %s \xe2\x9c\x97", id, r->class_name[im->cls], r->class_name[pred]);
+    else snprintf(buf, len, "%s %s\nout %.3g", id, r->class_name[im->cls], (double)im->out[im->cls]);
 }
 
 void gad_present_text(Presence p, char *buf, size_t len) {

@@ -364,6 +364,15 @@ static void model_head(FILE *f, const GadModelResult *mr) {
     esc(f, mr->class_name[1]);
     fprintf(f, " (output %d); %d images; %.0f s%s.</p>\n", mr->o[1], mr->nimages, mr->seconds,
             mr->shards ? " (its shards' times added up)" : "");
+    fprintf(f, "<details><summary>The images, by path (IDX data: FILE[index])</summary>\n<ol start=\"0\">\n");
+    for (int i = 0; i < mr->nimages; i++) { /* numbered as in results.json */
+        fprintf(f, "<li><code>");
+        esc(f, mr->img[i].name ? mr->img[i].name : "?");
+        fprintf(f, "</code> (");
+        esc(f, mr->class_name[mr->img[i].cls]);
+        fprintf(f, ")</li>\n");
+    }
+    fprintf(f, "</ol></details>\n");
 }
 
 static void supports(FILE *f, const RunOpts *o, const GadModelResult *mr, const PageModel *pm) {

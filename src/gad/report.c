@@ -569,7 +569,9 @@ static void json_curves(FILE *f, const RunOpts *o, const GadModelResult *mr) {
 
 /* One image: its cells, and its curves' AUCs. */
 static void json_image(FILE *f, const RunOpts *o, const GadImageResult *im) {
-    fprintf(f, "{\"index\":%d,\"class\":%d,\"outputs\":[", im->index, im->cls + 1);
+    fprintf(f, "{\"index\":%d,\"path\":", im->index);
+    json_write_string(f, im->name ? im->name : "");
+    fprintf(f, ",\"class\":%d,\"outputs\":[", im->cls + 1);
     jfloat(f, im->out[0]);
     fputc(',', f);
     jfloat(f, im->out[1]);

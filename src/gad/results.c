@@ -258,6 +258,7 @@ void gad_model_free(GadModelResult *r) {
     for (int i = 0; i < r->nimages; i++) {
         free(r->img[i].cell);
         free(r->img[i].curve);
+        free(r->img[i].name);
     }
     free(r->img);
     free(r->curve_mean);

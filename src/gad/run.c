@@ -605,6 +605,7 @@ static int select_images(Ctx *c) {
     plan_free(p);
     for (int i = 0; i < c->ne; i++) {
         r->img[i].index = index[i];
+        r->img[i].name = xstrdup(c->d.names[index[i]]);
         r->img[i].cls = c->cls_e[i];
         r->img[i].out[0] = c->oute[(size_t)i * c->K + r->o[0]];
         r->img[i].out[1] = c->oute[(size_t)i * c->K + r->o[1]];

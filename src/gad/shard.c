@@ -143,7 +143,7 @@ static void write_hull(FILE *f, const GadHull *h) {
     fprintf(f, ",%d]", h->pixels);
 }
 
-/* One image: [index, class, out1, out2, [cells], "curve"]; a cell is
+/* One image: [index, class, out1, out2, [cells], "curve", "path"]; a cell is
  * [orig hull, GAD hull, gad_nnz, forced, sup_pixels, rc, rs_gad, rs_sup, rs_ctl]. */
 static void write_image(FILE *f, const RunOpts *o, const GadImageResult *im) {
     fprintf(f, "[%d,%d,", im->index, im->cls);
@@ -169,7 +169,9 @@ static void write_image(FILE *f, const RunOpts *o, const GadImageResult *im) {
     fprintf(f, "],\"");
     int nv = im->curve ? GAD_NCURVES(o->nmethods) * o->curves * (o->curve_steps + 1) : 0;
     for (int k = 0; k < nv; k++) fprintf(f, "%s%a", k ? " " : "", im->curve[k]);
-    fprintf(f, "\"]");
+    fprintf(f, "\",");
+    json_write_string(f, im->name ? im->name : "");
+    fputc(']', f);
 }
 
 static void write_model(FILE *f, const RunOpts *o, const GadModelResult *r) {
@@ -449,8 +451,11 @@ static void read_hull(const Json *v, GadHull *h) {
 /* Image i of a shard's model into im (the run's place pos). */
 static int read_image(const RunOpts *o, const Json *v, GadImageResult *im) {
     int nc = o->nmethods * 2, nv = o->curves ? GAD_NCURVES(o->nmethods) * o->curves * (o->curve_steps + 1) : 0;
-    if (v->type != JSON_ARRAY || v->n != 6 || v->kid[4].n != nc || v->kid[5].type != JSON_STRING) return -1;
+    if (v->type != JSON_ARRAY || v->n != 7 || v->kid[4].n != nc || v->kid[5].type != JSON_STRING ||
+        v->kid[6].type != JSON_STRING)
+        return -1;
     im->index = (int)v->kid[0].num;
+    im->name = xstrdup(v->kid[6].str);
     im->cls = (int)v->kid[1].num;
     im->out[0] = fnum(&v->kid[2]);
     im->out[1] = fnum(&v->kid[3]);

@@ -423,6 +423,13 @@ int dataset_load_opts(Dataset *d, const char *spec, const DatasetOpts *o) {
     else if (file_exists(spec)) r = load_idx(d, spec, o);
     else r = err_set("%s: no such folder or file", spec);
     if (r) { memset(d, 0, sizeof *d); return -1; }
+    d->prep = o->prep;
+    d->prep.mean = d->prep.std = NULL;
+    d->has_norm = o->prep.mean || o->prep.std;
+    for (int k = 0; k < 3; k++) {
+        d->mean[k] = o->prep.mean ? o->prep.mean[k] : 0.0f;
+        d->std[k] = o->prep.std ? o->prep.std[k] : 1.0f;
+    }
     mark_held_out(d, val_frac);
     return 0;
 }

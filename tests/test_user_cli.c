@@ -293,3 +293,64 @@ TEST(user_explain_many_files_out_dir) {
     free(csv);
     free(o);
 }
+
+/* gad run names every image: results.json and index.html give each one's path (FILE[i]
+ * for IDX data), and --images-list explains the images it names: one of the data by
+ * its name, one from outside with its class as its folder's name, one with its class
+ * after a tab. A small run: one method, one alpha, one epoch on 16 images. */
+TEST(user_run_names_images_and_takes_a_list) {
+    char dir[600], c[3000], list[700];
+    snprintf(dir, sizeof dir, "%s/Coat", test_tmpdir());
+    snprintf(c, sizeof c, "mkdir -p %s && cp tests/fixtures/jpeg/photo_gray.jpg %s/c1.jpg", dir, dir);
+    REQUIRE(system(c) == 0);
+    snprintf(list, sizeof list, "%s/list.txt", test_tmpdir());
+    FILE *f = fopen(list, "w");
+    REQUIRE(f);
+    fprintf(f, "data/fashion-pc-images-idx3-ubyte.gz[5]\n# a comment\n%s/c1.jpg\ntests/fixtures/jpeg/photo_420.jpg\tPullover\n",
+            dir);
+    fclose(f);
+    const char *common = "./gad run --weights weights/resnet18.safetensors --data data/fashion-pc-images-idx3-ubyte.gz "
+                         "--classes 2,4 --methods saliency --alphas 2 --epochs 1 --train-images 16 --curves off "
+                         "--control-draws 0 --quiet";
+    int st;
+    snprintf(c, sizeof c, "%s --images 4 --out %s/r1", common, test_tmpdir());
+    free(sh_out(c, &st));
+    REQUIRE(st == 0);
+    snprintf(c, sizeof c, "%s/r1/results.json", test_tmpdir());
+    char *js = slurp_str(c);
+    CHECKF(strstr(js, "\"path\":\"data/fashion-pc-images-idx3-ubyte.gz[") != NULL, "%.300s", js);
+    free(js);
+    snprintf(c, sizeof c, "%s/r1/index.html", test_tmpdir());
+    char *html = slurp_str(c);
+    CHECK(strstr(html, "<li><code>data/fashion-pc-images-idx3-ubyte.gz[") != NULL);
+    free(html);
+    snprintf(c, sizeof c, "%s --images-list %s --out %s/r2", common, list, test_tmpdir());
+    char *o = sh_out(c, &st), *e = slurp_str(test_path("stderr2.txt"));
+    CHECKF(st == 0, "%s", e);
+    free(o);
+    free(e);
+    snprintf(c, sizeof c, "%s/r2/results.json", test_tmpdir());
+    js = slurp_str(c);
+    char want[800];
+    snprintf(want, sizeof want, "\"index\":3001,\"path\":\"%s/c1.jpg\",\"class\":2", dir);
+    CHECKF(strstr(js, "\"index\":5,\"path\":\"data/fashion-pc-images-idx3-ubyte.gz[5]\",\"class\":1") &&
+               strstr(js, want) && strstr(js, "\"path\":\"tests/fixtures/jpeg/photo_420.jpg\",\"class\":1"),
+           "%.600s", js);
+    free(js);
+    /* a class that is not the data's is a usage error; an image without a class an error */
+    f = fopen(list, "w");
+    fprintf(f, "x.jpg\tDog\n");
+    fclose(f);
+    snprintf(c, sizeof c, "%s --images-list %s --out %s/r3", common, list, test_tmpdir());
+    free(sh_out(c, &st));
+    e = slurp_str(test_path("stderr2.txt"));
+    CHECKF(st == 2 && strstr(e, "list.txt: line 1: class 'Dog'"), "%d %s", st, e);
+    free(e);
+    f = fopen(list, "w");
+    fprintf(f, "tests/fixtures/jpeg/photo_420.jpg\n");
+    fclose(f);
+    free(sh_out(c, &st));
+    e = slurp_str(test_path("stderr2.txt"));
+    CHECKF(st == 1 && strstr(e, "line 1: the class of"), "%d %s", st, e);
+    free(e);
+}

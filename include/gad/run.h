@@ -93,6 +93,8 @@ typedef struct {
     AttrMethod methods[ATTR_NMETHODS];
     int nmethods;
     int images;              /* evaluated images, half per class, held-out part */
+    const char *images_list; /* or the images named in this file (io/dataset.h's
+                              * dataset_images_from_list); NULL: the held-out part */
     float alphas[GAD_MAX_ALPHAS];
     int nalphas;
     int epochs, batch;       /* support training */

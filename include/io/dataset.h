@@ -60,6 +60,15 @@ int dataset_load_opts(Dataset *d, const char *spec, const DatasetOpts *o);
 int dataset_load(Dataset *d, const char *spec, const char *classes, int h, int w, const float *mean,
                  const float *std, float val_frac);
 void dataset_free(Dataset *d);
+/* The images named in the text file `list`, as model inputs like d's: one per line,
+ * PATH or PATH<TAB>CLASS (blank lines and lines starting with '#' skipped). A PATH
+ * that is one of d's names (a file of a folder dataset, or FILE[i] of an IDX one) is
+ * that image with its class; any other image file is read and prepared as d's were
+ * (d->prep, mean, std) to d's size, its class the one after the tab, else the name of its folder, which
+ * must be one of d's classes. Gives *x [n,3,h,w], *y [n] (class positions), *index
+ * [n] (d's index, or d->n + k for the k-th line's image from outside d) and *names
+ * [n] (the PATHs), all new. Returns n >= 1, or -1 (err set naming list and line). */
+int dataset_images_from_list(const Dataset *d, const char *list, float **x, int **y, int **index, char ***names);
 /* The names in folder dir, sorted by byte order: its sub-folders (want_dirs = 1) or
  * every entry (0); hidden ones (".name") skipped. Returns the count, *out a new
  * array of new strings (the caller frees both), or -1 (err set). */

@@ -26,12 +26,20 @@ static void help(const RunOpts *d) {
            "classes " BUNDLED_CLASSES "), both bundled models (" BUNDLED_VGG ", " BUNDLED_RESNET ")\n"
            "and --images %d, from the repository's root directory.\n\n"
            "  --weights W        original model(s), safetensors; repeat or separate by commas\n"
-           "  --data SPEC        image folder (root/<class>/*.png) or IDX images file\n"
+           "  --data SPEC        image folder (root/<class>/ with JPEG, PNG, PPM or PGM files)\n"
+           "                     or IDX images file\n"
            "  --classes a,b      the two classes, by name or index in the data\n"
            "  --outputs i,j      the model outputs of those classes (default: by class name;\n"
            "                     a two-output model without names: 0,1)\n"
            "  --methods LIST     saliency,deconv,gxi,guided,ig (default: all five)\n"
-           "  --images N         images to explain, N/2 per class from the held-out part (%d)\n"
+           "  --images N         images to explain, N/2 per class from the held-out part (%d):\n"
+           "                     the last --val-frac of each class's images in file order\n"
+           "                     (a folder's files sorted by name, an IDX file's order),\n"
+           "                     never used to train the support models\n"
+           "  --images-list F    explain the images named in F instead, one per line: a\n"
+           "                     path (a file of the data, FILE[i] for IDX data, or any\n"
+           "                     image whose folder is named after its class), or PATH\n"
+           "                     TAB CLASS; results.json and the report name each by path\n"
            "  --alphas LIST      distancing values of the support models (2,4,6,8)\n"
            "  --epochs E         support training epochs (%d)\n"
            "  --lr LR            Adam learning rate (%g)\n"
@@ -155,6 +163,7 @@ static int run_flag(int argc, char **argv, int *i, RunOpts *o, RunFlags *f) {
     else if (arg_float(argc, argv, i, "--present-top", &f->ptop, 1e-6f, 1)) f->ptop_set = 1;
     else if (!(arg_str(argc, argv, i, "--data", &o->data) || arg_str(argc, argv, i, "--classes", &o->classes) ||
                arg_str(argc, argv, i, "--outputs", &o->outputs) || arg_str(argc, argv, i, "--methods", &f->methods) ||
+               arg_str(argc, argv, i, "--images-list", &o->images_list) ||
                arg_int(argc, argv, i, "--images", &f->images, 2, 1 << 24) ||
                arg_str(argc, argv, i, "--alphas", &f->alphas) ||
                arg_str(argc, argv, i, "--explain-images", &f->explain) ||

@@ -557,38 +557,49 @@ static int load_model_and_data(Ctx *c) {
     return resolve_outputs(c);
 }
 
+static void free_names(char **names, int n) {
+    for (int i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+}
+
 /* A shard keeps the run's images j with j % n == k - 1 (round robin: both classes
- * and the costs spread evenly), in the run's order. */
-static void keep_shard(Ctx *c, int *index) {
+ * and the costs spread evenly), in the run's order (and their names, when listed). */
+static void keep_shard(Ctx *c, int *index, char **names) {
     int k = c->o->shard_k, n = c->o->shard_n, ne = 0;
     size_t isz = (size_t)3 * c->npix;
+    for (int j = 0; names && j < c->ne; j++)
+        if (j % n != k - 1) free(names[j]);
     for (int j = k - 1; j < c->ne; j += n, ne++) {
         memmove(c->xe + (size_t)ne * isz, c->xe + (size_t)j * isz, sizeof(float) * isz);
         c->cls_e[ne] = c->cls_e[j];
         index[ne] = index[j];
+        if (names) names[ne] = names[j];
     }
     c->ne = ne;
     c->pos0 = k - 1;
     c->pstep = n;
 }
 
-/* Step 1b: the images to explain (held out) with the original's outputs, and the
- * supports' training images. */
+/* Step 1b: the images to explain (held out, or those of --images-list) with the
+ * original's outputs, and the supports' training images. */
 static int select_images(Ctx *c) {
     const RunOpts *o = c->o;
     GadModelResult *r = c->res;
     int *index = NULL;
-    c->ne = take(c, 1, o->images / 2, &c->xe, &c->cls_e, &index);
+    char **names = NULL; /* --images-list: its paths (owned); else the data's names */
+    if (o->images_list) c->ne = dataset_images_from_list(&c->d, o->images_list, &c->xe, &c->cls_e, &index, &names);
+    else c->ne = take(c, 1, o->images / 2, &c->xe, &c->cls_e, &index);
     if (c->ne < 0) {
         free(index);
         return -1;
     }
     if ((c->nt = take(c, 0, o->train_images, &c->xt, &c->cls_t, NULL)) < 0) {
         free(index);
+        free_names(names, c->ne);
         return -1;
     }
     r->run_images = c->ne;
-    if (o->shard_n > 0) keep_shard(c, index);
+    if (o->shard_n > 0) keep_shard(c, index, names);
     if (o->verbose)
         fprintf(stderr, "%s: %s, %dx%d inputs, classes '%s' (output %d) and '%s' (output %d); %d images to explain, "
                         "%d to train the supports\n",
@@ -599,19 +610,21 @@ static int select_images(Ctx *c) {
     Plan *p = plan_new(&c->orig, PLAN_BATCH, c->H, c->W);
     if (!p) {
         free(index);
+        free_names(names, c->ne);
         return -1;
     }
     gad_logits(&c->orig, p, c->xe, c->ne, c->oute);
     plan_free(p);
     for (int i = 0; i < c->ne; i++) {
         r->img[i].index = index[i];
-        r->img[i].name = xstrdup(c->d.names[index[i]]);
+        r->img[i].name = names ? names[i] : xstrdup(c->d.names[index[i]]);
         r->img[i].cls = c->cls_e[i];
         r->img[i].out[0] = c->oute[(size_t)i * c->K + r->o[0]];
         r->img[i].out[1] = c->oute[(size_t)i * c->K + r->o[1]];
         r->img[i].cell = xcalloc((size_t)c->nm * 2, sizeof(GadCell));
     }
     free(index);
+    free(names); /* the strings now belong to r->img */
     return 0;
 }
 

@@ -457,6 +457,116 @@ void dataset_free(Dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
+/* A class name of d, or -1. */
+static int class_of(const Dataset *d, const char *name, size_t len) {
+    for (int k = 0; k < d->nclasses; k++)
+        if (strlen(d->class_names[k]) == len && !strncmp(d->class_names[k], name, len)) return k;
+    return -1;
+}
+
+int dataset_images_from_list(const Dataset *d, const char *list, float **x, int **y, int **index, char ***names) {
+    ImagePrep pp = d->prep, *prep = &pp;
+    pp.mean = d->has_norm ? d->mean : NULL;
+    pp.std = d->has_norm ? d->std : NULL;
+    unsigned char *buf;
+    size_t len;
+    if (file_read_all(list, (size_t)1 << 28, &buf, &len)) return -1;
+    size_t per = (size_t)3 * d->h * d->w;
+    int n = 0, cap = 0, line = 0, r = -1;
+    float *xs = NULL;
+    int *ys = NULL, *is = NULL;
+    char **ns = NULL;
+    for (size_t i = 0; i < len;) {
+        size_t a = i, e = i;
+        while (e < len && buf[e] != '\n') e++;
+        i = e + 1;
+        line++;
+        while (e > a && (buf[e - 1] == '\r' || buf[e - 1] == ' ')) e--;
+        while (a < e && buf[a] == ' ') a++;
+        if (a == e || buf[a] == '#') continue;
+        if (memchr(buf + a, 0, e - a)) { err_set("%s: line %d is not a path (a NUL byte)", list, line); goto done; }
+        char *path = xmalloc(e - a + 1), *tab;
+        memcpy(path, buf + a, e - a);
+        path[e - a] = 0;
+        int cls = -1, idx = -1;
+        if ((tab = strchr(path, '\t')) != NULL) {
+            *tab = 0;
+            if ((cls = class_of(d, tab + 1, strlen(tab + 1))) < 0) {
+                err_set_usage("%s: line %d: class '%s' is not one of the data's", list, line, tab + 1);
+                free(path);
+                goto done;
+            }
+        }
+        for (int j = 0; j < d->n && idx < 0; j++)
+            if (!strcmp(d->names[j], path)) idx = j;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            xs = xrealloc(xs, sizeof(float) * per * (size_t)cap);
+            ys = xrealloc(ys, sizeof(int) * (size_t)cap);
+            is = xrealloc(is, sizeof(int) * (size_t)cap);
+            ns = xrealloc(ns, sizeof(char *) * (size_t)cap);
+        }
+        if (idx >= 0) { /* an image of the data */
+            if (cls >= 0 && cls != d->y[idx]) {
+                err_set("%s: line %d: %s is of class '%s' in the data, not '%s'", list, line, path,
+                        d->class_names[d->y[idx]], d->class_names[cls]);
+                free(path);
+                goto done;
+            }
+            memcpy(xs + per * n, d->x + per * idx, sizeof(float) * per);
+            cls = d->y[idx];
+        } else {
+            if (cls < 0) { /* the folder's name */
+                const char *sl = strrchr(path, '/'), *b = sl;
+                while (b && b > path && b[-1] != '/') b--;
+                if (sl && sl > path) cls = class_of(d, b, (size_t)(sl - b));
+                if (cls < 0) {
+                    err_set("%s: line %d: the class of %s is neither given (PATH<TAB>CLASS) nor its folder's name", list,
+                            line, path);
+                    free(path);
+                    goto done;
+                }
+            }
+            Tensor t;
+            if (input_load_prep(path, prep, d->h, d->w, &t)) {
+                char msg[600];
+                snprintf(msg, sizeof msg, "%s", err_get());
+                err_set("%s: line %d: %s", list, line, msg);
+                free(path);
+                goto done;
+            }
+            int one = t.dim[0] == 1;
+            if (one) memcpy(xs + per * n, t.data, sizeof(float) * per);
+            tensor_free(&t);
+            if (!one) {
+                err_set("%s: line %d: %s holds several images; list one image per line", list, line, path);
+                free(path);
+                goto done;
+            }
+            idx = d->n + n;
+        }
+        ys[n] = cls;
+        is[n] = idx;
+        ns[n++] = path;
+    }
+    if (!n) { err_set("%s: no image listed", list); goto done; }
+    *x = xs;
+    *y = ys;
+    *index = is;
+    *names = ns;
+    r = n;
+done:
+    free(buf);
+    if (r < 0) {
+        for (int k = 0; k < n; k++) free(ns[k]);
+        free(xs);
+        free(ys);
+        free(is);
+        free(ns);
+    }
+    return r;
+}
+
 int dataset_select(const Dataset *d, int held_out, int cls, int max, int **idx) {
     int n = 0;
     *idx = xmalloc(sizeof(int) * (size_t)(d->n ? d->n : 1));

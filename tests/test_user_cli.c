@@ -337,6 +337,35 @@ TEST(user_run_names_images_and_takes_a_list) {
                strstr(js, want) && strstr(js, "\"path\":\"tests/fixtures/jpeg/photo_420.jpg\",\"class\":1"),
            "%.600s", js);
     free(js);
+    /* the same run in two shards, merged: the same tables and figures, the same names */
+    for (int k = 2; k >= 1; k--) {
+        snprintf(c, sizeof c, "%s --images-list %s --shard %d/2 --out %s/r4", common, list, k, test_tmpdir());
+        free(sh_out(c, &st));
+        CHECK(st == 0);
+    }
+    snprintf(c, sizeof c, "./gad merge %s/r4 --quiet", test_tmpdir());
+    free(sh_out(c, &st));
+    CHECK(st == 0);
+    static const char *same[] = {"table1.csv", "fig/resnet18/fig5.png"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(c, sizeof c, "cmp -s %s/r2/%s %s/r4/%s", test_tmpdir(), same[i], test_tmpdir(), same[i]);
+        CHECKF(system(c) == 0, "%s differs after the merge", same[i]);
+    }
+    snprintf(c, sizeof c, "%s/r4/results.json", test_tmpdir());
+    js = slurp_str(c);
+    CHECKF(strstr(js, want) && strstr(js, "\"images_list\":\""), "%.600s", js);
+    free(js);
+    /* a shard made from an edited list does not merge with the others */
+    f = fopen(list, "a");
+    fprintf(f, "# edited\n");
+    fclose(f);
+    snprintf(c, sizeof c, "%s --images-list %s --shard 2/2 --out %s/r4", common, list, test_tmpdir());
+    free(sh_out(c, &st));
+    snprintf(c, sizeof c, "./gad merge %s/r4 --quiet", test_tmpdir());
+    free(sh_out(c, &st));
+    e = slurp_str(test_path("stderr2.txt"));
+    CHECKF(st != 0 && strstr(e, "images_list_fnv differs"), "%d %s", st, e);
+    free(e);
     /* a class that is not the data's is a usage error; an image without a class an error */
     f = fopen(list, "w");
     fprintf(f, "x.jpg\tDog\n");

@@ -449,11 +449,12 @@ static void json_settings(FILE *f, const RunOpts *o) {
             o->curves == 0 ? "off" : o->curves == 1 ? "deletion" : "both", o->curve_steps, o->ig_steps);
     /* what the data's preparation needs (gad_run_data): 0 / null = from the weights */
     fprintf(f, ",\"size\":%d,\"val_frac\":", o->size);
-    if (o->val_frac < 0) fprintf(f, "null}");
-    else {
-        jfloat(f, o->val_frac);
-        fputc('}', f);
-    }
+    if (o->val_frac < 0) fprintf(f, "null");
+    else jfloat(f, o->val_frac);
+    fprintf(f, ",\"images_list\":"); /* null: the held-out part */
+    if (o->images_list) json_write_string(f, o->images_list);
+    else fprintf(f, "null");
+    fputc('}', f);
 }
 
 /* The model's identity, classes and support models. */

@@ -127,9 +127,18 @@ static void write_settings(FILE *f, const RunOpts *o) {
     fprintf(f, ",\"hull_of\":%d,\"hull_keep\":", (int)o->hull_of);
     jf(f, o->hull_keep);
     fprintf(f, ",\"rc_area\":%d,\"count_empty\":%d,\"occlude_black\":%d,\"control_draws\":%d,\"curves\":%d,"
-               "\"curve_steps\":%d,\"ig_steps\":%d,\"fig_images\":%d,\"fig_least\":%d},\n",
+               "\"curve_steps\":%d,\"ig_steps\":%d,\"fig_images\":%d,\"fig_least\":%d",
             (int)o->rc_area, o->count_empty, o->occlude_black, o->control_draws, o->curves, o->curve_steps,
             o->ig_steps, o->fig_images, o->fig_least);
+    /* --images-list: its path and its text's hash (a list edited between shards differs) */
+    fprintf(f, ",\"images_list\":");
+    jstr_or_null(f, o->images_list);
+    unsigned char *text = NULL;
+    size_t len = 0;
+    if (o->images_list && file_read_all(o->images_list, (size_t)1 << 30, &text, &len) == 0)
+        fprintf(f, ",\"images_list_fnv\":\"%016llx\"", (unsigned long long)gad_hash(GAD_FNV_INIT, text, len));
+    free(text);
+    fprintf(f, "},\n");
     fprintf(f, "\"cache\":{\"support_dir\":");
     jstr_or_null(f, o->support_dir);
     fprintf(f, ",\"support_ro\":");
@@ -438,6 +447,7 @@ static int settings_opts(const Json *s, RunOpts *o) {
     o->ig_steps = (int)num(s, "ig_steps");
     o->fig_images = (int)num(s, "fig_images");
     o->fig_least = (int)num(s, "fig_least");
+    o->images_list = str(s, "images_list");
     return 0;
 }
 

@@ -53,8 +53,9 @@ static double now_s(void) {
 
 /* The images whose steps the page shows: o->explain_images, else the least and the
  * most activated image of each class (the original's output for the image's class,
- * among the run's images). */
-static void choose(const RunOpts *o, const GadModelResult *r, PageModel *pm) {
+ * among the run's images of the data: an image of --images-list from outside the
+ * data, index >= nd, has no steps here). */
+static void choose(const RunOpts *o, const GadModelResult *r, int nd, PageModel *pm) {
     pm->n = 0;
     if (o->explain_n >= 0) {
         for (int k = 0; k < o->explain_n && pm->n < GAD_MAX_EXPLAIN; k++) {
@@ -71,7 +72,7 @@ static void choose(const RunOpts *o, const GadModelResult *r, PageModel *pm) {
     for (int a = 0; a < 2; a++) {
         int lo = -1, hi = -1;
         for (int j = 0; j < r->nimages; j++) {
-            if (r->img[j].cls != a) continue;
+            if (r->img[j].cls != a || r->img[j].index >= nd) continue;
             if (lo < 0 || r->img[j].out[a] < r->img[lo].out[a]) lo = j;
             if (hi < 0 || r->img[j].out[a] > r->img[hi].out[a]) hi = j;
         }
@@ -144,9 +145,9 @@ static int pictures(const RunOpts *o, const GadModelResult *r, const GadExplaine
 static int prepare(const RunOpts *o, const GadModelResult *r, PageModel *pm) {
     double t0 = now_s();
     memset(pm, 0, sizeof *pm);
-    choose(o, r, pm);
     GadExplainer e;
     if (gad_explainer_open(&e, o, r) != 0) return -1;
+    choose(o, r, e.d.n, pm);
     int rc = 0;
     for (int i = 0; i < pm->n && rc == 0; i++) {
         if (pm->idx[i] < 0 || pm->idx[i] >= e.d.n)

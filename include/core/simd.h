@@ -151,7 +151,10 @@ static inline float simd_madd1(float a, float b, float c) {
  *   SIMD_TILE_A(r)        A(r, k), a float (k is the loop's variable)
  *   SIMD_TILE_B           a pointer to B(k, 0)
  *   SIMD_TILE_PUT(r, c, v)  a statement that stores row r's vector c, v, at the end
- * PER_K: statements run first in each step (e.g. an offset the others read). */
+ * PER_K: statements run first in each step (e.g. an offset the others read).
+ * SIMD_TILE_V(n, PER_K) is the same tile with A's rows given as vectors whose lanes
+ * are all A(r, k) (a panel stored broadcast): SIMD_TILE_AV(r), a simd_v, instead of
+ * SIMD_TILE_A(r). The same operations on the same values: the same bits. */
 #define SIMD_TILE_ROWS(kv) ((SIMD_REGS - 3) / (kv) < 8 ? (SIMD_REGS - 3) / (kv) : 8)
 /* The step loop is not unrolled: clang 14 unrolls it 8 times and, loading the next
  * steps' B vectors early, runs out of registers on 16-register ISAs (AVX2: one
@@ -169,17 +172,20 @@ static inline float simd_madd1(float a, float b, float c) {
 #define SIMD_TILE_BLOAD_(r, c) const simd_v b##c##_ = c < KV ? simd_load(SIMD_TILE_B + c * SIMD_W) : simd_zero();
 #define SIMD_TILE_MADD_(r, c) if (c < KV) acc##r##_##c = simd_madd(a_, b##c##_, acc##r##_##c);
 #define SIMD_TILE_ROW_(r) if (r < KR) { const simd_v a_ = simd_splat(SIMD_TILE_A(r)); SIMD_VECS4(SIMD_TILE_MADD_, r) }
+#define SIMD_TILE_ROWV_(r) if (r < KR) { const simd_v a_ = SIMD_TILE_AV(r); SIMD_VECS4(SIMD_TILE_MADD_, r) }
 #define SIMD_TILE_PUT_(r, c) if (r < KR && c < KV) SIMD_TILE_PUT(r, c, acc##r##_##c);
 #define SIMD_TILE_DECLS_(r) SIMD_VECS4(SIMD_TILE_DECL_, r)
 #define SIMD_TILE_PUTS_(r) SIMD_VECS4(SIMD_TILE_PUT_, r)
-#define SIMD_TILE(n, PER_K)                                                                       \
+#define SIMD_TILE_LOOP_(n, PER_K, ROW)                                                            \
     SIMD_ROWS8(SIMD_TILE_DECLS_)                                                                  \
     SIMD_NO_UNROLL                                                                                \
     for (int k = 0; k < (n); k++) {                                                               \
         PER_K                                                                                     \
         SIMD_VECS4(SIMD_TILE_BLOAD_, 0)                                                           \
-        SIMD_ROWS8(SIMD_TILE_ROW_)                                                                \
+        SIMD_ROWS8(ROW)                                                                           \
     }                                                                                             \
     SIMD_ROWS8(SIMD_TILE_PUTS_)
+#define SIMD_TILE(n, PER_K) SIMD_TILE_LOOP_(n, PER_K, SIMD_TILE_ROW_)
+#define SIMD_TILE_V(n, PER_K) SIMD_TILE_LOOP_(n, PER_K, SIMD_TILE_ROWV_)
 
 #endif

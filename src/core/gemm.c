@@ -12,7 +12,8 @@
  *
  * The micro-kernel keeps its R x 2 vector accumulators in named variables (registers
  * by construction, at -O2 as at -O3, whatever the tuning) and runs one broadcast and
- * two multiply-adds per row and k. Thin products: smaller kernels (R = MR/2 or 1
+ * two multiply-adds per row and k (SSE2 alone reads the broadcast from a copy of the
+ * A block stored broadcast: GEMM_SPLAT). Thin products: smaller kernels (R = MR/2 or 1
  * rows, C = NR/2 columns) skip most of
  * the padding; with at most four column panels A is read in place, not packed; and
  * the product may run transposed (C^T = op(B)^T op(A)^T) when a cost estimate says
@@ -76,8 +77,21 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
  * set the bits of every product with K > KC. */
 #define GEMM_KC 768
 #endif
+/* SSE2 without AVX: the packed A block is also stored broadcast (each A(i,k) as a
+ * vector of SIMD_W copies, splat_panels) for the full-tile kernel: SSE2 has no
+ * broadcast load, so the plain kernel's 6 broadcasts per step are a load and a
+ * shuffle each, and the shuffles share the multiply and add pipes. */
+#if defined(__SSE2__) && !defined(__AVX__) && !defined(GEMM_NO_SPLAT)
+#define GEMM_SPLAT 1
+#else
+#define GEMM_SPLAT 0
+#endif
 #ifndef GEMM_MC
+#if GEMM_SPLAT
+#define GEMM_MC 24    /* its broadcast copy (4 x MC x KC floats) stays in L2 */
+#else
 #define GEMM_MC 96    /* A block MC x KC stays in L2; multiple of MR */
+#endif
 #endif
 #ifndef GEMM_NC
 #define GEMM_NC 2048  /* B panel KC x NC (6 MiB) streams from L3/memory; multiple of NR */
@@ -90,8 +104,9 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 
 /* ---- per-thread packing buffers ---------------------------------------------- */
 typedef struct Scratch {
-    float *a, *b;            /* [acap] A block, [bcap] B panel (64-byte aligned) */
-    size_t acap, bcap;       /* floats */
+    float *a, *b, *c;        /* [acap] A block, [bcap] B panel, [ccap] the A block
+                                broadcast (GEMM_SPLAT; 64-byte aligned) */
+    size_t acap, bcap, ccap; /* floats */
     struct Scratch *next;    /* registry: keeps every live buffer reachable */
 } Scratch;
 
@@ -120,6 +135,7 @@ static void scratch_free(void *p) {
     pthread_mutex_unlock(&scratch_mu);
     xfree_aligned(s->a);
     xfree_aligned(s->b);
+    xfree_aligned(s->c);
     free(s);
 }
 
@@ -247,6 +263,18 @@ KERNEL(kernel_1_halfn, 1, 1)
 #undef SIMD_TILE_A
 #undef SIMD_TILE_B
 
+#if GEMM_SPLAT
+/* kernel_full on a broadcast panel [kc][MR][SIMD_W] (splat_panels): the same chain. */
+#define SIMD_TILE_AV(r) simd_load(a + ((size_t)k * MR + (r)) * SIMD_W)
+#define SIMD_TILE_B (b + (size_t)k * bs)
+static void kernel_splat(int kc, const float *restrict a, const float *restrict b, size_t bs, float *restrict t) {
+    enum { KR = MR, KV = 2 };
+    SIMD_TILE_V(kc, ;)
+}
+#undef SIMD_TILE_AV
+#undef SIMD_TILE_B
+#endif
+
 #define KERNEL_ROWS(name, R)                                                                      \
     static void name(int kc, const float *restrict a, const float *restrict b,                    \
                      const ptrdiff_t *restrict off, float *restrict t) {                          \
@@ -293,6 +321,33 @@ static KernelFn kernel_for(int mr, int nr, int *rows) {
     if (mr <= MR_HALF) { *rows = MR_HALF; return halfn ? kernel_half_halfn : kernel_half; }
     *rows = MR;
     return halfn ? kernel_full_halfn : kernel_full;
+}
+
+/* The broadcast copy of np packed panels [kc][MR] (ap) into sp: [kc][MR][SIMD_W] each,
+ * or nothing (0) where it does not pay: without GEMM_SPLAT, or with fewer than 4
+ * column panels to reuse it. */
+static int splat_panels(int np, int kc, int ncols, const float *ap, Scratch *s) {
+#if GEMM_SPLAT
+    if (ncols <= 3 * NR) return 0;
+    const size_t n = (size_t)np * kc * MR;
+    s->c = grow(s->c, &s->ccap, n * SIMD_W);
+    for (size_t i = 0; i < n; i++) simd_store(s->c + i * SIMD_W, simd_splat(ap[i]));
+    return 1;
+#else
+    (void)np, (void)kc, (void)ncols, (void)ap, (void)s;
+    return 0;
+#endif
+}
+
+/* A full tile from panel p of a block packed by pack_a (ap) or of its broadcast copy. */
+static void kernel_full_of(int splat, int kc, const float *ap, const Scratch *s, int p, const float *b, size_t bs,
+                           float *t) {
+#if GEMM_SPLAT
+    if (splat) { kernel_splat(kc, s->c + (size_t)p * kc * MR * SIMD_W, b, bs, t); return; }
+#else
+    (void)splat, (void)s;
+#endif
+    kernel_full(kc, ap + (size_t)p * kc * MR, 1, MR, b, bs, t);
 }
 
 /* C tile [mr][nr] at C, element (i,j) at C[i*rs + j*cs]: c = c0 + alpha*t[i][j]
@@ -403,6 +458,7 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
                 const float *A = g->Ap ? NULL : g->A + (size_t)ic * ars + (size_t)pc * acs;
                 const float *ap = g->Ap ? g->Ap + g->Mp * pc + (size_t)(g->am0 + ic) * kc : s->a;
                 if (!g->direct && !g->Ap) pack_a(g->tA, mc, kc, A, g->lda, s->a);
+                const int splat = !g->direct && splat_panels((mc + MR - 1) / MR, kc, nc, ap, s);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = s->b + (size_t)jr * kc;
@@ -424,6 +480,8 @@ static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
                         } else if (g->direct) {        /* a partial panel: pack it alone */
                             pack_a(g->tA, mr, kc, A + ir * ars, g->lda, s->a);
                             kern(kc, s->a, 1, MR, bp, bs, t);
+                        } else if (kern == kernel_full) {
+                            kernel_full_of(splat, kc, ap, s, ir / MR, bp, bs, t);
                         } else {
                             kern(kc, ap + (size_t)ir * kc, 1, MR, bp, bs, t);
                         }
@@ -731,6 +789,8 @@ static void rows_item(const ParJob *j, const Panel *p, long it, float *a) {
     const float *A = g->tA ? g->A + (size_t)p->pc * g->lda + ic : g->A + (size_t)ic * g->lda + p->pc;
     float t[MR * NR];
     pack_a(g->tA, mc, p->kc, A, g->lda, a);
+    Scratch *s = scratch_get();
+    const int splat = splat_panels((mc + MR - 1) / MR, p->kc, p->nc, a, s);
     for (int jr = 0; jr < p->nc; jr += NR) {
         const int nr = p->nc - jr < NR ? p->nc - jr : NR;
         const float *bp = p->bp + (size_t)jr * p->kc;
@@ -739,7 +799,8 @@ static void rows_item(const ParJob *j, const Panel *p, long it, float *a) {
             KernelFn kern = kernel_for(mr, nr, &rows);
             float *ct = g->C + (size_t)(ic + ir) * g->rs + (size_t)(p->jc + jr) * g->cs;
             prefetch_tile(ct, mr, nr, g->rs, g->cs);
-            kern(p->kc, a + (size_t)ir * p->kc, 1, MR, bp, NR, t);
+            if (kern == kernel_full) kernel_full_of(splat, p->kc, a, s, ir / MR, bp, NR, t);
+            else kern(p->kc, a + (size_t)ir * p->kc, 1, MR, bp, NR, t);
             update(mr, nr, t, g->alpha, g->beta, p->kb == 0, ct, g->rs, g->cs);
         }
     }

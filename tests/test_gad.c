@@ -1134,14 +1134,28 @@ TEST(gad_shard_spec_and_scheduler_env) {
     unsetenv("JOB_COMPLETION_INDEX");
     unsetenv("PARALLEL_SEQ");
     CHECK(gad_shard_parse("auto", 3, &k, &n) == -1);  /* no scheduler */
-    /* Slurm: --array=3-6 gives ids 3..6; task 5 is shard 3 of 4 */
-    setenv("SLURM_ARRAY_TASK_ID", "5", 1);
-    setenv("SLURM_ARRAY_TASK_MIN", "3", 1);
-    setenv("SLURM_ARRAY_TASK_MAX", "6", 1);
+    /* Slurm: the task ids are the shard numbers; --array=1-4: task 3 is shard 3 of 4 */
+    setenv("SLURM_ARRAY_TASK_ID", "3", 1);
+    setenv("SLURM_ARRAY_TASK_MIN", "1", 1);
+    setenv("SLURM_ARRAY_TASK_MAX", "4", 1);
     setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
     CHECK(gad_shard_parse("auto", 0, &k, &n) == 0 && k == 3 && n == 4);
-    setenv("SLURM_ARRAY_TASK_MAX", "9", 1);  /* --array=3-9:2: a step, refused */
+    CHECK(gad_shard_parse("auto", 4, &k, &n) == 0 && k == 3 && n == 4);
+    CHECK(gad_shard_parse("auto", 5, &k, &n) == 0 && k == 3 && n == 5);
+    /* a rerun of shard 3 alone (--array=3): N only from --shards */
+    setenv("SLURM_ARRAY_TASK_MIN", "3", 1);
+    setenv("SLURM_ARRAY_TASK_MAX", "3", 1);
+    setenv("SLURM_ARRAY_TASK_COUNT", "1", 1);
     CHECK(gad_shard_parse("auto", 0, &k, &n) == -1);
+    CHECK(gad_shard_parse("auto", 4, &k, &n) == 0 && k == 3 && n == 4);
+    CHECK(gad_shard_parse("auto", 2, &k, &n) == -1);  /* task 3 of 2 shards */
+    /* --array=1-7:2 (ids 1,3,5,7; 4 tasks): not 1-N without --shards */
+    setenv("SLURM_ARRAY_TASK_MIN", "1", 1);
+    setenv("SLURM_ARRAY_TASK_MAX", "7", 1);
+    setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
+    CHECK(gad_shard_parse("auto", 0, &k, &n) == -1);
+    setenv("SLURM_ARRAY_TASK_ID", "0", 1);  /* --array=0-N: 0 is no shard */
+    CHECK(gad_shard_parse("auto", 4, &k, &n) == -1);
     unsetenv("SLURM_ARRAY_TASK_ID");
     /* Kubernetes: 0-based index, the count from --shards */
     setenv("JOB_COMPLETION_INDEX", "0", 1);

@@ -282,9 +282,10 @@ void gad_model_free(GadModelResult *r);
  * there and that all were made with the same settings, weights and data, and
  * writes what `gad run` writes, byte for byte (timings aside). */
 
-/* "K/N" (1 <= K <= N), or "auto": from Slurm's job array (SLURM_ARRAY_TASK_ID,
- * _MIN, _COUNT), else Kubernetes' JOB_COMPLETION_INDEX (0-based) or GNU
- * parallel's PARALLEL_SEQ (1-based) with shards = N (> 0; 0: not given). Returns
+/* "K/N" (1 <= K <= N), or "auto": from Slurm's job array (K = SLURM_ARRAY_TASK_ID,
+ * N = shards, or the array's size when it is exactly 1-N), else Kubernetes'
+ * JOB_COMPLETION_INDEX (0-based) or GNU parallel's PARALLEL_SEQ (1-based) with
+ * shards = N (> 0; 0: not given). Returns
  * 0 with *k, *n set, or -1 with a usage error set. */
 int gad_shard_parse(const char *spec, int shards, int *k, int *n);
 /* Write shard rr->opts->shard_k of _n under rr->opts->out_dir. Returns 0 or -1. */

@@ -33,20 +33,31 @@ static int env_int(const char *name, long *v) {
     return 1;
 }
 
-/* K and N from the environment of a scheduler's task. */
+/* K and N from the environment of a scheduler's task. A Slurm array's task ids are
+ * the shard numbers themselves (--array=1-N), so that resubmitting some of them
+ * (--array=2,5) reruns those shards; N is --shards, or the array's size when the
+ * array is exactly 1-N. */
 static int shard_auto(int shards, int *k, int *n) {
-    long id, lo, count, idx;
+    long id, lo, hi, count, idx;
     int got = env_int("SLURM_ARRAY_TASK_ID", &id);
+    if (got < 0) return err_set_usage("--shard auto: SLURM_ARRAY_TASK_ID is not a whole number");
     if (got > 0) {
-        if (env_int("SLURM_ARRAY_TASK_MIN", &lo) <= 0 || env_int("SLURM_ARRAY_TASK_COUNT", &count) <= 0)
-            return err_set_usage("--shard auto: SLURM_ARRAY_TASK_ID is set but not _MIN and _COUNT");
-        long hi;
-        if (env_int("SLURM_ARRAY_TASK_MAX", &hi) > 0 && hi - lo + 1 != count)
-            return err_set_usage("--shard auto: the job array %ld-%ld has gaps or a step (%ld tasks): give "
-                                 "--array=1-N or --shard K/N",
-                                 lo, hi, count);
-        *k = (int)(id - lo + 1);
-        *n = (int)count;
+        if (shards <= 0) {
+            if (env_int("SLURM_ARRAY_TASK_MIN", &lo) <= 0 || env_int("SLURM_ARRAY_TASK_MAX", &hi) <= 0 ||
+                env_int("SLURM_ARRAY_TASK_COUNT", &count) <= 0)
+                return err_set_usage("--shard auto: SLURM_ARRAY_TASK_ID is set but not _MIN, _MAX and _COUNT");
+            if (lo != 1 || hi != count)
+                return err_set_usage("--shard auto: the job array is %ld-%ld (%ld tasks), not 1-N: give --shards N "
+                                     "(the task ids are the shard numbers; a rerun of some shards needs it)",
+                                     lo, hi, count);
+            shards = (int)count;
+        }
+        if (id < 1 || id > shards)
+            return err_set_usage("--shard auto: array task %ld is not a shard of 1..%d (submit --array=1-%d, or "
+                                 "a part of it)",
+                                 id, shards, shards);
+        *k = (int)id;
+        *n = shards;
         return 0;
     }
     const char *which = NULL;

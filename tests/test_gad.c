@@ -1005,6 +1005,21 @@ TEST(gad_run_end_to_end_tiny) {
     json_free(&j);
     snprintf(f, sizeof f, "%s/support", out2);
     CHECK(!file_exists(f));
+    /* a file of a class folder that is not an image: skipped with a warning, an
+     * error naming it with --strict (o.strict), and no report written */
+    snprintf(f, sizeof f, "%s/a/notes.txt", root);
+    FILE *nf = fopen(f, "w");
+    REQUIRE(nf && fputs("not an image\n", nf) >= 0 && fclose(nf) == 0);
+    CHECK(gad_run(&o) == 0);
+    char out3[512];
+    snprintf(out3, sizeof out3, "%s/out3", test_tmpdir());
+    o.out_dir = out3;
+    o.strict = 1;
+    CHECK(gad_run(&o) == -1);
+    CHECKF(strstr(err_get(), "notes.txt") != NULL, "%s", err_get());
+    snprintf(f, sizeof f, "%s/results.json", out3);
+    CHECK(!file_exists(f));
+    o.strict = 0;
     /* a bad class is an error, not a crash */
     o.classes = "a,zzz";
     CHECK(gad_run(&o) == -1);

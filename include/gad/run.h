@@ -104,6 +104,8 @@ typedef struct {
     int train_images;        /* training images per class for supports (0: all) */
     float val_frac;          /* held-out fraction of each class; <0: from the weights' metadata or 0.2 */
     int size;                /* input side (0: the model's input size or the data's) */
+    int strict;              /* 1: a file of a class folder that is not a readable image is
+                              * an error (0: a warning naming it, and the file is skipped) */
     Presence present;
     HullOf hull_of;          /* which pixels the hulls enclose (gad/gad.h) */
     float hull_keep;         /* of the image's pixels or of the non-zero ones */

@@ -28,6 +28,8 @@ static void help(const RunOpts *d) {
            "  --weights W        original model(s), safetensors; repeat or separate by commas\n"
            "  --data SPEC        image folder (root/<class>/ with JPEG, PNG, PPM or PGM files)\n"
            "                     or IDX images file\n"
+           "  --strict           a file in a class folder that is not an image gad can\n"
+           "                     read is an error (default: a warning naming it)\n"
            "  --classes a,b      the two classes, by name or index in the data\n"
            "  --outputs i,j      the model outputs of those classes (default: by class name;\n"
            "                     a two-output model without names: 0,1)\n"
@@ -176,7 +178,7 @@ static int run_flag(int argc, char **argv, int *i, RunOpts *o, RunFlags *f) {
                arg_flag(argv, i, "--train-mode", &o->train_mode) ||
                arg_int(argc, argv, i, "--train-images", &o->train_images, 0, 1 << 30) ||
                arg_float(argc, argv, i, "--val-frac", &o->val_frac, 0, 0.99f) ||
-               arg_int(argc, argv, i, "--size", &o->size, 1, 4096) ||
+               arg_int(argc, argv, i, "--size", &o->size, 1, 4096) || arg_flag(argv, i, "--strict", &o->strict) ||
                arg_float(argc, argv, i, "--hull-keep", &o->hull_keep, 1e-6f, 1) ||
                arg_int(argc, argv, i, "--control-draws", &o->control_draws, 0, 1000) ||
                arg_int(argc, argv, i, "--curve-steps", &o->curve_steps, 1, 100000) ||

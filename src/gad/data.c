@@ -31,6 +31,7 @@ int gad_run_data(const RunOpts *o, const Model *orig, Dataset *d) {
     dop.prep.mean = mc->has_norm ? mc->mean : NULL;
     dop.prep.std = mc->has_norm ? mc->std : NULL;
     dop.val_frac = vf;
+    dop.strict = o->strict;
     if (dataset_load_opts(d, o->data, &dop) != 0) return -1;
     if (d->nclasses != 2) {
         dataset_free(d);

@@ -5,16 +5,16 @@
  *   2. original maps (original_maps): every method and both classes, importance =
  *      |channel sum| (gad_importance), and which pixels are present (gad_present);
  *   3. support models (support_maps, support_model): each from the cache or
- *      trained (gad/run.h), one in memory at a time, its maps AND-ed into the
- *      presence (gad_present_and);
+ *      trained (support.c: gad_support_find, gad_support_train), one in memory at
+ *      a time, its maps AND-ed into the presence (gad_present_and);
  *   4. GAD maps (gad_map_of = gad_map_mask of the original and the presence);
  *   5. metrics (metrics, image_metrics, cell_geometry): per image, method and class
  *      both hulls, RC, whether RC <= 1 was forced, the masks (GAD, Sup., the
  *      size-matched controls) and their RS on the original model (occluded images
  *      batched); the faithfulness curves (curves, image_curves; beyond the paper);
- *      then the tables from those per-image results, in image order (tally,
- *      tally_curves);
- *   6. figures (figures: Fig. 5 maps, Fig. 6 hulls).
+ *   6. the images a figure may show (figure_candidates).
+ * The tables and the figures (Fig. 5 maps, Fig. 6 hulls) are made from those
+ * per-image results by results.c (gad_model_finish), here or after gad merge.
  * Memory: the original's importance maps and the running presence masks of every
  * image (N * methods * 2 * H*W * 5 bytes), one support model at a time.
  * Not for: the geometry and metrics (gad.h), the report files (report.c), flags (cli/). */
@@ -370,6 +370,7 @@ static int image_metrics(Ctx *c, const GadEval *ev, MetricBufs *b, int i) {
     return 0;
 }
 
+/* Steps 4 and 5a: every image's GAD maps, hulls, RC and masks, and RS (image_metrics). */
 static int metrics(Ctx *c) {
     const RunOpts *o = c->o;
     int npix = c->npix, per = 2 + o->control_draws, njob = c->nm * 2 * per;
@@ -690,8 +691,6 @@ static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logit
     return rc;
 }
 
-/* Step 3: every support model (one in memory at a time) and its maps, AND-ed into
- * the presence (which step 4, gad_map_of, turns into the GAD maps). */
 /* The cache keys' hashes: of the weights file and of the training images. */
 static int support_hashes(Ctx *c, uint64_t *wh, uint64_t *dh) {
     unsigned char *bytes;
@@ -705,6 +704,8 @@ static int support_hashes(Ctx *c, uint64_t *wh, uint64_t *dh) {
     return 0;
 }
 
+/* Step 3: every support model (one in memory at a time) and its maps, AND-ed into
+ * the presence (which step 4, gad_map_of, turns into the GAD maps). */
 static int support_maps(Ctx *c) {
     const RunOpts *o = c->o;
     uint64_t wh, dh;
@@ -725,9 +726,6 @@ static int support_maps(Ctx *c) {
     return rc;
 }
 
-/* One model through the paper's steps: data, original maps, support models and
- * their maps, then per image the GAD maps (step 4) and metrics (step 5), tables'
- * tallies, figures (step 6). */
 static void ctx_init(Ctx *c, const RunOpts *o, int k, GadModelResult *r) {
     memset(c, 0, sizeof *c);
     c->o = o;
@@ -741,6 +739,9 @@ static void ctx_init(Ctx *c, const RunOpts *o, int k, GadModelResult *r) {
     c->hull.present = o->present;
 }
 
+/* One model through the paper's steps: data, original maps, support models and
+ * their maps, then per image the GAD maps (step 4) and metrics (step 5), and the
+ * figures' candidate images (step 6); each step's time goes to r->phase. */
 static int run_model(const RunOpts *o, int k, GadModelResult *r) {
     Ctx c;
     ctx_init(&c, o, k, r);

@@ -8,11 +8,13 @@
 #include "io/file.h"
 #include "nn/model.h"
 #include "test.h"
+#include "gad.h"
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static char warned[4096];
 static int nwarned;
@@ -319,6 +321,7 @@ TEST(user_run_names_images_and_takes_a_list) {
     snprintf(c, sizeof c, "%s/r1/results.json", test_tmpdir());
     char *js = slurp_str(c);
     CHECKF(strstr(js, "\"path\":\"data/fashion-pc-images-idx3-ubyte.gz[") != NULL, "%.300s", js);
+    CHECKF(!strncmp(js, "{\n\"gad_version\":\"" GAD_VERSION "\",", strlen(GAD_VERSION) + 18), "%.300s", js);
     free(js);
     snprintf(c, sizeof c, "%s/r1/index.html", test_tmpdir());
     char *html = slurp_str(c);
@@ -382,4 +385,61 @@ TEST(user_run_names_images_and_takes_a_list) {
     e = slurp_str(test_path("stderr2.txt"));
     CHECKF(st == 1 && strstr(e, "line 1: the class of"), "%d %s", st, e);
     free(e);
+}
+
+/* ---- an installed tool ------------------------------------------------------------ */
+
+/* Every command that `gad --help` lists: an unknown flag or a stray argument is a usage
+ * error (exit 2, the flag named), --help exits 0; `gad --version` names the version. */
+TEST(user_every_command_usage_exit_2) {
+    int st;
+    char *help = sh_out("./gad --help", &st), c[512];
+    REQUIRE(st == 0);
+    const char *p = strstr(help, "commands:\n");
+    REQUIRE(p);
+    int n = 0;
+    for (p += 10; *p == ' ' && p[1] == ' '; p = strchr(p, '\n') + 1) {
+        char cmd[32];
+        if (sscanf(p, " %31s", cmd) != 1) break;
+        n++;
+        snprintf(c, sizeof c, "./gad %s --frob-nicate", cmd);
+        free(sh_out(c, &st));
+        char *e = slurp_str(test_path("stderr2.txt"));
+        CHECKF(st == 2 && strstr(e, "--frob-nicate"), "gad %s --frob-nicate: exit %d, %s", cmd, st, e);
+        free(e);
+        snprintf(c, sizeof c, "./gad %s --help", cmd);
+        free(sh_out(c, &st));
+        CHECKF(st == 0, "gad %s --help: exit %d", cmd, st);
+    }
+    CHECKF(n >= 9, "%d commands in gad --help", n);
+    free(help);
+    char *v = sh_out("./gad --version", &st);
+    CHECKF(st == 0 && !strncmp(v, "gad " GAD_VERSION "\n", strlen(GAD_VERSION) + 5), "%d %s", st, v);
+    free(v);
+}
+
+/* The bundled data and weights are found from any folder: beside the executable
+ * (called by its path or through a symbolic link), the paths in what gad prints then
+ * absolute; from the repository's root they stay relative. */
+TEST(user_bundled_files_from_any_folder) {
+    char cwd[1024], c[6000], tmp[1600];
+    REQUIRE(getcwd(cwd, sizeof cwd));
+    if (test_tmpdir()[0] == '/') snprintf(tmp, sizeof tmp, "%s", test_tmpdir());
+    else snprintf(tmp, sizeof tmp, "%s/%s", cwd, test_tmpdir());
+    snprintf(c, sizeof c, "mkdir -p %s/bin && ln -sf %s/gad %s/bin/gad", tmp, cwd, tmp);
+    REQUIRE(system(c) == 0);
+    int st;
+    snprintf(c, sizeof c, "(cd %s && %s/gad tour ig)", tmp, cwd);
+    char *o = sh_out(c, &st);
+    char want[1100];
+    snprintf(want, sizeof want, "of %s/weights/resnet18.safetensors", cwd);
+    CHECKF(st == 0 && strstr(o, want), "%d %.200s", st, o);
+    free(o);
+    snprintf(c, sizeof c, "(cd %s && PATH=%s/bin:$PATH gad tour ig)", tmp, tmp);
+    o = sh_out(c, &st);
+    CHECKF(st == 0 && strstr(o, want), "%d %.200s", st, o);
+    free(o);
+    o = sh_out("./gad tour ig", &st);
+    CHECKF(st == 0 && strstr(o, "of weights/resnet18.safetensors"), "%d %.200s", st, o);
+    free(o);
 }

@@ -101,5 +101,15 @@ int cli_load_input(const char *path, const Model *m, const PrepFlags *f, Tensor 
  * (set with err_set_usage: e.g. a class the data does not have), for
  * `return cli_fail();`. */
 int cli_fail(void);
+/* Where the bundled file `rel` (e.g. "weights/vgg16.safetensors") is, so that gad
+ * finds its data and weights from any folder: beside the executable (the repository,
+ * /proc/self/exe where there is one, else argv[0] as given to cli_set_argv0, looked
+ * up in PATH when it has no '/'), else in the installed share folder
+ * (EXE_DIR/../share/gad/rel, what `make install` writes). Gives rel itself when the
+ * current folder holds the same file (so paths stay short in what gad writes) or when
+ * neither place has it (the error then names rel). The result lives until the 8th
+ * next call. */
+const char *cli_bundled(const char *rel);
+void cli_set_argv0(const char *argv0);
 
 #endif

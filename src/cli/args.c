@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void arg_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -92,4 +94,57 @@ int arg_prep(int argc, char **argv, int *i, const char *cmd, PrepFlags *f) {
     if (arg_str(argc, argv, i, "--resize", &s)) { parse_size_flag(cmd, "--resize", s, &f->resize); return 1; }
     if (arg_str(argc, argv, i, "--crop", &s)) { parse_size_flag(cmd, "--crop", s, &f->crop); return 1; }
     return 0;
+}
+
+/* ---- bundled files ---- */
+
+static const char *argv0_seen;
+
+void cli_set_argv0(const char *argv0) { argv0_seen = argv0; }
+
+/* The folder of the running executable into dir (no trailing '/'): 0, or -1. */
+static int exe_dir(char *dir, size_t cap) {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) buf[n] = 0;
+    else if (argv0_seen && strchr(argv0_seen, '/')) snprintf(buf, sizeof buf, "%s", argv0_seen);
+    else if (argv0_seen && getenv("PATH")) { /* a bare name: the first PATH entry that has it */
+        const char *p = getenv("PATH");
+        buf[0] = 0;
+        while (*p && !buf[0]) {
+            size_t len = strcspn(p, ":");
+            char cand[4096];
+            snprintf(cand, sizeof cand, "%.*s/%s", (int)(len ? len : 1), len ? p : ".", argv0_seen);
+            if (access(cand, X_OK) == 0) snprintf(buf, sizeof buf, "%s", cand);
+            p += len + (p[len] == ':');
+        }
+        if (!buf[0]) return -1;
+    } else return -1;
+    char *sl = strrchr(buf, '/');
+    if (!sl) return -1;
+    *sl = 0;
+    if (snprintf(dir, cap, "%s", sl == buf ? "/" : buf) >= (int)cap) return -1;
+    return 0;
+}
+
+static int same_file(const char *a, const char *b) {
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+const char *cli_bundled(const char *rel) {
+    static char pool[8][4096 + 64];
+    static int next;
+    char dir[4096];
+    if (exe_dir(dir, sizeof dir) != 0) return rel;
+    static const char *const where[] = {"%s/%s", "%s/../share/gad/%s"};
+    for (int k = 0; k < 2; k++) {
+        char *out = pool[next];
+        snprintf(out, sizeof pool[0], where[k], dir, rel);
+        if (access(out, R_OK) != 0) continue;
+        if (same_file(out, rel)) return rel;
+        next = (next + 1) % 8;
+        return out;
+    }
+    return rel;
 }

@@ -272,12 +272,12 @@ static int run_flags_finish(RunOpts *o, const RunFlags *f) {
     if (ch[CH_OCCLUDE]) o->occlude_black = choice_index(CH_OCCLUDE, ch[CH_OCCLUDE]);
     int bundled = o->nweights == 0 && !o->data;
     if (o->nweights == 0) {
-        o->weights[0] = BUNDLED_VGG;
-        o->weights[1] = BUNDLED_RESNET;
+        o->weights[0] = cli_bundled(BUNDLED_VGG);
+        o->weights[1] = cli_bundled(BUNDLED_RESNET);
         o->nweights = 2;
     }
     if (!o->data) {
-        o->data = BUNDLED_DATA;
+        o->data = cli_bundled(BUNDLED_DATA);
         if (!o->classes) o->classes = BUNDLED_CLASSES;
     }
     o->images = f->images > 0 ? f->images : bundled ? BUNDLED_IMAGES : o->images;

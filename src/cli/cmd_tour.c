@@ -181,7 +181,7 @@ static int output_of(const Model *m, const Dataset *d, int cls) {
 }
 
 static int tour_ig(int argc, char **argv) {
-    const char *weights = BUNDLED_RESNET, *data = NULL;
+    const char *weights = cli_bundled(BUNDLED_RESNET), *data = NULL;
     int image = -1;
     for (int i = 2; i < argc; i++) {
         if (arg_is_help(argv[i])) { help(); return 0; }
@@ -198,7 +198,7 @@ static int tour_ig(int argc, char **argv) {
     const float *mean = m.cfg.has_norm ? m.cfg.mean : NULL, *std = m.cfg.has_norm ? m.cfg.std : NULL;
     Plan *p = NULL;
     float *attr = NULL, *xs = NULL;
-    if (dataset_load(&d, data ? data : BUNDLED_DATA, data ? NULL : BUNDLED_CLASSES, H, W, mean, std, 0.2f) != 0)
+    if (dataset_load(&d, data ? data : cli_bundled(BUNDLED_DATA), data ? NULL : BUNDLED_CLASSES, H, W, mean, std, 0.2f) != 0)
         goto done;
     if (image < 0) {
         int *idx = NULL, n = dataset_select(&d, 1, -1, 1, &idx);

@@ -2,6 +2,7 @@
  * runs the whole GAD method on the bundled data and weights (`gad run` defaults). */
 #include "cli/cli.h"
 #include "core/threads.h"
+#include "gad.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@ static void usage(FILE *f) {
             "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].what);
-    fprintf(f, "\n`gad COMMAND --help` describes a command's flags.\n"
+    fprintf(f, "\n`gad COMMAND --help` describes a command's flags; `gad --version` the build.\n"
                "Threads: GAD_THREADS=N in the environment (default: the online cores).\n");
 }
 
@@ -50,12 +51,52 @@ static int check_threads_env(void) {
     return 0;
 }
 
+/* The version, and how this binary was built (for a bug report or an audit). */
+static void version(void) {
+    printf("gad " GAD_VERSION "\n");
+#if defined(__clang__)
+    printf("compiler: clang %d.%d.%d", __clang_major__, __clang_minor__, __clang_patchlevel__);
+#elif defined(__GNUC__)
+    printf("compiler: gcc %d.%d.%d", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+#else
+    printf("compiler: unknown");
+#endif
+    printf(", C %ld; vectors:", (long)__STDC_VERSION__);
+#if defined(__AVX512F__)
+    printf(" AVX-512");
+#elif defined(__AVX2__)
+    printf(" AVX2");
+#elif defined(__SSE2__)
+    printf(" SSE2");
+#elif defined(__ARM_NEON)
+    printf(" NEON");
+#else
+    printf(" none");
+#endif
+#if defined(__FMA__)
+    printf("+FMA");
+#endif
+#ifdef GAD_NO_THREADS
+    printf("; threads: off");
+#else
+    printf("; threads: pthreads");
+#endif
+#ifdef GAD_REFERENCE
+    printf("; reference path");
+#endif
+    printf("\n");
+}
+
 int main(int argc, char **argv) {
     int rc;
+    cli_set_argv0(argv[0]);
     if (check_threads_env()) return 2;
     if (argc < 2) {
         char *args[] = {"run", NULL};
         rc = cmd_run(1, args);
+    } else if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        version();
+        rc = 0;
     } else if (arg_is_help(argv[1]) || !strcmp(argv[1], "help")) {
         usage(stdout);
         rc = 0;

@@ -5,6 +5,7 @@
  * written atomically.
  * Not for: computing anything (run.c), drawing figures (gad/figures.h). */
 #include "gad/run.h"
+#include "gad.h" /* GAD_VERSION */
 #include "core/err.h"
 #include "io/file.h"
 #include "io/json.h"
@@ -619,7 +620,7 @@ static int write_json(const GadRunResult *r) {
     AtomicFile af;
     if (afile_open(&af, path) != 0) return -1;
     FILE *f = af.f;
-    fprintf(f, "{\n");
+    fprintf(f, "{\n\"gad_version\":\"" GAD_VERSION "\",\n");
     json_settings(f, o);
     fprintf(f, ",\n\"seconds\":");
     json_write_number(f, r->seconds);

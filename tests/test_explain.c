@@ -128,6 +128,7 @@ TEST(steps_rs_known_drops) {
 TEST(steps_agree_with_gad_functions) {
     enum { H = 12, W = 10, N = H * W, M = 5 };
     srand(7);
+    int forced = 0;
     for (int trial = 0; trial < 20; trial++) {
         float imp[M][N], attr[3 * N], out[N];
         const float *maps[M];
@@ -155,8 +156,11 @@ TEST(steps_agree_with_gad_functions) {
         CHECK(hg.area == s.hull[1].area && hg.pixels == s.hull[1].pixels && hg.npoints == s.npts[1]);
         double rc = gad_rc(&hg, &ho, RC_AREA_PIXELS);
         CHECK((isnan(rc) && isnan(s.rc)) || rc == s.rc);
+        CHECK(s.forced == gad_rc_forced(imp[0], out, H, W, &hr));
+        forced += s.forced;
         gad_steps_free(&s);
     }
+    CHECK(forced > 0 && forced < 20); /* both kinds were seen */
 }
 
 TEST(steps_fit_of_a_support_model) {
@@ -384,7 +388,8 @@ TEST(tour_command_usage) {
 }
 
 /* Fig. 5 and 6 of three 8x8 images: the middle one misclassified (a purple frame and
- * label), its GAD map empty (a badge); blue and red maps, red and green hulls. */
+ * label), its GAD map empty (a badge); blue and red maps, red and green hulls; in
+ * Fig. 6 a forced RC labelled (amber), never over an empty GAD map. */
 TEST(figures_fig5_fig6) {
     enum { H = 8, W = 8, N = H * W, C = 3, M = 2 };
     static float orig[M * C][N], gadm[M * C][N];
@@ -392,7 +397,7 @@ TEST(figures_fig5_fig6) {
     const float *po[M * C], *pg[M * C];
     static GadPoint ho[M * C][4], hg[M * C][4];
     const GadPoint *pho[M * C], *phg[M * C];
-    int nho[M * C], nhg[M * C], empty[M * C];
+    int nho[M * C], nhg[M * C], empty[M * C], forced[M * C];
     for (int c = 0; c < M * C; c++) {
         for (int i = 0; i < N; i++) {
             orig[c][i] = (float)(i % 7) / 6;
@@ -408,11 +413,12 @@ TEST(figures_fig5_fig6) {
         nho[c] = 4;
         nhg[c] = c % C == 1 ? 0 : 3;
         empty[c] = c % C == 1;
+        forced[c] = 0;
     }
     for (int j = 0; j < C; j++) memset(input[j], 60 + 40 * j, sizeof input[j]);
     GadFigColumn col[C] = {{input[0], "#1 cat", 0}, {input[1], "#2 dog\npred. cat \xe2\x9c\x97", 1}, {input[2], "#3 dog", 0}};
     const char *names[M] = {"Saliency", "Integrated Gradients"};
-    GadGridFig g = {"Figure 5: test", "a note", H, W, 8, C, col, M, names, po, pg, pho, phg, nho, nhg, empty};
+    GadGridFig g = {"Figure 5: test", "a note", H, W, 8, C, col, M, names, po, pg, pho, phg, nho, nhg, empty, forced};
     const char *p5 = test_path("fig5.png"), *p6 = test_path("fig6.png");
     REQUIRE(gad_fig_maps(p5, &g) == 0);
     g.title = "Figure 6: test";
@@ -424,6 +430,9 @@ TEST(figures_fig5_fig6) {
     CHECK(count_colour(p5, dark_blue, &w, &h) > 6 * 64 && w > 3 * 64 && h > 5 * 64);
     CHECK(count_colour(p5, dark_red, NULL, NULL) > 4 * 64);
     CHECK(count_colour(p5, GAD_RGB_WRONG, NULL, NULL) > 4 * 64); /* the frame: 3 px around a 64 px tile */
+    CHECK(count_colour(p5, GAD_RGB_WARN, NULL, NULL) > 2 * 20);  /* "empty" on both methods' GAD maps */
+    CHECK(count_colour(p6, GAD_RGB_WARN, NULL, NULL) > 2 * 20);
+    CHECK(count_colour(p6, GAD_RGB_FORCED, NULL, NULL) == 0);
     CHECK(count_colour(p6, GAD_RGB_ORIG_HULL, NULL, NULL) > 6 * 50);
     CHECK(count_colour(p6, GAD_RGB_GAD_HULL, NULL, NULL) > 4 * 30);
     /* the misclassified column framed in purple in every row, nothing purple without it */
@@ -431,4 +440,75 @@ TEST(figures_fig5_fig6) {
     col[1].misclassified = 0;
     REQUIRE(gad_fig_hull_grid(p6, &g) == 0);
     CHECK(count_colour(p6, GAD_RGB_WRONG, NULL, NULL) == 0);
+    /* forced: a badge on the first method's first image, none over the empty map */
+    forced[0] = forced[1] = 1;
+    REQUIRE(gad_fig_hull_grid(p6, &g) == 0);
+    int one = count_colour(p6, GAD_RGB_FORCED, NULL, NULL);
+    CHECK(one > 20);
+    forced[C] = 1;
+    REQUIRE(gad_fig_hull_grid(p6, &g) == 0);
+    CHECK(count_colour(p6, GAD_RGB_FORCED, NULL, NULL) == 2 * one);
+}
+
+/* Table 1's sentence on a run where the rules forced most of GAD's counts: it says
+ * how many were forced and GAD's share among the cells that were not; and that a
+ * column forced in every image says nothing. Two methods, 5 images of class 1. */
+TEST(report_table1_says_what_was_forced) {
+    RunOpts o;
+    run_opts_default(&o);
+    o.nmethods = 2;
+    o.methods[0] = ATTR_SALIENCY;
+    o.methods[1] = ATTR_IG;
+    GadModelResult mr;
+    memset(&mr, 0, sizeof mr);
+    snprintf(mr.name, sizeof mr.name, "m");
+    snprintf(mr.class_name[0], sizeof mr.class_name[0], "cat");
+    snprintf(mr.class_name[1], sizeof mr.class_name[1], "dog");
+    GadImageResult img[5];
+    GadCell cells[5][4];
+    memset(cells, 0, sizeof cells);
+    /* saliency (slot 0, class 1): GAD smaller in images 0-3, forced in 0-2; the original in 4.
+     * IG (slot 2): GAD smaller and forced in every image: structural. Class 2: no RC. */
+    for (int i = 0; i < 5; i++) {
+        img[i].cell = cells[i];
+        img[i].cls = 0;
+        cells[i][0].rc = i < 4 ? 0.5 : 1.5;
+        cells[i][0].forced = i < 3;
+        cells[i][2].rc = 0.7;
+        cells[i][2].forced = 1;
+        for (int q = 0; q < 4; q++) {
+            cells[i][q].gad_nnz = 10;
+            if (q % 2) cells[i][q].rc = NAN;
+            gad_tally_rc(&mr.rc[o.methods[q / 2]][q % 2], cells[i][q].rc, 0, cells[i][q].forced, 0);
+        }
+    }
+    mr.img = img;
+    mr.nimages = 5;
+    GadRunResult r = {&o, 1, &mr, 0};
+    const char *path = test_path("table1.html");
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    gad_html_table1(f, &r);
+    fclose(f);
+    char *html = slurp_text(path);
+    REQUIRE(html != NULL);
+    CHECKF(strstr(html, "GAD's hull is the smaller for 9 of 10 counted cells"), "%s", html);
+    CHECKF(strstr(html, "the rules forced 8 of those 9: they are not a finding; in the 2 cells not forced, GAD is the "
+                        "smaller for 1 (50%)"), "%s", html);
+    CHECKF(strstr(html, "IG is structural"), "%s", html);
+    CHECKF(strstr(html, "10 cells left out"), "%s", html);
+    free(html);
+    /* every column forced: nothing to say about the model */
+    for (int i = 0; i < 5; i++) cells[i][0].forced = 1;
+    memset(mr.rc, 0, sizeof mr.rc);
+    for (int i = 0; i < 5; i++)
+        for (int q = 0; q < 4; q++) gad_tally_rc(&mr.rc[o.methods[q / 2]][q % 2], cells[i][q].rc, 0, cells[i][q].forced, 0);
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    gad_html_table1(f, &r);
+    fclose(f);
+    html = slurp_text(path);
+    REQUIRE(html != NULL);
+    CHECKF(strstr(html, "every column is structural, so Table 1 says nothing about this model"), "%s", html);
+    free(html);
 }

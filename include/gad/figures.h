@@ -27,6 +27,7 @@ extern const unsigned char GAD_RGB_ORIG_HULL[3];  /* red */
 extern const unsigned char GAD_RGB_GAD_HULL[3];   /* green */
 extern const unsigned char GAD_RGB_WARN[3];       /* dark red: warnings ("did not fit", "empty") */
 extern const unsigned char GAD_RGB_WRONG[3];      /* purple: a misclassified image (not a hull's red) */
+extern const unsigned char GAD_RGB_FORCED[3];     /* amber: RC <= 1 forced by the rules, not a finding */
 
 /* tile rgb [H*W*3] of importance map imp [H*W] under ramp r: Captum's 98%
  * cumulative-sum normalisation with threshold thr (<= 0: the map's own), values
@@ -92,6 +93,7 @@ typedef struct {
     const GadPoint *const *hull_orig, *const *hull_gad;
     const int *nhull_orig, *nhull_gad;
     const int *gad_empty;        /* [nrows*ncols] or NULL */
+    const int *forced;           /* [nrows*ncols] RC <= 1 forced (gad_rc_forced), or NULL */
 } GadGridFig;
 /* Fig. 5: a row of inputs, then per method a row of original maps (blue, own
  * scale) and a row of GAD maps (red, on the original's scale), colour bars for
@@ -99,7 +101,8 @@ typedef struct {
  * Returns 0 or -1 (err set). */
 int gad_fig_maps(const char *path, const GadGridFig *f);
 /* Fig. 6: per method a row of inputs with the original's hull (red) and GAD's hull
- * (green); empty GAD maps labelled. Returns 0 or -1 (err set). */
+ * (green); empty GAD maps labelled, and hulls whose RC <= 1 the rules forced
+ * labelled "forced" (amber). Returns 0 or -1 (err set). */
 int gad_fig_hull_grid(const char *path, const GadGridFig *f);
 
 /* "Saliency", "Deconvolution", "Gradient x Input", "Guided Backprop",

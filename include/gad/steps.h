@@ -34,6 +34,7 @@ typedef struct {
     unsigned char *mask[3];      /* [npix] M_orig, M_GAD, M_sup = M_orig - M_GAD */
     int mask_pixels[3];          /* their sums (ΣM) */
     double rc;                   /* A(CH_GAD) / A(CH_orig); NaN when undefined */
+    int forced;                  /* RC <= 1 forced by the rules (gad_rc_forced): not a finding */
     int target;                  /* the output a of RS */
     float y0;                    /* N_a(I) */
     double rs[2];                /* RS of M_GAD (0) and M_sup (1); NaN for an empty mask */

@@ -16,6 +16,7 @@ const unsigned char GAD_RGB_ORIG_HULL[3] = {220, 30, 30};
 const unsigned char GAD_RGB_GAD_HULL[3] = {20, 190, 40};
 const unsigned char GAD_RGB_WARN[3] = {190, 0, 0};
 const unsigned char GAD_RGB_WRONG[3] = {150, 40, 200};
+const unsigned char GAD_RGB_FORCED[3] = {170, 110, 0};
 static const unsigned char BLACK[3] = {0, 0, 0}, WHITE[3] = {255, 255, 255}, GREY[3] = {170, 170, 170};
 static const unsigned char CLS_RGB[2][3] = {{31, 119, 180}, {230, 110, 0}};       /* the two classes */
 static const unsigned char CLS_DARK[2][3] = {{10, 50, 110}, {140, 60, 0}};
@@ -346,11 +347,15 @@ int gad_fig_hulls(const char *path, const GadSteps *s, const GadStepsInfo *info)
              "Hull points (black): %s: original %d, GAD %d.\n"
              "Convex hulls by Andrew's monotone chain through pixel centres: original %d vertices, "
              "area %.1f, %d pixels inside; GAD %d vertices, area %.1f, %d pixels inside.\n"
-             "RC = A(CH_GAD) / A(CH_orig) = %s (%s).\n"
+             "RC = A(CH_GAD) / A(CH_orig) = %s (%s)%s.\n"
              "RS = |N_a(I) - N_a(I\xc2\xb7(1-M))| / \xce\xa3M on output %s (N_a(I) = %.4g), \xc3\x97 10\xc2\xb2: "
              "GAD mask %s (\xce\xa3M = %d), supplementary mask (original minus GAD) %s (\xce\xa3M = %d).",
              hulltext, s->npts[0], s->npts[1], s->hull[0].nvert, s->hull[0].area, s->hull[0].pixels,
-             s->hull[1].nvert, s->hull[1].area, s->hull[1].pixels, rc_s, verdict, info->target, (double)s->y0, rs0,
+             s->hull[1].nvert, s->hull[1].area, s->hull[1].pixels, rc_s, verdict,
+             s->forced ? "; FORCED: the GAD hull points are among the original's, so RC \xe2\x89\xa4 1 whatever the model: "
+                         "not a finding"
+                       : "",
+             info->target, (double)s->y0, rs0,
              s->mask_pixels[1], rs1, s->mask_pixels[2]);
     unsigned char blue[64 * 3], red[64 * 3];
     FigSpec spec;
@@ -500,6 +505,7 @@ int gad_fig_hull_grid(const char *path, const GadGridFig *g) {
                 hull_on(&f, m, j, g->hull_orig[c], g->nhull_orig[c], sc, GAD_RGB_ORIG_HULL);
                 hull_on(&f, m, j, g->hull_gad[c], g->nhull_gad[c], sc, GAD_RGB_GAD_HULL);
                 if (g->gad_empty && g->gad_empty[c]) fig_badge(&f, m, j, "empty GAD", GAD_RGB_WARN, WHITE);
+                else if (g->forced && g->forced[c]) fig_badge(&f, m, j, "forced", GAD_RGB_FORCED, WHITE);
             }
         for (int m = 0; m < g->nrows; m++) frame_misclassified(&f, g, m);
         rc = fig_write(&f, path);

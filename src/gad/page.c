@@ -198,7 +198,7 @@ static const char *CSS =
     "padding:2px 7px;text-align:right;white-space:nowrap}table.t td.l,table.t th.l{text-align:left}"
     "tr.ours td{background:#fbeaea}"
     "abbr{text-decoration:none;border-bottom:1px dotted #888}p.reading{background:#f4f7fb;padding:.5em .7em;"
-    "border-left:3px solid #6b8fc4}.warn{color:#b00000}.wrong{color:#9628c8}dl.gloss dt{font-weight:bold;margin-top:.4em}"
+    "border-left:3px solid #6b8fc4}.warn{color:#b00000}.forced{color:#aa6e00}.wrong{color:#9628c8}dl.gloss dt{font-weight:bold;margin-top:.4em}"
     "dl.gloss dd{margin:0 0 0 1.5em}details{margin:.6em 0}summary{cursor:pointer;font-weight:bold}"
     ".charts{display:flex;flex-wrap:wrap;gap:6px}.charts svg{max-width:100%;height:auto}"
     "nav ol{padding-left:1.4em}code{font-size:.88em;overflow-wrap:anywhere}cite{font-style:italic}"
@@ -418,6 +418,7 @@ static void supports(FILE *f, const RunOpts *o, const GadModelResult *mr, const 
 }
 
 static void steps_table(FILE *f, const RunOpts *o, const PageModel *pm, int i) {
+    int nforced = 0;
     fprintf(f, "<div class=\"scroll\"><table class=\"t\"><tr><th class=\"l\">method</th><th>present in all maps</th>"
                "<th>GAD pixels</th><th>hull points orig. / GAD</th><th>area orig. / GAD</th><th>RC</th>"
                "<th>RS GAD &times;10<sup>2</sup></th><th>RS Sup. &times;10<sup>2</sup></th></tr>\n");
@@ -428,6 +429,8 @@ static void steps_table(FILE *f, const RunOpts *o, const PageModel *pm, int i) {
                 s->gad_nnz ? "" : " <b class=\"warn\">empty</b>", s->npts[0], s->npts[1], s->hull[0].area,
                 s->hull[1].area);
         fmt(f, "%.3f", s->rc);
+        if (s->forced && s->gad_nnz) fprintf(f, " <b class=\"forced\">forced</b>");
+        nforced += s->forced && s->gad_nnz;
         fprintf(f, "</td><td>");
         fmt(f, "%.4f", 100 * s->rs[0]);
         fprintf(f, "</td><td>");
@@ -435,6 +438,10 @@ static void steps_table(FILE *f, const RunOpts *o, const PageModel *pm, int i) {
         fprintf(f, "</td></tr>\n");
     }
     fprintf(f, "</table></div>\n");
+    if (nforced)
+        fprintf(f, "<p><b class=\"forced\">forced</b>: the GAD hull points are among the original's, so the GAD "
+                   "hull cannot be the larger and RC &le; 1 whatever the model: %s not a finding.</p>\n",
+                nforced > 1 ? "these RCs are" : "this RC is");
 }
 
 static void steps(FILE *f, const RunOpts *o, const GadModelResult *mr, const PageModel *pm) {
@@ -470,6 +477,16 @@ static void steps(FILE *f, const RunOpts *o, const GadModelResult *mr, const Pag
     }
 }
 
+/* Does Fig. 6 show a hull whose RC <= 1 was forced (its images' own class)? */
+static int fig6_forced(const RunOpts *o, const GadModelResult *mr) {
+    for (int j = 0; j < mr->fig6_cols; j++) {
+        const GadImageResult *im = &mr->img[mr->fig6_img[j]];
+        for (int m = 0; m < o->nmethods; m++)
+            if (im->cell[m * 2 + im->cls].forced && im->cell[m * 2 + im->cls].gad_nnz) return 1;
+    }
+    return 0;
+}
+
 static void figures56(FILE *f, const RunOpts *o, const GadModelResult *mr) {
     char rel[256], alt[128];
     if (mr->fig5_cols > 0) {
@@ -488,8 +505,12 @@ static void figures56(FILE *f, const RunOpts *o, const GadModelResult *mr) {
                    "of each class with the original model's lowest output for their own class (the paper looks "
                    "there for what confuses the model), with the original map's hull in <span style=\"color:#dc1e1e\">"
                    "red</span> and the GAD map's in <span style=\"color:#14be28\">green</span>, per method. A small "
-                   "green hull inside the red one is what GAD is for.</p>\n",
-                o->fig_least);
+                   "green hull inside the red one is what GAD is for%s</p>\n",
+                o->fig_least,
+                fig6_forced(o, mr) ? ", except where a picture says <b class=\"forced\">forced</b>: there the GAD "
+                                     "hull points are among the original's, so the green hull cannot be the larger "
+                                     "whatever the model, and being inside says nothing about it."
+                                   : ".");
         snprintf(alt, sizeof alt, "Figure 6 of %s", mr->name);
         picture(f, rel, alt);
     }

@@ -686,41 +686,47 @@ static void html_row_start(FILE *f, const GadModelResult *mr, int first, int nro
     fprintf(f, "</td>");
 }
 
-/* Table 1 on this run, in words: per model, GAD's share of the counted images, the
- * structural columns, and GAD's share in the others. */
+/* Table 1 on this run, in words: per model, GAD's share of the counted cells, how
+ * many of those the rules forced, GAD's share among the cells not forced, and the
+ * structural columns. */
 static void html_table1_reading(FILE *f, const GadRunResult *r) {
     const RunOpts *o = r->opts;
     fprintf(f, "<p class=\"reading\"><b>On this run:</b> ");
     for (int k = 0; k < r->nmodels; k++) {
         const GadModelResult *mr = &r->model[k];
-        int gad = 0, cnt = 0, free_gad = 0, free_cnt = 0, left = 0, nst = 0;
+        int gad = 0, cnt = 0, forced = 0, forced_gad = 0, left = 0, nst = 0;
         char st[128] = "";
-        for (int m = 0; m < o->nmethods; m++) {
-            const GadRcTally *t = mr->rc[o->methods[m]];
-            int structural = gad_rc_structural(t, 2);
-            for (int a = 0; a < 2; a++) {
-                gad += t[a].gad;
-                cnt += t[a].gad + t[a].orig;
-                left += t[a].empty + t[a].undefined;
-                if (!structural) {
-                    free_gad += t[a].gad;
-                    free_cnt += t[a].gad + t[a].orig;
+        for (int i = 0; i < mr->nimages; i++)
+            for (int q = 0; q < 2 * o->nmethods; q++) {
+                const GadCell *c = &mr->img[i].cell[q];
+                RcCount rc = gad_rc_count(c->rc, c->gad_nnz == 0, o->count_empty);
+                if (rc != RC_COUNT_GAD && rc != RC_COUNT_ORIG) {
+                    left++;
+                    continue;
                 }
+                cnt++;
+                gad += rc == RC_COUNT_GAD;
+                forced += c->forced != 0;
+                forced_gad += c->forced && rc == RC_COUNT_GAD;
             }
-            if (structural) {
+        for (int m = 0; m < o->nmethods; m++)
+            if (gad_rc_structural(mr->rc[o->methods[m]], 2)) {
                 size_t l = strlen(st);
                 snprintf(st + l, sizeof st - l, "%s%s", nst++ ? ", " : "", short_name(o->methods[m]));
             }
-        }
         fprintf(f, "%s%s: GAD's hull is the smaller for %d of %d counted cells (image &times; class &times; method, "
                    "%.0f%%)",
                 k ? "<br>" : "", mr->name, gad, cnt, cnt ? 100.0 * gad / cnt : 0.0);
         if (nst == o->nmethods) fprintf(f, "; every column is structural, so Table 1 says nothing about this model");
-        else if (nst)
-            fprintf(f, "; %s %s structural (forced by the rules); in the other columns GAD is the smaller for %d of "
-                       "%d (%.0f%%)",
-                    st, nst > 1 ? "are" : "is", free_gad, free_cnt, free_cnt ? 100.0 * free_gad / free_cnt : 0.0);
-        else fprintf(f, "; no column is structural");
+        else {
+            if (forced_gad)
+                fprintf(f, ", but the rules forced %d of those %d: they are not a finding; in the %d cells not forced, "
+                           "GAD is the smaller for %d (%.0f%%)",
+                        forced_gad, gad, cnt - forced, gad - forced_gad,
+                        cnt > forced ? 100.0 * (gad - forced_gad) / (cnt - forced) : 0.0);
+            if (nst) fprintf(f, "; %s %s structural (forced in every counted image)", st, nst > 1 ? "are" : "is");
+            else fprintf(f, "; no column is structural");
+        }
         if (left) fprintf(f, "; %d cells left out (empty GAD maps, degenerate original hulls)", left);
         fputc('.', f);
     }

@@ -167,7 +167,7 @@ static int figure5(const RunOpts *o, const GadModelResult *r, int scale) {
              "Maps: |channel sum| of each attribution, Captum's 98%% normalisation; a GAD map is drawn on its "
              "original's scale. Purple frame: a misclassified image. \"empty\": no pixel present in all %d maps.",
              1 + o->nalphas);
-    GadGridFig f = {title, note, r->H, r->W, scale, n, col, nm, names, po, pg, NULL, NULL, NULL, NULL, NULL};
+    GadGridFig f = {title, note, r->H, r->W, scale, n, col, nm, names, po, pg, NULL, NULL, NULL, NULL, NULL, NULL};
     fig_path(o, r, path, sizeof path, "fig5");
     rc = gad_fig_maps(path, &f);
     free(po);
@@ -189,7 +189,7 @@ static int figure6(const RunOpts *o, const GadModelResult *r, int scale) {
     GadPoint *verts = xmalloc(sizeof(GadPoint) * (npix + 1) * 2 * (size_t)cells);
     const GadPoint **vo = xmalloc(sizeof *vo * (size_t)cells), **vg = xmalloc(sizeof *vg * (size_t)cells);
     int *no = xmalloc(sizeof(int) * (size_t)cells), *ng = xmalloc(sizeof(int) * (size_t)cells);
-    int *empty = xmalloc(sizeof(int) * (size_t)cells);
+    int *empty = xmalloc(sizeof(int) * (size_t)cells), *forced = xmalloc(sizeof(int) * (size_t)cells), nforced = 0;
     const char *names[ATTR_NMETHODS];
     figure_cols(r, r->fig6_img, n, col, inputs, lab);
     for (int m = 0; m < nm; m++) {
@@ -201,6 +201,8 @@ static int figure6(const RunOpts *o, const GadModelResult *r, int scale) {
             GadPoint *v = verts + (size_t)k * 2 * (npix + 1);
             empty[k] = 1;
             for (size_t i = 0; i < npix && empty[k]; i++) empty[k] = !(g[i] > 0.0f);
+            forced[k] = !empty[k] && gad_rc_forced(orig, g, r->H, r->W, &hull);
+            nforced += forced[k];
             gad_map_hull(orig, r->H, r->W, &hull, &ho, v, NULL);
             gad_map_hull(g, r->H, r->W, &hull, &hg, v + npix + 1, NULL);
             vo[k] = v;
@@ -209,15 +211,20 @@ static int figure6(const RunOpts *o, const GadModelResult *r, int scale) {
             ng[k] = hg.nvert;
         }
     }
-    char title[256], note[512], path[1024];
+    char title[256], note[768], path[1024], pts[128];
     snprintf(title, sizeof title, "Figure 6: %s, hulls of the %d least activated images of each class", r->name,
              o->fig_least);
+    gad_hull_text(&hull, pts, sizeof pts);
     snprintf(note, sizeof note,
              "Least activated: the original model's lowest outputs for the image's own class. Hulls enclose "
-             "each map's hull points (the report's settings say which). Purple frame: a misclassified image.");
-    GadGridFig f = {title, note, r->H, r->W, scale, n, col, nm, names, NULL, NULL, vo, vg, no, ng, empty};
+             "each map's hull points: %s. Purple frame: a misclassified image.%s",
+             pts,
+             nforced ? " \"forced\": the GAD hull points are among the original's, so the GAD hull cannot be the "
+                       "larger whatever the model: not a finding." : "");
+    GadGridFig f = {title, note, r->H, r->W, scale, n, col, nm, names, NULL, NULL, vo, vg, no, ng, empty, forced};
     fig_path(o, r, path, sizeof path, "fig6");
     rc = gad_fig_hull_grid(path, &f);
+    free(forced);
     free(empty);
     free(ng);
     free(no);

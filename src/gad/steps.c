@@ -74,6 +74,7 @@ void gad_steps_finish(GadSteps *s, Presence p, const HullRule *hull, RcArea meas
         gad_map_hull(maps[h], s->H, s->W, hull, &s->hull[h], s->verts[h], s->mask[h]);
     }
     s->rc = gad_rc(&s->hull[1], &s->hull[0], measure);
+    s->forced = gad_rc_forced(s->imp, s->gad, s->H, s->W, hull);
     s->mask_pixels[2] = gad_sup_mask(s->mask[0], s->mask[1], n, s->mask[2]);
     for (int h = 0; h < 2; h++) s->mask_pixels[h] = s->hull[h].pixels;
 }

@@ -1,10 +1,13 @@
 /* test_tour: docs/tour.md cannot rot.
  *   - every `./gad ...` line of its ```sh blocks runs, in order, from a scratch
  *     directory holding links to the built ./gad, data/ and weights/ (so the walks'
- *     output directories land there, not in the repository), and exits 0;
+ *     output directories land there, not in the repository), and exits 0; then every
+ *     `./gad ...` named inline in the text (the table, the "Try" paragraphs) runs in
+ *     the same directory after them and exits 0 too;
  *   - every line of a ```text check block is a line of the previous command's output;
  *   - `gad explain-gad` finds its numbers the same as the run's (never "DIFFERENT");
- *   - every reference `PATH:A-B` (`NAME`) names lines A..B of PATH that contain NAME.
+ *   - every reference `PATH:A-B` (`NAME`) names lines A..B of PATH that contain NAME,
+ *     and a range ends where its code ends (line B starts with '}').
  * The walks train four small support models: about 10 s of CPU in all.
  * Not for: what the commands compute (test_explain.c, test_attr.c, test_gad.c). */
 #include "test.h"
@@ -47,6 +50,18 @@ static int sh_in(const char *dir, const char *cmd, const char *out_path) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Run cmd in dir (output into outp); check it exits 0 and, for explain-gad, that
+ * it agrees with its run. Returns the output (caller frees). */
+static char *run_tour_command(const char *dir, const char *cmd, const char *outp) {
+    int st = sh_in(dir, cmd, outp);
+    char *out = slurp_text(outp);
+    CHECKF(st == 0, "`%s` exited %d:\n%s", cmd, st, out ? out : "");
+    if (strstr(cmd, "explain-gad"))
+        CHECKF(out && strstr(out, ": the same") && !strstr(out, "DIFFERENT"), "`%s` does not agree with its run:\n%s",
+               cmd, out ? out : "");
+    return out;
+}
+
 /* 1 if `line` (without its newline) is a whole line of text. */
 static int has_line(const char *text, const char *line, size_t len) {
     for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
@@ -67,8 +82,8 @@ TEST(tour_commands_run) {
                               "ln -sfn '%s/weights' weights", dir, dir, cwd, cwd, cwd);
     REQUIRE(system(cmd) == 0);
     snprintf(outp, sizeof outp, "%s/out.txt", test_tmpdir());
-    char *out = NULL;
-    int fence = 0, check = 0, ncmd = 0, nchecked = 0;
+    char *out = NULL, inline_cmd[16][512];
+    int fence = 0, check = 0, ncmd = 0, nchecked = 0, ninline = 0;
     for (char *line = doc; line && *line;) {
         char *nl = strchr(line, '\n');
         size_t n = nl ? (size_t)(nl - line) : strlen(line);
@@ -80,23 +95,30 @@ TEST(tour_commands_run) {
             }
         } else if (fence && n > 6 && !strncmp(line, "./gad ", 6)) {
             snprintf(cmd, sizeof cmd, "%.*s", (int)n, line);
-            int st = sh_in(dir, cmd, outp);
             free(out);
-            out = slurp_text(outp);
-            CHECKF(st == 0, "`%s` exited %d:\n%s", cmd, st, out ? out : "");
-            if (strstr(cmd, "explain-gad")) {
-                CHECKF(out && strstr(out, ": the same") && !strstr(out, "DIFFERENT"),
-                       "`%s` does not agree with its run:\n%s", cmd, out ? out : "");
-            }
+            out = run_tour_command(dir, cmd, outp);
             ncmd++;
         } else if (fence && check && n > 0) {
             CHECKF(out && has_line(out, line, n), "the output of the command before does not have the line\n%.*s\n"
                    "it is:\n%s", (int)n, line, out ? out : "(none)");
             nchecked++;
         }
+        if (!fence) /* `./gad ...` inline: run after the blocks */
+            for (const char *s = line; (s = strstr(s, "`./gad ")) != NULL && s < line + n; s++) {
+                const char *e = strchr(s + 1, '`');
+                REQUIRE(e != NULL && e < line + n && e - s - 1 < 512);
+                REQUIRE(ninline < 16);
+                snprintf(inline_cmd[ninline++], 512, "%.*s", (int)(e - s - 1), s + 1);
+                s = e;
+            }
         line = nl ? nl + 1 : NULL;
     }
-    CHECKF(ncmd >= 6 && nchecked >= 3, "%d commands, %d checked lines", ncmd, nchecked);
+    for (int k = 0; k < ninline; k++) {
+        free(out);
+        out = run_tour_command(dir, inline_cmd[k], outp);
+    }
+    CHECKF(ncmd >= 6 && nchecked >= 3 && ninline >= 5, "%d commands, %d checked lines, %d inline commands", ncmd,
+           nchecked, ninline);
     snprintf(link, sizeof link, "rm -rf '%s'", dir);
     CHECK(system(link) == 0);
     free(out);
@@ -119,6 +141,20 @@ static int lines_have(const char *path, int a, int b, const char *name, int *whe
         }
         p = nl ? nl + 1 : NULL;
     }
+    free(t);
+    return ok;
+}
+
+/* Does line ln (1-based) of path start with c? */
+static int line_starts(const char *path, int ln, char c) {
+    char *t = slurp_text(path);
+    if (!t) return 0;
+    char *p = t;
+    for (int k = 1; k < ln && p; k++) {
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    int ok = p && *p == c;
     free(t);
     return ok;
 }
@@ -155,6 +191,8 @@ TEST(tour_references_point_at_their_code) {
             CHECKF(lines_have(path, a, b, name, &where),
                    "docs/tour.md: %s:%d-%d should show `%s`; it is at line %d now: update the tour", path, a, b, name,
                    where);
+            CHECKF(b == a || line_starts(path, b, '}'), "docs/tour.md: %s:%d-%d should end where `%s` ends (a '}')",
+                   path, a, b, name);
             refs++;
         }
         p = q + 1;

@@ -307,7 +307,6 @@ TEST(explain_gad_agrees_with_its_run) {
         CHECKF(file_exists(file), "index.html shows %s, which is missing", file);
     }
     CHECKF(pictures == 1 + 4 * 3 * 2 + 2, "%d pictures on the page", pictures); /* Fig. 1, 4 images x 3 methods x 2, Fig. 5, 6 */
-    free(html);
     /* every picture the page shows exists */
     snprintf(page, sizeof page, "%s/fig/resnet18/fig1.png", run);
     Image im;
@@ -324,9 +323,23 @@ TEST(explain_gad_agrees_with_its_run) {
     free(text);
     const Json *imgs = json_get(&json_get(&root, "models")->kid[0], "images");
     REQUIRE(imgs && imgs->n == 4);
-    int images[4];
-    for (int k = 0; k < 4; k++) images[k] = (int)json_get(&imgs->kid[k], "index")->num;
+    int images[4], forced = 0;
+    for (int k = 0; k < 4; k++) {
+        images[k] = (int)json_get(&imgs->kid[k], "index")->num;
+        /* the page's steps show every image here (least and most activated of 2 per
+         * class) for its own class: a forced RC of results.json is marked there */
+        const Json *cells = json_get(&imgs->kid[k], "cells");
+        int cls = (int)json_get(&imgs->kid[k], "class")->num;
+        for (int c = 0; c < cells->n; c++) {
+            const Json *cell = &cells->kid[c];
+            forced += (int)json_get(cell, "class")->num == cls && json_get(cell, "forced")->boolean &&
+                      json_get(cell, "gad_nonzero")->num > 0;
+        }
+    }
     json_free(&root);
+    CHECKF(forced > 0 && count_of(html, "forced</b></td>") == forced, "results.json: %d forced cells, the page marks %d",
+           forced, count_of(html, "forced</b></td>")); /* IG and GB are forced on this data's black background */
+    free(html);
     for (int k = 0; k < 4; k++)
         for (int a = 1; a <= 2; a++) {
             snprintf(cmd, sizeof cmd, "./gad explain-gad --run %s --image %d --class %d --verbose", run, images[k], a);

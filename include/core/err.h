@@ -46,6 +46,10 @@ long err_warn_count(void);
 /* Checked allocation: on failure print "gad: out of memory (N bytes)" and exit(1).
  * The caller owns the result and frees it with free(). Sizes are overflow-checked. */
 void *xmalloc(size_t n);
+/* Called before that message with the size that could not be had (gad_set_oom_hook
+ * of gad.h): nonzero asks to try the allocation again; a hook may also not return.
+ * NULL: none. */
+void err_set_oom_hook(int (*hook)(size_t bytes, void *ud), void *ud);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);

@@ -75,7 +75,18 @@ void err_set_warn_hook(void (*hook)(const char *msg, void *ud), void *ud) {
 
 long err_warn_count(void) { return warn_count; }
 
+static int (*oom_hook)(size_t, void *);
+static void *oom_ud;
+
+void err_set_oom_hook(int (*hook)(size_t bytes, void *ud), void *ud) {
+    oom_hook = hook;
+    oom_ud = ud;
+}
+
+/* An allocation of n bytes failed: returns when the hook asks to try again (it
+ * freed memory); else the message and exit(1). */
 static void oom(size_t n) {
+    if (oom_hook && oom_hook(n, oom_ud)) return;
     fprintf(stderr, "gad: out of memory (%zu bytes)\n", n);
     exit(1);
 }
@@ -97,23 +108,27 @@ static void advise_huge(void *p, size_t n) {
 }
 
 void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) oom(n);
+    void *p;
+    while (!(p = malloc(n ? n : 1))) oom(n);
     advise_huge(p, n);
     return p;
 }
 
 void *xcalloc(size_t count, size_t size) {
-    if (size && count > (size_t)-1 / size) oom((size_t)-1);
-    void *p = calloc(count ? count : 1, size ? size : 1);
-    if (!p) oom(count * size);
+    if (size && count > (size_t)-1 / size) { /* no retry can help */
+        if (oom_hook) (void)oom_hook((size_t)-1, oom_ud);
+        fprintf(stderr, "gad: out of memory (%zu x %zu bytes)\n", count, size);
+        exit(1);
+    }
+    void *p;
+    while (!(p = calloc(count ? count : 1, size ? size : 1))) oom(count * size);
     advise_huge(p, count * size); /* before the first touch: calloc's large blocks are fresh zero pages */
     return p;
 }
 
 void *xrealloc(void *q, size_t n) {
-    void *p = realloc(q, n ? n : 1);
-    if (!p) oom(n);
+    void *p;
+    while (!(p = realloc(q, n ? n : 1))) oom(n);
     return p;
 }
 
@@ -130,7 +145,7 @@ char *xstrdup(const char *s) {
  * only pointer is interior would be. */
 void *xmalloc_aligned(size_t n) {
     void *p = NULL;
-    if (posix_memalign(&p, n >= HUGE_MIN ? HUGE_PAGE : 64, n ? n : 1) != 0 || !p) oom(n);
+    while (posix_memalign(&p, n >= HUGE_MIN ? HUGE_PAGE : 64, n ? n : 1) != 0 || !p) oom(n);
     advise_huge(p, n);
     return p;
 }

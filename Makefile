@@ -40,7 +40,7 @@ BUILD   ?= build
 BIN     ?= gad
 ALLFLAGS = $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA)
 
-LAYERS   = core io ops nn train attr gad
+LAYERS   = core io ops nn train attr gad api
 LIB_SRC  = $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c src/$(l)/*/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/*.c)
@@ -131,6 +131,62 @@ test-report: $(BIN)
 
 clean:
 	rm -rf build gad
+
+# ---- the installed tool and library -----------------------------------------------------
+#   make install PREFIX=/usr/local DESTDIR=   bin/gad, lib/libgad.a, lib/libgad.so(.0),
+#       include/gad/gad.h, lib/pkgconfig/gad.pc, share/man/man1/gad.1, share/gad/{data,weights}
+#   make uninstall PREFIX=... DESTDIR=...     removes exactly those
+# The installed libraries export only the API of include/gad.h (gad_ names): their
+# objects are built apart (build/pic: -fPIC -fvisibility=hidden, the API marked
+# visible), libgad.so exports the visible ones, and libgad.a holds one object linked
+# with `ld -r` whose hidden symbols objcopy makes local, so gad's internal names (gemm,
+# model_load, ...) cannot clash with an embedding program's. ./gad and the tests link
+# build/libgad.a, which keeps every name.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LD      ?= ld
+OBJCOPY ?= objcopy
+VERSION := $(shell sed -n 's/^\#define GAD_VERSION "\(.*\)"/\1/p' include/gad.h)
+PIC      = $(BUILD)/pic
+PIC_OBJ  = $(LIB_SRC:%.c=$(PIC)/%.o)
+$(PIC)/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+$(PIC)/src/core/gemm.o $(PIC)/src/train/adam.o $(PIC)/src/ops/wino.o $(CONV_OBJ:$(BUILD)/%=$(PIC)/%): OPT = $(KERNEL_OPT)
+-include $(PIC_OBJ:.o=.d)
+
+$(PIC)/libgad.so: $(PIC_OBJ)
+	$(CC) $(ALLFLAGS) -shared -Wl,-soname,libgad.so.0 -o $@ $(PIC_OBJ) $(LIBS)
+$(PIC)/libgad.a: $(PIC_OBJ)
+	@command -v $(OBJCOPY) >/dev/null || { echo "make: $(OBJCOPY) (GNU binutils) is needed to make libgad.a export only gad_ names; install binutils or give OBJCOPY=..."; exit 1; }
+	@command -v $(LD) >/dev/null || { echo "make: $(LD) is needed for libgad.a (ld -r); give LD=..."; exit 1; }
+	$(LD) -r -o $(PIC)/gad-all.o $(PIC_OBJ)
+	$(OBJCOPY) --localize-hidden $(PIC)/gad-all.o
+	@rm -f $@
+	ar rcs $@ $(PIC)/gad-all.o
+# gad(1) from the binary's own --help texts (the top level's, then each command's), so
+# the page cannot drift from them.
+$(PIC)/gad.1: $(BIN) Makefile
+	@mkdir -p $(PIC)
+	{ printf '.TH GAD 1 "" "gad $(VERSION)" "User Commands"\n.SH NAME\ngad \\- gradient-based explanations made interpretable (GAD)\n.SH SYNOPSIS\n.B gad\n[\\fICOMMAND\\fR [\\fIFLAGS\\fR]]\n.SH DESCRIPTION\n.nf\n'; \
+	  ./$(BIN) --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\&&/"; \
+	  for c in $$(./$(BIN) --help | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p'); do \
+	    printf '.fi\n.SH "gad %s"\n.nf\n' "$$c"; ./$(BIN) $$c --help | sed -e 's/\\/\\e/g' -e "s/^[.']/\\\\\&&/"; done; \
+	  printf '.fi\n.SH FILES\nThe bundled data and weights: beside the executable, else in \\fIPREFIX/share/gad\\fR.\n'; } > $@.tmp && mv $@.tmp $@
+
+.PHONY: install uninstall
+INSTALLED = bin/gad lib/libgad.a lib/libgad.so.0 lib/libgad.so include/gad/gad.h lib/pkgconfig/gad.pc \
+            share/man/man1/gad.1 $(addprefix share/gad/,$(wildcard data/* weights/*))
+install: $(BIN) $(PIC)/libgad.so $(PIC)/libgad.a $(PIC)/gad.1
+	D='$(DESTDIR)$(PREFIX)'; set -e; \
+	mkdir -p "$$D/bin" "$$D/lib/pkgconfig" "$$D/include/gad" "$$D/share/man/man1" "$$D/share/gad/data" "$$D/share/gad/weights"; \
+	cp $(BIN) "$$D/bin/gad"; cp $(PIC)/libgad.a "$$D/lib/"; cp $(PIC)/libgad.so "$$D/lib/libgad.so.0"; \
+	ln -sf libgad.so.0 "$$D/lib/libgad.so"; cp include/gad.h "$$D/include/gad/gad.h"; \
+	printf 'prefix=%s\nexec_prefix=$${prefix}\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: gad\nDescription: GAD (Gradient Artificial Distancing): gradient-based explanations made interpretable\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lgad\nLibs.private: %s\n' '$(PREFIX)' '$(VERSION)' '$(LIBS)' > "$$D/lib/pkgconfig/gad.pc"; \
+	cp $(PIC)/gad.1 "$$D/share/man/man1/"; cp data/* "$$D/share/gad/data/"; cp weights/* "$$D/share/gad/weights/"
+uninstall:
+	D='$(DESTDIR)$(PREFIX)'; for f in $(INSTALLED); do rm -f "$$D/$$f"; done; \
+	rmdir "$$D/share/gad/data" "$$D/share/gad/weights" "$$D/share/gad" "$$D/include/gad" 2>/dev/null || true
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 

@@ -443,3 +443,17 @@ TEST(user_bundled_files_from_any_folder) {
     CHECKF(st == 0 && strstr(o, "of weights/resnet18.safetensors"), "%d %.200s", st, o);
     free(o);
 }
+
+/* make install into a temporary prefix, the installed gad, gad(1), the libraries'
+ * exported names and the example built with pkg-config against each, make uninstall
+ * (tests/install.sh; it builds the libraries' own objects the first time). */
+TEST(user_install_and_embed) {
+    char c[2000], cwd[1024];
+    REQUIRE(getcwd(cwd, sizeof cwd));
+    if (test_tmpdir()[0] == '/') snprintf(c, sizeof c, "sh tests/install.sh %s", test_tmpdir());
+    else snprintf(c, sizeof c, "sh tests/install.sh %s/%s", cwd, test_tmpdir());
+    int st;
+    char *o = sh_out(c, &st);
+    CHECKF(st == 0 && strstr(o, "install.sh: ok"), "%s", o);
+    free(o);
+}

@@ -240,6 +240,9 @@ static void attribute_once(Ctx *c, const AttrOpts *o, const float *x, int n, con
         for (int i = 0; i < n; i++) delta[i] = 0;
 }
 
+/* The checks of every option, the scratch made once for the call, then one
+ * attribution or SmoothGrad's mean of several (kept here, around attribute_once, so
+ * that the scratch and its freeing stay in one place). */
 int attr_compute(Model *m, Plan *p, const float *x, int n, const int *targets, const AttrOpts *o, float *out,
                  float *delta) {
     Ctx c;

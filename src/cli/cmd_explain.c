@@ -107,6 +107,9 @@ static void map_stem(int index, const char *path, int n, int k, char *buf, size_
 
 #define GRID_MAX 64
 
+/* Kept whole: the command read top to bottom (flags, model, one input file at a
+ * time and its maps, the PNG, .npy and CSV outputs) with one exit that frees whatever was
+ * made and removes a half-written CSV; split, the steps would pass a dozen locals. */
 int cmd_explain(int argc, char **argv) {
     const char *weights = NULL, *method = NULL, *target = NULL, *igm = NULL, *base = "zero";
     const char *smooth = NULL, *out = NULL, *png = NULL, *out_dir = NULL, *csv = NULL;

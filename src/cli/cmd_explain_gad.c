@@ -326,6 +326,8 @@ static int pictures(const char *dir, const Run *r, const GadExplainer *e, int im
     return rc;
 }
 
+/* Kept whole: the command read top to bottom (flags, the finished run, the image, its
+ * steps recomputed, the printout, the pictures) with one exit that frees them. */
 int cmd_explain_gad(int argc, char **argv) {
     const char *dir = "gad-report", *model = NULL, *methods = NULL, *cls = NULL, *png = NULL;
     int image = -1, verbose = 0;

@@ -89,6 +89,9 @@ static void csv_row(FILE *f, const Model *m, int i, const char *name, const floa
     fputc('\n', f);
 }
 
+/* Kept whole: the command read top to bottom (flags, model, one input file at a time,
+ * stdout, .npy and CSV) with one exit that frees whatever was made and removes a
+ * half-written CSV. */
 int cmd_predict(int argc, char **argv) {
     const char *weights = NULL, *out = NULL, *csv = NULL;
     int batch = 8, strict = 0, quiet = 0, nargs = 0, nlists = 0;

@@ -70,6 +70,8 @@ static float tiny_forward(const float *x, float *a1, float *r1, float *a2, float
     return y;
 }
 
+/* A lecture printed in order (forward, then each rule's backward): kept as one page
+ * so that it reads like the text it prints. */
 static int tour_relu(void) {
     float a1[N1], r1[N1], a2[N2], r2[N2];
     float y = tiny_forward(X, a1, r1, a2, r2);
@@ -180,6 +182,8 @@ static int output_of(const Model *m, const Dataset *d, int cls) {
     return cls < m->cfg.num_classes ? cls : 0;
 }
 
+/* A lecture printed in order (the path, the steps, completeness): kept as one page
+ * so that it reads like the text it prints. */
 static int tour_ig(int argc, char **argv) {
     const char *weights = cli_bundled(BUNDLED_RESNET), *data = NULL;
     int image = -1;

@@ -133,6 +133,9 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Kept whole: the command read top to bottom (flags, the starting model, the data
+ * as it will be fed, training, the result's metadata, saving) with one exit that
+ * frees whatever was made; split, the steps would pass a dozen locals. */
 int cmd_train(int argc, char **argv) {
     const char *arch_s = NULL, *data = NULL, *classes = NULL, *init = NULL, *out = NULL, *mean_s = NULL,
                *std_s = NULL;

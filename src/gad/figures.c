@@ -88,6 +88,8 @@ static void fmt_loss(char *buf, size_t len, float loss) {
     else snprintf(buf, len, "%.3g", (double)loss);
 }
 
+/* Kept whole: the panels share one set of axes and one key, measured over every
+ * point before the first is drawn. */
 int gad_fig_distancing(const char *path, const GadDistFig *d, GadFit *fits) {
     GAD_ASSERT(d->n >= 1 && d->nalpha >= 1);
     int per_row = d->nalpha < 4 ? d->nalpha : 4, nrow = (d->nalpha + per_row - 1) / per_row;

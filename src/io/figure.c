@@ -74,6 +74,9 @@ static int keys_width(const FigSpec *s, int ls) {
     return w;
 }
 
+/* Kept whole: the layout measures every part (labels, bars, title and note wrapped
+ * to the body's width, key) before the canvas exists, then draws them where it put
+ * them; one function keeps the measuring and the drawing of each part side by side. */
 int fig_init(Figure *f, const FigSpec *s) {
     GAD_ASSERT(s->rows >= 1 && s->cols >= 1 && s->tile_w >= 1 && s->tile_h >= 1);
     GAD_ASSERT(s->nbars >= 0 && s->nbars <= FIG_MAX_BARS && s->nkeys >= 0 && s->nkeys <= FIG_MAX_KEYS);

@@ -121,6 +121,8 @@ static int check_ihdr(PngInfo *pi, const unsigned char *d, const char *name) {
 static const int adam7[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
                                 {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
 
+/* Kept whole: the file's order (chunks, then the inflated data, then the rows of
+ * each pass unfiltered) with one exit that frees the compressed data on every error. */
 int png_decode(const unsigned char *buf, size_t n, const char *name, Image *img) {
     PngInfo pi;
     memset(img, 0, sizeof *img);

@@ -101,6 +101,9 @@ static int grad_target(const Model *m, const Plan *p, int l, int *first) {
     return a;
 }
 
+/* Kept whole: one walk over the layer list per decision (readers, what is fused or
+ * folded, the memory block's offsets, prepared weights, gradient slots by replaying
+ * the backward), each reading the arrays the walk before filled. */
 Plan *plan_new(const Model *m, int max_batch, int H, int W) {
 #ifdef GAD_REFERENCE
     return plan_new_reference(m, max_batch, H, W); /* make REFERENCE=1: every plan is one */

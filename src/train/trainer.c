@@ -125,6 +125,9 @@ float eval_accuracy(Model *m, const float *x, const int *labels, int n, int H, i
 /* ---- the loop ---- */
 
 /* Exactly one of labels (classification) and targets [n,K] (regression) is given. */
+/* Kept whole, as llm.c's training loop: the checks, the batches (a lone last image
+ * folded into the batch before in train mode), then epoch by epoch shuffle, forward,
+ * loss, backward, Adam, progress and validation, read in the order they run. */
 static float train_loop(Model *m, const float *x, const int *labels, const float *targets, int n, const float *val_x,
                         const int *val_y, int nval, int H, int W, const TrainOpts *o, float *val_acc) {
     int K = m->cfg.num_classes;

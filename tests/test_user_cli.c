@@ -340,6 +340,17 @@ TEST(user_run_names_images_and_takes_a_list) {
                strstr(js, want) && strstr(js, "\"path\":\"tests/fixtures/jpeg/photo_420.jpg\",\"class\":1"),
            "%.600s", js);
     free(js);
+    /* explain-gad takes the run's first image of the data; one from outside is refused, said why */
+    snprintf(c, sizeof c, "./gad explain-gad --run %s/r2", test_tmpdir());
+    free(sh_out(c, &st));
+    e = slurp_str(test_path("stderr2.txt"));
+    CHECKF(st == 0, "%d %s", st, e);
+    free(e);
+    snprintf(c, sizeof c, "./gad explain-gad --run %s/r2 --image 3001", test_tmpdir());
+    free(sh_out(c, &st));
+    e = slurp_str(test_path("stderr2.txt"));
+    CHECKF(st == 2 && strstr(e, "from outside the data are not explained"), "%d %s", st, e);
+    free(e);
     /* the same run in two shards, merged: the same tables and figures, the same names */
     for (int k = 2; k >= 1; k--) {
         snprintf(c, sizeof c, "%s --images-list %s --shard %d/2 --out %s/r4", common, list, k, test_tmpdir());

@@ -95,6 +95,7 @@ static void run_settings(Run *r, const Json *s) {
     o->train_images = jnum(s, "train_images_per_class", &v) ? (int)v : 0;
     o->size = jnum(s, "size", &v) ? (int)v : 0;
     o->val_frac = jnum(s, "val_frac", &v) ? (float)v : -1;
+    o->images_list = jstr(s, "images_list"); /* NULL: the held-out part (or an older run) */
 }
 
 static int run_load(Run *r, const char *dir, const char *model) {
@@ -164,11 +165,13 @@ static const Json *run_cell(const Run *r, int index, AttrMethod m, int a) {
     return NULL;
 }
 
-/* The first image the run explained, or -1. */
-static int run_first_image(const Run *r) {
+/* The first image of the data (index < nd) the run explained, or -1 (an image of
+ * --images-list from outside the data has an index >= nd). */
+static int run_first_image(const Run *r, int nd) {
     const Json *imgs = json_get(r->model, "images");
     double v;
-    if (imgs && imgs->type == JSON_ARRAY && imgs->n > 0 && jnum(&imgs->kid[0], "index", &v)) return (int)v;
+    for (int i = 0; imgs && imgs->type == JSON_ARRAY && i < imgs->n; i++)
+        if (jnum(&imgs->kid[i], "index", &v) && v >= 0 && v < nd) return (int)v;
     return -1;
 }
 
@@ -360,10 +363,13 @@ int cmd_explain_gad(int argc, char **argv) {
     }
     if (gad_explainer_open(&e, &r.o, &r.r) != 0) goto done;
     opened = 1;
-    if (image < 0) image = run_first_image(&r);
+    if (image < 0) image = run_first_image(&r, e.d.n);
     if (image < 0) image = 0;
     if (image >= e.d.n) {
-        err_set_usage("--image %d: %s has %d images of these classes (0..%d)", image, r.o.data, e.d.n, e.d.n - 1);
+        err_set_usage("--image %d: %s has %d images of these classes (0..%d)%s", image, r.o.data, e.d.n, e.d.n - 1,
+                      r.o.images_list ? "; the run's images of --images-list from outside the data are not explained "
+                                        "step by step"
+                                      : "");
         goto done;
     }
     int a = e.d.y[image];

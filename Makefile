@@ -12,7 +12,8 @@
 CC      ?= cc
 OPT     ?= -O2
 WARN     = -std=c99 -Wall -Wextra -pedantic
-CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L
+# _FILE_OFFSET_BITS=64: 64-bit file sizes and offsets on 32-bit machines too
+CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64
 # No contraction: a*b + c rounds twice, as C99 writes it, under every compiler and
 # tuning; the kernels that need fused multiply-adds write them out (core/simd.h), so
 # every path that must give the same bits runs the same operations. No -ffast-math:

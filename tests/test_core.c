@@ -5,9 +5,25 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "core/ws.h"
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Sizes saturate at SIZE_MAX instead of wrapping round (32-bit machines). */
+TEST(core_size_arithmetic_saturates) {
+    const size_t big = SIZE_MAX / 2 + 1;
+    CHECK(size_mul(3, 5) == 15 && size_mul(0, SIZE_MAX) == 0 && size_mul(SIZE_MAX, 1) == SIZE_MAX);
+    CHECK(size_mul(big, 2) == SIZE_MAX && size_mul(2, big) == SIZE_MAX && size_mul(big - 1, 2) == SIZE_MAX - 1);
+    CHECK(size_mul(SIZE_MAX, SIZE_MAX) == SIZE_MAX);
+    CHECK(size_add(3, 5) == 8 && size_add(big, big - 1) == SIZE_MAX && size_add(big, big) == SIZE_MAX);
+    CHECK(size_add(SIZE_MAX, 0) == SIZE_MAX && size_add(1, SIZE_MAX) == SIZE_MAX);
+    CHECK(ws_round(1) == 64 && ws_round(64) == 64 && ws_round(SIZE_MAX - 100) == SIZE_MAX - 63);
+    CHECK(ws_round(SIZE_MAX - 62) == SIZE_MAX && ws_round(SIZE_MAX) == SIZE_MAX);
+    /* what a 32-bit plan once computed for 16384x16384 x 4 channels at batch 64 */
+    const size_t act = ws_round(size_mul(size_mul(64, (size_t)4 << 28), sizeof(float)));
+    CHECK(SIZE_MAX > 0xffffffffu ? (double)act == 274877906944.0 : act == SIZE_MAX); /* 2^38 bytes */
+}
 
 TEST(core_ws) {
     Workspace ws;

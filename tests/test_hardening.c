@@ -6,6 +6,7 @@
  *     lengths) and against the real data before anything of that size is
  *     allocated: the headers here claim terabytes, so a missing check would end the
  *     test with "out of memory" rather than a message;
+ *   - a tensor whose bytes a 32-bit size_t cannot count is refused, not wrapped;
  *   - file_read_all's limit is exact;
  *   - a process killed while writing leaves neither the output nor its temporary.
  * Not for: the formats' normal behaviour (test_io_formats.c, test_io_images.c). */
@@ -24,6 +25,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -188,6 +191,28 @@ TEST(hard_npy_sizes) {
     CHECKF(npy_read(p, &t) == 0, "%s", err_get());
     CHECK(t.ndim == 2 && tensor_numel(&t) == 0);
     tensor_free(&t);
+}
+
+/* Files that really hold a tensor of 2^30 + 1 floats (sparse: no disk is used), whose
+ * 4 GiB + 4 bytes a 32-bit size_t cannot count (it wraps to 4): refused there with a
+ * message, not read into a 4-byte buffer. A 64-bit machine can address them: nothing
+ * to check there (it would only read 4 GiB of zeros). */
+TEST(hard_tensor_bytes_beyond_size_t) {
+    if (SIZE_MAX > 0xffffffffu) {
+        printf("    64-bit size_t: nothing to check\n");
+        return;
+    }
+    REQUIRE(sizeof(off_t) >= 8); /* the Makefile's -D_FILE_OFFSET_BITS=64 */
+    const off_t data = ((off_t)1 << 32) + 4;
+    StFile f;
+    const char *p = st_file("big.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1073741825],\"data_offsets\":[0,4294967300]}}", 0);
+    struct stat sb;
+    REQUIRE(stat(p, &sb) == 0 && truncate(p, sb.st_size + data) == 0);
+    REFUSED(st_read(p, &f), p, "more than this machine can address");
+    Tensor t;
+    p = npy_file("big.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1073741825,), }", 0);
+    REQUIRE(stat(p, &sb) == 0 && truncate(p, sb.st_size + data) == 0);
+    REFUSED(npy_read(p, &t), p, "more than this machine can address");
 }
 
 TEST(hard_idx_sizes) {

@@ -279,14 +279,9 @@ TEST(model_load_errors) {
     expect_load_error(path, "nonexistent.safetensors");
 
     /* truncated and corrupted copies of the real file */
-    FILE *in = fopen(fixture("model/resnet18_w.safetensors"), "rb");
-    REQUIRE(in);
-    fseek(in, 0, SEEK_END);
-    long len = ftell(in);
-    fseek(in, 0, SEEK_SET);
-    unsigned char *buf = xmalloc((size_t)len);
-    REQUIRE(fread(buf, 1, (size_t)len, in) == (size_t)len);
-    fclose(in);
+    size_t len;
+    unsigned char *buf = test_slurp(fixture("model/resnet18_w.safetensors"), &len);
+    REQUIRE(buf && len > 100);
     snprintf(path, sizeof path, "%s/truncated.safetensors", test_tmpdir());
     FILE *o = fopen(path, "wb");
     fwrite(buf, 1, (size_t)len - 100, o);
@@ -686,6 +681,37 @@ TEST(model_plan_limits) {
     Plan *p = plan_new(&m, 2, 32, 200);
     CHECK(p != NULL);
     plan_free(p);
+    model_free(&m);
+}
+
+/* A plan whose sizes a 32-bit size_t cannot hold (16384x16384, one image: the first
+ * conv's output alone is 4 GiB) ends as out of memory, here in a child; the sizes once
+ * wrapped round into a small block that the first forward would have overrun. A
+ * 64-bit machine may grant the request untouched (overcommit): nothing to check. */
+TEST(model_plan_beyond_size_t) {
+    if (SIZE_MAX > 0xffffffffu) {
+        printf("    64-bit size_t: nothing to check\n");
+        return;
+    }
+    Model m;
+    REQUIRE(model_init(&m, ARCH_VGG16, 2, 1.0f / 16, 16, 1) == 0);
+    const char *errf = test_path("stderr.txt");
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(errf, "w", stderr)) _exit(98);
+        _exit(plan_new(&m, 1, 16384, 16384) ? 0 : 2);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 1, "plan_new: wait status %d, want exit 1 (out of memory)", st);
+    size_t n;
+    char msg[200] = "";
+    unsigned char *b = test_slurp(errf, &n);
+    if (b) memcpy(msg, b, n < sizeof msg - 1 ? n : sizeof msg - 1);
+    free(b);
+    CHECKF(strstr(msg, "out of memory (more bytes than this machine can address)"), "stderr: %s", msg);
     model_free(&m);
 }
 

@@ -44,7 +44,8 @@ void err_set_warn_hook(void (*hook)(const char *msg, void *ud), void *ud);
 long err_warn_count(void);
 
 /* Checked allocation: on failure print "gad: out of memory (N bytes)" and exit(1).
- * The caller owns the result and frees it with free(). Sizes are overflow-checked. */
+ * The caller owns the result and frees it with free(). xcalloc checks count * size
+ * for overflow; a size computed by the caller is checked with size_mul / size_add. */
 void *xmalloc(size_t n);
 /* Called before that message with the size that could not be had (gad_set_oom_hook
  * of gad.h): nonzero asks to try the allocation again; a hook may also not return.
@@ -56,6 +57,14 @@ char *xstrdup(const char *s);
 /* 64-byte aligned, checked; free with xfree_aligned(). */
 void *xmalloc_aligned(size_t n);
 void xfree_aligned(void *p);
+
+/* a * b and a + b for sizes in bytes or elements, saturating: SIZE_MAX when the result
+ * does not fit size_t (32 bits on a 32-bit machine), and SIZE_MAX in gives SIZE_MAX
+ * out. No allocation of SIZE_MAX bytes succeeds, so a size too large for the machine
+ * ends as "out of memory" instead of wrapping round into a buffer too small for what
+ * is then written to it. */
+size_t size_mul(size_t a, size_t b);
+size_t size_add(size_t a, size_t b);
 
 /* Always on, whatever NDEBUG says. */
 void gad_assert_fail(const char *expr, const char *file, int line);

@@ -26,7 +26,8 @@ float *ws_floats(Workspace *ws, size_t n);
 size_t ws_mark(const Workspace *ws);
 void ws_release(Workspace *ws, size_t mark);
 void ws_free(Workspace *ws);
-/* Bytes that ws_alloc(bytes) really takes (for computing reservations). */
+/* Bytes that ws_alloc(bytes) really takes (for computing reservations); SIZE_MAX
+ * (see size_add in core/err.h) when that does not fit size_t. */
 size_t ws_round(size_t bytes);
 
 #endif

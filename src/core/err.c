@@ -87,9 +87,13 @@ void err_set_oom_hook(int (*hook)(size_t bytes, void *ud), void *ud) {
  * freed memory); else the message and exit(1). */
 static void oom(size_t n) {
     if (oom_hook && oom_hook(n, oom_ud)) return;
-    fprintf(stderr, "gad: out of memory (%zu bytes)\n", n);
+    if (n == SIZE_MAX) fprintf(stderr, "gad: out of memory (more bytes than this machine can address)\n");
+    else fprintf(stderr, "gad: out of memory (%zu bytes)\n", n);
     exit(1);
 }
+
+size_t size_mul(size_t a, size_t b) { return b && a > SIZE_MAX / b ? SIZE_MAX : a * b; }
+size_t size_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
 
 #define HUGE_PAGE ((size_t)2 << 20)
 #define HUGE_MIN ((size_t)4 << 20) /* smaller blocks keep the allocator's pages */

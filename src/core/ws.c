@@ -1,11 +1,12 @@
 /* ws: bump allocator over one aligned block (see core/ws.h). */
 #include "core/ws.h"
 #include "core/err.h"
+#include <stdint.h>
 #include <string.h>
 
 void ws_init(Workspace *ws) { memset(ws, 0, sizeof *ws); }
 
-size_t ws_round(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+size_t ws_round(size_t bytes) { return bytes > SIZE_MAX - 63 ? SIZE_MAX : (bytes + 63) & ~(size_t)63; }
 
 void ws_reserve(Workspace *ws, size_t bytes) {
     GAD_ASSERT(ws->used == 0);

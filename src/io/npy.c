@@ -11,7 +11,8 @@
  * header length <= NPY_MAX_HEADER (1 MiB) and within the file; at most
  * TENSOR_MAXDIM dimensions; each dimension parsed without overflow; elements <=
  * TENSOR_MAXNUMEL (2^31 - 1, products checked for overflow); the data length must
- * equal 4 x elements exactly, compared with the real file size.
+ * equal 4 x elements exactly, compared with the real file size, and fit size_t (4 GiB
+ * on a 32-bit machine).
  * Not for: other dtypes, Fortran order, .npz, object or structured arrays. */
 #include "io/npy.h"
 #include "core/err.h"
@@ -242,6 +243,10 @@ int npy_read(const char *path, Tensor *out) {
         return err_set("%s: shape %s needs %llu data bytes but the file has %llu (%s)", path,
                        tensor_shape_str(&tmp, sb, sizeof sb), (unsigned long long)need, (unsigned long long)have,
                        have < need ? "truncated" : "extra bytes at the end");
+    }
+    if (need > SIZE_MAX) { /* 32-bit machines */
+        fclose(f);
+        return err_set("%s: %llu data bytes, more than this machine can address", path, (unsigned long long)need);
     }
     Tensor t = tensor_new(ndim, dim);
     unsigned char *raw = (unsigned char *)t.data;

@@ -10,7 +10,8 @@
  * header length <= ST_MAX_HEADER (100 MiB) and within the file; JSON nesting and
  * value count as io/json.h says; at most 8 dimensions; elements per tensor <=
  * TENSOR_MAXNUMEL (2^31 - 1, products checked for overflow); every data_offsets
- * range within the data section, which is the real file size minus the header.
+ * range within the data section, which is the real file size minus the header; a
+ * tensor's bytes within size_t (4 GiB on a 32-bit machine).
  * Not for: memory mapping, lazy loading, dtypes other than F32 and I64. */
 #include "io/safetensors.h"
 #include "core/err.h"
@@ -131,6 +132,9 @@ static int read_entry(const char *path, const char *name, const Json *e, uint64_
         return err_set("%s: tensor \"%s\": data_offsets [%lld, %lld] hold %lld bytes but %s %s needs %llu", path, nm,
                        (long long)b, (long long)en, (long long)(en - b), dtype_name(t->dtype),
                        dims_str(t->ndim, t->dim, sb, sizeof sb), (unsigned long long)need);
+    if (need > SIZE_MAX) /* 32-bit machines */
+        return err_set("%s: tensor \"%s\" holds %llu bytes, more than this machine can address", path, nm,
+                       (unsigned long long)need);
     sp->begin = b;
     sp->end = en;
     return 0;

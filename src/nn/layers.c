@@ -53,7 +53,7 @@ int layer_shapes(const Model *m, int max_batch, int H, int W, ActShape *shape) {
                     model_arch_name(m->cfg.arch), l, layer_kind_name(L->kind), in.h, in.w);
             return -1;
         }
-        o.per = (size_t)o.c * o.h * o.w;
+        o.per = size_mul(size_mul((size_t)o.c, (size_t)o.h), (size_t)o.w); /* saturates on 32 bits */
         shape[l + 1] = o;
     }
     return 0;

@@ -148,7 +148,7 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         if (a > 0 && is_inplace_relu(m, readers, a - 1)) continue;
         if (a > 0 && fold_pair(m, readers, p->shape, a - 1)) continue; /* never computed */
         off_val[a] = bytes;
-        bytes += ws_round(B * p->shape[a].per * sizeof(float));
+        bytes = size_add(bytes, ws_round(size_mul(size_mul(B, p->shape[a].per), sizeof(float))));
     }
     p->relu_after = xcalloc((size_t)nl, sizeof(int));
     for (int l = 0; l + 1 < nl; l++) {
@@ -183,14 +183,14 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         const Layer *L = &m->layers[l];
         const ActShape *o = &p->shape[l + 1];
         off_aux[l] = bytes;
-        if (L->kind == LK_MAXPOOL) bytes += ws_round(B * o->per * sizeof(int32_t));
-        else if (L->kind == LK_DROPOUT) bytes += ws_round(B * o->per);
+        if (L->kind == LK_MAXPOOL) bytes = size_add(bytes, ws_round(size_mul(size_mul(B, o->per), sizeof(int32_t))));
+        else if (L->kind == LK_DROPOUT) bytes = size_add(bytes, ws_round(size_mul(B, o->per)));
         else if (L->kind == LK_BN || p->fold[l] == 2) {
             /* BN: mean, invstd [C]; folded linear: wf [O, C], dfeat [B, C] */
             const size_t c = p->fold[l] == 2 ? (size_t)p->shape[m->layers[l - 1].in].c : (size_t)o->c;
-            bytes += ws_round((p->fold[l] == 2 ? (size_t)L->cout : 1) * c * sizeof(float));
+            bytes = size_add(bytes, ws_round((p->fold[l] == 2 ? (size_t)L->cout : 1) * c * sizeof(float)));
             off_aux2[l] = bytes;
-            bytes += ws_round((p->fold[l] == 2 ? B : 1) * c * sizeof(float));
+            bytes = size_add(bytes, ws_round(size_mul((p->fold[l] == 2 ? B : 1) * c, sizeof(float))));
         }
     }
     p->block = xmalloc_aligned(bytes ? bytes : 64);
@@ -234,7 +234,7 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         for (int d = 0; d < 2; d++) {
             const size_t f = conv_prep_floats(&cs, d);
             prep_off[2 * l + d] = f ? prep_bytes + 1 : 0; /* 0: none */
-            prep_bytes += ws_round(f * sizeof(float));
+            prep_bytes = size_add(prep_bytes, ws_round(size_mul(f, sizeof(float))));
         }
     }
     if (prep_bytes) p->prep_block = xmalloc_aligned(prep_bytes);
@@ -258,9 +258,9 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         freelist[nfree++] = p->gslot[l + 1];
     }
     free(freelist);
-    size_t slot_bytes = ws_round(B * maxper * sizeof(float));
+    size_t slot_bytes = ws_round(size_mul(size_mul(B, maxper), sizeof(float)));
     /* Pages of slots a forward-only user never touches are never made resident. */
-    p->grad_block = xmalloc_aligned(slot_bytes * (size_t)p->nslots);
+    p->grad_block = xmalloc_aligned(size_mul(slot_bytes, (size_t)p->nslots));
     p->slot = xmalloc((size_t)p->nslots * sizeof(float *));
     for (int s = 0; s < p->nslots; s++) p->slot[s] = (float *)((char *)p->grad_block + s * slot_bytes);
 

@@ -41,12 +41,12 @@ RefPlan *ref_new(const Model *m, int max_batch, const ActShape *shape) {
     r->mean = xcalloc((size_t)nl, sizeof(float *));
     r->invstd = xcalloc((size_t)nl, sizeof(float *));
     for (int a = 0; a <= nl; a++) {
-        r->val[a] = xmalloc(B * shape[a].per * sizeof(float));
-        if (a > 0) r->grad[a] = xmalloc(B * shape[a].per * sizeof(float));
+        r->val[a] = xmalloc(size_mul(size_mul(B, shape[a].per), sizeof(float)));
+        if (a > 0) r->grad[a] = xmalloc(size_mul(size_mul(B, shape[a].per), sizeof(float)));
     }
     for (int l = 0; l < nl; l++) {
-        const size_t out = B * shape[l + 1].per;
-        if (m->layers[l].kind == LK_MAXPOOL) r->argmax[l] = xmalloc(out * sizeof(int32_t));
+        const size_t out = size_mul(B, shape[l + 1].per);
+        if (m->layers[l].kind == LK_MAXPOOL) r->argmax[l] = xmalloc(size_mul(out, sizeof(int32_t)));
         if (m->layers[l].kind == LK_DROPOUT) r->mask[l] = xmalloc(out);
         if (m->layers[l].kind == LK_BN) {
             r->mean[l] = xmalloc((size_t)shape[l + 1].c * sizeof(float));

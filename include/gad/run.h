@@ -53,6 +53,9 @@ typedef struct {
 /* FNV-1a 64 of n bytes, continuing from h (start with GAD_FNV_INIT). */
 #define GAD_FNV_INIT 0xcbf29ce484222325ULL
 uint64_t gad_hash(uint64_t h, const void *p, size_t n);
+/* The same over the bytes of the file at path, read in pieces (a file of any size),
+ * continuing from *h. Returns 0, or -1 with err_get() = "PATH: reason". */
+int gad_hash_file(const char *path, uint64_t *h);
 /* The cache key (16 hex digits + NUL) of a support model. */
 void gad_support_key(uint64_t weights_hash, uint64_t data_hash, int o1, int o2, const SupportOpts *o,
                      char key[17]);

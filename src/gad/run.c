@@ -631,8 +631,8 @@ static int select_images(Ctx *c) {
 
 /* Step 2: the original's maps; starts the maps' progress line for all models. */
 static int original_maps(Ctx *c) {
-    size_t nslots = (size_t)c->ne * c->nm * 2 * c->npix;
-    c->imp = xmalloc(sizeof(float) * nslots);
+    size_t nslots = size_mul(size_mul((size_t)c->ne, (size_t)c->nm * 2), (size_t)c->npix);
+    c->imp = xmalloc(size_mul(sizeof(float), nslots));
     c->pres = xmalloc(nslots);
     double per_model = 0;
     for (int m = 0; m < c->nm; m++) per_model += 2.0 * c->ne * method_cost(c->o, c->o->methods[m]);
@@ -693,11 +693,8 @@ static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logit
 
 /* The cache keys' hashes: of the weights file and of the training images. */
 static int support_hashes(Ctx *c, uint64_t *wh, uint64_t *dh) {
-    unsigned char *bytes;
-    size_t len;
-    if (file_read_all(c->o->weights[c->k], (size_t)1 << 40, &bytes, &len) != 0) return -1;
-    *wh = gad_hash(GAD_FNV_INIT, bytes, len);
-    free(bytes);
+    *wh = GAD_FNV_INIT;
+    if (gad_hash_file(c->o->weights[c->k], wh) != 0) return -1;
     c->res->weights_fnv = *wh;
     *dh = gad_hash(GAD_FNV_INIT, c->xt, sizeof(float) * (size_t)c->nt * 3 * c->npix);
     *dh = gad_hash(*dh, c->cls_t, sizeof(int) * (size_t)c->nt);

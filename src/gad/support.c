@@ -5,6 +5,7 @@
 #include "gad/run.h"
 #include "core/err.h"
 #include "io/file.h"
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,16 @@ uint64_t gad_hash(uint64_t h, const void *p, size_t n) {
         h *= 0x100000001b3ULL;  /* FNV-1a 64 prime */
     }
     return h;
+}
+
+int gad_hash_file(const char *path, uint64_t *h) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set("%s: cannot open: %s", path, strerror(errno));
+    unsigned char buf[1 << 16];
+    for (size_t r; (r = fread(buf, 1, sizeof buf, f)) > 0;) *h = gad_hash(*h, buf, r);
+    int bad = ferror(f) ? errno : 0;
+    fclose(f);
+    return bad ? err_set("%s: read error: %s", path, strerror(bad)) : 0;
 }
 
 void gad_support_key(uint64_t weights_hash, uint64_t data_hash, int o1, int o2, const SupportOpts *o,

@@ -26,6 +26,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -138,7 +139,8 @@ static int resolve_classes(const char *spec, const char *classes, char **full, i
 
 /* Allocate d for n images of [3,h,w] and k classes; copies the names. */
 static int dataset_alloc(Dataset *d, const char *spec, int n, int h, int w, int k, char **full, const int *sel) {
-    if ((double)n * 3.0 * h * w > (double)TENSOR_MAXNUMEL)
+    const double floats = (double)n * 3.0 * h * w; /* a 32-bit size_t holds bytes of 2^30 floats */
+    if (floats > (double)TENSOR_MAXNUMEL || floats * sizeof(float) > (double)SIZE_MAX)
         return err_set("%s: %d images of 3x%dx%d are too many floats for one block", spec, n, h, w);
     d->n = n;
     d->c = 3;

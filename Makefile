@@ -9,6 +9,8 @@
 #   make build/peak the machine's fp32 peak and sgemm against it (tools/bench/peak.c)
 #   make perfcheck  fails when sgemm 1024^3 falls below PERF_MIN of the peak
 #   make build/pingpong  the core-to-core round trip (tools/bench/pingpong.c)
+#   make CC=tcc DEPFLAGS=   tcc (it has no -MMD)
+#   .ci/cross TARGET        build and test for i686, aarch64, s390x (qemu-user) or tcc
 CC      ?= cc
 OPT     ?= -O2
 WARN     = -std=c99 -Wall -Wextra -pedantic
@@ -26,6 +28,14 @@ ARCH    :=
 else
 ARCH    := $(shell $(CC) -march=native -E -x c /dev/null >/dev/null 2>&1 && echo -march=native)
 endif
+# Float arithmetic must be done in float (FLT_EVAL_METHOD 0; include/core/port.h
+# refuses the build otherwise). C99 also allows wider evaluation: 32-bit x86 gets
+# float precision from SSE2 instead of the x87 (long double), gcc on s390x by not
+# emulating the promotion to double that its ABI names (-fexcess-precision=fast;
+# the hardware computes floats in float). The first of these that gives 0 is used.
+FPMATH  := $(shell for f in '' '-msse2 -mfpmath=sse' -fexcess-precision=fast; do \
+             $(CC) $(WARN) $(ARCH) $(EXTRA) $$f -dM -E -x c /dev/null 2>/dev/null | \
+             grep -q '^.define __FLT_EVAL_METHOD__ 0$$' && { echo "$$f"; break; }; done)
 ifeq ($(THREADS),0)
 CPPFLAGS += -DGAD_NO_THREADS
 LIBS     = -lm
@@ -39,7 +49,10 @@ BIN      = $(BUILD)/gad
 endif
 BUILD   ?= build
 BIN     ?= gad
-ALLFLAGS = $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA)
+# DEPFLAGS: header dependencies (tcc has no -MMD: DEPFLAGS= there); LDFLAGS: e.g. -static
+DEPFLAGS ?= -MMD -MP
+LDFLAGS ?=
+ALLFLAGS = $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(FPMATH) $(EXTRA)
 
 LAYERS   = core io ops nn train attr gad api
 LIB_SRC  = $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c src/$(l)/*/*.c))
@@ -55,7 +68,7 @@ CLI_LIB_OBJ = $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 all: $(BIN)
 
 $(BIN): $(CLI_OBJ) $(BUILD)/libgad.a
-	$(CC) $(ALLFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libgad.a $(LIBS)
+	$(CC) $(ALLFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libgad.a $(LIBS)
 
 $(BUILD)/libgad.a: $(LIB_OBJ)
 	@rm -f $@
@@ -74,7 +87,7 @@ FORCE:
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALLFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # Adam's element loop, wino.c's transforms and the convolution routes' row loops (col2im,
 # epilogues) are vectorised by gcc only at -O3 (figures in docs/perf.md). No -ffast-math:
@@ -89,7 +102,7 @@ $(BUILD)/src/core/gemm.o $(BUILD)/src/train/adam.o $(BUILD)/src/ops/wino.o $(CON
 CORE_OBJ = $(filter $(BUILD)/src/core/%,$(LIB_OBJ))
 $(BUILD)/peak: tools/bench/peak.c include/core/simd.h $(CORE_OBJ) $(FLAGS_STAMP)
 	@mkdir -p $(BUILD)
-	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(EXTRA) $(KERNEL_OPT) -o $@ tools/bench/peak.c $(CORE_OBJ) $(LIBS)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(ARCH) $(FPMATH) $(EXTRA) $(KERNEL_OPT) -o $@ tools/bench/peak.c $(CORE_OBJ) $(LIBS)
 
 # A speed cliff cannot land unseen (run by .ci/run, not by make test): one thread's
 # sgemm 1024^3 against the fp32 peak, measured in turn in one process, best of 3
@@ -114,7 +127,7 @@ $(BUILD)/tests/main.o: $(BUILD)/test_registry.h
 $(BUILD)/tests/main.o: CPPFLAGS += -I$(BUILD)
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libgad.a
-	$(CC) $(ALLFLAGS) -o $@ $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libgad.a $(LIBS)
+	$(CC) $(ALLFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libgad.a $(LIBS)
 
 test: $(BIN) $(BUILD)/run_tests
 	./$(BUILD)/run_tests $(T)

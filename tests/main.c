@@ -1,5 +1,6 @@
 /* main.c: the test runner. Runs every TEST found by the Makefile (build/test_registry.h),
- * each in a forked process, or only those whose name contains argv[1].
+ * each in a forked process; with arguments, only those whose name contains one of them
+ * (if any is given without a leading '-') and none of those given with a '-'.
  * A test that runs longer than GAD_TEST_TIMEOUT seconds (default 600) fails.
  * Ends with the line "N passed, N failed" and exits 1 if anything failed. */
 #define _POSIX_C_SOURCE 200809L
@@ -114,11 +115,24 @@ void test_spit(const char *path, const void *data, size_t len) {
     fclose(f);
 }
 
+/* Is the test `name` selected by argv (see the top of this file)? */
+static int selected(const char *name, int argc, char **argv) {
+    int want = 0, hit = 0;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            if (strstr(name, argv[i] + 1)) return 0;
+        } else {
+            want = 1;
+            hit |= strstr(name, argv[i]) != NULL;
+        }
+    }
+    return !want || hit;
+}
+
 int main(int argc, char **argv) {
-    const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0;
     for (int i = 0; tests[i].name; i++) {
-        if (filter && !strstr(tests[i].name, filter)) continue;
+        if (!selected(tests[i].name, argc, argv)) continue;
         fprintf(stdout, "%s\n", tests[i].name);
         fflush(stdout);
         mkdir("build", 0777);

@@ -6,6 +6,7 @@
  * err_get() and exits 1. */
 #ifndef GAD_CORE_ERR_H
 #define GAD_CORE_ERR_H
+#include "core/port.h"
 #include <stddef.h>
 
 /* Record the current error (printf-style, one line, no trailing newline).

@@ -88,8 +88,9 @@ static const char *make_st(const char *name, const char *header, const void *dat
     return path;
 }
 
-/* A v1.0 npy file from a header text (padding added) and data bytes. */
-static const char *make_npy(const char *name, const char *header, const void *data, size_t dlen) {
+/* A v1.0 npy file from a header text (padding added) and the first dlen bytes of the
+ * floats v, little-endian whatever the host's byte order (as '<f4' says). */
+static const char *make_npy(const char *name, const char *header, const float *v, size_t dlen) {
     const char *path = test_path(name);
     char h[512];
     size_t n = (size_t)snprintf(h, sizeof h, "%s", header);
@@ -100,7 +101,11 @@ static const char *make_npy(const char *name, const char *header, const void *da
     b[8] = (unsigned char)(n & 255);
     b[9] = (unsigned char)(n >> 8);
     memcpy(b + 10, h, n);
-    if (dlen) memcpy(b + 10 + n, data, dlen);
+    for (size_t k = 0; k < dlen; k++) {
+        uint32_t u;
+        memcpy(&u, &v[k / 4], 4);
+        b[10 + n + k] = (unsigned char)(u >> (8 * (k % 4)));
+    }
     test_spit(path, b, 10 + n + dlen);
     free(b);
     return path;

@@ -1,7 +1,10 @@
 /* main.c: the test runner. Runs every TEST found by the Makefile (build/test_registry.h),
  * each in a forked process; with arguments, only those whose name contains one of them
- * (if any is given without a leading '-') and none of those given with a '-'.
- * A test that runs longer than GAD_TEST_TIMEOUT seconds (default 600) fails.
+ * (if any is given without a leading '-') and none of those given with a '-'; a pattern
+ * that ends in '$' matches a whole name ('-ops_linear$' leaves out ops_linear only).
+ * A test that runs longer than GAD_TEST_TIMEOUT seconds (default 600) fails. Each test's
+ * line gives its wall time and the CPU time of its process and what it waited for
+ * (the measure of its cost on a loaded machine or under an emulator).
  * Ends with the line "N passed, N failed" and exits 1 if anything failed. */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -115,15 +119,26 @@ void test_spit(const char *path, const void *data, size_t len) {
     fclose(f);
 }
 
+static double cpu_seconds(const struct rusage *r) {
+    return (double)r->ru_utime.tv_sec + (double)r->ru_stime.tv_sec +
+           1e-6 * (double)(r->ru_utime.tv_usec + r->ru_stime.tv_usec);
+}
+
 /* Is the test `name` selected by argv (see the top of this file)? */
+static int matches(const char *name, const char *pat) {
+    const size_t n = strlen(pat);
+    if (n && pat[n - 1] == '$') return strlen(name) == n - 1 && strncmp(name, pat, n - 1) == 0;
+    return strstr(name, pat) != NULL;
+}
+
 static int selected(const char *name, int argc, char **argv) {
     int want = 0, hit = 0;
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-') {
-            if (strstr(name, argv[i] + 1)) return 0;
+            if (matches(name, argv[i] + 1)) return 0;
         } else {
             want = 1;
-            hit |= strstr(name, argv[i]) != NULL;
+            hit |= matches(name, argv[i]);
         }
     }
     return !want || hit;
@@ -144,6 +159,8 @@ int main(int argc, char **argv) {
             continue;
         }
         struct timespec t0, t1;
+        struct rusage r0, r1;
+        getrusage(RUSAGE_CHILDREN, &r0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         pid_t pid = fork();
         if (pid == 0) {
@@ -157,13 +174,15 @@ int main(int argc, char **argv) {
         int status = 0;
         waitpid(pid, &status, 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        getrusage(RUSAGE_CHILDREN, &r1);
         double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        double cpu = cpu_seconds(&r1) - cpu_seconds(&r0);
         int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         if (ok) passed++; else failed++;
         if (WIFSIGNALED(status))
             fprintf(stdout, "  FAIL %s (killed by signal %d)\n", tests[i].name, WTERMSIG(status));
         else
-            fprintf(stdout, "  %s %s (%.2fs)\n", ok ? "ok  " : "FAIL", tests[i].name, dt);
+            fprintf(stdout, "  %s %s (%.2fs, cpu %.2fs)\n", ok ? "ok  " : "FAIL", tests[i].name, dt, cpu);
         if (ok) remove_tree(tmpdir_buf);
         else fprintf(stdout, "       its files are kept in %s\n", tmpdir_buf);
         fflush(stdout);

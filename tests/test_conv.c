@@ -579,3 +579,21 @@ TEST(ops_conv_matches_torch) {
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) conv_fixture(files[i]);
 }
 
+
+/* Workspace sizes that a 32-bit size_t cannot hold saturate instead of wrapping round
+ * into a small workspace: ResNet's 7x7 stride-2 first layer on an 8192x8192 image
+ * needs 5.2 GB of scratch (its direct weight gradient packs all 4096x4096 positions),
+ * which i686 computed as 873 MB. And the prepared weights' tile count does not
+ * overflow a 32-bit long: 64 images of 12000x12000 are 2.3e9 tiles, far past the 256
+ * whose prepared weights pay (i686 prepared them). */
+TEST(ops_conv_sizes_beyond_32_bits) {
+    const ConvShape big = conv_shape(1, 3, 8192, 8192, 64, 7, 7, 2, 2, 3, 3);
+    const size_t b = conv_scratch_bytes(&big);
+    if (SIZE_MAX > 0xffffffffu)
+        CHECKF(b > 0xffffffffu, "conv_scratch_bytes %.0f: not past 4 GiB, so this test checks nothing on 32 bits",
+               (double)b);
+    else
+        CHECKF(b >= SIZE_MAX - 63, "conv_scratch_bytes %.0f: wrapped round instead of saturating", (double)b);
+    const ConvShape many = conv_shape(64, 64, 12000, 12000, 64, 3, 3, 1, 1, 1, 1);
+    CHECK(conv_prep_floats(&many, 0) == 0 && conv_prep_floats(&many, 1) == 0);
+}

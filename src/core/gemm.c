@@ -619,7 +619,7 @@ void gemm_st(int transA, int transB, int M, int N, int K, float alpha,
 int gemm_mr(void) { return MR; }
 
 size_t gemm_packed_floats(int M, int K) {
-    return M > 0 && K > 0 ? (size_t)(M + MR - 1) / MR * MR * (size_t)K : 0;
+    return M > 0 && K > 0 ? size_mul((size_t)(M + MR - 1) / MR * MR, (size_t)K) : 0;
 }
 
 /* k-block kb ([pc, pe)) of the packing starts at Ap + Mp*pc; in it, panel p (rows
@@ -654,7 +654,7 @@ void gemm_packed_st(int M, int N, int K, const float *Ap, int Mall, int m0, cons
 int gemm_nr(void) { return NR; }
 
 size_t gemm_packed_b_floats(int K, int N) {
-    return N > 0 && K > 0 ? (size_t)(N + NR - 1) / NR * NR * (size_t)K : 0;
+    return N > 0 && K > 0 ? size_mul((size_t)(N + NR - 1) / NR * NR, (size_t)K) : 0;
 }
 
 /* k-block kb ([pc, pe)) of the packing starts at Bp + Np*pc; in it, panel p (columns

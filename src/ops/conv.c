@@ -69,7 +69,7 @@ static int point_map(const ConvShape *s, size_t *tap) {
  * packing the weights. Either route gives the same bits, so the batch may choose. */
 static int fwd_by_px(const ConvShape *s, int N) {
     const int W = s->Wo;
-    return s->K >= PX_MIN_M && (long)N * s->Ho * W >= PX_MIN_POSITIONS &&
+    return s->K >= PX_MIN_M && (long long)N * s->Ho * W >= PX_MIN_POSITIONS &&
            (W < WIDE_MIN_W || (W <= WIDE_MIN_W && s->K >= 512));
 }
 
@@ -101,7 +101,7 @@ static int dx_by_px(const ConvShape *s) {
  * bits as the gather: the batch may choose). */
 static int dx_px(const ConvShape *s, int N) {
     return dx_by_px(s) || (s->sh == 1 && s->sw == 1 && s->W < WIDE_MIN_W && s->C >= PX_MIN_M &&
-                           (long)N * s->H * s->W >= PX_MIN_POSITIONS);
+                           (long long)N * s->H * s->W >= PX_MIN_POSITIONS);
 }
 
 /* Input gradient by col2im instead of the gather, where that is cheaper: few input
@@ -137,11 +137,11 @@ static size_t fwd_floats(const ConvShape *s, int nth) {
     const int rows = g_rows(&g);
     /* the direct route's scratch grows with the batch: a smaller batch takes either */
     const size_t px = fwd_by_px(s, s->N) ? conv_px_floats(&g, s->K, s->N, nth) : 0;
-    const size_t live = conv_live_floats(s) + conv_packed_floats(s->K, rows);
+    const size_t live = size_add(conv_live_floats(s), conv_packed_floats(s->K, rows));
     const size_t blocks = w.on ? conv_wide_floats(&g, &w, s->K, nth)
-                               : (size_t)nth * conv_slice_floats(rows, s->K, conv_max_width(s->N, s->Ho * s->Wo,
-                                                                                           conv_cols_target(rows)));
-    return live + (px > blocks ? px : blocks);
+                               : size_mul((size_t)nth, conv_slice_floats(rows, s->K, conv_max_width(s->N, s->Ho * s->Wo,
+                                                                                                  conv_cols_target(rows))));
+    return size_add(live, px > blocks ? px : blocks);
 }
 
 /* The largest class: its Wt and its slices (col2im: the slices of dcols). */
@@ -149,8 +149,9 @@ static size_t dx_floats(const ConvShape *s, int nth) {
     if (dx_by_col2im(s)) {
         const Taps t = live_taps(s);
         const int M = s->C * t.nti * t.ntj;
-        return conv_live_floats(s) + conv_packed_floats(M, s->K) +
-               (size_t)nth * conv_slice_floats(s->K, M, conv_max_width(s->N, s->Ho * s->Wo, conv_cols_target(s->K)));
+        return size_add(size_add(conv_live_floats(s), conv_packed_floats(M, s->K)),
+                        size_mul((size_t)nth, conv_slice_floats(s->K, M, conv_max_width(s->N, s->Ho * s->Wo,
+                                                                                          conv_cols_target(s->K)))));
     }
     size_t most = 0;
     for (int a = 0; a < s->sh; a++)
@@ -161,11 +162,12 @@ static size_t dx_floats(const ConvShape *s, int nth) {
             if (!rows) continue;
             const Wide w = conv_wide_plan(&g, WIDE_TARGET, WIDE_MIN_W);
             /* the direct route, the gather, or (dx_px: the batch chooses) either */
-            const size_t px = ws_round(sizeof(ptrdiff_t) * rows) / sizeof(float) + conv_px_floats(&g, s->C, s->N, nth);
-            const size_t ga =
-                ws_round(sizeof(float) * (size_t)s->C * rows) / sizeof(float) + conv_packed_floats(s->C, rows) +
-                (w.on ? conv_wide_floats(&g, &w, s->C, nth)
-                      : (size_t)nth * conv_slice_floats(rows, s->C, conv_max_width(s->N, g.Hg * g.Wg, conv_cols_target(rows))));
+            const size_t px = size_add(ws_round(sizeof(ptrdiff_t) * rows) / sizeof(float), conv_px_floats(&g, s->C, s->N, nth));
+            const size_t ga = size_add(
+                size_add(ws_round(sizeof(float) * (size_t)s->C * rows) / sizeof(float), conv_packed_floats(s->C, rows)),
+                w.on ? conv_wide_floats(&g, &w, s->C, nth)
+                     : size_mul((size_t)nth, conv_slice_floats(rows, s->C, conv_max_width(s->N, g.Hg * g.Wg,
+                                                                                         conv_cols_target(rows)))));
             const size_t f = dx_by_px(s) ? px : dx_px(s, s->N) && px > ga ? px : ga;
             if (f > most) most = f;
         }
@@ -182,13 +184,14 @@ size_t conv_scratch_bytes(const ConvShape *s) {
     int nth = par_nthreads();
     size_t tap;
     if (point_map(s, &tap)) {
-        size_t a = linear_scratch_bytes(s->C), b = linear_scratch_bytes(s->K), c = dw_floats(s) * sizeof(float);
+        size_t a = linear_scratch_bytes(s->C), b = linear_scratch_bytes(s->K), c = size_mul(dw_floats(s), sizeof(float));
         return a > b ? (a > c ? a : c) : (b > c ? b : c);
     }
     size_t f = fwd_floats(s, nth), x = dx_floats(s, nth), w = dw_floats(s), wi = wino_scratch_bytes(s, nth);
     if (x > f) f = x;
     if (w > f) f = w;
-    return f * sizeof(float) > wi ? f * sizeof(float) : wi;
+    f = size_mul(f, sizeof(float));
+    return f > wi ? f : wi;
 }
 
 /* ---- prepared weights ----
@@ -200,9 +203,9 @@ size_t conv_scratch_bytes(const ConvShape *s) {
 #define PREP_MAX_POSITIONS 1024
 
 size_t conv_prep_floats(const ConvShape *s, int dx) {
-    const long tiles = (long)s->N * ((s->H + 1) / 2) * ((s->W + 1) / 2);
+    const long long tiles = (long long)s->N * ((s->H + 1) / 2) * ((s->W + 1) / 2);
     if (wino_applies(s, dx)) return tiles <= PREP_MAX_TILES ? wino_prep_floats(s, dx) : 0;
-    if (dx && dx_prep_px(s) && (long)s->N * s->H * s->W <= PREP_MAX_POSITIONS) {
+    if (dx && dx_prep_px(s) && (long long)s->N * s->H * s->W <= PREP_MAX_POSITIONS) {
         int ia, jb;
         const Gather g = dx_class(s, 0, 0, &ia, &jb);
         return gemm_packed_b_floats(g_rows(&g), s->C);

@@ -5,6 +5,7 @@
  * product over blocks (conv_gemm.c) and the weight gradients (conv_im2col.c,
  * conv_wide.c).
  * Not for: the direct route (conv_direct.c groups images by positions). */
+#include "core/err.h"
 #include "ops/conv_route.h"
 #include "core/threads.h"
 
@@ -46,7 +47,7 @@ Blocks conv_make_blocks(int N, int G, int target) {
 }
 
 size_t conv_slice_floats(int rows, int M, int width) {
-    return ws_round(sizeof(float) * (size_t)(rows + M) * width) / sizeof(float);
+    return ws_round(size_mul(sizeof(float) * (size_t)(rows + M), (size_t)width)) / sizeof(float);
 }
 
 /* Block i: images [n0, n1), columns [p0, p1) of each. */

@@ -68,17 +68,18 @@ static int px_split_images(const Gather *g, int N, int nth) { return imin(px_ima
 /* Floats of one group's buffers: the frame, the position pointers and out. */
 static size_t px_group_floats(const Gather *g, int M, int gi) {
     const size_t pos = (size_t)gi * g->Hg * g->Wg, Mp = (size_t)(M + gemm_nr() - 1) / gemm_nr() * gemm_nr();
-    return (ws_round(sizeof(float) * gi * px_frame(g).img) + ws_round(sizeof(float *) * pos) +
-            ws_round(sizeof(float) * pos * Mp)) / sizeof(float);
+    return (size_add(size_add(ws_round(size_mul(sizeof(float) * gi, px_frame(g).img)), ws_round(sizeof(float *) * pos)),
+                     ws_round(size_mul(sizeof(float) * pos, Mp)))) / sizeof(float);
 }
 
 /* Workspace floats of conv_px_run for batches up to N: A packed, the offsets, and one
  * group's buffers (shared by the threads), or with N >= nth one per thread. */
 size_t conv_px_floats(const Gather *g, int M, int N, int nth) {
     const size_t shared = px_group_floats(g, M, px_images(g, N));
-    const size_t split = nth > 1 && N >= nth ? (size_t)nth * px_group_floats(g, M, px_split_images(g, N, nth)) : 0;
-    return (ws_round(sizeof(float) * gemm_packed_b_floats(g_rows(g), M)) + ws_round(sizeof(ptrdiff_t) * g_rows(g))) /
-               sizeof(float) + (split > shared ? split : shared);
+    const size_t split = nth > 1 && N >= nth ? size_mul((size_t)nth, px_group_floats(g, M, px_split_images(g, N, nth))) : 0;
+    return size_add(size_add(ws_round(size_mul(sizeof(float), gemm_packed_b_floats(g_rows(g), M))),
+                             ws_round(sizeof(ptrdiff_t) * g_rows(g))) / sizeof(float),
+                    split > shared ? split : shared);
 }
 
 typedef struct {
@@ -289,9 +290,10 @@ size_t conv_dw_px_floats(const ConvShape *s) {
     const Gather g = fwd_gather(s);
     const Frame f = px_frame(&g);
     const int rows = g_rows(&g), P = s->Ho * s->Wo, Kp = (s->K + gemm_nr() - 1) / gemm_nr() * gemm_nr();
-    return (ws_round(sizeof(float) * f.img) + ws_round(sizeof(float) * gemm_packed_b_floats(P, s->K)) +
-            ws_round(sizeof(float) * (size_t)rows * Kp) + ws_round(sizeof(float *) * (size_t)rows) +
-            ws_round(sizeof(ptrdiff_t) * (size_t)P)) / sizeof(float);
+    return size_add(size_add(ws_round(size_mul(sizeof(float), f.img)),
+                             ws_round(size_mul(sizeof(float), gemm_packed_b_floats(P, s->K)))),
+                    ws_round(sizeof(float) * (size_t)rows * Kp) + ws_round(sizeof(float *) * (size_t)rows) +
+                        ws_round(sizeof(ptrdiff_t) * (size_t)P)) / sizeof(float);
 }
 
 /* Image n's frame (planes split) and dy_n packed (panels split). */

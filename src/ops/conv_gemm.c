@@ -237,7 +237,7 @@ static void pack_worker(void *arg, int ith, int nth) {
 
 /* Workspace floats of A packed (conv_prod_run packs it when a block's product would). */
 size_t conv_packed_floats(int M, int rows) {
-    return ws_round(sizeof(float) * gemm_packed_floats(M, rows)) / sizeof(float);
+    return ws_round(size_mul(sizeof(float), gemm_packed_floats(M, rows))) / sizeof(float);
 }
 
 /* Run the product with the slices available in ws (at least one). */

@@ -283,7 +283,7 @@ const float *conv_live_weights(const ConvShape *s, const float *w, Workspace *ws
 
 size_t conv_live_floats(const ConvShape *s) {
     const Taps t = live_taps(s);
-    return pruned(s, t) ? ws_round(sizeof(float) * (size_t)s->K * s->C * t.nti * t.ntj) / sizeof(float) : 0;
+    return pruned(s, t) ? ws_round(size_mul(sizeof(float) * (size_t)s->K * s->C, (size_t)t.nti * t.ntj)) / sizeof(float) : 0;
 }
 /* ---- backward ---- */
 
@@ -352,7 +352,7 @@ static void dw_gather_worker(void *arg, int ith, int nth) {
 size_t conv_dw_im2col_floats(const ConvShape *s) {
     const Taps t = live_taps(s);
     const int rows = s->C * t.nti * t.ntj + s->K; /* gathered x (live taps) and dy */
-    return conv_live_floats(s) + conv_slice_floats(rows, 0, conv_max_width(s->N, s->Ho * s->Wo, conv_dw_target(rows)));
+    return size_add(conv_live_floats(s), conv_slice_floats(rows, 0, conv_max_width(s->N, s->Ho * s->Wo, conv_dw_target(rows))));
 }
 
 void conv_dw_im2col(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws) {

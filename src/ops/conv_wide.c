@@ -57,7 +57,7 @@ Blocks conv_wide_blocks(const Gather *g, const Wide *w, int N) {
 
 /* Floats of a frame with its slack (rounded for the workspace). */
 static size_t frame_floats(const Gather *g, const Wide *w) {
-    return ws_round(sizeof(float) * ((size_t)g->Cs * w->fplane + WIDE_SLACK)) / sizeof(float);
+    return ws_round(size_mul(sizeof(float), size_add(size_mul((size_t)g->Cs, w->fplane), WIDE_SLACK))) / sizeof(float);
 }
 
 /* Zero the slack after a frame (read as padding columns only). */
@@ -68,7 +68,7 @@ void conv_frame_slack(const Gather *g, const Wide *w, float *frame) {
 /* A slice: the frame with its slack, then out [M, width]; *out_at: where out starts. */
 size_t conv_wide_slice(const Gather *g, const Wide *w, int M, size_t *out_at) {
     *out_at = frame_floats(g, w);
-    return *out_at + ws_round(sizeof(float) * (size_t)M * w->width) / sizeof(float);
+    return size_add(*out_at, ws_round(size_mul(sizeof(float) * (size_t)M, (size_t)w->width)) / sizeof(float));
 }
 
 /* Workspace floats of the row offsets (one ptrdiff_t per gathered row). */
@@ -79,7 +79,7 @@ static size_t offsets_floats(const Gather *g) {
 /* Scratch of a wide product: the row offsets and nth slices. */
 size_t conv_wide_floats(const Gather *g, const Wide *w, int M, int nth) {
     size_t at;
-    return offsets_floats(g) + (size_t)nth * conv_wide_slice(g, w, M, &at);
+    return size_add(offsets_floats(g), size_mul((size_t)nth, conv_wide_slice(g, w, M, &at)));
 }
 
 /* The offsets, in ws: where row (cs, q, t) starts in the frame, at grid row 0, column 0
@@ -194,5 +194,6 @@ void conv_dw_wide(const ConvShape *s, const float *x, const float *dy, float *dw
 size_t conv_dw_wide_floats(const ConvShape *s) {
     const Gather g = fwd_gather(s);
     const Wide w = conv_wide_plan(&g, DW_WIDE_TARGET, 1);
-    return offsets_floats(&g) + frame_floats(&g, &w) + ws_round(sizeof(float) * (size_t)s->K * w.width) / sizeof(float);
+    return size_add(offsets_floats(&g) + frame_floats(&g, &w),
+                    ws_round(size_mul(sizeof(float) * (size_t)s->K, (size_t)w.width)) / sizeof(float));
 }

@@ -109,8 +109,8 @@ static size_t slice_floats(int Cin, int Cout, int Tw, int G) {
     const size_t pg = (size_t)G * Tw, vs = pg + TB, twp = (size_t)(Tw + TB - 1) / TB * TB;
     const size_t in = (2 * twp + 4) + (2 * (size_t)G + 2) * 4 * twp;       /* input_seg */
     const size_t out = 4 * vs + (2 * (size_t)G) * (2 * (size_t)Tw) + 2 * twp; /* output_seg */
-    size_t vm = 16 * (vs * (size_t)Cin + pg * (size_t)Cout) + (in > out ? in : out);
-    return (vm + 15) / 16 * 16; /* a multiple of 16: slices stay aligned */
+    size_t vm = size_add(size_mul(16, size_add(size_mul(vs, (size_t)Cin), size_mul(pg, (size_t)Cout))), in > out ? in : out);
+    return vm > SIZE_MAX - 15 ? SIZE_MAX : (vm + 15) / 16 * 16; /* a multiple of 16: slices stay aligned */
 }
 
 static Job job_of(const ConvShape *s, int dx, int nth) {
@@ -123,7 +123,7 @@ static Job job_of(const ConvShape *s, int dx, int nth) {
     j.Th = (s->H + 1) / 2;
     j.Tw = (s->W + 1) / 2;
     j.slots = nth;
-    j.by_rows = nth > 1 && (long)s->N * j.Th * j.Tw < (long)j.Cout * WINO_ROWS_TILES;
+    j.by_rows = nth > 1 && (long long)s->N * j.Th * j.Tw < (long long)j.Cout * WINO_ROWS_TILES;
     j.G = group_rows(s->N, j.Cin, j.Cout, j.Th, j.Tw, j.by_rows ? 1 : nth);
     j.slice = slice_floats(j.Cin, j.Cout, j.Tw, j.G);
     j.up_floats = gemm_packed_floats(j.Cout, j.Cin);
@@ -137,10 +137,10 @@ size_t wino_scratch_bytes(const ConvShape *s, int nth) {
     for (int dx = 0; dx < 2; dx++) {
         if (!wino_applies(s, dx) || s->N == 0) continue;
         const Job j = job_of(s, dx, nth);
-        const size_t f = 16 * j.up_floats + (size_t)nth * j.slice;
+        const size_t f = size_add(size_mul(16, j.up_floats), size_mul((size_t)nth, j.slice));
         if (f > most) most = f;
     }
-    return most ? ws_round(sizeof(float) * most) + 64 * (size_t)(nth + 1) : 0;
+    return most ? size_add(ws_round(size_mul(sizeof(float), most)), 64 * (size_t)(nth + 1)) : 0;
 }
 
 /* ---- weights: U[e] = (G g G^T)[e], packed for gemm by row panels ---- */
@@ -529,7 +529,8 @@ static size_t dw_row_floats(int Tw, int G) {
 static size_t dw_floats(const ConvShape *s, int nth) {
     const int Th = (s->H + 1) / 2, Tw = (s->W + 1) / 2, G = dw_group_rows(s, Th, Tw);
     const size_t vs = (size_t)G * Tw + TB;
-    return 16 * (size_t)s->K * s->C + 16 * vs * (size_t)(s->C + s->K) + (size_t)nth * dw_row_floats(Tw, G);
+    return size_add(size_add(size_mul(16 * (size_t)s->K, (size_t)s->C), size_mul(16 * vs, (size_t)(s->C + s->K))),
+                    size_mul((size_t)nth, dw_row_floats(Tw, G)));
 }
 
 void wino_backward_dw(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws) {
@@ -581,7 +582,7 @@ static void run(Job *j, const float *up, Workspace *ws) {
 }
 
 size_t wino_prep_floats(const ConvShape *s, int dx) {
-    return wino_applies(s, dx) ? 16 * job_of(s, dx, 1).up_floats : 0;
+    return wino_applies(s, dx) ? size_mul(16, job_of(s, dx, 1).up_floats) : 0;
 }
 
 void wino_prep(const ConvShape *s, const float *w, int dx, float *up) {

@@ -337,6 +337,10 @@ TEST(hard_interrupted_write_leaves_nothing) {
     snprintf(b, sizeof b, "%s/out_b.png", dir);
     int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
     for (int k = 0; k < 3; k++) {
+        /* a signal ignored when the tests started (SIGINT and SIGHUP in a background job)
+           stays ignored in gad as in any program, so there is no cleanup of it to test */
+        struct sigaction was;
+        if (sigaction(sigs[k], NULL, &was) == 0 && was.sa_handler == SIG_IGN) continue;
         fflush(stdout);
         pid_t pid = fork();
         REQUIRE(pid >= 0);

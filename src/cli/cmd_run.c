@@ -15,6 +15,7 @@
 #define BUNDLED_RESNET "weights/resnet18.safetensors"
 #define BUNDLED_IMAGES 128  /* quick default when nothing is given (see README) */
 
+/* Over ~80 lines because it is the help text, every flag with its default. */
 static void help(const RunOpts *d) {
     printf("usage: gad run [--weights W[,W2]] [--data SPEC] [flags]\n"
            "GAD end to end (paper sections 4-6): support regression models trained on\n"

@@ -242,6 +242,9 @@ static int read_names(const char *path, char ***names) {
     return k;
 }
 
+/* Kept whole: the checks of the images file, its labels file and the class names read in
+ * order, each failure a message naming its file, then one pass that prepares the selected
+ * images; one exit frees whatever was read. */
 static int load_idx(Dataset *d, const char *spec, const DatasetOpts *o) {
     const char *classes = o->classes;
     int h = o->h, w = o->w;
@@ -466,6 +469,9 @@ static int class_of(const Dataset *d, const char *name, size_t len) {
     return -1;
 }
 
+/* Kept whole: one loop over the list's lines, each line an image of the data or a file
+ * prepared as the data are, with its class, every error naming the list's line; one exit
+ * frees the partial outputs. */
 int dataset_images_from_list(const Dataset *d, const char *list, float **x, int **y, int **index, char ***names) {
     ImagePrep pp = d->prep, *prep = &pp;
     pp.mean = d->has_norm ? d->mean : NULL;

@@ -1409,3 +1409,30 @@ TEST(gad_shards_faults) {
     CHECK(gad_merge(out2, 0) == -1);
     CHECKF(strstr(err_get(), "weights_fnv"), "%s", err_get());
 }
+
+/* The whole-run estimate's cost model: units counted by hand for a small run. */
+TEST(gad_run_cost_arithmetic) {
+    RunOpts o;
+    run_opts_default(&o);
+    o.nmethods = 2;
+    o.methods[0] = ATTR_SALIENCY;
+    o.methods[1] = ATTR_IG;
+    o.ig_steps = 10;
+    o.nalphas = 2;
+    o.epochs = 3;
+    o.control_draws = 4;
+    o.curves = 2;
+    o.curve_steps = 5;
+    GadRunCost c;
+    double t = gad_run_cost(&o, 8, 20, 2, &c);
+    CHECK_NEAR(c.train, 2 * 3 * 20 * 3, 0);              /* 2 supports x 3 epochs x 20 images x fwd+bwd */
+    CHECK_NEAR(c.maps, 3 * 8 * 2 * (1 + 10) * 3, 0);     /* original + 2 supports, 2 classes, 1 + 10 passes */
+    CHECK_NEAR(c.metrics, 8 * 2 * 2 * (2 + 4), 0);       /* masks per cell: GAD, orig - GAD, 4 controls */
+    CHECK_NEAR(c.curves, 8 * GAD_NCURVES(2) * 2 * 6, 0); /* deletion and insertion, 6 points */
+    CHECK_NEAR(t, c.train + c.maps + c.metrics + c.curves, 0);
+    gad_run_cost(&o, 8, 20, 0, &c); /* every support cached: no training */
+    CHECK_NEAR(c.train, 0, 0);
+    o.curves = 0;
+    gad_run_cost(&o, 8, 20, 0, &c);
+    CHECK_NEAR(c.curves, 0, 0);
+}

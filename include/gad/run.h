@@ -143,6 +143,19 @@ void run_opts_default(RunOpts *o);
 /* Run everything and write the report under o->out_dir (or, with o->shard_n, the
  * shard's results under OUT/shards/). Returns 0 or -1 (err set). */
 int gad_run(const RunOpts *o);
+
+/* The whole-run estimate's cost model (progress lines only, never in results):
+ * one model's work in forward-pass units (a forward+backward pass counts 3) for
+ * ne evaluated and nt training images, `train` of the supports to train (cached
+ * ones count zero). gad_run weights each model by its forward MACs and turns
+ * units into seconds with the rate measured so far. */
+typedef struct {
+    double train;   /* epochs x nt x 3 per support trained */
+    double maps;    /* (1 + nalphas) x ne x 2 classes x sum of methods' passes (IG: ig_steps) x 3 */
+    double metrics; /* ne x methods x 2 x (2 + control_draws) RS forwards */
+    double curves;  /* ne x curves x directions x (curve_steps + 1) forwards */
+} GadRunCost;
+double gad_run_cost(const RunOpts *o, int ne, int nt, int train, GadRunCost *c);
 /* Only the support models the run o needs, into the cache (the files gad_run
  * looks for): every (model, alpha) pair, or with o->shard_n the pairs j (counted
  * over o->weights, then o->alphas) with j % n == k - 1. A model already cached is

@@ -68,10 +68,18 @@ void run_opts_default(RunOpts *o) {
 
 /* ---- progress with ETA on stderr ---- */
 
+/* The whole run's estimate (gad_run_cost's units x each model's MACs relative to
+ * the first model's): total, done so far, and the rate they give. */
+typedef struct {
+    double t0, total, done;
+    double scale;            /* the current model's MACs / the first model's */
+} Whole;
+
 typedef struct {
     double t0, last, total, done;
     const char *what;
     int on, tty;
+    Whole *whole;            /* NULL: no whole-run estimate (gad support) */
 } Progress;
 
 static double now_s(void) {
@@ -98,8 +106,15 @@ static void prog_add(Progress *p, double units, int last) {
     p->last = t;
     double el = t - p->t0, frac = p->total > 0 ? p->done / p->total : 1;
     double eta = frac > 0 ? el * (1 - frac) / frac : 0;
-    fprintf(stderr, "%s%s: %5.1f%%  %4.0fs elapsed  ETA %dm%02ds   %s", p->tty ? "\r" : "", p->what, 100 * frac,
-            el, (int)(eta / 60), (int)eta % 60, p->tty && !last ? "" : "\n");
+    fprintf(stderr, "%s%s: %5.1f%%  %4.0fs elapsed  ETA %dm%02ds", p->tty ? "\r" : "", p->what, 100 * frac, el,
+            (int)(eta / 60), (int)eta % 60);
+    const Whole *w = p->whole;
+    if (w && w->done > 0) {
+        double we = (t - w->t0) * (w->total - w->done) / w->done;
+        if (we < 0) we = 0;
+        fprintf(stderr, "  whole run ETA %dm%02ds", (int)(we / 60), (int)we % 60);
+    }
+    fprintf(stderr, "   %s", p->tty && !last ? "" : "\n");
     fflush(stderr);
 }
 
@@ -145,6 +160,21 @@ static int gad_map_of(const Ctx *c, int i, int m, int a, float *g) {
 
 static double method_cost(const RunOpts *o, AttrMethod m) { return m == ATTR_IG ? o->ig_steps : 1; }
 
+double gad_run_cost(const RunOpts *o, int ne, int nt, int train, GadRunCost *c) {
+    double passes = 0;
+    for (int m = 0; m < o->nmethods; m++) passes += method_cost(o, o->methods[m]);
+    c->train = (double)train * o->epochs * nt * 3;
+    c->maps = (1.0 + o->nalphas) * ne * 2 * passes * 3;
+    c->metrics = (double)ne * o->nmethods * 2 * (2 + o->control_draws);
+    c->curves = o->curves ? (double)ne * GAD_NCURVES(o->nmethods) * o->curves * (o->curve_steps + 1) : 0;
+    return c->train + c->maps + c->metrics + c->curves;
+}
+
+/* Count units of the current model as done in the whole-run estimate. */
+static void whole_add(Whole *w, double units) {
+    if (w) w->done += units * w->scale;
+}
+
 /* Importance maps of model m for images i0..i0+nb-1, method slot mi, class a:
  * the original (first) sets the importance and the presence, a support ANDs its
  * presence in (gad_present_and). attr: room for nb attributions. */
@@ -172,6 +202,7 @@ static int maps_chunk(Ctx *c, Model *m, Plan *p, int first, int i0, int nb, int 
             gad_present_and(imp, c->npix, c->o->present, c->pres + s);
         }
     }
+    whole_add(c->prog.whole, nb * method_cost(c->o, ao.method) * 3);
     prog_add(&c->prog, nb * method_cost(c->o, ao.method), 0);
     return 0;
 }
@@ -392,6 +423,7 @@ static int metrics(Ctx *c) {
     prog_start(&c->prog, "RC/RS", c->ne, o->verbose);
     for (int i = 0; i < c->ne && rc == 0; i++) {
         rc = image_metrics(c, &ev, &b, i);
+        whole_add(c->prog.whole, (double)c->nm * 2 * (2 + o->control_draws));
         if (rc == 0) prog_add(&c->prog, 1, i == c->ne - 1);
     }
     if (p) plan_free(p);
@@ -467,6 +499,7 @@ static int curves(Ctx *c) {
     int rc = 0;
     for (int i = 0; i < c->ne && rc == 0; i++) {
         rc = image_curves(c, &ev, i, base, tie, orders, g, jobs);
+        whole_add(c->prog.whole, (double)nc * c->o->curves * (c->o->curve_steps + 1));
         if (rc == 0) prog_add(&c->prog, 1, i == c->ne - 1);
     }
     free(jobs);
@@ -669,6 +702,7 @@ static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logit
             prog_break(&c->prog);
             fprintf(stderr, "%s: reused %s\n", label, path);
         }
+        if (c->prog.whole) c->prog.whole->total -= c->prog.whole->scale * o->epochs * c->nt * 3.0;  /* cached: zero */
         return 0;
     }
     if (!*logits) {
@@ -685,6 +719,7 @@ static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logit
     int rc = gad_support_train(&id, &c->orig, c->xt, tg, c->nt, c->H, c->W, path, o->verbose, label, sup,
                                &r->support_loss[ai]);
     free(tg);
+    whole_add(c->prog.whole, o->epochs * c->nt * 3.0);
     c->prog.t0 += now_s() - tt;  /* training time is not map time (ETA) */
     r->phase[GAD_PHASE_TRAIN] += now_s() - tt;
     r->support_trained[ai] = rc == 0;
@@ -736,17 +771,42 @@ static void ctx_init(Ctx *c, const RunOpts *o, int k, GadModelResult *r) {
     c->hull.present = o->present;
 }
 
+/* The whole-run estimate once model k's images are known: its first guess
+ * (the options' image counts, the first model's cost) becomes its own units x its
+ * MACs relative to the first model's. */
+static double model_guess(const RunOpts *o) {
+    GadRunCost g;
+    int ne = o->shard_n > 0 ? (o->images + o->shard_n - 1) / o->shard_n : o->images;
+    return gad_run_cost(o, ne, 2 * o->train_images, o->nalphas, &g);
+}
+
+static void whole_model(Ctx *c, Whole *w, double *macs0) {
+    GadRunCost g;
+    double macs = model_forward_macs(&c->orig, c->H, c->W);
+    if (c->k == 0) *macs0 = macs;
+    w->scale = *macs0 > 0 ? macs / *macs0 : 1;
+    w->total += w->scale * gad_run_cost(c->o, c->ne, c->nt, c->o->nalphas, &g) - model_guess(c->o);
+}
+
 /* One model through the paper's steps: data, original maps, support models and
  * their maps, then per image the GAD maps (step 4) and metrics (step 5), and the
  * figures' candidate images (step 6); each step's time goes to r->phase. */
-static int run_model(const RunOpts *o, int k, GadModelResult *r) {
+static int run_model(const RunOpts *o, int k, GadModelResult *r, Whole *w, double *macs0) {
     Ctx c;
     ctx_init(&c, o, k, r);
+    c.prog.whole = w;
     double t0 = now_s(), t = t0, *ph = r->phase;
     int rc = load_model_and_data(&c);
     if (rc == 0) rc = select_images(&c);
     ph[GAD_PHASE_DATA] = now_s() - t;
+    if (rc == 0) whole_model(&c, w, macs0);
     if (rc == 0) rc = original_maps(&c);
+    if (rc == 0 && k == 0 && o->verbose && w->done > 0) {
+        double s = (now_s() - w->t0) * w->total / w->done;
+        prog_break(&c.prog);
+        if (s < 120) fprintf(stderr, "whole run: about %.0f s\n", s);
+        else fprintf(stderr, "whole run: about %.0f min\n", s / 60);
+    }
     ph[GAD_PHASE_ORIG_MAPS] = now_s() - (t += ph[GAD_PHASE_DATA]);
     if (rc == 0) rc = support_maps(&c);  /* GAD_PHASE_TRAIN is timed inside */
     ph[GAD_PHASE_SUPPORT_MAPS] = now_s() - (t += ph[GAD_PHASE_ORIG_MAPS]) - ph[GAD_PHASE_TRAIN];
@@ -779,9 +839,11 @@ int gad_run(const RunOpts *o) {
     rr.nmodels = o->nweights;
     rr.model = xcalloc((size_t)o->nweights, sizeof(GadModelResult));
     int rc = 0;
+    Whole w = {t0, o->nweights * model_guess(o), 0, 1};
+    double macs0 = 0;
     for (int k = 0; k < o->nweights && rc == 0; k++) {
         for (int a = 0; a < GAD_MAX_ALPHAS; a++) rr.model[k].support_loss[a] = NAN;
-        rc = run_model(o, k, &rr.model[k]);
+        rc = run_model(o, k, &rr.model[k], &w, &macs0);
         if (rc == 0 && o->shard_n == 0) rc = gad_model_finish(o, &rr.model[k]);
     }
     rr.seconds = now_s() - t0;

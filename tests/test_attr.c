@@ -291,8 +291,8 @@ TEST(attr_batch_independent) {
     o.steps = 13;
     float *a1 = xmalloc(2 * N * sizeof(float)), *a2 = a1 + N, d1[2], d2[2];
     REQUIRE(attr_compute(&fx.m, fx.p, fx.x, 2, fx.t, &o, a1, d1) == 0);
-    static const int batches[] = {4, 26, 64};
-    for (int b = 0; b < 3; b++) {
+    static const int batches[] = {4, 26, 64, 128};
+    for (int b = 0; b < (int)(sizeof batches / sizeof batches[0]); b++) {
         Plan *p = plan_new(&fx.m, batches[b], 32, 32);
         REQUIRE(p);
         REQUIRE(attr_compute(&fx.m, p, fx.x, 2, fx.t, &o, a2, d2) == 0);

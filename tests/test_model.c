@@ -684,6 +684,25 @@ TEST(model_plan_limits) {
     model_free(&m);
 }
 
+/* plan_batch_bytes: the part that grows with the batch, at least one image's
+ * activations per image (resnet18's input alone is 3x32x32 floats), at most linear in
+ * the batch; gad run sizes the maps' batch by it. A reference plan says 0. */
+TEST(model_plan_batch_bytes) {
+    Model m;
+    REQUIRE(model_init(&m, ARCH_RESNET18, 2, 1.0f / 16, 0, 1) == 0);
+    Plan *p1 = plan_new(&m, 1, 32, 32), *p8 = plan_new(&m, 8, 32, 32), *r = plan_new_reference(&m, 8, 32, 32);
+    REQUIRE(p1 && p8 && r);
+    const size_t b1 = plan_batch_bytes(p1), b8 = plan_batch_bytes(p8);
+    printf("    batch 1: %zu bytes, batch 8: %zu\n", b1, b8);
+    CHECK(b1 >= 2 * 3 * 32 * 32 * sizeof(float));
+    CHECK(b8 > 4 * b1 && b8 <= 8 * b1);
+    CHECK(plan_batch_bytes(r) == 0);
+    plan_free(p1);
+    plan_free(p8);
+    plan_free(r);
+    model_free(&m);
+}
+
 /* A plan whose sizes a 32-bit size_t cannot hold (16384x16384, one image: the first
  * conv's output alone is 4 GiB) ends as out of memory, here in a child; the sizes once
  * wrapped round into a small block that the first forward would have overrun. A

@@ -130,6 +130,10 @@ void plan_free(Plan *p);
 /* The sizes p was made for: batches of up to *max_batch images of [3,*h,*w]
  * (each pointer may be NULL). Added for attr_compute, which takes a plan only. */
 void plan_size(const Plan *p, int *max_batch, int *h, int *w);
+/* Bytes of p that grow with its max batch (activations, saved tensors, gradient
+ * buffers, convolution workspace; not the prepared weights): to size a batch by
+ * memory. 0 for a reference plan. */
+size_t plan_batch_bytes(const Plan *p);
 /* Forward n <= max_batch images x [n,3,H,W]; returns logits [n,num_classes], owned by
  * the plan and valid until the next pass. Keeps what the backward needs. */
 const float *model_forward(Model *m, Plan *p, const float *x, int n, PassMode mode);

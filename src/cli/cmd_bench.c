@@ -346,7 +346,8 @@ static int bench_layers(const Opts *o, Arch arch) {
 /* ---- GAD-shaped cases ---------------------------------------------------------------
  * The passes gad run spends its time in, at its batches: a support model's training
  * step (batch 32, gad run's --batch) and Integrated Gradients' input-gradient pass
- * (batch 32 of (image, step) points, its plan's batch), at 32x32 with two outputs, for
+ * (batch 32 of (image, step) points; gad run's maps use up to 128 where they fit in
+ * 512 MiB, see src/gad/run.c), at 32x32 with two outputs, for
  * the bundled models (weights/vgg16.safetensors and weights/resnet18.safetensors when
  * run from the repository's root, else models of the same structure: width 0.125,
  * vgg16's hidden 128) and full-width ones. */

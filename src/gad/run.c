@@ -30,6 +30,8 @@
 #include <unistd.h>  /* isatty */
 
 #define PLAN_BATCH 32   /* images (or IG points) per pass */
+#define MAPS_BATCH_MAX 128           /* the maps' passes: up to this many points... */
+#define MAPS_BATCH_BYTES (512u << 20) /* ...while the plan's batch-sized part stays in this */
 #define MAP_CHUNK 16    /* images whose attributions are computed together */
 
 void run_opts_default(RunOpts *o) {
@@ -207,9 +209,24 @@ static int maps_chunk(Ctx *c, Model *m, Plan *p, int first, int i0, int nb, int 
     return 0;
 }
 
+/* A plan for the maps of model m: IG's points run through the network in batches
+ * larger than PLAN_BATCH where memory allows (MAPS_BATCH_BYTES), because a small
+ * input leaves the late layers too few rows per pass to run at full speed. The batch
+ * does not change the results' bits (the kernels' contract). */
+static Plan *maps_plan(Ctx *c, Model *m) {
+    Plan *p = plan_new(m, PLAN_BATCH, c->H, c->W);
+    if (!p) return NULL;
+    const size_t per = plan_batch_bytes(p) / PLAN_BATCH;
+    const size_t fit = per ? MAPS_BATCH_BYTES / per : 0;
+    const int nb = fit >= MAPS_BATCH_MAX ? MAPS_BATCH_MAX : (int)fit;
+    if (nb <= PLAN_BATCH) return p;
+    plan_free(p);
+    return plan_new(m, nb, c->H, c->W);
+}
+
 /* Attribution maps of model m for every image, method and class (maps_chunk). */
 static int compute_maps(Ctx *c, Model *m, int first, const char *label) {
-    Plan *p = plan_new(m, PLAN_BATCH, c->H, c->W);
+    Plan *p = maps_plan(c, m);
     if (!p) return -1;
     float *attr = xmalloc(sizeof(float) * (size_t)3 * c->npix * MAP_CHUNK);
     float *imp = xmalloc(sizeof(float) * (size_t)c->npix);

@@ -72,6 +72,7 @@ struct Plan {
     void *block;          /* everything above that is per-activation data (one allocation) */
     float *grad_block;    /* the slots */
     Workspace ws;
+    size_t batch_bytes;   /* block + slots + workspace: what grows with max_batch */
     int last_n, last_train; /* the last forward (backward must match it) */
     RefPlan *ref;         /* set: a reference plan (plan_new_reference), whose passes go to
                            * nn/reference.c; every field above but the sizes is then unused */
@@ -266,6 +267,7 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
 
     ws_init(&p->ws);
     if (ws_bytes) ws_reserve(&p->ws, ws_bytes);
+    p->batch_bytes = size_add(size_add(bytes, size_mul(slot_bytes, (size_t)p->nslots)), ws_bytes);
     p->last_n = -1;
     return p;
 }
@@ -295,6 +297,8 @@ void plan_free(Plan *p) {
     ws_free(&p->ws);
     free(p);
 }
+
+size_t plan_batch_bytes(const Plan *p) { return p->ref ? 0 : p->batch_bytes; }
 
 void plan_size(const Plan *p, int *max_batch, int *h, int *w) {
     if (max_batch) *max_batch = p->max_batch;

@@ -221,7 +221,8 @@ void gad_figure_columns(const RunOpts *o, int n, const int *cls, const float *ow
 enum {
     GAD_PHASE_DATA = 0,      /* model, data, the original's outputs */
     GAD_PHASE_ORIG_MAPS,     /* the original model's attribution maps */
-    GAD_PHASE_TRAIN,         /* training the support models (0 when all were reused) */
+    GAD_PHASE_TRAIN,         /* training the support models, with the original's logits on
+                              * the training images, their targets (0 when all were reused) */
     GAD_PHASE_SUPPORT_MAPS,  /* loading the support models and their maps */
     GAD_PHASE_METRICS,       /* GAD maps, hulls, RC, RS, controls */
     GAD_PHASE_CURVES,        /* faithfulness curves */

@@ -389,12 +389,18 @@ static void update(int mr, int nr, const float *t, float alpha, float beta, int 
  * nothing where the compiler has no prefetch builtin. */
 static void prefetch_tile(const float *C, int mr, int nr, size_t rs, size_t cs) {
 #if defined(__GNUC__) || defined(__clang__)
+    /* every line of a row (column): 16 floats apart, and the last element's, which
+     * is on a line of its own when C is not 64-byte aligned */
     if (cs == 1)
-        for (int i = 0; i < mr; i++)
+        for (int i = 0; i < mr; i++) {
             for (int j = 0; j < nr; j += 16) __builtin_prefetch(C + i * rs + j, 1, 3);
+            __builtin_prefetch(C + i * rs + nr - 1, 1, 3);
+        }
     else
-        for (int j = 0; j < nr; j++)
+        for (int j = 0; j < nr; j++) {
             for (int i = 0; i < mr; i += 16) __builtin_prefetch(C + j * cs + i, 1, 3);
+            __builtin_prefetch(C + j * cs + mr - 1, 1, 3);
+        }
 #else
     (void)C, (void)mr, (void)nr, (void)rs, (void)cs;
 #endif

@@ -722,6 +722,7 @@ static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logit
         if (c->prog.whole) c->prog.whole->total -= c->prog.whole->scale * o->epochs * c->nt * 3.0;  /* cached: zero */
         return 0;
     }
+    double tt = now_s(); /* the training phase includes the targets' logits */
     if (!*logits) {
         *logits = xmalloc(sizeof(float) * (size_t)c->nt * c->K);
         Plan *tp = plan_new(&c->orig, PLAN_BATCH, c->H, c->W);
@@ -732,7 +733,6 @@ static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logit
     float *tg = xmalloc(sizeof(float) * (size_t)c->nt * c->K);
     gad_distance(*logits, c->cls_t, c->nt, c->K, r->o[0], r->o[1], alpha, tg);
     prog_break(&c->prog);
-    double tt = now_s();
     int rc = gad_support_train(&id, &c->orig, c->xt, tg, c->nt, c->H, c->W, path, o->verbose, label, sup,
                                &r->support_loss[ai]);
     free(tg);

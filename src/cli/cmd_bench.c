@@ -222,6 +222,22 @@ static void run_support_step(void *p) {
 /* The models' cases: input side and batch. */
 static const struct { int hw, batch; } shapes[] = {{32, 32}, {224, 1}, {224, 8}};
 
+/* Whether --model, --pass, --size and --batch leave any case to run: sgemm at 1024
+ * and 4096 (batch 1), vgg16 and resnet18 at the shapes above, the GAD-shaped cases
+ * (bench_gad) at 32x32 batch 32. */
+static int any_case(const Opts *o) {
+    const int sz = o->size, b = o->batch;
+    if (want_str(o->model, "sgemm") && want_str(o->pass, "sgemm") && (!sz || sz == 1024 || sz == 4096) && (!b || b == 1))
+        return 1;
+    const int model = want_str(o->model, "vgg16") || want_str(o->model, "resnet18");
+    const int pass = want_str(o->pass, "forward") || want_str(o->pass, "input_grad") || want_str(o->pass, "train_step");
+    for (size_t s = 0; model && pass && s < sizeof shapes / sizeof shapes[0]; s++)
+        if ((!sz || sz == shapes[s].hw) && (!b || b == shapes[s].batch)) return 1;
+    const int gad = want_str(o->model, "gad") || strchr(o->model, '-'); /* the four models' names */
+    return gad && (want_str(o->pass, "support_step") || want_str(o->pass, "ig_pass")) && (!sz || sz == 32) &&
+           (!b || b == 32);
+}
+
 static int bench_model(const Opts *o, Arch arch) {
     static const struct { const char *name; RunFn fn; double mult; } passes[] = {
         {"forward", run_forward, 1.0}, {"input_grad", run_input_grad, 2.0}, {"train_step", run_train_step, 3.0}};
@@ -445,6 +461,11 @@ int cmd_bench(int argc, char **argv) {
         if (want_str(o.model, "resnet18") && bench_layers(&o, ARCH_RESNET18)) return cli_fail();
         return 0;
     }
+    if (!any_case(&o))
+        arg_usage_error("bench", "no case of --model %s --pass %s%s (sgemm: 1024 and 4096 at batch 1; vgg16, "
+                        "resnet18: forward, input_grad, train_step at 32 batch 32 and 224 batch 1 and 8; the gad "
+                        "models: support_step, ig_pass at 32 batch 32)",
+                        o.model, o.pass, o.size || o.batch ? " at that --size and --batch" : "");
     if (!o.json)
         printf("%-9s %-11s %-8s %5s %7s %12s %9s %10s\n", "model", "pass", "size", "batch", "threads", "images/s",
                "GFLOP/s", "ms");

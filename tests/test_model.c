@@ -684,9 +684,10 @@ TEST(model_plan_limits) {
     model_free(&m);
 }
 
-/* plan_batch_bytes: the part that grows with the batch, at least one image's
- * activations per image (resnet18's input alone is 3x32x32 floats), at most linear in
- * the batch; gad run sizes the maps' batch by it. A reference plan says 0. */
+/* plan_batch_bytes: the part that grows with the batch, more than twice the input
+ * per image (its copy alone is 3x32x32 floats, and the activations come on top), at
+ * most linear in the batch; gad run sizes the maps' batch by it. A reference plan
+ * says 0. */
 TEST(model_plan_batch_bytes) {
     Model m;
     REQUIRE(model_init(&m, ARCH_RESNET18, 2, 1.0f / 16, 0, 1) == 0);

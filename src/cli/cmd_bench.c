@@ -144,12 +144,14 @@ static void run_gemm(void *p) {
     gemm(0, 0, g->n, g->n, g->n, 1.0f, g->A, g->n, g->B, g->n, 0.0f, g->C, g->n);
 }
 
+/* sgemm's cases: n x n x n, batch 1 */
+static const int sgemm_sizes[] = {1024, 4096};
+
 static void bench_sgemm(const Opts *o) {
-    static const int sizes[] = {1024, 4096};
     Rng r;
     rng_seed(&r, 1);
-    for (int s = 0; s < 2; s++) {
-        int n = sizes[s];
+    for (size_t s = 0; s < sizeof sgemm_sizes / sizeof sgemm_sizes[0]; s++) {
+        int n = sgemm_sizes[s];
         if (o->size && o->size != n) continue;
         if (o->batch && o->batch != 1) continue;
         GemmCase g = {n, NULL, NULL, NULL};
@@ -219,23 +221,24 @@ static void run_support_step(void *p) {
     train_step(p, mode);
 }
 
-/* The models' cases: input side and batch. */
+/* The models' cases: input side and batch; the GAD-shaped cases' (bench_gad). */
 static const struct { int hw, batch; } shapes[] = {{32, 32}, {224, 1}, {224, 8}};
+enum { GAD_HW = 32, GAD_BATCH = 32 };
 
 /* Whether --model, --pass, --size and --batch leave any case to run: sgemm at 1024
  * and 4096 (batch 1), vgg16 and resnet18 at the shapes above, the GAD-shaped cases
  * (bench_gad) at 32x32 batch 32. */
 static int any_case(const Opts *o) {
-    const int sz = o->size, b = o->batch;
-    if (want_str(o->model, "sgemm") && want_str(o->pass, "sgemm") && (!sz || sz == 1024 || sz == 4096) && (!b || b == 1))
-        return 1;
+    const int sz = o->size, b = o->batch, gemm = want_str(o->model, "sgemm") && want_str(o->pass, "sgemm");
+    for (size_t s = 0; gemm && s < sizeof sgemm_sizes / sizeof sgemm_sizes[0]; s++)
+        if ((!sz || sz == sgemm_sizes[s]) && (!b || b == 1)) return 1;
     const int model = want_str(o->model, "vgg16") || want_str(o->model, "resnet18");
     const int pass = want_str(o->pass, "forward") || want_str(o->pass, "input_grad") || want_str(o->pass, "train_step");
     for (size_t s = 0; model && pass && s < sizeof shapes / sizeof shapes[0]; s++)
         if ((!sz || sz == shapes[s].hw) && (!b || b == shapes[s].batch)) return 1;
     const int gad = want_str(o->model, "gad") || strchr(o->model, '-'); /* the four models' names */
-    return gad && (want_str(o->pass, "support_step") || want_str(o->pass, "ig_pass")) && (!sz || sz == 32) &&
-           (!b || b == 32);
+    return gad && (want_str(o->pass, "support_step") || want_str(o->pass, "ig_pass")) && (!sz || sz == GAD_HW) &&
+           (!b || b == GAD_BATCH);
 }
 
 static int bench_model(const Opts *o, Arch arch) {
@@ -375,7 +378,7 @@ static int bench_gad(const Opts *o) {
         {"resnet18-2cls", NULL, ARCH_RESNET18, 1.0f, 0}};
     static const struct { const char *name; RunFn fn; double mult; } passes[] = {
         {"support_step", run_support_step, 3.0}, {"ig_pass", run_input_grad, 2.0}};
-    const int hw = 32, n = 32, K = 2;
+    const int hw = GAD_HW, n = GAD_BATCH, K = 2;
     if ((o->size && o->size != hw) || (o->batch && o->batch != n)) return 0;
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         if (!want_str(o->model, "gad") && strcmp(o->model, models[i].name)) continue;

@@ -118,12 +118,14 @@ TEST(gemm_bitwise_same_for_any_thread_count) {
     Rng r;
     rng_seed(&r, 9);
     /* large enough to be threaded; tall, wide, tiny-N (transposed orientation); and
-     * one big enough for the shared B panels and row blocks taken in turn (M*N*K >=
-     * 2^28, split by rows at two threads), with two k-blocks and two column panels (one
-     * past NC 2048, narrower than a micro-panel): each of the two panel buffers is
-     * packed while the other is read, twice (one buffer for both fails here) */
+     * two big enough for the shared A panels and B blocks taken in turn (M*N*K >=
+     * 2^28, split by rows at two threads; with GEMM_SPLAT, the rows split in halves):
+     * 800 x 2060 x 1000, two k-blocks, one panel, a last B block narrower than a
+     * micro-panel; 1100 x 300 x 1000, two k-blocks of two panels of rows, so each of
+     * the two panel buffers is packed while the other is read, twice (one buffer for
+     * both fails here), and a last B block and micro-panel of edge columns */
     static const int shapes[][3] = {{100, 300, 150}, {37, 1000, 70}, {700, 3, 200}, {64, 64, 1500}, {5, 900, 90},
-                                    {800, 2060, 1000}};
+                                    {800, 2060, 1000}, {1100, 300, 1000}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int t = 0; t < 4; t++) {
             Prob p = prob_new(&r, t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], 1);

@@ -96,11 +96,25 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 #ifndef GEMM_NC
 #define GEMM_NC 2048  /* B panel KC x NC (6 MiB) streams from L3/memory; multiple of NR */
 #endif
+/* The panel order (panels_block, gemm_shared; not with GEMM_SPLAT): an A panel of MP
+ * rows x one k-block is packed once and kept in L3, and B is packed NB columns at a
+ * time, a block (KC x NB, 192 KiB at KC 768) that stays in L2 while every MR-row
+ * micro-panel of the A panel, each in L1 in turn, runs against it. Each kernel then
+ * streams only B's micro-panel from L2, and the C tiles of a micro-panel lie along
+ * its rows. docs/perf.md has the measurements. */
+#ifndef GEMM_MP
+#define GEMM_MP 1024 /* at most, rounded up to a multiple of MR (panel_rows) */
+#endif
+#ifndef GEMM_NB
+#define GEMM_NB 64   /* multiple of NR */
+#endif
 #define MR GEMM_MR
 #define NR GEMM_NR
 #define KC GEMM_KC
 #define MC GEMM_MC
 #define NC GEMM_NC
+#define MP ((GEMM_MP + MR - 1) / MR * MR)
+#define NB GEMM_NB
 
 /* ---- per-thread packing buffers ---------------------------------------------- */
 typedef struct Scratch {
@@ -434,9 +448,67 @@ void gemm_kblock(int K, int kb, int *k0, int *k1) {
     *k1 = (int)hi;
 }
 
-/* C'[m0:m1, n0:n1] of the job, single-threaded. */
+/* ---- the panel order ------------------------------------------------------------ */
+/* One B block against an A panel: C'[ic:ic+mc, jc:jc+nc] += the product over k-block
+ * kb = [pc, pc + kc), with the A panel's rows packed in ap ([ceil(mc/MR)][kc][MR],
+ * pack_a) and B's block packed here into bp ([ceil(nc/NR)][kc][NR]). */
+static void panel_cols(const GemmJob *g, const float *ap, int ic, int mc, int kb, int pc, int kc, int jc, int nc,
+                       float *bp) {
+    const float *B = g->tB ? g->B + (size_t)jc * g->ldb + pc : g->B + (size_t)pc * g->ldb + jc;
+    float t[MR * NR];
+    pack_b(g->tB, kc, nc, B, g->ldb, bp);
+    for (int ir = 0; ir < mc; ir += MR) {
+        const int mr = mc - ir < MR ? mc - ir : MR;
+        for (int jr = 0; jr < nc; jr += NR) {
+            int nr = nc - jr < NR ? nc - jr : NR, rows;
+            KernelFn kern = kernel_for(mr, nr, &rows);
+            float *ct = g->C + (size_t)(ic + ir) * g->rs + (size_t)(jc + jr) * g->cs;
+            prefetch_tile(ct, mr, nr, g->rs, g->cs);
+            kern(kc, ap + (size_t)ir * kc, 1, MR, bp + (size_t)jr * kc, NR, t);
+            update(mr, nr, t, g->alpha, g->beta, kb == 0, ct, g->rs, g->cs);
+        }
+    }
+}
+
+/* Rows per A panel for m rows: ceil(m / MP) panels of nearly equal size, each a
+ * multiple of MR but the last (a panel of a few rows would cost a packing of B). */
+static int panel_rows(int m) {
+    const int np = (m + MP - 1) / MP, r = (m + np - 1) / np;
+    return (r + MR - 1) / MR * MR;
+}
+
+/* C'[m0:m1, n0:n1] of a packed job (not direct, not pre-packed) in the panel order,
+ * single-threaded: for each A panel and k-block, every B block. */
+static void panels_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
+    Scratch *s = scratch_get();
+    const int nkb = kblocks(g->K), kmax = (g->K + nkb - 1) / nkb;
+    const int pr = panel_rows(m1 - m0), nspan = n1 - n0 < NB ? n1 - n0 : NB;
+    const size_t ars = g->tA ? 1 : (size_t)g->lda, acs = g->tA ? (size_t)g->lda : 1;
+    s->a = grow(s->a, &s->acap, (size_t)pr * kmax);
+    s->b = grow(s->b, &s->bcap, (size_t)(nspan + NR - 1) / NR * NR * kmax);
+    for (int ic = m0; ic < m1; ic += pr) {
+        const int mc = m1 - ic < pr ? m1 - ic : pr;
+        for (int kb = 0; kb < nkb; kb++) {
+            int pc, pe;
+            gemm_kblock(g->K, kb, &pc, &pe);
+            pack_a(g->tA, mc, pe - pc, g->A + (size_t)ic * ars + (size_t)pc * acs, g->lda, s->a);
+            for (int jc = n0; jc < n1; jc += NB)
+                panel_cols(g, s->a, ic, mc, kb, pc, pe - pc, jc, n1 - jc < NB ? n1 - jc : NB, s->b);
+        }
+    }
+}
+
+/* C'[m0:m1, n0:n1] of the job, single-threaded: in the panel order, or, for products
+ * that read A or B in place or have A packed already, and with GEMM_SPLAT, in this
+ * order: a B panel (KC x NC) in L3, an A block (MC x KC) in L2, each B micro-panel
+ * against all of the block's row panels. */
 static void gemm_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
     if (m1 <= m0 || n1 <= n0) return;
+    /* one row panel with B row-major: B is read in place below (bdirect) */
+    if (!GEMM_SPLAT && !g->direct && !g->Ap && (g->tB || m1 - m0 > MR)) {
+        panels_block(g, m0, m1, n0, n1);
+        return;
+    }
     Scratch *s = scratch_get();
     int nkb = kblocks(g->K);
     int kmax = (g->K + nkb - 1) / nkb;
@@ -727,124 +799,98 @@ int gemm_packs_a(int transA, int M, int N, int K) {
     return j.A == &a && !j.direct;
 }
 
-/* A B panel of gemm_shared: one column block's one k-block. */
+/* An A panel of gemm_shared: rows [ic, ic + mc) of k-block kb = [pc, pc + kc). */
 typedef struct {
-    int jc, nc, pc, kc, kb; /* columns [jc, jc + nc) of k-block kb = [pc, pc + kc) */
-    const float *B;         /* op(B) at (pc, jc) */
-    float *bp;              /* its packed micro-panels [ceil(nc/NR)][kc][NR] */
+    int ic, mc, kb, pc, kc;
+    float *ap; /* its packed micro-panels [ceil(mc/MR)][kc][MR] */
 } Panel;
 
 /* Threads: a grid of tm x tn rectangles of whole tiles, one per thread. */
 typedef struct {
     GemmJob g;
     int tm, tn;
-    /* shared B (gemm_shared): the panel multiplied in this par_run, the one packed */
+    /* shared A (gemm_shared): the panel multiplied in this par_run, the one packed */
     Panel cur, nxt;
-    int item_rows, nitems; /* row blocks of a panel, handed out in turn (par_take) */
-    long rows, npack;      /* this run's items: rows blocks of cur, then npack of nxt */
+    long cols, npack; /* this run's items: cols B blocks against cur, then npack of nxt */
     long next;
 } ParJob;
 
-/* ---- large products: one packed B panel shared by the threads -----------------
- * With the rows split between the threads (tn = 1), each would pack the whole B
- * panel for itself. Here the threads pack the panel's NR-wide micro-panels together,
- * then take blocks of rows in turn (par_take) and run each against all of it: two
- * cores can differ in speed (docs/perf.md), and with a fixed half each the faster
- * would wait for the slower. The panels (columns, then k-blocks) take one par_run each, whose items
- * are the current panel's row blocks and then the packing of the next panel into the
- * other buffer: a thread out of row blocks packs while the other finishes its last,
- * and no separate packing pass waits for both. Each C element is still the same
- * chain as in gemm_block (the k-blocks, kernels and updates are the same; a k-block's
- * blocks all finish before the next starts), so the same bits whichever thread takes
- * a block. */
+/* ---- large products: one packed A panel shared by the threads -----------------
+ * With the rows split between the threads (tn = 1), each would pack all of B for
+ * itself. Here the threads pack each A panel's micro-panels together, then take its
+ * B blocks (NB columns) in turn (par_take), each packing its own: two cores can differ
+ * in speed (docs/perf.md), and with a fixed half each the faster would wait for the
+ * slower. The panels (rows, then k-blocks) take one par_run each, whose items are the
+ * current panel's B blocks and then the packing of the next panel into the other
+ * buffer: a thread out of blocks packs while the other finishes its last, and no
+ * separate packing pass waits for both. Each C element is still the same chain as in
+ * panels_block (the k-blocks, kernels and updates are the same; a k-block's blocks
+ * all finish before the next starts), so the same bits whichever thread takes a
+ * block. Not with GEMM_SPLAT, whose broadcast A blocks need gemm_block's order. */
 #define SHARED_MIN_COST (1L << 28) /* multiply-adds (M*N*K): 645^3 and up */
 
-#define SHARED_PACK_PANELS 4 /* NR-wide micro-panels per packing item */
+#define SHARED_PACK_PANELS 4 /* MR-row micro-panels per packing item */
 
-/* Panel q of the job: columns (q / nkb) * NC.., k-block q % nkb, packed into bp. */
-static Panel panel_of(const GemmJob *g, int q, int nkb, float *bp) {
+/* Panel q of the job: rows (q / nkb) * pr.., k-block q % nkb, packed into ap. */
+static Panel panel_of(const GemmJob *g, int q, int nkb, int pr, float *ap) {
     Panel p;
-    long lo, hi;
-    p.jc = q / nkb * NC;
-    p.nc = g->N - p.jc < NC ? g->N - p.jc : NC;
+    p.ic = q / nkb * pr;
+    p.mc = g->M - p.ic < pr ? g->M - p.ic : pr;
     p.kb = q % nkb;
-    par_range(g->K, p.kb, nkb, &lo, &hi);
-    p.pc = (int)lo;
-    p.kc = (int)(hi - lo);
-    p.B = g->tB ? g->B + (size_t)p.jc * g->ldb + p.pc : g->B + (size_t)p.pc * g->ldb + p.jc;
-    p.bp = bp;
+    gemm_kblock(g->K, p.kb, &p.pc, &p.kc);
+    p.kc -= p.pc;
+    p.ap = ap;
     return p;
 }
 
 static long pack_items(const Panel *p) {
-    return ((p->nc + NR - 1) / NR + SHARED_PACK_PANELS - 1) / SHARED_PACK_PANELS;
+    return ((p->mc + MR - 1) / MR + SHARED_PACK_PANELS - 1) / SHARED_PACK_PANELS;
 }
 
 /* Packing item it of panel p: SHARED_PACK_PANELS micro-panels (fewer at the edge). */
 static void pack_item(const GemmJob *g, const Panel *p, long it) {
-    const int c0 = (int)it * SHARED_PACK_PANELS * NR;
-    const int c1 = c0 + SHARED_PACK_PANELS * NR < p->nc ? c0 + SHARED_PACK_PANELS * NR : p->nc;
-    const float *B = g->tB ? p->B + (size_t)c0 * g->ldb : p->B + c0;
-    pack_b(g->tB, p->kc, c1 - c0, B, g->ldb, p->bp + (size_t)c0 * p->kc);
-}
-
-/* Row block it of panel p against all of it; a: the thread's [item_rows][kc] A block. */
-static void rows_item(const ParJob *j, const Panel *p, long it, float *a) {
-    const GemmJob *g = &j->g;
-    const int ic = (int)it * j->item_rows, mc = g->M - ic < j->item_rows ? g->M - ic : j->item_rows;
-    const float *A = g->tA ? g->A + (size_t)p->pc * g->lda + ic : g->A + (size_t)ic * g->lda + p->pc;
-    float t[MR * NR];
-    pack_a(g->tA, mc, p->kc, A, g->lda, a);
-    Scratch *s = scratch_get();
-    const int splat = splat_panels((mc + MR - 1) / MR, p->kc, p->nc, a, s);
-    for (int jr = 0; jr < p->nc; jr += NR) {
-        const int nr = p->nc - jr < NR ? p->nc - jr : NR;
-        const float *bp = p->bp + (size_t)jr * p->kc;
-        for (int ir = 0; ir < mc; ir += MR) {
-            int mr = mc - ir < MR ? mc - ir : MR, rows;
-            KernelFn kern = kernel_for(mr, nr, &rows);
-            float *ct = g->C + (size_t)(ic + ir) * g->rs + (size_t)(p->jc + jr) * g->cs;
-            prefetch_tile(ct, mr, nr, g->rs, g->cs);
-            if (kern == kernel_full) kernel_full_of(splat, p->kc, a, s, ir / MR, bp, NR, t);
-            else kern(p->kc, a + (size_t)ir * p->kc, 1, MR, bp, NR, t);
-            update(mr, nr, t, g->alpha, g->beta, p->kb == 0, ct, g->rs, g->cs);
-        }
-    }
+    const int r0 = (int)it * SHARED_PACK_PANELS * MR;
+    const int r1 = r0 + SHARED_PACK_PANELS * MR < p->mc ? r0 + SHARED_PACK_PANELS * MR : p->mc;
+    const int i0 = p->ic + r0;
+    const float *A = g->tA ? g->A + (size_t)p->pc * g->lda + i0 : g->A + (size_t)i0 * g->lda + p->pc;
+    pack_a(g->tA, r1 - r0, p->kc, A, g->lda, p->ap + (size_t)r0 * p->kc);
 }
 
 static void shared_worker(void *p, int ith, int nth) {
     ParJob *j = p;
-    float *a = NULL;
+    const GemmJob *g = &j->g;
+    float *bp = NULL;
     (void)ith, (void)nth;
-    if (j->rows) {
+    if (j->cols) {
         Scratch *s = scratch_get();
-        a = s->a = grow(s->a, &s->acap, (size_t)j->item_rows * j->cur.kc);
+        bp = s->b = grow(s->b, &s->bcap, (size_t)NB * j->cur.kc);
     }
-    for (long it; (it = par_take(&j->next)) < j->rows + j->npack;) {
-        if (it < j->rows) rows_item(j, &j->cur, it, a);
-        else pack_item(&j->g, &j->nxt, it - j->rows);
+    for (long it; (it = par_take(&j->next)) < j->cols + j->npack;) {
+        if (it < j->cols) {
+            const int jc = (int)it * NB;
+            panel_cols(g, j->cur.ap, j->cur.ic, j->cur.mc, j->cur.kb, j->cur.pc, j->cur.kc, jc,
+                       g->N - jc < NB ? g->N - jc : NB, bp);
+        } else {
+            pack_item(g, &j->nxt, it - j->cols);
+        }
     }
 }
 
-/* The whole job with B panels shared (caller: tm = nth threads, tn = 1). */
+/* The whole job with A panels shared (caller: tm = nth threads, tn = 1). */
 static void gemm_shared(ParJob *j) {
     const GemmJob *g = &j->g;
     const int nkb = kblocks(g->K), kmax = (g->K + nkb - 1) / nkb;
-    const int npanels = (g->N + NC - 1) / NC * nkb;
-    const size_t pfloats = (size_t)(NC + NR - 1) / NR * NR * kmax;
-    Scratch *s = scratch_get(); /* the caller's B buffer holds the two panels */
-    s->b = grow(s->b, &s->bcap, 2 * pfloats);
-    /* blocks of MC rows, or smaller (whole MR tiles) to make at least 8 per thread */
-    const int want = 8 * par_nthreads(), tiles = (g->M + MR - 1) / MR;
-    j->item_rows = (g->M + MC - 1) / MC >= want ? MC : (tiles + want - 1) / want * MR;
-    j->nitems = (g->M + j->item_rows - 1) / j->item_rows;
+    const int pr = panel_rows(g->M), npanels = (g->M + pr - 1) / pr * nkb;
+    const size_t pfloats = (size_t)pr * kmax;
+    Scratch *s = scratch_get(); /* the caller's A buffer holds the two panels */
+    s->a = grow(s->a, &s->acap, 2 * pfloats);
     /* run q multiplies panel q - 1 (none in run 0) and packs panel q (none in the last) */
     for (int q = 0; q <= npanels; q++) {
         j->cur = j->nxt;
-        j->rows = q > 0 ? j->nitems : 0;
+        j->cols = q > 0 ? (g->N + NB - 1) / NB : 0;
         j->npack = 0;
         if (q < npanels) {
-            j->nxt = panel_of(g, q, nkb, s->b + (size_t)(q % 2) * pfloats);
+            j->nxt = panel_of(g, q, nkb, pr, s->a + (size_t)(q % 2) * pfloats);
             j->npack = pack_items(&j->nxt);
         }
         j->next = 0;
@@ -888,7 +934,7 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha,
         }
     }
     if (j.tm * j.tn == 1) { gemm_block(&j.g, 0, j.g.M, 0, j.g.N); return; }
-    if (j.tn == 1 && !j.g.direct && !j.g.Ap && j.g.M > MR && job_cost(&j.g) >= SHARED_MIN_COST) {
+    if (!GEMM_SPLAT && j.tn == 1 && !j.g.direct && !j.g.Ap && j.g.M > MR && job_cost(&j.g) >= SHARED_MIN_COST) {
         gemm_shared(&j);
         return;
     }

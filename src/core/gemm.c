@@ -2,13 +2,19 @@
  * C99, with the micro-kernels written on core/simd.h's vector type (intrinsics of
  * the build's ISA, or plain C): no assembly.
  *
- *   for jc in N by NC:            B panel  [KC x NC] packed (L3, or streamed)
+ * The panel order (panels_block; gemm_shared with threads):
+ *
+ *   for ic in M by MP:            A panel  [MP x KC] packed (L3)
  *     for kb, k-blocks of K:      the only loop over K: blocks fixed by K alone
- *       pack B[k.., jc..]         into NR-wide micro-panels, zero-padded
- *       for ic in M by MC:        A block  [MC x KC] packed, lives in L2
- *         pack A[ic.., k..]       into MR-tall micro-panels, zero-padded
- *         for jr, ir:             micro-kernel: an MR x NR tile of C in registers,
- *                                 then added into C (alpha, beta)
+ *       pack A[ic.., k..]         into MR-tall micro-panels, zero-padded
+ *       for jc in N by NB:        B block  [KC x NB] packed, lives in L2
+ *         pack B[k.., jc..]       into NR-wide micro-panels, zero-padded
+ *         for ir, jr:             micro-kernel: an MR x NR tile of C in registers
+ *                                 (A's micro-panel in L1), then added into C (alpha, beta)
+ *
+ * Products that read A or B in place, or whose A is packed already (gemm_pack), and
+ * SSE2-only builds keep the order with the roles swapped (gemm_block): B panels of
+ * KC x NC in L3, A blocks of MC x KC in L2, each B micro-panel against a block.
  *
  * The micro-kernel keeps its R x 2 vector accumulators in named variables (registers
  * by construction, at -O2 as at -O3, whatever the tuning) and runs one broadcast and
@@ -33,8 +39,8 @@
  * convolution: rows are output positions, vectors run over output channels).
  *
  * Scratch: each thread keeps its own packing buffers (pthread key), grown on demand
- * to at most MC*KC + KC*NC floats and kept for the thread's life: no allocation in
- * the steady state.
+ * to at most 2*MP*KC + KC*NC floats and kept for the thread's life: no allocation
+ * in the steady state.
  * Not for: double precision, complex, strided batches, K-parallel splits. */
 #include "core/gemm.h"
 #include "core/threads.h"
@@ -118,7 +124,8 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 
 /* ---- per-thread packing buffers ---------------------------------------------- */
 typedef struct Scratch {
-    float *a, *b, *c;        /* [acap] A block, [bcap] B panel, [ccap] the A block
+    float *a, *b, *c;        /* [acap] A block or panel (gemm_shared's caller: two),
+                                [bcap] B panel or block, [ccap] the A block
                                 broadcast (GEMM_SPLAT; 64-byte aligned) */
     size_t acap, bcap, ccap; /* floats */
     struct Scratch *next;    /* registry: keeps every live buffer reachable */

@@ -456,23 +456,28 @@ void gemm_kblock(int K, int kb, int *k0, int *k1) {
 }
 
 /* ---- the panel order ------------------------------------------------------------ */
-/* One B block against an A panel: C'[ic:ic+mc, jc:jc+nc] += the product over k-block
- * kb = [pc, pc + kc), with the A panel's rows packed in ap ([ceil(mc/MR)][kc][MR],
- * pack_a) and B's block packed here into bp ([ceil(nc/NR)][kc][NR]). */
-static void panel_cols(const GemmJob *g, const float *ap, int ic, int mc, int kb, int pc, int kc, int jc, int nc,
-                       float *bp) {
-    const float *B = g->tB ? g->B + (size_t)jc * g->ldb + pc : g->B + (size_t)pc * g->ldb + jc;
+/* An A panel: rows [ic, ic + mc) of k-block kb = [pc, pc + kc). */
+typedef struct {
+    int ic, mc, kb, pc, kc;
+    float *ap; /* its packed micro-panels [ceil(mc/MR)][kc][MR] (pack_a) */
+} Panel;
+
+/* One B block against A panel p: C'[ic:ic+mc, jc:jc+nc] += the product over p's
+ * k-block, with B's block packed here into bp ([ceil(nc/NR)][kc][NR]). */
+static void panel_cols(const GemmJob *g, const Panel *p, int jc, int nc, float *bp) {
+    const int kc = p->kc;
+    const float *B = g->tB ? g->B + (size_t)jc * g->ldb + p->pc : g->B + (size_t)p->pc * g->ldb + jc;
     float t[MR * NR];
     pack_b(g->tB, kc, nc, B, g->ldb, bp);
-    for (int ir = 0; ir < mc; ir += MR) {
-        const int mr = mc - ir < MR ? mc - ir : MR;
+    for (int ir = 0; ir < p->mc; ir += MR) {
+        const int mr = p->mc - ir < MR ? p->mc - ir : MR;
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = nc - jr < NR ? nc - jr : NR, rows;
             KernelFn kern = kernel_for(mr, nr, &rows);
-            float *ct = g->C + (size_t)(ic + ir) * g->rs + (size_t)(jc + jr) * g->cs;
+            float *ct = g->C + (size_t)(p->ic + ir) * g->rs + (size_t)(jc + jr) * g->cs;
             prefetch_tile(ct, mr, nr, g->rs, g->cs);
-            kern(kc, ap + (size_t)ir * kc, 1, MR, bp + (size_t)jr * kc, NR, t);
-            update(mr, nr, t, g->alpha, g->beta, kb == 0, ct, g->rs, g->cs);
+            kern(kc, p->ap + (size_t)ir * kc, 1, MR, bp + (size_t)jr * kc, NR, t);
+            update(mr, nr, t, g->alpha, g->beta, p->kb == 0, ct, g->rs, g->cs);
         }
     }
 }
@@ -498,9 +503,9 @@ static void panels_block(const GemmJob *g, int m0, int m1, int n0, int n1) {
         for (int kb = 0; kb < nkb; kb++) {
             int pc, pe;
             gemm_kblock(g->K, kb, &pc, &pe);
-            pack_a(g->tA, mc, pe - pc, g->A + (size_t)ic * ars + (size_t)pc * acs, g->lda, s->a);
-            for (int jc = n0; jc < n1; jc += NB)
-                panel_cols(g, s->a, ic, mc, kb, pc, pe - pc, jc, n1 - jc < NB ? n1 - jc : NB, s->b);
+            const Panel p = {ic, mc, kb, pc, pe - pc, s->a};
+            pack_a(g->tA, mc, p.kc, g->A + (size_t)ic * ars + (size_t)pc * acs, g->lda, s->a);
+            for (int jc = n0; jc < n1; jc += NB) panel_cols(g, &p, jc, n1 - jc < NB ? n1 - jc : NB, s->b);
         }
     }
 }
@@ -806,12 +811,6 @@ int gemm_packs_a(int transA, int M, int N, int K) {
     return j.A == &a && !j.direct;
 }
 
-/* An A panel of gemm_shared: rows [ic, ic + mc) of k-block kb = [pc, pc + kc). */
-typedef struct {
-    int ic, mc, kb, pc, kc;
-    float *ap; /* its packed micro-panels [ceil(mc/MR)][kc][MR] */
-} Panel;
-
 /* Threads: a grid of tm x tn rectangles of whole tiles, one per thread. */
 typedef struct {
     GemmJob g;
@@ -844,8 +843,9 @@ static Panel panel_of(const GemmJob *g, int q, int nkb, int pr, float *ap) {
     p.ic = q / nkb * pr;
     p.mc = g->M - p.ic < pr ? g->M - p.ic : pr;
     p.kb = q % nkb;
-    gemm_kblock(g->K, p.kb, &p.pc, &p.kc);
-    p.kc -= p.pc;
+    int pe;
+    gemm_kblock(g->K, p.kb, &p.pc, &pe);
+    p.kc = pe - p.pc;
     p.ap = ap;
     return p;
 }
@@ -875,8 +875,7 @@ static void shared_worker(void *p, int ith, int nth) {
     for (long it; (it = par_take(&j->next)) < j->cols + j->npack;) {
         if (it < j->cols) {
             const int jc = (int)it * NB;
-            panel_cols(g, j->cur.ap, j->cur.ic, j->cur.mc, j->cur.kb, j->cur.pc, j->cur.kc, jc,
-                       g->N - jc < NB ? g->N - jc : NB, bp);
+            panel_cols(g, &j->cur, jc, g->N - jc < NB ? g->N - jc : NB, bp);
         } else {
             pack_item(g, &j->nxt, it - j->cols);
         }

@@ -216,9 +216,10 @@ static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *B
         for (int k = 0; k < kc; k++) {
             const float *b = B + (size_t)k * ldb;
             int j0 = 0;
-            for (; j0 + NR <= nc; j0 += NR) {
+            for (; j0 + NR <= nc; j0 += NR) { /* whole vectors (NR = 2 * SIMD_W) */
                 float *d = Bp + (size_t)j0 * kc + (size_t)k * NR;
-                for (int j = 0; j < NR; j++) d[j] = b[j0 + j];
+                simd_store(d, simd_load(b + j0));
+                simd_store(d + SIMD_W, simd_load(b + j0 + SIMD_W));
             }
             if (j0 < nc) {
                 float *d = Bp + (size_t)j0 * kc + (size_t)k * NR;
@@ -376,25 +377,28 @@ static void kernel_full_of(int splat, int kc, const float *ap, const Scratch *s,
  * not matter) or beta*c (a separate pass), and c on later k-blocks: alpha*t rounded,
  * then the sum rounded (the build does not contract), the same for full and edge
  * tiles and both orientations; alpha == 1 skips the multiply (1*t == t exactly). */
-static void update(int mr, int nr, const float *t, float alpha, float beta, int first, float *C,
-                   size_t rs, size_t cs) {
+static inline void update_row(float *restrict c, const float *restrict r, int n, int zero, float alpha) {
+    if (zero && alpha == 1.0f)
+        for (int j = 0; j < n; j++) c[j] = 0.0f + r[j];
+    else if (zero)
+        for (int j = 0; j < n; j++) c[j] = 0.0f + alpha * r[j];
+    else if (alpha == 1.0f)
+        for (int j = 0; j < n; j++) c[j] += r[j];
+    else
+        for (int j = 0; j < n; j++) c[j] += alpha * r[j];
+}
+
+static void update(int mr, int nr, const float *restrict t, float alpha, float beta, int first,
+                   float *restrict C, size_t rs, size_t cs) {
     const int zero = first && beta == 0.0f;
     if (first && beta != 0.0f && beta != 1.0f)
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nr; j++) C[i * rs + j * cs] *= beta;
-    if (cs == 1) { /* the common case, kept apart so it vectorises */
-        for (int i = 0; i < mr; i++) {
-            float *c = C + i * rs;
-            const float *r = t + i * NR;
-            if (zero && alpha == 1.0f)
-                for (int j = 0; j < nr; j++) c[j] = 0.0f + r[j];
-            else if (zero)
-                for (int j = 0; j < nr; j++) c[j] = 0.0f + alpha * r[j];
-            else if (alpha == 1.0f)
-                for (int j = 0; j < nr; j++) c[j] += r[j];
-            else
-                for (int j = 0; j < nr; j++) c[j] += alpha * r[j];
-        }
+    if (cs == 1) { /* the common case, kept apart so it vectorises; a whole row's */
+        if (nr == NR) /* length a constant, so with no loop around the vectors */
+            for (int i = 0; i < mr; i++) update_row(C + i * rs, t + i * NR, NR, zero, alpha);
+        else
+            for (int i = 0; i < mr; i++) update_row(C + i * rs, t + i * NR, nr, zero, alpha);
     } else {
         for (int j = 0; j < nr; j++)
             for (int i = 0; i < mr; i++) {

@@ -169,8 +169,7 @@ static inline float simd_madd1(float a, float b, float c) {
 #endif
 /* A function holding a register tile is kept out of line, so that its registers are
  * its own: inlined into a larger caller, its accumulators compete with the caller's
- * values (gcc 12 -O3 put kernel_splat inside gemm_block and kept one of the SSE2 6x8
- * tile's 12 accumulators on the stack: sgemm at 0.47 of the peak instead of 0.74). */
+ * values, and one may be kept on the stack (docs/perf.md: gcc 12, SSE2). */
 #if defined(__GNUC__) || defined(__clang__)
 #define SIMD_NO_INLINE __attribute__((noinline))
 #else

@@ -372,11 +372,7 @@ static void kernel_full_of(int splat, int kc, const float *ap, const Scratch *s,
     kernel_full(kc, ap + (size_t)p * kc * MR, 1, MR, b, bs, t);
 }
 
-/* C tile [mr][nr] at C, element (i,j) at C[i*rs + j*cs]: c = c0 + alpha*t[i][j]
- * where c0 is, on the first k-block, 0 when beta == 0 (C not read: NaN in it does
- * not matter) or beta*c (a separate pass), and c on later k-blocks: alpha*t rounded,
- * then the sum rounded (the build does not contract), the same for full and edge
- * tiles and both orientations; alpha == 1 skips the multiply (1*t == t exactly). */
+/* One row of update()'s tile with cs == 1: c[j] = 0 + alpha*r[j] or c[j] + alpha*r[j]. */
 static inline void update_row(float *restrict c, const float *restrict r, int n, int zero, float alpha) {
     if (zero && alpha == 1.0f)
         for (int j = 0; j < n; j++) c[j] = 0.0f + r[j];
@@ -388,6 +384,11 @@ static inline void update_row(float *restrict c, const float *restrict r, int n,
         for (int j = 0; j < n; j++) c[j] += alpha * r[j];
 }
 
+/* C tile [mr][nr] at C, element (i,j) at C[i*rs + j*cs]: c = c0 + alpha*t[i][j]
+ * where c0 is, on the first k-block, 0 when beta == 0 (C not read: NaN in it does
+ * not matter) or beta*c (a separate pass), and c on later k-blocks: alpha*t rounded,
+ * then the sum rounded (the build does not contract), the same for full and edge
+ * tiles and both orientations; alpha == 1 skips the multiply (1*t == t exactly). */
 static void update(int mr, int nr, const float *restrict t, float alpha, float beta, int first,
                    float *restrict C, size_t rs, size_t cs) {
     const int zero = first && beta == 0.0f;

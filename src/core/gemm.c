@@ -268,8 +268,8 @@ static void pack_b(int transB, int kc, int nc, const float *B, int ldb, float *B
 #define SIMD_TILE_PUT(r, c, v) simd_store(t + (r) * NR + (c) * SIMD_W, v)
 
 #define KERNEL(name, R, CV)                                                                       \
-    static SIMD_NO_INLINE void name(int kc, const float *restrict a, size_t ars, size_t acs, const float *restrict b, \
-                     size_t bs, float *restrict t) {                                              \
+    static SIMD_NO_INLINE void name(int kc, const float *restrict a, size_t ars, size_t acs,      \
+                                    const float *restrict b, size_t bs, float *restrict t) {      \
         enum { KR = R, KV = CV };                                                                 \
         SIMD_TILE(kc, ;)                                                                          \
     }
@@ -289,7 +289,8 @@ KERNEL(kernel_1_halfn, 1, 1)
 /* kernel_full on a broadcast panel [kc][MR][SIMD_W] (splat_panels): the same chain. */
 #define SIMD_TILE_AV(r) simd_load(a + ((size_t)k * MR + (r)) * SIMD_W)
 #define SIMD_TILE_B (b + (size_t)k * bs)
-static SIMD_NO_INLINE void kernel_splat(int kc, const float *restrict a, const float *restrict b, size_t bs, float *restrict t) {
+static SIMD_NO_INLINE void kernel_splat(int kc, const float *restrict a, const float *restrict b, size_t bs,
+                                        float *restrict t) {
     enum { KR = MR, KV = 2 };
     SIMD_TILE_V(kc, ;)
 }
@@ -298,8 +299,8 @@ static SIMD_NO_INLINE void kernel_splat(int kc, const float *restrict a, const f
 #endif
 
 #define KERNEL_ROWS(name, R)                                                                      \
-    static SIMD_NO_INLINE void name(int kc, const float *restrict a, const float *restrict b,                    \
-                     const ptrdiff_t *restrict off, float *restrict t) {                          \
+    static SIMD_NO_INLINE void name(int kc, const float *restrict a, const float *restrict b,     \
+                                    const ptrdiff_t *restrict off, float *restrict t) {           \
         enum { KR = R, KV = 2 };                                                                  \
         SIMD_TILE(kc, ;)                                                                          \
     }
@@ -311,7 +312,8 @@ KERNEL_ROWS(kernel_rows_half, MR_HALF)
 #undef SIMD_TILE_B
 
 #define KERNEL_AROWS(name, R)                                                                     \
-    static SIMD_NO_INLINE void name(int kc, const float *const *restrict ap, const float *restrict b, float *restrict t) { \
+    static SIMD_NO_INLINE void name(int kc, const float *const *restrict ap,                      \
+                                    const float *restrict b, float *restrict t) {                 \
         enum { KR = R, KV = 2 };                                                                  \
         SIMD_TILE(kc, ;)                                                                          \
     }
@@ -321,8 +323,9 @@ KERNEL_AROWS(kernel_arows_full, MR)
 #undef SIMD_TILE_A
 
 #define KERNEL_PIX(name, R)                                                                       \
-    static SIMD_NO_INLINE void name(int kc, const float *const *restrict ap, const ptrdiff_t *restrict off,      \
-                     const float *restrict b, float *restrict t) {                                \
+    static SIMD_NO_INLINE void name(int kc, const float *const *restrict ap,                      \
+                                    const ptrdiff_t *restrict off, const float *restrict b,       \
+                                    float *restrict t) {                                          \
         enum { KR = R, KV = 2 };                                                                  \
         SIMD_TILE(kc, const ptrdiff_t o = off[k];)                                                \
     }

@@ -46,8 +46,8 @@
 #define SIMD_TILE_B (Q + (size_t)k * qs)
 #define SIMD_TILE_PUT(r, c, v) if (r < rows) simd_store(c0 + (size_t)(r) * cs + (c) * SIMD_W, v)
 #define TILE(name, W)                                                                               \
-    static SIMD_NO_INLINE void name(int len, const float *P, size_t ps, size_t pr, const float *Q, size_t qs, float *c0, \
-                     size_t cs, int rows) {                                                         \
+    static SIMD_NO_INLINE void name(int len, const float *P, size_t ps, size_t pr, const float *Q,  \
+                                    size_t qs, float *c0, size_t cs, int rows) {                    \
         enum { KR = TILE_R(W), KV = (W) / SIMD_W };                                                 \
         SIMD_ROWS8(ROW_PTR)                                                                         \
         SIMD_TILE(len, ;)                                                                           \

@@ -8,7 +8,12 @@
 #
 #   tools/bench/bench_compare.sh [--threads N] [--model vgg16|resnet18|sgemm|gad|all]
 #                          [--size S] [--batch B] [--min-time SEC] [--out DIR]
-#                          [--settle SEC]
+#                          [--settle SEC] [--repeats R]
+#
+# Each pass runs until it has taken --min-time seconds (or R timed runs, default 256,
+# gad bench's most), in both engines, and reports the median. The engines' own cap of
+# 20 runs timed a 1024^3 sgemm over a quarter of a second, shorter than the machine's
+# slow and fast stretches (docs/perf.md).
 #
 # Settling: after a process (either engine) whose peak RSS passed 3 GiB, the next run
 # waits --settle seconds (default 60). Measured here: after PyTorch's vgg16 224x224
@@ -46,6 +51,7 @@ MODEL=all
 SIZE=0
 BATCH=0
 MIN_TIME=1
+REPEATS=256
 OUT=build/bench
 SETTLE=60
 while [ $# -gt 0 ]; do
@@ -57,6 +63,7 @@ while [ $# -gt 0 ]; do
     --min-time) MIN_TIME=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --settle) SETTLE=$2; shift 2 ;;
+    --repeats) REPEATS=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_compare: unknown argument '$1'" >&2; exit 2 ;;
     esac
@@ -137,7 +144,7 @@ run() {
 
 for g in "${CASES[@]}"; do
     read -r gm gs gb <<<"$g"
-    args=(--model "$gm" --size "$gs" --batch "$gb" --threads "$THREADS" --min-time "$MIN_TIME")
+    args=(--model "$gm" --size "$gs" --batch "$gb" --threads "$THREADS" --min-time "$MIN_TIME" --repeats "$REPEATS")
     echo "running $gm $gs batch $gb ..." >&2
     ./build/pingpong >&2 || true
     run "$GAD_JSON" ./gad bench --json "${args[@]}"

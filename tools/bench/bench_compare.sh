@@ -68,6 +68,14 @@ while [ $# -gt 0 ]; do
     *) echo "bench_compare: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
+# gad bench takes 1-256 runs; a run that fails leaves its case out of the table
+case "$REPEATS" in
+'' | *[!0-9]*) echo "bench_compare: --repeats '$REPEATS' is not a count (1-256)" >&2; exit 2 ;;
+esac
+if [ "$REPEATS" -lt 1 ] || [ "$REPEATS" -gt 256 ]; then
+    echo "bench_compare: --repeats $REPEATS is outside 1-256 (gad bench's range)" >&2
+    exit 2
+fi
 
 PY=/usr/bin/python3
 make -s gad build/peak build/pingpong >&2

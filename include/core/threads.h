@@ -16,12 +16,6 @@ int par_nthreads(void);  /* starts the default pool on first use */
 void par_run(par_fn fn, void *ctx);
 /* [lo, hi) of `count` items for thread ith of nth (contiguous, balanced). */
 void par_range(long count, int ith, int nth, long *lo, long *hi);
-/* Items handed out in turn: returns *counter and advances it, for whichever thread
- * asks first (set it to 0 before par_run). Only for items whose results do not depend
- * on the thread that computes them (each output written by one item, the same
- * operations): the split then follows the cores' speed (a VM's two cores may differ;
- * docs/perf.md), never the bits. */
-long par_take(long *counter);
 void par_shutdown(void);
 
 #endif

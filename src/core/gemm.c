@@ -2,7 +2,7 @@
  * C99, with the micro-kernels written on core/simd.h's vector type (intrinsics of
  * the build's ISA, or plain C): no assembly.
  *
- * The panel order (panels_block; gemm_shared with threads):
+ * The panel order (panels_block):
  *
  *   for ic in M by MP:            A panel  [MP x KC] packed (L3)
  *     for kb, k-blocks of K:      the only loop over K: blocks fixed by K alone
@@ -39,8 +39,8 @@
  * convolution: rows are output positions, vectors run over output channels).
  *
  * Scratch: each thread keeps its own packing buffers (pthread key), grown on demand
- * to at most 2*MP*KC + KC*NC floats and kept for the thread's life: no allocation
- * in the steady state.
+ * to at most MP*KC + KC*NC floats (and 4*MC*KC for GEMM_SPLAT's broadcast copy)
+ * and kept for the thread's life: no allocation in the steady state.
  * Not for: double precision, complex, strided batches, K-parallel splits. */
 #include "core/gemm.h"
 #include "core/threads.h"
@@ -102,7 +102,7 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 #ifndef GEMM_NC
 #define GEMM_NC 2048  /* B panel KC x NC (6 MiB) streams from L3/memory; multiple of NR */
 #endif
-/* The panel order (panels_block, gemm_shared; not with GEMM_SPLAT): an A panel of MP
+/* The panel order (panels_block; not with GEMM_SPLAT): an A panel of MP
  * rows x one k-block is packed once and kept in L3, and B is packed NB columns at a
  * time, a block (KC x NB, 192 KiB at KC 768) that stays in L2 while every MR-row
  * micro-panel of the A panel, each in L1 in turn, runs against it. Each kernel then
@@ -124,7 +124,7 @@ void gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 
 /* ---- per-thread packing buffers ---------------------------------------------- */
 typedef struct Scratch {
-    float *a, *b, *c;        /* [acap] A block or panel (gemm_shared's caller: two),
+    float *a, *b, *c;        /* [acap] A block or panel,
                                 [bcap] B panel or block, [ccap] the A block
                                 broadcast (GEMM_SPLAT; 64-byte aligned) */
     size_t acap, bcap, ccap; /* floats */
@@ -819,98 +819,13 @@ int gemm_packs_a(int transA, int M, int N, int K) {
     return j.A == &a && !j.direct;
 }
 
-/* Threads: a grid of tm x tn rectangles of whole tiles, one per thread. */
+/* Threads: a grid of tm x tn rectangles of whole tiles, one per thread, each
+ * multiplied on its own (its own packed A panels and B blocks): nothing one thread
+ * packs is read by the other. */
 typedef struct {
     GemmJob g;
     int tm, tn;
-    /* shared A (gemm_shared): the panel multiplied in this par_run, the one packed */
-    Panel cur, nxt;
-    long cols, npack; /* this run's items: cols B blocks against cur, then npack of nxt */
-    long next;
 } ParJob;
-
-/* ---- large products: one packed A panel shared by the threads -----------------
- * With the rows split between the threads (tn = 1), each would pack all of B for
- * itself. Here the threads pack each A panel's micro-panels together, then take its
- * B blocks (NB columns) in turn (par_take), each packing its own: two cores can differ
- * in speed (docs/perf.md), and with a fixed half each the faster would wait for the
- * slower. The panels (rows, then k-blocks) take one par_run each, whose items are the
- * current panel's B blocks and then the packing of the next panel into the other
- * buffer: a thread out of blocks packs while the other finishes its last, and no
- * separate packing pass waits for both. Each C element is still the same chain as in
- * panels_block (the k-blocks, kernels and updates are the same; a k-block's blocks
- * all finish before the next starts), so the same bits whichever thread takes a
- * block. Not with GEMM_SPLAT, whose broadcast A blocks need gemm_block's order. */
-#define SHARED_MIN_COST (1L << 28) /* multiply-adds (M*N*K): 645^3 and up */
-
-#define SHARED_PACK_PANELS 4 /* MR-row micro-panels per packing item */
-
-/* Panel q of the job: rows (q / nkb) * pr.., k-block q % nkb, packed into ap. */
-static Panel panel_of(const GemmJob *g, int q, int nkb, int pr, float *ap) {
-    Panel p;
-    p.ic = q / nkb * pr;
-    p.mc = g->M - p.ic < pr ? g->M - p.ic : pr;
-    p.kb = q % nkb;
-    int pe;
-    gemm_kblock(g->K, p.kb, &p.pc, &pe);
-    p.kc = pe - p.pc;
-    p.ap = ap;
-    return p;
-}
-
-static long pack_items(const Panel *p) {
-    return ((p->mc + MR - 1) / MR + SHARED_PACK_PANELS - 1) / SHARED_PACK_PANELS;
-}
-
-/* Packing item it of panel p: SHARED_PACK_PANELS micro-panels (fewer at the edge). */
-static void pack_item(const GemmJob *g, const Panel *p, long it) {
-    const int r0 = (int)it * SHARED_PACK_PANELS * MR;
-    const int r1 = r0 + SHARED_PACK_PANELS * MR < p->mc ? r0 + SHARED_PACK_PANELS * MR : p->mc;
-    const int i0 = p->ic + r0;
-    const float *A = g->tA ? g->A + (size_t)p->pc * g->lda + i0 : g->A + (size_t)i0 * g->lda + p->pc;
-    pack_a(g->tA, r1 - r0, p->kc, A, g->lda, p->ap + (size_t)r0 * p->kc);
-}
-
-static void shared_worker(void *p, int ith, int nth) {
-    ParJob *j = p;
-    const GemmJob *g = &j->g;
-    float *bp = NULL;
-    (void)ith, (void)nth;
-    if (j->cols) {
-        Scratch *s = scratch_get();
-        bp = s->b = grow(s->b, &s->bcap, (size_t)NB * j->cur.kc);
-    }
-    for (long it; (it = par_take(&j->next)) < j->cols + j->npack;) {
-        if (it < j->cols) {
-            const int jc = (int)it * NB;
-            panel_cols(g, &j->cur, jc, g->N - jc < NB ? g->N - jc : NB, bp);
-        } else {
-            pack_item(g, &j->nxt, it - j->cols);
-        }
-    }
-}
-
-/* The whole job with A panels shared (caller: tm = nth threads, tn = 1). */
-static void gemm_shared(ParJob *j) {
-    const GemmJob *g = &j->g;
-    const int nkb = kblocks(g->K), kmax = (g->K + nkb - 1) / nkb;
-    const int pr = panel_rows(g->M), npanels = (g->M + pr - 1) / pr * nkb;
-    const size_t pfloats = (size_t)pr * kmax;
-    Scratch *s = scratch_get(); /* the caller's A buffer holds the two panels */
-    s->a = grow(s->a, &s->acap, 2 * pfloats);
-    /* run q multiplies panel q - 1 (none in run 0) and packs panel q (none in the last) */
-    for (int q = 0; q <= npanels; q++) {
-        j->cur = j->nxt;
-        j->cols = q > 0 ? (g->N + NB - 1) / NB : 0;
-        j->npack = 0;
-        if (q < npanels) {
-            j->nxt = panel_of(g, q, nkb, pr, s->a + (size_t)(q % 2) * pfloats);
-            j->npack = pack_items(&j->nxt);
-        }
-        j->next = 0;
-        par_run(shared_worker, j);
-    }
-}
 
 static void gemm_worker(void *p, int ith, int nth) {
     ParJob *j = p;
@@ -948,9 +863,5 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha,
         }
     }
     if (j.tm * j.tn == 1) { gemm_block(&j.g, 0, j.g.M, 0, j.g.N); return; }
-    if (!GEMM_SPLAT && j.tn == 1 && !j.g.direct && !j.g.Ap && j.g.M > MR && job_cost(&j.g) >= SHARED_MIN_COST) {
-        gemm_shared(&j);
-        return;
-    }
     par_run(gemm_worker, &j);
 }

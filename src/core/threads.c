@@ -24,7 +24,6 @@ void par_range(long count, int ith, int nth, long *lo, long *hi) {
 }
 
 #ifdef GAD_NO_THREADS
-long par_take(long *counter) { return (*counter)++; }
 void par_init(int n) { (void)n; }
 int par_nthreads(void) { return 1; }
 void par_run(par_fn fn, void *ctx) { fn(ctx, 0, 1); }
@@ -67,18 +66,6 @@ static struct {
     void *ctx;
     int busy;                /* a job is running: nested calls run serially (atomic) */
 } P = {0, NULL, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, NULL, 0};
-
-#if SPIN
-long par_take(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
-#else
-static pthread_mutex_t take_mu = PTHREAD_MUTEX_INITIALIZER;
-long par_take(long *counter) {
-    pthread_mutex_lock(&take_mu);
-    long v = (*counter)++;
-    pthread_mutex_unlock(&take_mu);
-    return v;
-}
-#endif
 
 /* Wait until gen moves past `seen` or quit is set; returns with the mutex unlocked. */
 static void wait_job(unsigned long seen) {

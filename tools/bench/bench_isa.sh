@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_isa.sh: gemm's speed against the fp32 peak for every ISA build gad promises to
 # be fast on, with gcc and clang, as markdown table rows for docs/perf.md.
-#   tools/bench/bench_isa.sh [ROUNDS]        (from the repository's root; default 3 rounds)
+#   tools/bench/bench_isa.sh [ROUNDS] [all]  (from the repository's root; default 3 rounds)
+# -O2 is built for native and generic only, unless the second argument is "all".
 # Each build (its own build directory under build/isa/) is core only, linked into
 # tools/bench/peak.c. Builds this CPU can run are measured (one thread, the thread's CPU
 # clock: sgemm 1024^3 and 4096^3 against the peak of the same build); builds it cannot
@@ -11,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
+allopt=${2:-}
 cpu="$(grep -m1 "model name" /proc/cpuinfo | sed "s/.*: //"), family $(grep -m1 "cpu family" /proc/cpuinfo | sed "s/.*: //") model $(grep -m1 "^model\s" /proc/cpuinfo | sed "s/.*: //")"
 has512=$(grep -m1 -c avx512f /proc/cpuinfo || true)
 echo "CPU: $cpu; $(date -u +%Y-%m-%d)"
@@ -21,7 +23,7 @@ for cc in gcc clang; do
   ver=$($cc --version | head -1 | grep -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' | head -1)
   for arch in native x86-64-v3 znver3 generic x86-64-v4 sapphirerapids icelake-server rocketlake; do
     for opt in -O3 -O2; do
-      [ "$opt" = -O2 ] && [ "$arch" != native ] && [ "$arch" != generic ] && continue
+      [ "$opt" = -O2 ] && [ "$allopt" != all ] && [ "$arch" != native ] && [ "$arch" != generic ] && continue
       case $arch in generic) flags="" ;; *) flags="-march=$arch" ;; esac
       dir=build/isa/$cc-$arch$opt
       make -s BUILD=$dir CC=$cc ARCH="$flags" OPT=$opt KERNEL_OPT=$opt $dir/peak >/dev/null 2>&1 ||

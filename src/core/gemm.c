@@ -821,7 +821,9 @@ int gemm_packs_a(int transA, int M, int N, int K) {
 
 /* Threads: a grid of tm x tn rectangles of whole tiles, one per thread, each
  * multiplied on its own (its own packed A panels and B blocks): nothing one thread
- * packs is read by the other. */
+ * packs is read by the other. A fixed share each, so a slower core makes the other
+ * wait; sharing the packed A panel and taking B blocks in turn measured slower
+ * (docs/perf.md). */
 typedef struct {
     GemmJob g;
     int tm, tn;

@@ -22,6 +22,9 @@ compared (the fixture tests check the numbers). The model is the same file gad r
       [--ig-steps 50] [--size 32] [--threads N] [--json]
 
 Prints the seconds of each phase and of the whole (process CPU time and wall time).
+Compare under PyTorch's best environment, bench_compare.sh's auto+malloc (the OpenBLAS
+tuning variables unset, glibc keeping freed memory): its training is about twice as
+fast there as under OPENBLAS_CORETYPE=Haswell (docs/perf.md).
 Not for: correctness; the report, hulls and metrics (gad's own, cheap next to these).
 """
 import argparse
@@ -190,6 +193,9 @@ def main():
            "%d images x %d targets x 5 methods x %d models, IG %d steps" % (
                torch.__version__, THREADS, ARGS.arch, K, hw, hw, ARGS.train_images, len(alphas), ARGS.epochs,
                ARGS.batch, ARGS.images, K, 1 + len(alphas), ARGS.ig_steps)
+    tuning = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+              if v in os.environ]
+    head += "; env: " + (", ".join("%s=%s" % (v, os.environ[v]) for v in tuning) or "no tuning variables")
     if ARGS.json:
         print(json.dumps({"engine": "torch", "setup": head, "phases": {k: {"cpu": v[0], "wall": v[1]}
                                                                         for k, v in phases.items()}}))

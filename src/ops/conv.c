@@ -45,7 +45,7 @@ ConvShape conv_shape(int N, int C, int H, int W, int K, int kh, int kw, int sh, 
 
 #define PX_MIN_M 64            /* channels the direct route writes: at least two vector panels */
 #define PX_MIN_POSITIONS 300   /* positions in the batch that pay for packing the weights */
-#define PX_DX_MIN_POSITIONS 49 /* the input gradient's direct route by shape: 7x7 and more */
+#define PX_DX_MIN_POSITIONS 4  /* the input gradient's direct route by shape: 2x2 and more */
 #define DW_WIDE_MIN_W 28       /* the weight gradient's wide blocks: grids this wide... */
 #define DW_WIDE_MIN_ROWS 256   /* ...with this many gathered rows (27 would not pay for dy's packing) */
 #define DW_PX_MAX_ROWS 255     /* the weight gradient's direct route: fewer gathered rows... */
@@ -85,10 +85,11 @@ static int dx_classes_cover(const ConvShape *s) {
 }
 
 /* Input gradient, direct route by the shape alone: stride-1 maps narrower than wide
- * blocks take, of 7x7 and more, with fewer positions than output channels (where
+ * blocks take, of 2x2 and more, with fewer positions than output channels (where
  * col2im would otherwise be taken: the two give different bits, so the batch may not
- * choose). It wins at the batches gad runs (training, attribution steps); at batch 1
- * on 7x7 the per-call packing of the weights costs more (prepared weights remove it). */
+ * choose). It wins at the batches gad runs (training, attribution steps; ResNet's 4x4
+ * and 2x2 layers at 32x32 input: docs/perf.md); at batch 1 the per-call packing of
+ * the weights costs more (prepared weights remove it). */
 static int dx_by_px(const ConvShape *s) {
     size_t tap;
     const int P = s->Ho * s->Wo;

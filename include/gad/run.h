@@ -143,6 +143,10 @@ void run_opts_default(RunOpts *o);
 /* Run everything and write the report under o->out_dir (or, with o->shard_n, the
  * shard's results under OUT/shards/). Returns 0 or -1 (err set). */
 int gad_run(const RunOpts *o);
+/* The batch of gad_run's attribution passes for model m on HxW inputs: IG's points
+ * run in batches of up to 128 while the plan's batch-sized part stays within
+ * 512 MiB (never below 32). Builds and frees a plan. Returns the batch, or -1 (err set). */
+int gad_maps_batch(Model *m, int H, int W);
 
 /* The whole-run estimate's cost model (progress lines only, never in results):
  * one model's work in forward-pass units (a forward+backward pass counts 3) for

@@ -18,6 +18,7 @@
 #include "core/gemm.h"
 #include "core/rng.h"
 #include "core/threads.h"
+#include "gad/run.h"
 #include "nn/layer_bench.h"
 #include "nn/model.h"
 #include "train/train.h"
@@ -35,9 +36,10 @@ static void help(void) {
            "1000 classes) at 32x32 batch 32 and 224x224 batch 1 and 8: forward,\n"
            "input_grad (forward + gradient to the input) and train_step (forward, MSE\n"
            "backward, Adam). And the passes gad run spends its time in (model gad), at\n"
-           "32x32 batch 32 with two outputs: support_step (a support model's training\n"
-           "step: eval-mode forward, MSE, backward to the parameters, Adam) and ig_pass\n"
-           "(Integrated Gradients' forward + gradient to the input), for the bundled\n"
+           "32x32 with two outputs: support_step (a support model's training step:\n"
+           "eval-mode forward, MSE, backward to the parameters, Adam) at batch 32 and\n"
+           "64, and ig_pass (Integrated Gradients' forward + gradient to the input) at\n"
+           "the maps' batch of gad run (128 here), for the bundled\n"
            "models (vgg16-w0.125, resnet18-w0.125: weights/ when run from the repository,\n"
            "else the same structure) and full-width ones (vgg16-2cls, resnet18-2cls).\n"
            "Reports the median over repeats after a warm-up run.\n\n"
@@ -221,13 +223,21 @@ static void run_support_step(void *p) {
     train_step(p, mode);
 }
 
-/* The models' cases: input side and batch; the GAD-shaped cases' (bench_gad). */
+/* The models' cases: input side and batch. */
 static const struct { int hw, batch; } shapes[] = {{32, 32}, {224, 1}, {224, 8}};
-enum { GAD_HW = 32, GAD_BATCH = 32 };
+
+/* The GAD-shaped cases (bench_gad), at 32x32 with two outputs and the batches gad run
+ * takes: support training at its default --batch (32) and at 64, IG's pass at the
+ * maps' batch (gad_maps_batch: 128 for the four models here). */
+enum { GAD_HW = 32, GAD_IG_BATCH = 128 };
+static const struct { const char *name; RunFn fn; double mult; int batch; } gad_cases[] = {
+    {"support_step", run_support_step, 3.0, 32},
+    {"support_step", run_support_step, 3.0, 64},
+    {"ig_pass", run_input_grad, 2.0, GAD_IG_BATCH}};
+enum { GAD_NCASES = sizeof gad_cases / sizeof gad_cases[0] };
 
 /* Whether --model, --pass, --size and --batch leave any case to run: sgemm at 1024
- * and 4096 (batch 1), vgg16 and resnet18 at the shapes above, the GAD-shaped cases
- * (bench_gad) at 32x32 batch 32. */
+ * and 4096 (batch 1), vgg16 and resnet18 at the shapes above, the GAD-shaped cases. */
 static int any_case(const Opts *o) {
     const int sz = o->size, b = o->batch, gemm = want_str(o->model, "sgemm") && want_str(o->pass, "sgemm");
     for (size_t s = 0; gemm && s < sizeof sgemm_sizes / sizeof sgemm_sizes[0]; s++)
@@ -237,8 +247,9 @@ static int any_case(const Opts *o) {
     for (size_t s = 0; model && pass && s < sizeof shapes / sizeof shapes[0]; s++)
         if ((!sz || sz == shapes[s].hw) && (!b || b == shapes[s].batch)) return 1;
     const int gad = want_str(o->model, "gad") || strchr(o->model, '-'); /* the four models' names */
-    return gad && (want_str(o->pass, "support_step") || want_str(o->pass, "ig_pass")) && (!sz || sz == GAD_HW) &&
-           (!b || b == GAD_BATCH);
+    for (int q = 0; gad && q < GAD_NCASES; q++)
+        if (want_str(o->pass, gad_cases[q].name) && (!sz || sz == GAD_HW) && (!b || b == gad_cases[q].batch)) return 1;
+    return 0;
 }
 
 static int bench_model(const Opts *o, Arch arch) {
@@ -363,29 +374,26 @@ static int bench_layers(const Opts *o, Arch arch) {
 }
 
 /* ---- GAD-shaped cases ---------------------------------------------------------------
- * The passes gad run spends its time in, at its batches: a support model's training
- * step (batch 32, gad run's --batch) and Integrated Gradients' input-gradient pass
- * (batch 32 of (image, step) points; gad run's maps use up to 128 where they fit in
- * 512 MiB, see src/gad/run.c), at 32x32 with two outputs, for
- * the bundled models (weights/vgg16.safetensors and weights/resnet18.safetensors when
- * run from the repository's root, else models of the same structure: width 0.125,
- * vgg16's hidden 128) and full-width ones. */
+ * The passes gad run spends its time in (gad_cases): a support model's training step
+ * and Integrated Gradients' input-gradient pass, for the bundled models
+ * (weights/vgg16.safetensors and weights/resnet18.safetensors when run from the
+ * repository's root, else models of the same structure: width 0.125, vgg16's hidden
+ * 128) and full-width ones. A model whose maps' batch is not GAD_IG_BATCH (less
+ * memory per pass allowed, a larger model) reports its IG pass at its own. */
+static int gad_case_wanted(const Opts *o, int q, int n) {
+    return want_str(o->pass, gad_cases[q].name) && (!o->batch || o->batch == n);
+}
+
 static int bench_gad(const Opts *o) {
     static const struct { const char *name, *file; Arch arch; float width; int hidden; } models[] = {
         {"vgg16-w0.125", "weights/vgg16.safetensors", ARCH_VGG16, 0.125f, 128},
         {"resnet18-w0.125", "weights/resnet18.safetensors", ARCH_RESNET18, 0.125f, 0},
         {"vgg16-2cls", NULL, ARCH_VGG16, 1.0f, 4096},
         {"resnet18-2cls", NULL, ARCH_RESNET18, 1.0f, 0}};
-    static const struct { const char *name; RunFn fn; double mult; } passes[] = {
-        {"support_step", run_support_step, 3.0}, {"ig_pass", run_input_grad, 2.0}};
-    const int hw = GAD_HW, n = GAD_BATCH, K = 2;
-    if ((o->size && o->size != hw) || (o->batch && o->batch != n)) return 0;
+    const int hw = GAD_HW, K = 2;
+    if (o->size && o->size != hw) return 0;
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         if (!want_str(o->model, "gad") && strcmp(o->model, models[i].name)) continue;
-        int todo = 0, train = 0;
-        for (int q = 0; q < 2; q++)
-            if (want_str(o->pass, passes[q].name)) todo = 1, train |= q == 0;
-        if (!todo) continue;
         Model m;
         FILE *f = models[i].file ? fopen(models[i].file, "rb") : NULL;
         if (f) fclose(f);
@@ -393,27 +401,38 @@ static int bench_gad(const Opts *o) {
               : model_init(&m, models[i].arch, K, models[i].width, models[i].hidden, 1))
             return -1;
         if (m.cfg.num_classes != K) { model_free(&m); return err_set("%s: not a two-output model", models[i].file); }
+        const int ig_batch = gad_maps_batch(&m, hw, hw);
+        if (ig_batch < 0) { model_free(&m); return -1; }
+        int batch[GAD_NCASES], nmax = 0, train = 0;
+        for (int q = 0; q < GAD_NCASES; q++) {
+            batch[q] = gad_cases[q].fn == run_input_grad ? ig_batch : gad_cases[q].batch;
+            if (!gad_case_wanted(o, q, batch[q])) continue;
+            if (batch[q] > nmax) nmax = batch[q];
+            train |= gad_cases[q].fn == run_support_step;
+        }
+        if (!nmax) { model_free(&m); continue; }
         Adam adam;
         if (train) {
             model_alloc_grads(&m);
             adam_init(&adam, m.n_params, 4e-5f, 0.0f);
         }
-        Plan *plan = plan_new(&m, n, hw, hw);
+        Plan *plan = plan_new(&m, nmax, hw, hw); /* a plan serves any batch up to its own */
         if (!plan) { model_free(&m); return -1; }
         Rng r;
         rng_seed(&r, 3);
-        size_t xsize = (size_t)n * 3 * hw * hw;
+        size_t xsize = (size_t)nmax * 3 * hw * hw;
         float *x = xmalloc(xsize * sizeof(float)), *dx = xcalloc(xsize, sizeof(float));
-        float *target = xmalloc(sizeof(float) * (size_t)n * K), *dlogits = xcalloc((size_t)n * K, sizeof(float));
+        float *target = xmalloc(sizeof(float) * (size_t)nmax * K), *dlogits = xcalloc((size_t)nmax * K, sizeof(float));
         for (size_t e = 0; e < xsize; e++) x[e] = rng_uniform(&r); /* pixels in [0, 1), as the bundled data */
-        for (size_t e = 0; e < (size_t)n * K; e++) target[e] = 2.0f * rng_normal(&r);
-        ModelCase c = {&m, plan, train ? &adam : NULL, n, K, x, target, dlogits, dx, xsize};
+        for (size_t e = 0; e < (size_t)nmax * K; e++) target[e] = 2.0f * rng_normal(&r);
         double macs = model_forward_macs(&m, hw, hw);
-        for (int q = 0; q < 2; q++) {
-            if (!want_str(o->pass, passes[q].name)) continue;
+        for (int q = 0; q < GAD_NCASES; q++) {
+            const int n = batch[q];
+            if (!gad_case_wanted(o, q, n)) continue;
+            ModelCase c = {&m, plan, train ? &adam : NULL, n, K, x, target, dlogits, dx, (size_t)n * 3 * hw * hw};
             int reps;
-            double sec = time_case(o, passes[q].fn, &c, &reps);
-            report(o, models[i].name, passes[q].name, "32x32", n, sec, 2.0 * macs * n * passes[q].mult, reps);
+            double sec = time_case(o, gad_cases[q].fn, &c, &reps);
+            report(o, models[i].name, gad_cases[q].name, "32x32", n, sec, 2.0 * macs * n * gad_cases[q].mult, reps);
         }
         free(x); free(dx); free(target); free(dlogits);
         plan_free(plan);
@@ -467,7 +486,7 @@ int cmd_bench(int argc, char **argv) {
     if (!any_case(&o))
         arg_usage_error("bench", "no case of --model %s --pass %s%s (sgemm: 1024 and 4096 at batch 1; vgg16, "
                         "resnet18: forward, input_grad, train_step at 32 batch 32 and 224 batch 1 and 8; the gad "
-                        "models: support_step, ig_pass at 32 batch 32)",
+                        "models: support_step at 32 batch 32 and 64, ig_pass at 32 batch 128)",
                         o.model, o.pass, o.size || o.batch ? " at that --size and --batch" : "");
     if (!o.json)
         printf("%-9s %-11s %-8s %5s %7s %12s %9s %10s\n", "model", "pass", "size", "batch", "threads", "images/s",

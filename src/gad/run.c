@@ -209,19 +209,23 @@ static int maps_chunk(Ctx *c, Model *m, Plan *p, int first, int i0, int nb, int 
     return 0;
 }
 
+int gad_maps_batch(Model *m, int H, int W) {
+    Plan *p = plan_new(m, PLAN_BATCH, H, W);
+    if (!p) return -1;
+    const size_t per = plan_batch_bytes(p) / PLAN_BATCH;
+    plan_free(p);
+    const size_t fit = per ? MAPS_BATCH_BYTES / per : 0;
+    const int nb = fit >= MAPS_BATCH_MAX ? MAPS_BATCH_MAX : (int)fit;
+    return nb > PLAN_BATCH ? nb : PLAN_BATCH;
+}
+
 /* A plan for the maps of model m: IG's points run through the network in batches
- * larger than PLAN_BATCH where memory allows (MAPS_BATCH_BYTES), because a small
+ * larger than PLAN_BATCH where memory allows (gad_maps_batch), because a small
  * input leaves the late layers too few rows per pass to run at full speed. The batch
  * does not change the results' bits (the kernels' contract). */
 static Plan *maps_plan(Ctx *c, Model *m) {
-    Plan *p = plan_new(m, PLAN_BATCH, c->H, c->W);
-    if (!p) return NULL;
-    const size_t per = plan_batch_bytes(p) / PLAN_BATCH;
-    const size_t fit = per ? MAPS_BATCH_BYTES / per : 0;
-    const int nb = fit >= MAPS_BATCH_MAX ? MAPS_BATCH_MAX : (int)fit;
-    if (nb <= PLAN_BATCH) return p;
-    plan_free(p);
-    return plan_new(m, nb, c->H, c->W);
+    const int nb = gad_maps_batch(m, c->H, c->W);
+    return nb < 0 ? NULL : plan_new(m, nb, c->H, c->W);
 }
 
 /* Attribution maps of model m for every image, method and class (maps_chunk). */

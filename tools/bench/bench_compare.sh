@@ -129,7 +129,9 @@ done
 # case groups: model size batch (every pass of a group runs in one process)
 CASES=()
 for m in sgemm:1024:1 sgemm:4096:1 vgg16:32:32 vgg16:224:1 vgg16:224:8 resnet18:32:32 resnet18:224:1 resnet18:224:8 \
-    vgg16-w0.125:32:32 resnet18-w0.125:32:32 vgg16-2cls:32:32 resnet18-2cls:32:32; do
+    vgg16-w0.125:32:32 vgg16-w0.125:32:64 vgg16-w0.125:32:128 resnet18-w0.125:32:32 resnet18-w0.125:32:64 \
+    resnet18-w0.125:32:128 vgg16-2cls:32:32 vgg16-2cls:32:64 vgg16-2cls:32:128 resnet18-2cls:32:32 \
+    resnet18-2cls:32:64 resnet18-2cls:32:128; do
     IFS=: read -r gm gs gb <<<"$m"
     [ "$MODEL" = all ] || [ "$MODEL" = "$gm" ] || { [ "$MODEL" = gad ] && [[ "$gm" == *-* ]]; } || continue
     [ "$SIZE" = 0 ] || [ "$SIZE" = "$gs" ] || continue

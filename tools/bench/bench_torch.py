@@ -3,9 +3,9 @@
 (tools/bench/bench_compare.sh runs both and prints the ratios).
 
 Cases: sgemm (torch.mm, i.e. the BLAS torch is linked to) at 1024^3 and 4096^3; the
-GAD-shaped cases (model gad: support_step and ig_pass at 32x32 batch 32, two outputs,
-for width-0.125 models shaped as the bundled ones and full-width ones; see gad bench
---help); for
+GAD-shaped cases (model gad, 32x32, two outputs: support_step at batch 32 and 64,
+ig_pass at batch 128 as gad run's maps take it, for width-0.125 models shaped as the
+bundled ones and full-width ones; see gad bench --help); for
 torchvision's vgg16 and resnet18 (random weights, 1000 classes) at 32x32 batch 32 and
 224x224 batch 1 and 8: forward (eval, no_grad), input_grad (eval forward + backward to
 the input only; parameters do not require grad) and train_step (train mode, MSE loss,
@@ -242,17 +242,20 @@ def forward_macs(model, x):
     return total[0]
 
 
+GAD_CASES = (("support_step", 32), ("support_step", 64), ("ig_pass", 128))
+
+
 def bench_gad():
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures"))
     from gen_fixtures_train import ResNet18, VGG16
-    hw, n, K = 32, 32, 2
-    if (ARGS.size and ARGS.size != hw) or (ARGS.batch and ARGS.batch != n):
+    hw, K = 32, 2
+    cases = [(p, n) for p, n in GAD_CASES if want(ARGS.pass_, p) and (not ARGS.batch or ARGS.batch == n)]
+    if (ARGS.size and ARGS.size != hw) or not cases:
         return
+    nmax = max(n for _, n in cases)
     for name, arch, width, hidden in GAD_MODELS:
         if not (want(ARGS.model, "gad") or ARGS.model == name):
             continue
-        if not any(want(ARGS.pass_, p) for p in ("support_step", "ig_pass")):
-            return
         torch.manual_seed(1)
         if width == 1.0:
             model = getattr(torchvision.models, arch)(num_classes=K)
@@ -261,28 +264,29 @@ def bench_gad():
         opt = torch.optim.Adam(model.parameters(), lr=4e-5)
         mse = torch.nn.MSELoss()
         g = torch.Generator().manual_seed(3)
-        x = torch.rand(n, 3, hw, hw, generator=g)
-        target = 2.0 * torch.randn(n, K, generator=g)
-        onehot = torch.zeros(n, K)
-        onehot[torch.arange(n), torch.arange(n) % K] = 1.0
-        macs = forward_macs(model, x)
+        xs = torch.rand(nmax, 3, hw, hw, generator=g)
+        targets = 2.0 * torch.randn(nmax, K, generator=g)
+        onehots = torch.zeros(nmax, K)
+        onehots[torch.arange(nmax), torch.arange(nmax) % K] = 1.0
+        macs = forward_macs(model, xs[:1])
 
-        def support_step():  # gad's support training: eval mode, MSE, Adam
-            model.eval()
-            opt.zero_grad(set_to_none=True)
-            loss = mse(model(x), target)
-            loss.backward()
-            opt.step()
+        for pname, n in cases:
+            x, target, onehot = xs[:n].contiguous(), targets[:n].contiguous(), onehots[:n].contiguous()
 
-        def ig_pass():  # Captum's IG: a batch of scaled inputs, gradient to the input
-            model.eval()
-            xi = x.clone().requires_grad_(True)
-            out = model(xi)
-            torch.autograd.grad(out, xi, grad_outputs=onehot)
+            def support_step():  # gad's support training: eval mode, MSE, Adam
+                model.eval()
+                opt.zero_grad(set_to_none=True)
+                loss = mse(model(x), target)
+                loss.backward()
+                opt.step()
 
-        for pname, fn, mult in (("support_step", support_step, 3.0), ("ig_pass", ig_pass, 2.0)):
-            if not want(ARGS.pass_, pname):
-                continue
+            def ig_pass():  # Captum's IG: a batch of scaled inputs, gradient to the input
+                model.eval()
+                xi = x.clone().requires_grad_(True)
+                out = model(xi)
+                torch.autograd.grad(out, xi, grad_outputs=onehot)
+
+            fn, mult = (support_step, 3.0) if pname == "support_step" else (ig_pass, 2.0)
             for p in model.parameters():
                 p.requires_grad_(pname == "support_step")
             sec, reps = time_case(fn)

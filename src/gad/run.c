@@ -729,7 +729,8 @@ static int support_model(Ctx *c, int ai, uint64_t wh, uint64_t dh, float **logit
     double tt = now_s(); /* the training phase includes the targets' logits */
     if (!*logits) {
         *logits = xmalloc(sizeof(float) * (size_t)c->nt * c->K);
-        Plan *tp = plan_new(&c->orig, PLAN_BATCH, c->H, c->W);
+        const int nb = gad_maps_batch(&c->orig, c->H, c->W); /* the maps' larger batches */
+        Plan *tp = nb < 0 ? NULL : plan_new(&c->orig, nb, c->H, c->W);
         if (!tp) return -1;
         gad_logits(&c->orig, tp, c->xt, c->nt, *logits);
         plan_free(tp);

@@ -32,6 +32,8 @@ static const ConvCase conv_cases[] = {
     {1, 2, 5, 6, 3, 3, 2, 2, 1, 2, 0, 1},   /* rectangular kernel, mixed stride/pad */
     {1, 1, 3, 3, 2, 3, 3, 3, 3, 1, 1, 1},   /* stride larger than the output */
     {2, 2, 2, 1, 3, 7, 7, 2, 1, 3, 3, 1},   /* kernel taps entirely in the padding */
+    {3, 5, 2, 2, 6, 3, 3, 1, 1, 1, 1, 1},   /* 2x2 map: the dense route */
+    {2, 4, 2, 3, 3, 5, 3, 1, 2, 2, 1, 0},   /* dense, strided, rectangular */
 };
 
 
@@ -453,8 +455,9 @@ TEST(ops_conv_prep_bitwise) {
     static const ConvCase cases[] = {{2, 64, 15, 17, 68, 3, 3, 1, 1, 1, 1, 1},   /* groups of tile rows */
                                      {1, 64, 15, 16, 200, 3, 3, 1, 1, 1, 1, 1},  /* forward: channel split */
                                      {1, 200, 14, 14, 72, 3, 3, 1, 1, 1, 1, 0},  /* dx: channel split */
-                                     {2, 64, 7, 7, 128, 3, 3, 1, 1, 1, 1, 1}};  /* dx: direct route */
-    static const int has_fwd[] = {1, 1, 1, 0};
+                                     {2, 64, 7, 7, 128, 3, 3, 1, 1, 1, 1, 1},   /* dx: direct route */
+                                     {3, 40, 2, 2, 24, 3, 3, 1, 1, 1, 1, 1}};   /* dense: both, shared */
+    static const int has_fwd[] = {1, 1, 1, 0, 1};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const ConvCase *c = &cases[t];
         ConvShape s = conv_shape(c->N, c->C, c->H, c->W, c->K, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
@@ -481,6 +484,11 @@ TEST(ops_conv_prep_bitwise) {
             CHECKF(!memcmp(prep[dx][0], prep[dx][1], f * 4), "conv case %d dx %d: prepared with 1 and 2 threads differ",
                    (int)t, dx);
         }
+        /* shared (the dense route only): both directions' prepared weights the same floats */
+        CHECKF(conv_prep_shared(&s) == (t == 4), "conv case %d: shared %d", (int)t, conv_prep_shared(&s));
+        CHECKF(!conv_prep_shared(&s) || (conv_prep_floats(&s, 0) == conv_prep_floats(&s, 1) &&
+                                         !memcmp(prep[0][1], prep[1][1], conv_prep_floats(&s, 0) * 4)),
+               "conv case %d: shared prepared weights differ", (int)t);
         for (int th = 1; th <= 2; th++) {
             par_init(th);
             Workspace ws;

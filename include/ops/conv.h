@@ -36,6 +36,11 @@ size_t conv_prep_floats(const ConvShape *s, int dx);
 /* dst [conv_prep_floats(s, dx)] = the prepared weights of w (threaded; any batch of
  * the shape may use them; ws: scratch as conv_scratch_bytes). Borrows w; writes dst. */
 void conv_prep(const ConvShape *s, const float *w, int dx, float *dst, Workspace *ws);
+/* 1 where the two prepared weights are the same floats (the dense route's matrix):
+ * a caller may keep one copy for both passes, and preparing it pays even when w
+ * changes after every forward and backward (a training step makes it once instead
+ * of twice). */
+int conv_prep_shared(const ConvShape *s);
 
 void conv2d_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y, Workspace *ws);
 /* The forward with y = max(y, 0) applied while the block is in cache (relu != 0):

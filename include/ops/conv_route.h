@@ -254,6 +254,20 @@ void conv_wide_frame(const Gather *g, const Wide *w, const float *src, int u0, i
 void conv_dw_wide(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws);
 size_t conv_dw_wide_floats(const ConvShape *s);
 
+/* ---- conv_dense.c: maps with fewer positions than taps, as a linear layer ---- */
+/* Input positions per image the route takes at most; the floats of the dense matrix
+ * Wd; Wd itself from w (threaded). */
+enum { CONV_DENSE_MAX_Q = 64 };
+size_t conv_dense_floats(const ConvShape *s);
+void conv_dense_weights(const ConvShape *s, const float *w, float *wd);
+/* y = conv(x, w) through the forward's epilogue (conv2d_forward_affine's); dx (+)= the
+ * input gradient (fresh and relu_y as conv2d_backward_fresh). prep: Wd, or NULL to
+ * build it in ws. */
+void conv_dense_forward(const ConvShape *s, const float *x, const float *w, const float *prep, const float *b,
+                        const float *scale, const float *shift, int relu, float *y, Workspace *ws);
+void conv_dense_dx(const ConvShape *s, const float *w, const float *prep, const float *dy, float *dx, int fresh,
+                   const float *relu_y, ReluRule rule, Workspace *ws);
+
 /* ---- conv_direct.c: the direct route (small maps) ---- */
 /* The product of P by positions (P->px), and its scratch for batches up to N. */
 void conv_px_run(Prod *P, Workspace *ws);

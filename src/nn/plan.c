@@ -15,8 +15,9 @@
  * and would be a notable share of a pass at this plan's batch (conv_prep_floats), the
  * plan keeps the result per layer and direction, made again when the model's stamp
  * changes (a new model, or new values: model_params_changed), so passes over fixed
- * weights (attribution, prediction: no parameter gradients) do that work once. The
- * same bits either way.
+ * weights (attribution, prediction: no parameter gradients) do that work once; where
+ * both directions' are the same floats (conv_prep_shared) one copy serves both, and a
+ * training step makes it once for its forward and backward. The same bits either way.
  * Fusions, each with the same bits as the layers apart: an eval forward without
  * parameter gradients applies a BN inside the output of the conv before it
  * (bn_fuse); a conv or max pool that alone reads an in-place ReLU's output does the
@@ -233,7 +234,7 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         const ActShape *in = &p->shape[L->in];
         ConvShape cs = conv_shape(max_batch, in->c, in->h, in->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
         for (int d = 0; d < 2; d++) {
-            const size_t f = conv_prep_floats(&cs, d);
+            const size_t f = d && conv_prep_shared(&cs) ? 0 : conv_prep_floats(&cs, d); /* shared: one copy */
             prep_off[2 * l + d] = f ? prep_bytes + 1 : 0; /* 0: none */
             prep_bytes = size_add(prep_bytes, ws_round(size_mul(f, sizeof(float))));
         }
@@ -241,6 +242,13 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
     if (prep_bytes) p->prep_block = xmalloc_aligned(prep_bytes);
     for (int i = 0; i < 2 * nl; i++)
         if (prep_off[i]) p->prep[i] = (float *)((char *)p->prep_block + prep_off[i] - 1);
+    for (int l = 0; l < nl; l++) {
+        const Layer *L = &m->layers[l];
+        if (L->kind != LK_CONV) continue;
+        const ActShape *in = &p->shape[L->in];
+        ConvShape cs = conv_shape(max_batch, in->c, in->h, in->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
+        if (conv_prep_shared(&cs)) p->prep[2 * l + 1] = p->prep[2 * l];
+    }
     free(prep_off);
 
     /* gradient slots: replay the backward order, taking a slot when a gradient goes
@@ -316,13 +324,15 @@ static void check_plan(const Model *m, const Plan *p) {
  * if the model's values are not those they were made from; NULL where the plan keeps
  * none, or in passes that are a training step's (want: 0), whose weights change
  * before the next pass (the route then prepares them in the workspace: the same
- * work, in memory the cache already holds). */
+ * work, in memory the cache already holds), unless both passes share them
+ * (conv_prep_shared: one slot, 2l, made once for the step's forward and backward). */
 static const float *prep_of(Model *m, Plan *p, int l, const ConvShape *cs, int dx, int want) {
-    float *d = p->prep[2 * l + dx];
-    if (!d || !want) return NULL;
-    if (m->stamp == 0 || p->prep_stamp[2 * l + dx] != m->stamp) { /* 0: a model made by hand */
+    const int shared = p->prep[2 * l] && p->prep[2 * l + 1] == p->prep[2 * l], i = shared ? 2 * l : 2 * l + dx;
+    float *d = p->prep[i];
+    if (!d || !(want || shared)) return NULL;
+    if (m->stamp == 0 || p->prep_stamp[i] != m->stamp) { /* 0: a model made by hand */
         conv_prep(cs, P(m, m->layers[l].w), dx, d, &p->ws);
-        p->prep_stamp[2 * l + dx] = m->stamp;
+        p->prep_stamp[i] = m->stamp;
     }
     return d;
 }

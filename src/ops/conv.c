@@ -1,6 +1,9 @@
 /* conv: 2-D convolution (ops/conv.h): the public API, and the choice of route for each
  * pass. A route is a way of computing the same convolution; each lives in its own file:
  *   point map   a 1x1 map with one live tap: a linear layer (ops/linear.c), here
+ *   dense       maps with fewer positions than live taps (2x2 under a 3x3 kernel): the
+ *               linear layer from an image's inputs to its outputs, one gemm (conv_dense.c);
+ *               forward and input gradient (the weight gradient keeps its route)
  *   Winograd    3x3 stride-1 pad-1 layers with 64+ channels on maps of 14x14 and more:
  *               F(2x2, 3x3), forward, input and weight gradients (ops/wino.c)
  *   direct      small maps: each position's window read in place from a bordered
@@ -62,6 +65,17 @@ static int point_map(const ConvShape *s, size_t *tap) {
     const Taps t = live_taps(s);
     *tap = (size_t)t.ilo * s->kw + t.jlo;
     return s->H == 1 && s->W == 1 && s->Ho == 1 && s->Wo == 1 && t.nti == 1 && t.ntj == 1;
+}
+
+/* The dense route: fewer input positions than live taps (so fewer multiply-adds),
+ * with the dense matrix at most DENSE_MAX_FLOATS (larger ones, built and packed per
+ * call, cost what the multiply-adds save: docs/perf.md). By the shape alone. */
+#define DENSE_MAX_FLOATS ((size_t)1 << 20) /* 4 MiB: ResNet's 256-channel 2x2 layers */
+static int dense_map(const ConvShape *s) {
+    size_t tap;
+    const Taps t = live_taps(s);
+    return !point_map(s, &tap) && (long long)s->H * s->W < (long long)t.nti * t.ntj &&
+           s->H * s->W <= CONV_DENSE_MAX_Q && conv_dense_floats(s) <= DENSE_MAX_FLOATS;
 }
 
 /* Forward, direct route: grids narrower than wide blocks take (28-wide ones too with
@@ -188,6 +202,10 @@ size_t conv_scratch_bytes(const ConvShape *s) {
         size_t a = linear_scratch_bytes(s->C), b = linear_scratch_bytes(s->K), c = size_mul(dw_floats(s), sizeof(float));
         return a > b ? (a > c ? a : c) : (b > c ? b : c);
     }
+    if (dense_map(s)) {
+        const size_t d = size_mul(conv_dense_floats(s), sizeof(float)), w = size_mul(dw_floats(s), sizeof(float));
+        return d > w ? d : w;
+    }
     size_t f = fwd_floats(s, nth), x = dx_floats(s, nth), w = dw_floats(s), wi = wino_scratch_bytes(s, nth);
     if (x > f) f = x;
     if (w > f) f = w;
@@ -206,6 +224,7 @@ size_t conv_scratch_bytes(const ConvShape *s) {
 size_t conv_prep_floats(const ConvShape *s, int dx) {
     const long long tiles = (long long)s->N * ((s->H + 1) / 2) * ((s->W + 1) / 2);
     if (wino_applies(s, dx)) return tiles <= PREP_MAX_TILES ? wino_prep_floats(s, dx) : 0;
+    if (dense_map(s)) return conv_dense_floats(s); /* Wd, for either pass */
     if (dx && dx_prep_px(s) && (long long)s->N * s->H * s->W <= PREP_MAX_POSITIONS) {
         int ia, jb;
         const Gather g = dx_class(s, 0, 0, &ia, &jb);
@@ -214,10 +233,16 @@ size_t conv_prep_floats(const ConvShape *s, int dx) {
     return 0;
 }
 
+int conv_prep_shared(const ConvShape *s) { return dense_map(s); }
+
 void conv_prep(const ConvShape *s, const float *w, int dx, float *dst, Workspace *ws) {
     GAD_ASSERT(conv_prep_floats(s, dx) > 0);
     if (wino_applies(s, dx)) {
         wino_prep(s, w, dx, dst);
+        return;
+    }
+    if (dense_map(s)) {
+        conv_dense_weights(s, w, dst);
         return;
     }
     int ia, jb; /* as backward_dx packs them for the direct route, into dst */
@@ -252,7 +277,11 @@ void conv2d_forward_affine(const ConvShape *s, const float *x, const float *w, c
         if (relu) relu_forward((size_t)s->N * s->K, y, y);
         return;
     }
-    GAD_ASSERT(!prep || wino_applies(s, 0));
+    GAD_ASSERT(!prep || wino_applies(s, 0) || dense_map(s));
+    if (dense_map(s)) {
+        conv_dense_forward(s, x, w, prep, b, scale, shift, relu, y, ws);
+        return;
+    }
     if (wino_applies(s, 0)) {
         wino_forward(s, x, w, prep, b, scale, shift, relu, y, ws);
         return;
@@ -268,7 +297,11 @@ static void backward_dx(const ConvShape *s, const float *w, const float *prep, c
                         int fresh, const float *relu_y, ReluRule rule, Workspace *ws) {
     size_t tap, T = (size_t)s->kh * s->kw;
     GAD_ASSERT(!relu_y || fresh);
-    GAD_ASSERT(!prep || wino_applies(s, 1) || dx_prep_px(s));
+    GAD_ASSERT(!prep || wino_applies(s, 1) || dx_prep_px(s) || dense_map(s));
+    if (dense_map(s)) {
+        conv_dense_dx(s, w, prep, dy, dx, fresh, relu_y, rule, ws);
+        return;
+    }
     if (wino_applies(s, 1)) {
         wino_backward_dx(s, w, prep, dy, dx, fresh, relu_y, rule, ws);
         return;

@@ -267,6 +267,10 @@ void conv_dense_forward(const ConvShape *s, const float *x, const float *w, cons
                         const float *scale, const float *shift, int relu, float *y, Workspace *ws);
 void conv_dense_dx(const ConvShape *s, const float *w, const float *prep, const float *dy, float *dx, int fresh,
                    const float *relu_y, ReluRule rule, Workspace *ws);
+/* dw += the weight gradient, and its workspace floats for batches up to s->N and nth
+ * threads. */
+void conv_dense_dw(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws);
+size_t conv_dense_dw_floats(const ConvShape *s, int nth);
 
 /* ---- conv_direct.c: the direct route (small maps) ---- */
 /* The product of P by positions (P->px), and its scratch for batches up to N. */

@@ -32,7 +32,7 @@
 #define PLAN_BATCH 32   /* images (or IG points) per pass */
 #define MAPS_BATCH_MAX 128           /* the maps' passes: up to this many points... */
 #define MAPS_BATCH_BYTES (512u << 20) /* ...while the plan's batch-sized part stays in this */
-#define MAP_CHUNK 16    /* images whose attributions are computed together */
+#define MAP_CHUNK 64    /* images whose attributions are computed together (IG: 64 x 50 points, whole batches of 128) */
 
 void run_opts_default(RunOpts *o) {
     memset(o, 0, sizeof *o);

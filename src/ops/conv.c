@@ -3,7 +3,7 @@
  *   point map   a 1x1 map with one live tap: a linear layer (ops/linear.c), here
  *   dense       maps with fewer positions than live taps (2x2 under a 3x3 kernel): the
  *               linear layer from an image's inputs to its outputs, one gemm (conv_dense.c);
- *               forward and input gradient (the weight gradient keeps its route)
+ *               all three passes
  *   Winograd    3x3 stride-1 pad-1 layers with 64+ channels on maps of 14x14 and more:
  *               F(2x2, 3x3), forward, input and weight gradients (ops/wino.c)
  *   direct      small maps: each position's window read in place from a bordered
@@ -190,6 +190,7 @@ static size_t dx_floats(const ConvShape *s, int nth) {
 }
 
 static size_t dw_floats(const ConvShape *s) {
+    if (dense_map(s)) return conv_dense_dw_floats(s, par_nthreads());
     if (dw_by_wide(s)) return conv_dw_wide_floats(s);
     if (dw_by_px(s)) return conv_dw_px_floats(s);
     return conv_dw_im2col_floats(s);
@@ -203,7 +204,7 @@ size_t conv_scratch_bytes(const ConvShape *s) {
         return a > b ? (a > c ? a : c) : (b > c ? b : c);
     }
     if (dense_map(s)) {
-        const size_t d = size_mul(conv_dense_floats(s), sizeof(float)), w = size_mul(dw_floats(s), sizeof(float));
+        const size_t d = ws_round(size_mul(conv_dense_floats(s), sizeof(float))), w = size_mul(dw_floats(s), sizeof(float));
         return d > w ? d : w;
     }
     size_t f = fwd_floats(s, nth), x = dx_floats(s, nth), w = dw_floats(s), wi = wino_scratch_bytes(s, nth);
@@ -321,7 +322,8 @@ static void backward_dx(const ConvShape *s, const float *w, const float *prep, c
 }
 
 static void backward_dw(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws) {
-    if (wino_applies(s, 0)) wino_backward_dw(s, x, dy, dw, ws);
+    if (dense_map(s)) conv_dense_dw(s, x, dy, dw, ws);
+    else if (wino_applies(s, 0)) wino_backward_dw(s, x, dy, dw, ws);
     else if (dw_by_wide(s)) conv_dw_wide(s, x, dy, dw, ws);
     else if (dw_by_px(s)) conv_dw_px(s, x, dy, dw, ws);
     else conv_dw_im2col(s, x, dy, dw, ws);

@@ -9,9 +9,11 @@
  * The input gradient is dx[n] += Wd^T dy[n], through the same matrix. Both are one
  * gemm over the batch (each element gemm's chain: the same bits whatever the batch
  * and the thread count). Wd is built per call in the workspace, or prepared once
- * (conv.h's prepared weights) where the weights stay fixed over many passes.
- * Not for: the weight gradient (conv.c keeps its route for these shapes), large
- * matrices (conv.c bounds Wd's size). */
+ * (conv.h's prepared weights) where the weights stay fixed over many passes. The
+ * weight gradient is the gradient of Wd, sum over n of dy[n] x[n]^T (one gemm, with
+ * x's columns taken as (q, c) so that a tap's channels lie side by side), folded back
+ * onto the taps: dw[k, c, tap] += the sum over the (p, q) pairs of that tap.
+ * Not for: large matrices (conv.c bounds Wd's size). */
 #include "ops/conv_route.h"
 #include "core/err.h"
 #include "core/gemm.h"
@@ -95,4 +97,76 @@ void conv_dense_dx(const ConvShape *s, const float *w, const float *prep, const 
             float *d = dx + (size_t)n * CQ;
             epi_dx_fresh(rule, relu_y ? relu_y + (size_t)n * CQ : NULL, d, d, CQ);
         }
+}
+
+size_t conv_dense_dw_floats(const ConvShape *s, int nth) {
+    const size_t CQ = (size_t)s->C * s->H * s->W;
+    return (ws_round(sizeof(float) * s->N * CQ) + ws_round(sizeof(float) * conv_dense_floats(s)) +
+            ws_round(sizeof(float) * nth * s->C)) / sizeof(float);
+}
+
+typedef struct {
+    const ConvShape *s;
+    const float *x, *g; /* x [N, C, Q]; g [K*P, Q*C], the gradient of Wd with columns (q, c) */
+    float *xt, *tmp;    /* x as [N, Q, C]; per thread C floats */
+    float *dw;
+} DwJob;
+
+/* x [N, C, Q] -> xt [N, Q, C], images over threads. */
+static void dense_xt_worker(void *arg, int ith, int nth) {
+    const DwJob *j = arg;
+    const ConvShape *s = j->s;
+    const int Q = s->H * s->W, C = s->C;
+    long lo, hi;
+    par_range(s->N, ith, nth, &lo, &hi);
+    for (long n = lo; n < hi; n++) {
+        const float *xn = j->x + (size_t)n * C * Q;
+        float *d = j->xt + (size_t)n * C * Q;
+        for (int q = 0; q < Q; q++)
+            for (int c = 0; c < C; c++) d[(size_t)q * C + c] = xn[(size_t)c * Q + q];
+    }
+}
+
+/* dw[k, c, (i, j)] += sum over outputs p (ascending) whose input q for tap (i, j) is
+ * on the map of g[k*P + p][q*C + c]; output channels over threads. */
+static void dense_fold_worker(void *arg, int ith, int nth) {
+    const DwJob *j = arg;
+    const ConvShape *s = j->s;
+    const int P = s->Ho * s->Wo, Q = s->H * s->W, C = s->C, T = s->kh * s->kw;
+    float *tmp = j->tmp + (size_t)ith * C;
+    long lo, hi;
+    par_range(s->K, ith, nth, &lo, &hi);
+    for (long k = lo; k < hi; k++) {
+        float *dwk = j->dw + (size_t)k * C * T;
+        for (int i = 0; i < s->kh; i++)
+            for (int jj = 0; jj < s->kw; jj++) {
+                int any = 0;
+                for (int p = 0; p < P; p++) {
+                    const int qi = p / s->Wo * s->sh - s->ph + i, qj = p % s->Wo * s->sw - s->pw + jj;
+                    if (qi < 0 || qi >= s->H || qj < 0 || qj >= s->W) continue;
+                    const float *row = j->g + ((size_t)k * P + p) * Q * C + (size_t)(qi * s->W + qj) * C;
+                    if (!any)
+                        for (int c = 0; c < C; c++) tmp[c] = row[c];
+                    else
+                        for (int c = 0; c < C; c++) tmp[c] += row[c];
+                    any = 1;
+                }
+                if (any)
+                    for (int c = 0; c < C; c++) dwk[(size_t)c * T + i * s->kw + jj] += tmp[c];
+            }
+    }
+}
+
+void conv_dense_dw(const ConvShape *s, const float *x, const float *dy, float *dw, Workspace *ws) {
+    const int P = s->Ho * s->Wo, CQ = s->C * s->H * s->W, KP = s->K * P;
+    const size_t mark = ws_mark(ws);
+    DwJob j = {s, x, NULL, NULL, NULL, dw};
+    j.xt = ws_floats(ws, (size_t)s->N * CQ);
+    float *g = ws_floats(ws, conv_dense_floats(s));
+    j.tmp = ws_floats(ws, (size_t)par_nthreads() * s->C);
+    par_run(dense_xt_worker, &j);
+    gemm(1, 0, KP, CQ, s->N, 1.0f, dy, KP, j.xt, CQ, 0.0f, g, CQ); /* g [KP, QC] = dy^T xt */
+    j.g = g;
+    par_run(dense_fold_worker, &j);
+    ws_release(ws, mark);
 }

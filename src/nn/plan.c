@@ -234,7 +234,11 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
         const ActShape *in = &p->shape[L->in];
         ConvShape cs = conv_shape(max_batch, in->c, in->h, in->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
         for (int d = 0; d < 2; d++) {
-            const size_t f = d && conv_prep_shared(&cs) ? 0 : conv_prep_floats(&cs, d); /* shared: one copy */
+            if (d && conv_prep_shared(&cs)) { /* one copy: the input gradient's slot is the forward's */
+                prep_off[2 * l + 1] = prep_off[2 * l];
+                continue;
+            }
+            const size_t f = conv_prep_floats(&cs, d);
             prep_off[2 * l + d] = f ? prep_bytes + 1 : 0; /* 0: none */
             prep_bytes = size_add(prep_bytes, ws_round(size_mul(f, sizeof(float))));
         }
@@ -242,13 +246,6 @@ Plan *plan_new(const Model *m, int max_batch, int H, int W) {
     if (prep_bytes) p->prep_block = xmalloc_aligned(prep_bytes);
     for (int i = 0; i < 2 * nl; i++)
         if (prep_off[i]) p->prep[i] = (float *)((char *)p->prep_block + prep_off[i] - 1);
-    for (int l = 0; l < nl; l++) {
-        const Layer *L = &m->layers[l];
-        if (L->kind != LK_CONV) continue;
-        const ActShape *in = &p->shape[L->in];
-        ConvShape cs = conv_shape(max_batch, in->c, in->h, in->w, L->cout, L->k, L->k, L->s, L->s, L->pad, L->pad);
-        if (conv_prep_shared(&cs)) p->prep[2 * l + 1] = p->prep[2 * l];
-    }
     free(prep_off);
 
     /* gradient slots: replay the backward order, taking a slot when a gradient goes
